@@ -1,0 +1,80 @@
+/* common.c - error reporting, timing and checked allocation (see common.h). */
+#include "common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int rs_fail(rs_error *err, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+int rs_error_prefix(rs_error *err, const char *fmt, ...)
+{
+    if (!err) return -1;
+    char prefix[RS_ERROR_MAX], old[RS_ERROR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof(prefix), fmt, ap);
+    va_end(ap);
+    memcpy(old, err->msg, sizeof(old));
+    /* Truncation of an over-long message is acceptable: keep the prefix. */
+    size_t used = strnlen(prefix, sizeof(err->msg) - 1);
+    memcpy(err->msg, prefix, used);
+    size_t room = sizeof(err->msg) - used;
+    if (room > 2) snprintf(err->msg + used, room, ": %.*s", (int)(room - 3), old);
+    else err->msg[used] = '\0';
+    return -1;
+}
+
+double rs_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int checked_size(size_t count, size_t size, size_t *out, rs_error *err)
+{
+    if (size && count > SIZE_MAX / size)
+        return rs_fail(err, "allocation of %zu x %zu bytes overflows", count, size);
+    *out = (count * size != 0) ? count * size : 1;
+    return 0;
+}
+
+void *rs_malloc(size_t count, size_t size, rs_error *err)
+{
+    size_t bytes = 0;
+    if (checked_size(count, size, &bytes, err) != 0) return NULL;
+    void *p = malloc(bytes);
+    if (!p) rs_fail(err, "out of memory allocating %zu bytes", bytes);
+    return p;
+}
+
+void *rs_calloc(size_t count, size_t size, rs_error *err)
+{
+    size_t bytes = 0;
+    if (checked_size(count, size, &bytes, err) != 0) return NULL;
+    void *p = calloc(1, bytes);
+    if (!p) rs_fail(err, "out of memory allocating %zu bytes", bytes);
+    return p;
+}
+
+void *rs_aligned_alloc(size_t count, size_t size, rs_error *err)
+{
+    size_t bytes = 0;
+    if (checked_size(count, size, &bytes, err) != 0) return NULL;
+    bytes = (bytes + 63) & ~(size_t)63;
+    void *p = aligned_alloc(64, bytes);
+    if (!p) rs_fail(err, "out of memory allocating %zu bytes", bytes);
+    return p;
+}
