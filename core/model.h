@@ -1,0 +1,61 @@
+/* model.h - a servable model, loaded from a snapshot.
+ *
+ * Owns what a request needs: the encoder that turns a history (item indices)
+ * into a user vector, the item vectors that vector is scored against, the
+ * item and user id tables, item popularity and known users' histories.
+ * Every model family the trainer publishes (Mult-VAE "vae", FastVAE
+ * "fastvae") is scored the same way: score(i) = <user_vector, item_row(i)>,
+ * where an item bias, when the model has one, is folded in as the last
+ * coordinate (the user vector then ends with 1).
+ *
+ * Thread safety: after rs_model_load() the model is read-only; any number of
+ * threads may call rs_model_encode() at once, each with its own scratch.
+ * Tensors are views into the snapshot's memory map, so the snapshot must stay
+ * open while the model lives.
+ */
+#ifndef RS_MODEL_H
+#define RS_MODEL_H
+
+#include <stdint.h>
+
+#include "common.h"
+#include "store.h"
+
+typedef struct rs_model rs_model;
+
+/* Builds the model from an open snapshot, validating every tensor's shape
+ * against the manifest. The snapshot must outlive the model. */
+int rs_model_load(const rs_snapshot *snap, rs_model **out, rs_error *err);
+void rs_model_free(rs_model *model);
+
+const char *rs_model_family(const rs_model *model);
+uint32_t rs_model_n_items(const rs_model *model);
+uint32_t rs_model_n_users(const rs_model *model);
+/* Length of user vectors and item rows (bias coordinate included). */
+uint32_t rs_model_dim(const rs_model *model);
+
+/* n_items x dim, row-major. */
+const float *rs_model_item_matrix(const rs_model *model);
+
+/* Floats of scratch memory rs_model_encode needs. */
+size_t rs_model_scratch_floats(const rs_model *model);
+
+/* Encodes a history into user_vector (dim floats). Duplicate indices count
+ * once. An empty history is valid (the encoder's output for no input). */
+int rs_model_encode(const rs_model *model, const uint32_t *items, uint32_t n, float *user_vector,
+                    float *scratch, rs_error *err);
+
+/* Item id <-> index. rs_model_item_index returns 0 when found, -1 when not. */
+int rs_model_item_index(const rs_model *model, const char *id, size_t len, uint32_t *index);
+const char *rs_model_item_id(const rs_model *model, uint32_t index, size_t *len);
+
+/* Training interaction count of each item (n_items floats). */
+const float *rs_model_popularity(const rs_model *model);
+/* Item indices by descending popularity (n_items). */
+const uint32_t *rs_model_popular_order(const rs_model *model);
+
+/* Known user's training history: 0 and the items when found, -1 when not. */
+int rs_model_user_history(const rs_model *model, const char *id, size_t len,
+                          const uint32_t **items, uint32_t *n);
+
+#endif

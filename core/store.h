@@ -1,0 +1,131 @@
+/* store.h - the LMDB snapshot store: versioned variants of trained models.
+ *
+ * One store is one LMDB environment (a directory). A variant is a named model;
+ * each publish adds a numbered version (1, 2, ...) holding a JSON manifest and
+ * named tensors, and moves the variant's `current` pointer in the same write
+ * transaction, so readers see the old version or the new one, never half of
+ * one. Readers open a version inside a long-lived read transaction and get
+ * zero-copy views into the memory map. The on-disk layout is documented in
+ * proto/snapshot.md.
+ *
+ * Ownership: rs_store is shared by every snapshot opened from it and must
+ * outlive them. Views returned by rs_snapshot_* point into the map and stay
+ * valid until rs_snapshot_close().
+ */
+#ifndef RS_STORE_H
+#define RS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+
+#define RS_NAME_MAX      64 /* variant and tensor names: [A-Za-z0-9_.-]{1,64} */
+#define RS_TENSOR_MAXDIM 4
+
+typedef enum rs_dtype {
+    RS_F32 = 1,
+    RS_F64 = 2,
+    RS_I32 = 3,
+    RS_U32 = 4,
+    RS_I64 = 5,
+    RS_U64 = 6,
+    RS_U8 = 7,
+} rs_dtype;
+
+size_t rs_dtype_size(rs_dtype dtype);
+const char *rs_dtype_name(rs_dtype dtype);
+
+/* A read-only view of a tensor (payload is little-endian, row-major). */
+typedef struct rs_tensor_view {
+    rs_dtype dtype;
+    uint32_t ndim;
+    uint64_t shape[RS_TENSOR_MAXDIM];
+    uint64_t count; /* product of shape */
+    const void *data;
+} rs_tensor_view;
+
+typedef struct rs_store rs_store;
+typedef struct rs_publish rs_publish;
+typedef struct rs_snapshot rs_snapshot;
+
+enum { RS_STORE_READONLY = 1, RS_STORE_CREATE = 2 };
+
+/* Opens (or with RS_STORE_CREATE creates) the store in directory dir.
+ * map_size 0 picks the default (64 GiB of address space, not of disk). */
+int rs_store_open(const char *dir, int flags, size_t map_size, rs_store **out, rs_error *err);
+void rs_store_close(rs_store *store);
+
+/* --- Publishing (one LMDB write transaction) --- */
+
+/* Starts a new version of variant (created if new). *version receives its
+ * number (previous highest + 1). */
+int rs_publish_begin(rs_store *store, const char *variant, rs_publish **out, uint64_t *version,
+                     rs_error *err);
+int rs_publish_tensor(rs_publish *pub, const char *name, rs_dtype dtype, uint32_t ndim,
+                      const uint64_t *shape, const void *data, rs_error *err);
+/* A table of n strings (ids), stored as tensors NAME.offsets (u64, n+1) and
+ * NAME.bytes (u8). */
+int rs_publish_strings(rs_publish *pub, const char *name, char *const *strings, uint64_t n,
+                       rs_error *err);
+/* Writes the manifest (a JSON object as text), moves `current` to this
+ * version, deletes versions beyond the newest keep_last (0 keeps all) and
+ * commits. On success or failure pub is freed. */
+int rs_publish_commit(rs_publish *pub, const char *manifest_json, uint32_t keep_last,
+                      rs_error *err);
+/* Aborts the transaction and frees pub; the store is unchanged. */
+void rs_publish_abort(rs_publish *pub);
+
+/* --- Listing --- */
+
+typedef struct rs_version_info {
+    uint64_t version;
+    int is_current;
+    char *manifest_json; /* owned by the list */
+} rs_version_info;
+
+typedef struct rs_variant_info {
+    char name[RS_NAME_MAX + 1];
+    uint64_t current; /* 0 when none */
+    uint32_t n_versions;
+    rs_version_info *versions; /* ascending by version */
+} rs_variant_info;
+
+int rs_store_list(rs_store *store, rs_variant_info **variants, uint32_t *n_variants,
+                  rs_error *err);
+void rs_store_list_free(rs_variant_info *variants, uint32_t n_variants);
+
+/* Current version of variant without opening it (0 when none). Cheap: the
+ * hot-reload watcher polls this. */
+int rs_store_current(rs_store *store, const char *variant, uint64_t *version, rs_error *err);
+
+/* --- Reading a version (zero-copy) --- */
+
+/* Opens version (0 = current) of variant in its own read transaction. Every
+ * tensor's checksum is verified when verify is non-zero. */
+int rs_snapshot_open(rs_store *store, const char *variant, uint64_t version, int verify,
+                     rs_snapshot **out, rs_error *err);
+void rs_snapshot_close(rs_snapshot *snap);
+
+uint64_t rs_snapshot_version(const rs_snapshot *snap);
+const char *rs_snapshot_variant(const rs_snapshot *snap);
+/* NUL-terminated manifest JSON text. */
+const char *rs_snapshot_manifest(const rs_snapshot *snap);
+
+/* Looks up tensor name. Fails with a clear message if it is missing, or if
+ * dtype does not match (pass 0 to accept any dtype). */
+int rs_snapshot_tensor(const rs_snapshot *snap, const char *name, rs_dtype dtype,
+                       rs_tensor_view *out, rs_error *err);
+/* True when the version has a tensor of that name. */
+int rs_snapshot_has(const rs_snapshot *snap, const char *name);
+
+/* A string table written by rs_publish_strings: *n strings; string i is
+ * bytes[offsets[i] .. offsets[i+1]) (not NUL-terminated). Bounds are
+ * validated on open. */
+int rs_snapshot_strings(const rs_snapshot *snap, const char *name, uint64_t *n,
+                        const uint64_t **offsets, const char **bytes, rs_error *err);
+
+/* Re-verifies every tensor checksum of the version. */
+int rs_snapshot_verify(const rs_snapshot *snap, rs_error *err);
+
+#endif
