@@ -11,7 +11,8 @@
 # Every core/*.c goes into build/librecsys.a; trainer/*.c and server/*.c
 # (except main.c) into their own archives so unit tests can link them; each
 # tests/unit/test_*.c becomes one libcheck test binary. Adding a module is
-# adding files: no edit here.
+# adding files: no edit here. Each bench/*.c is a benchmark program at
+# build/bench/NAME.
 
 BUILD    ?= build
 BINDIR   ?= bin
@@ -37,12 +38,14 @@ TRAINER_SRC := $(filter-out trainer/main.c,$(wildcard trainer/*.c))
 SERVER_SRC  := $(filter-out server/main.c,$(wildcard server/*.c))
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 TOOL_SRC    := $(wildcard tests/tools/*.c)
+BENCH_SRC   := $(wildcard bench/*.c)
 
 CORE_OBJ    := $(CORE_SRC:%.c=$(BUILD)/%.o)
 TRAINER_OBJ := $(TRAINER_SRC:%.c=$(BUILD)/%.o)
 SERVER_OBJ  := $(SERVER_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BIN    := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+BENCH_BIN   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 LIBCORE    := $(BUILD)/librecsys.a
 LIBTRAINER := $(BUILD)/librectrain.a
@@ -55,7 +58,7 @@ endif
 
 .PHONY: all deps test unit integration asan demo bench bench-train format clean check-deps fuzz
 
-all: check-deps $(PROGRAMS) $(UNIT_BIN) $(TOOL_BIN)
+all: check-deps $(PROGRAMS) $(UNIT_BIN) $(TOOL_BIN) $(BENCH_BIN)
 
 check-deps:
 	@pkg-config --exists $(PKGS) check || { \
@@ -94,6 +97,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBTRAINER) $(LIBSERVER) $(LIBCORE)
 	$(CC) $(CFLAGS) $< $(LIBTRAINER) $(LIBSERVER) $(LIBCORE) $(LDFLAGS) $(CHECK_LIBS) $(LDLIBS) -o $@
 
 $(BUILD)/tools/%: tests/tools/%.c $(LIBTRAINER) $(LIBSERVER) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(LIBTRAINER) $(LIBSERVER) $(LIBCORE) $(LDFLAGS) $(LDLIBS) -o $@
+
+$(BUILD)/bench/%: bench/%.c $(LIBTRAINER) $(LIBSERVER) $(LIBCORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(LIBTRAINER) $(LIBSERVER) $(LIBCORE) $(LDFLAGS) $(LDLIBS) -o $@
 
