@@ -38,6 +38,7 @@ static inline uint64_t mix64(uint64_t x)
 
 static uint64_t hash_bytes(const char *s, size_t len)
 {
+    if (len == 0) return mix64(0x243f6a8885a308d3ULL);
     uint64_t h = 0x243f6a8885a308d3ULL ^ (len * 0x9e3779b97f4a7c15ULL);
     size_t i = 0;
     for (; i + 8 <= len; i += 8) {
@@ -51,6 +52,11 @@ static uint64_t hash_bytes(const char *s, size_t len)
         h = (h ^ mix64(w + 0x9e3779b97f4a7c15ULL)) * 0xff51afd7ed558ccdULL;
     }
     return mix64(h);
+}
+
+uint64_t rs_idtable_hash(const void *data, size_t len)
+{
+    return hash_bytes(data, len);
 }
 
 rs_idtable *rs_idtable_new(rs_error *err)
