@@ -129,6 +129,9 @@ typedef struct rs_data_report {
     uint32_t test_users; /* users with at least one test item */
     uint64_t test_interactions;
     double load_seconds;
+    /* rs_idtable_hash() of the raw bytes of each file (0 when not read):
+     * together with the options, a fingerprint of the training data. */
+    uint64_t train_file_hash, test_file_hash;
 } rs_data_report;
 
 /* A concise multi-line human summary. */

@@ -40,4 +40,8 @@ uint32_t rs_idtable_count(const rs_idtable *t);
  * or NULL when index >= count. */
 const char *rs_idtable_name(const rs_idtable *t, uint32_t index, size_t *len);
 
+/* The 64-bit hash the table uses, exposed for fingerprints of data (files,
+ * tables). Stable across runs and versions on little-endian machines. */
+uint64_t rs_idtable_hash(const void *data, size_t len);
+
 #endif
