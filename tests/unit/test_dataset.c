@@ -238,6 +238,8 @@ START_TEST(test_header_detection)
         {"userId,movieId,rating,timestamp\n1,10,4.5,97\n", -1, 1, 1},
         {"USER_ID::ITEM_ID\n1::10\n", -1, 1, 1},
         {"\n\nuid,iid\n1,10\n", -1, 1, 1},
+        {"\xef\xbb\xbfuser\titem\nu1\ti1\n", -1, 1, 1}, /* byte order mark */
+        {"\xef\xbb\xbfu0\ti0\nu1\ti1\n", -1, 0, 2},
         {"who\twhat\tscore\nu1\ti1\t3\n", -1, 1, 1},       /* non-numeric weight */
         {"who\twhat\t1\tstamp\nu1\ti1\t3\t9\n", -1, 1, 1}, /* non-numeric timestamp */
         {"alice\tbob\nu1\ti1\n", -1, 0, 2},                /* looks like data */
@@ -254,6 +256,7 @@ START_TEST(test_header_detection)
         ck_assert_msg(load(&o, &d, &err) == 0, "case %zu: %s", k, err.msg);
         ck_assert_msg(d.report.header_skipped == cases[k].skipped, "case %zu", k);
         ck_assert_msg(rs_idtable_count(d.users) == cases[k].users, "case %zu", k);
+        ck_assert_uint_eq(rs_idtable_name(d.users, 0, NULL)[0] & 0x80, 0); /* no BOM in ids */
         rs_dataset_free(&d);
     }
     /* With header detection off, a header with a text weight is an error. */
