@@ -8,11 +8,13 @@
  * itself lives in the other trainer/ and core/ modules.
  */
 #include <cblas.h>
+#include <errno.h>
 #include <getopt.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dataset.h"
@@ -86,6 +88,8 @@ static void usage(FILE *f)
 "  --store DIR          LMDB store to publish the best epoch into\n"
 "  --variant NAME       variant name ([A-Za-z0-9_.-], default 'default')\n"
 "  --keep N             versions of the variant to keep (5; 0 keeps all)\n"
+"\n"
+"  --help               this text\n"
 "\n"
 "Same seed and thread count give the same figures.\n");
 }
@@ -420,6 +424,20 @@ done:
     return rc;
 }
 
+/* mkdir -p: creates dir and its missing parents. */
+static int make_dirs(const char *dir)
+{
+    char path[4096];
+    if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path)) return -1;
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(path, 0755) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    return mkdir(path, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
 static int run_synth(int argc, char **argv)
 {
     rs_synth_options o;
@@ -459,6 +477,10 @@ static int run_synth(int argc, char **argv)
     if (!out) {
         fprintf(stderr, "rectrain synth: --out DIR is required\n");
         return 2;
+    }
+    if (make_dirs(out) != 0) {
+        fprintf(stderr, "rectrain synth: cannot create %s: %s\n", out, strerror(errno));
+        return 1;
     }
     char train[4096], test[4096];
     snprintf(train, sizeof(train), "%s/train.tsv", out);
