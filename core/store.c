@@ -441,9 +441,9 @@ static int txn_begin(rs_store *s, unsigned flags, MDB_txn **txn, rs_error *err)
             rc = mdb_env_set_mapsize(s->env, 0);
             MDB_envinfo info;
             if (rc == 0 && mdb_env_info(s->env, &info) == 0) s->map_size = info.me_mapsize;
-            if (rc == 0) rc = mdb_txn_begin(s->env, NULL, flags, txn);
         }
         pthread_mutex_unlock(&s->lock);
+        if (rc == 0) rc = mdb_txn_begin(s->env, NULL, flags, txn);
         if (rc == MDB_MAP_RESIZED) {
             txn_done(s);
             return rs_fail(err,
@@ -1008,7 +1008,10 @@ int rs_publish_strings(rs_publish *pub, const char *name, char *const *strings, 
 
     snprintf(tname, sizeof(tname), "%s%s", name, BYTES);
     shape = total;
-    if (reserve_tensor(pub, tname, RS_U8, 1, &shape, &value, &bytes, err) != 0) return -1;
+    if (reserve_tensor(pub, tname, RS_U8, 1, &shape, &value, &bytes, err) != 0) {
+        pub->failed = 1; /* half a table is written: the version must not commit */
+        return -1;
+    }
     p = value + RS_TENSOR_HEADER_SIZE;
     for (uint64_t i = 0; i < n; i++) {
         size_t len = strlen(strings[i]);
