@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <omp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,7 +92,9 @@ static void usage(FILE *f)
 "\n"
 "  --help               this text\n"
 "\n"
-"Same seed and thread count give the same figures.\n");
+"Same seed and thread count give the same figures. SIGINT or SIGTERM stops\n"
+"training after the epoch in progress and still publishes the best epoch;\n"
+"a second signal stops at once.\n");
 }
 
 static int parse_double(const char *opt, const char *s, double lo, double hi, double *out)
@@ -380,6 +383,17 @@ static void print_summary(const cli *c, const rs_train_summary *s)
     }
 }
 
+/* First signal: finish the epoch, then evaluate and publish the best so
+ * far. Second signal: the default action (terminate now). */
+static void on_stop_signal(int sig)
+{
+    if (rs_train_stop_requested) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
+    rs_train_stop_requested = 1;
+}
+
 static int run_train(int argc, char **argv)
 {
     cli c;
@@ -401,6 +415,8 @@ static int run_train(int argc, char **argv)
     }
     fprintf(stderr, "model %s: %u items, %d threads, %.1f MiB of parameters and buffers\n",
             model.family, model.n_items, c.threads, (double)model.footprint(model.self) / 1048576.0);
+    signal(SIGINT, on_stop_signal);
+    signal(SIGTERM, on_stop_signal);
     rs_train_summary summary;
     if (rs_train_run(&model, &d, &c.metrics, &c.train, &summary, &err) != 0) goto fail;
     print_summary(&c, &summary);

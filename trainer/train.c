@@ -8,6 +8,8 @@
 
 #include "progress.h"
 
+volatile int rs_train_stop_requested = 0;
+
 void rs_train_options_default(rs_train_options *o)
 {
     o->epochs = 50;
@@ -147,7 +149,8 @@ int rs_train_run(rs_train_model *model, const rs_dataset *d, const rs_metric_set
         fprintf(stderr, "epoch %3d  loss %.4f  kl %.4f  beta %.4f  %.1fs", epoch,
                 total.loss / n_users, total.kl / n_users, beta, train_seconds);
         if (total.reg != 0.0) fprintf(stderr, "  reg %.4f", total.reg / n_users);
-        int evaluate = epoch % o->eval_every == 0 || epoch == o->epochs;
+        int last = epoch == o->epochs || rs_train_stop_requested;
+        int evaluate = epoch % o->eval_every == 0 || last;
         if (!evaluate) {
             fprintf(stderr, "\n");
             continue;
@@ -175,6 +178,10 @@ int rs_train_run(rs_train_model *model, const rs_dataset *d, const rs_metric_set
             for (int i = 0; i < set->n; i++) fprintf(csv, ",%.6f", test.values[i]);
             fprintf(csv, "\n");
             fflush(csv);
+        }
+        if (rs_train_stop_requested && epoch < o->epochs) {
+            fprintf(stderr, "stopping after epoch %d as requested\n", epoch);
+            break;
         }
     }
     summary->selected_on_valid = has_valid;

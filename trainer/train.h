@@ -32,6 +32,11 @@ typedef struct rs_train_summary {
     double mean_epoch_seconds;
 } rs_train_summary;
 
+/* Set from a signal handler (SIGINT/SIGTERM): training stops after the
+ * epoch in progress, evaluates it, and returns normally so the best epoch
+ * so far is still published. */
+extern volatile int rs_train_stop_requested;
+
 /* Trains model on d.train, leaving the best epoch's parameters in the model. */
 int rs_train_run(rs_train_model *model, const rs_dataset *d, const rs_metric_set *set,
                  const rs_train_options *o, rs_train_summary *summary, rs_error *err);
