@@ -2,14 +2,20 @@
  *
  * Layout of the index (struct sampler_index, swapped in whole at rebuild so
  * a failed rebuild changes nothing):
- *   pop, log_pop       by item id (pop kinds)
- *   pop_table          alias table over all items (pop)
+ *   pop                by item id (pop kinds)
+ *   lq_pop             pop: log Q(i) = log pop(i) - log sum pop, float, by id
+ *   lg_pop             midx-pop: log pop(i), float, by id
+ *   pop_tab            pop: alias table over all items, one 16-byte slot per
+ *                      item holding threshold, alias and both candidates'
+ *                      log Q, so a draw touches one cache line, not three
  *   pq                 codebooks, cells, items in cell order (midx kinds)
  *   log_cell           log G(cell) for midx-uni (log count) and midx-pop
  *                      (log of the cell's summed popularity); -inf if empty
- *   cell_thresh/alias  midx-pop: the cells' alias tables packed back to back
- *                      by position; cell c's table is [offsets[c], offsets[c+1])
- *                      with slot and alias indices local to the cell
+ *   cell_scaled        G / max G per cell (fast path of the preparation)
+ *   cell_tab           midx-pop: the cells' alias tables packed back to back
+ *                      by position; cell c's table is [offsets[c], offsets[c+1]),
+ *                      each slot holding threshold, both candidate item ids and
+ *                      their log pop (again one cache line per draw)
  *
  * Per-user state (struct rs_sampler_user), all doubles:
  *   s1[K], s2[K]     codeword scores z1 . c1[k], z2 . c2[k]
@@ -29,18 +35,29 @@
 
 #include "alias.h"
 
+typedef struct pop_slot {
+    uint32_t thresh, alias;
+    float lq_self, lq_alias;
+} pop_slot;
+
+typedef struct cell_slot {
+    uint32_t thresh, item, alias_item;
+    float lg_self, lg_alias;
+} cell_slot;
+
 typedef struct sampler_index {
     uint64_t generation; /* 0: no index */
     uint32_t M, D;
     double *pop;
-    double *log_pop;
-    double log_pop_total;
-    rs_alias pop_table;
+    float *lq_pop;
+    float *lg_pop;
+    pop_slot *pop_tab;
     int has_pq;
     rs_pq pq;
     double *log_cell;
-    uint32_t *cell_thresh;
-    uint32_t *cell_alias;
+    double *cell_scaled;
+    double log_cell_max;
+    cell_slot *cell_tab;
 } sampler_index;
 
 struct rs_sampler {
@@ -68,7 +85,7 @@ rs_sampler_options rs_sampler_defaults(void)
 {
     return (rs_sampler_options){.k = 16,
                                 .kmeans_iters = 10,
-                                .kmeans_train = 65536,
+                                .kmeans_train = 0,
                                 .transform = RS_POP_LOG1P,
                                 .count_floor = 0.0};
 }
@@ -105,12 +122,13 @@ int rs_sampler_kind_uses_vectors(rs_sampler_kind kind)
 static void index_free(sampler_index *x)
 {
     free(x->pop);
-    free(x->log_pop);
-    rs_alias_free(&x->pop_table);
+    free(x->lq_pop);
+    free(x->lg_pop);
+    free(x->pop_tab);
     if (x->has_pq) rs_pq_free(&x->pq);
     free(x->log_cell);
-    free(x->cell_thresh);
-    free(x->cell_alias);
+    free(x->cell_scaled);
+    free(x->cell_tab);
     memset(x, 0, sizeof(*x));
 }
 
@@ -147,13 +165,14 @@ void rs_sampler_free(rs_sampler *s)
     free(s);
 }
 
-/* pop(i) and log pop(i) from raw counts. */
-static int build_pop(sampler_index *x, const rs_sampler_options *o, const float *counts, uint32_t M,
-                     rs_error *err)
+/* pop(i) from raw counts; log pop(i) (midx-pop) or log Q(i) (pop) as float. */
+static int build_pop(sampler_index *x, rs_sampler_kind kind, const rs_sampler_options *o,
+                     const float *counts, uint32_t M, rs_error *err)
 {
     if (!counts) return rs_fail(err, "sampler rebuild: this sampler needs item counts (NULL)");
     if (!(x->pop = rs_malloc(M, sizeof(double), err))) return -1;
-    if (!(x->log_pop = rs_malloc(M, sizeof(double), err))) return -1;
+    float **logs = kind == RS_SAMPLER_POP ? &x->lq_pop : &x->lg_pop;
+    if (!(*logs = rs_malloc(M, sizeof(float), err))) return -1;
     double total = 0.0;
     for (uint32_t i = 0; i < M; i++) {
         double c = counts[i];
@@ -163,7 +182,6 @@ static int build_pop(sampler_index *x, const rs_sampler_options *o, const float 
         c = RS_MAX(c, o->count_floor);
         double p = o->transform == RS_POP_LOG1P ? log1p(c) : c;
         x->pop[i] = p;
-        x->log_pop[i] = log(p); /* -inf for 0 */
         total += p;
     }
     if (!(total > 0.0))
@@ -171,7 +189,26 @@ static int build_pop(sampler_index *x, const rs_sampler_options *o, const float 
                        "sampler rebuild: all %u items have popularity 0 (no counts; "
                        "raise the count floor)",
                        M);
-    x->log_pop_total = log(total);
+    double shift = kind == RS_SAMPLER_POP ? log(total) : 0.0;
+    for (uint32_t i = 0; i < M; i++) (*logs)[i] = (float)(log(x->pop[i]) - shift); /* -inf: 0 */
+    return 0;
+}
+
+/* pop: the alias table over all items, packed with the candidates' log Q. */
+static int build_pop_table(sampler_index *x, rs_error *err)
+{
+    rs_alias a;
+    if (rs_alias_init(&a, x->pop, x->M, err) != 0) return -1;
+    if (!(x->pop_tab = rs_malloc(x->M, sizeof(pop_slot), err))) {
+        rs_alias_free(&a);
+        return -1;
+    }
+    for (uint32_t j = 0; j < x->M; j++)
+        x->pop_tab[j] = (pop_slot){.thresh = a.thresh[j],
+                                   .alias = a.alias[j],
+                                   .lq_self = x->lq_pop[j],
+                                   .lq_alias = x->lq_pop[a.alias[j]]};
+    rs_alias_free(&a);
     return 0;
 }
 
@@ -191,28 +228,48 @@ static int build_cells(sampler_index *x, rs_sampler_kind kind, rs_error *err)
     uint32_t M = pq->n, largest = 1;
     for (uint32_t c = 0; c < pq->n_cells; c++)
         largest = RS_MAX(largest, pq->offsets[c + 1] - pq->offsets[c]);
-    x->cell_thresh = rs_calloc(M, sizeof(uint32_t), err);
-    x->cell_alias = x->cell_thresh ? rs_calloc(M, sizeof(uint32_t), err) : NULL;
-    double *w = x->cell_alias ? rs_malloc(largest, sizeof(double), err) : NULL;
+    x->cell_tab = rs_calloc(M, sizeof(cell_slot), err);
+    uint32_t *thresh = x->cell_tab ? rs_malloc(largest, sizeof(uint32_t), err) : NULL;
+    uint32_t *alias = thresh ? rs_malloc(largest, sizeof(uint32_t), err) : NULL;
+    double *w = alias ? rs_malloc(largest, sizeof(double), err) : NULL;
     void *work = w ? rs_malloc(rs_alias_work_bytes(largest), 1, err) : NULL;
-    if (!work) {
-        free(w);
-        return -1;
-    }
-    for (uint32_t c = 0; c < pq->n_cells; c++) {
+    int rc = work ? 0 : -1;
+    for (uint32_t c = 0; c < pq->n_cells && rc == 0; c++) {
         uint32_t off = pq->offsets[c], n = pq->offsets[c + 1] - off;
+        const uint32_t *ids = pq->ids + off;
         double sum = 0.0;
-        for (uint32_t j = 0; j < n; j++) sum += (w[j] = x->pop[pq->ids[off + j]]);
+        for (uint32_t j = 0; j < n; j++) sum += (w[j] = x->pop[ids[j]]);
         x->log_cell[c] = log(sum); /* -inf: empty, or only zero popularity */
-        if (sum > 0.0 &&
-            rs_alias_fill(w, n, x->cell_thresh + off, x->cell_alias + off, work, NULL, err) != 0) {
-            free(w);
-            free(work);
-            return rs_error_prefix(err, "sampler rebuild, cell %u", c);
+        if (!(sum > 0.0)) continue;
+        if (rs_alias_fill(w, n, thresh, alias, work, NULL, err) != 0) {
+            rc = rs_error_prefix(err, "sampler rebuild, cell %u", c);
+            break;
         }
+        for (uint32_t j = 0; j < n; j++)
+            x->cell_tab[off + j] = (cell_slot){.thresh = thresh[j],
+                                               .item = ids[j],
+                                               .alias_item = ids[alias[j]],
+                                               .lg_self = x->lg_pop[ids[j]],
+                                               .lg_alias = x->lg_pop[ids[alias[j]]]};
     }
+    free(thresh);
+    free(alias);
     free(w);
     free(work);
+    return rc;
+}
+
+/* G / max G per cell, for the fast path of rs_sampler_prepare. */
+static int scale_cells(sampler_index *x, rs_error *err)
+{
+    if (!x->log_cell) return 0; /* midx-exact: per user */
+    uint32_t n = x->pq.n_cells;
+    double mx = -INFINITY;
+    for (uint32_t c = 0; c < n; c++) mx = RS_MAX(mx, x->log_cell[c]);
+    if (!isfinite(mx)) return rs_fail(err, "sampler rebuild: every cell has weight 0");
+    if (!(x->cell_scaled = rs_malloc(n, sizeof(double), err))) return -1;
+    for (uint32_t c = 0; c < n; c++) x->cell_scaled[c] = exp(x->log_cell[c] - mx);
+    x->log_cell_max = mx;
     return 0;
 }
 
@@ -222,8 +279,9 @@ int rs_sampler_rebuild(rs_sampler *s, const float *item_vectors, uint32_t M, uin
     if (!s) return rs_fail(err, "sampler rebuild: NULL sampler");
     if (M == 0) return rs_fail(err, "sampler rebuild: no items (M = 0)");
     sampler_index x = {.M = M, .D = D};
-    if (rs_sampler_kind_uses_pop(s->kind) && build_pop(&x, &s->opt, counts, M, err) != 0) goto fail;
-    if (s->kind == RS_SAMPLER_POP && rs_alias_init(&x.pop_table, x.pop, M, err) != 0) goto fail;
+    if (rs_sampler_kind_uses_pop(s->kind) && build_pop(&x, s->kind, &s->opt, counts, M, err) != 0)
+        goto fail;
+    if (s->kind == RS_SAMPLER_POP && build_pop_table(&x, err) != 0) goto fail;
     if (rs_sampler_kind_uses_vectors(s->kind)) {
         if (!item_vectors) {
             rs_fail(err, "sampler rebuild: %s needs item vectors (NULL)", kind_names[s->kind]);
@@ -236,14 +294,17 @@ int rs_sampler_rebuild(rs_sampler *s, const float *item_vectors, uint32_t M, uin
         rs_pq_options po = rs_pq_defaults();
         po.k = s->opt.k;
         po.kmeans.max_iter = s->opt.kmeans_iters;
-        po.kmeans.max_train = s->opt.kmeans_train;
+        /* 256 training rows per centroid fit K-means about as well as all
+         * rows; the full pass that assigns every item stays exact. */
+        uint64_t train = s->opt.kmeans_train ? s->opt.kmeans_train : 256ull * s->opt.k;
+        po.kmeans.max_train = train >= M ? 0 : (uint32_t)train;
         po.kmeans.seed = rs_rng_u64(rng);
         if (rs_pq_build(item_vectors, M, D, &po, &x.pq, err) != 0) {
             rs_error_prefix(err, "sampler rebuild");
             goto fail;
         }
         x.has_pq = 1;
-        if (build_cells(&x, s->kind, err) != 0) goto fail;
+        if (build_cells(&x, s->kind, err) != 0 || scale_cells(&x, err) != 0) goto fail;
     }
     x.generation = atomic_fetch_add(&next_generation, 1);
     index_free(&s->idx);
@@ -283,11 +344,11 @@ size_t rs_sampler_bytes(const rs_sampler *s)
 {
     const sampler_index *x = &s->idx;
     size_t b = sizeof(*s);
-    if (x->pop) b += 2 * (size_t)x->M * sizeof(double);
-    if (x->pop_table.n) b += 2 * (size_t)x->pop_table.n * sizeof(uint32_t);
+    if (x->pop) b += (size_t)x->M * (sizeof(double) + sizeof(float));
+    if (x->pop_tab) b += (size_t)x->M * sizeof(pop_slot);
     if (x->has_pq) b += rs_pq_bytes(&x->pq);
-    if (x->log_cell) b += (size_t)x->pq.n_cells * sizeof(double);
-    if (x->cell_thresh) b += 2 * (size_t)x->M * sizeof(uint32_t);
+    if (x->log_cell) b += 2 * (size_t)x->pq.n_cells * sizeof(double);
+    if (x->cell_tab) b += (size_t)x->M * sizeof(cell_slot);
     return b;
 }
 
@@ -327,10 +388,17 @@ static int user_layout(rs_sampler_user *u, const rs_sampler *s, rs_error *err)
     return 0;
 }
 
+/* Dot product of floats, accumulated in double in 8 independent lanes so
+ * the compiler can vectorise it (a single running sum is a serial chain of
+ * dependent additions). */
 static double dot(const float *a, const float *b, uint32_t n)
 {
-    double s = 0.0;
-    for (uint32_t j = 0; j < n; j++) s += (double)a[j] * (double)b[j];
+    double acc[8] = {0};
+    const float *end = a + (n & ~7u);
+    for (; a < end; a += 8, b += 8)
+        for (int l = 0; l < 8; l++) acc[l] += (double)a[l] * (double)b[l];
+    double s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (uint32_t j = 0; j < (n & 7u); j++) s += (double)a[j] * (double)b[j];
     return s;
 }
 
@@ -355,6 +423,31 @@ static int prepare_exact(const rs_pq *pq, const float *z, rs_sampler_user *u, rs
     return 0;
 }
 
+/* Cell weights as products exp(s1 - m1) exp(s2 - m2) G / max G: 2K exps
+ * instead of K^2. Returns -1 (and the caller takes the log-space path) when
+ * the products underflow, i.e. when the best codewords of the two halves
+ * only meet in empty or light cells, far beyond any realistic score range. */
+static int prepare_fast(const sampler_index *x, rs_sampler_user *u)
+{
+    uint32_t K = x->pq.k;
+    double m1 = -INFINITY, m2 = -INFINITY, e2[RS_PQ_MAX_K];
+    for (uint32_t k = 0; k < K; k++) {
+        m1 = RS_MAX(m1, u->s1[k]);
+        m2 = RS_MAX(m2, u->s2[k]);
+    }
+    for (uint32_t k = 0; k < K; k++) e2[k] = exp(u->s2[k] - m2);
+    double total = 0.0;
+    for (uint32_t k1 = 0; k1 < K; k1++) {
+        const double *g = x->cell_scaled + (size_t)k1 * K;
+        double *row = u->cum2 + (size_t)k1 * K, sum = 0.0, e1 = exp(u->s1[k1] - m1);
+        for (uint32_t k2 = 0; k2 < K; k2++) row[k2] = (sum += e1 * e2[k2] * g[k2]);
+        u->cum1[k1] = (total += sum);
+    }
+    if (!(total > 1e-250)) return -1;
+    u->shift = m1 + m2 + x->log_cell_max + log(total);
+    return 0;
+}
+
 int rs_sampler_prepare(const rs_sampler *s, const float *z, rs_sampler_user *u, rs_error *err)
 {
     if (!s || !u) return rs_fail(err, "sampler prepare: NULL sampler or user state");
@@ -375,6 +468,10 @@ int rs_sampler_prepare(const rs_sampler *s, const float *z, rs_sampler_user *u, 
         u->s2[k] = dot(z + pq->d1, pq->c2 + (size_t)k * pq->d2, pq->d2);
         if (!isfinite(u->s1[k]) || !isfinite(u->s2[k]))
             return rs_fail(err, "sampler prepare: non-finite codeword score (is z finite?)");
+    }
+    if (s->kind != RS_SAMPLER_MIDX_EXACT && prepare_fast(&s->idx, u) == 0) {
+        u->generation = s->idx.generation;
+        return 0;
     }
     const double *lcell = s->idx.log_cell;
     if (s->kind == RS_SAMPLER_MIDX_EXACT) {
@@ -400,23 +497,32 @@ int rs_sampler_prepare(const rs_sampler *s, const float *z, rs_sampler_user *u, 
     return 0;
 }
 
-/* First j in [0, n) with cum[j] > x. If rounding puts x at or beyond the
- * total, the last entry with positive weight. */
+/* First j in [0, n) with cum[j] > x, i.e. the number of entries <= x. If
+ * rounding puts x at or beyond the total, the last entry with positive
+ * weight. Branch-free: the outcome of each comparison is random, so
+ * branches would mispredict about half the time. Short arrays (the K
+ * entries of P1 and P2) are counted in one pass, long ones (midx-exact
+ * cells) bisected. */
 static inline uint32_t search_cum(const double *cum, uint32_t n, double x)
 {
-    uint32_t lo = 0, hi = n;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (cum[mid] > x)
-            hi = mid;
-        else
-            lo = mid + 1;
+    uint32_t j = 0;
+    if (n <= 32) {
+        for (uint32_t i = 0; i < n; i++) j += cum[i] <= x;
+    } else {
+        const double *base = cum;
+        uint32_t len = n;
+        while (len > 1) {
+            uint32_t half = len / 2;
+            base = base[half - 1] <= x ? base + half : base;
+            len -= half;
+        }
+        j = (uint32_t)(base - cum) + (*base <= x);
     }
-    if (lo == n) {
-        lo = n - 1;
-        while (lo > 0 && !(cum[lo] > cum[lo - 1])) lo--;
+    if (j == n) {
+        j = n - 1;
+        while (j > 0 && !(cum[j] > cum[j - 1])) j--;
     }
-    return lo;
+    return j;
 }
 
 /* log g_i of an item (the within-cell weight, see the top comment). */
@@ -424,7 +530,7 @@ static inline double item_lg(const rs_sampler *s, const rs_sampler_user *u, uint
 {
     switch (s->kind) {
     case RS_SAMPLER_MIDX_POP:
-        return s->idx.log_pop[item];
+        return (double)s->idx.lg_pop[item];
     case RS_SAMPLER_MIDX_EXACT:
         return u->zr[item];
     default:
@@ -443,16 +549,24 @@ static void draw_midx(const rs_sampler *s, const rs_sampler_user *u, uint32_t T,
         const double *row = u->cum2 + (size_t)k1 * K;
         uint32_t k2 = search_cum(row, K, rs_rng_uniform(rng) * row[K - 1]);
         uint32_t c = k1 * K + k2;
-        uint32_t off = pq->offsets[c], n = pq->offsets[c + 1] - off, pos;
-        if (s->kind == RS_SAMPLER_MIDX_UNI)
-            pos = off + (uint32_t)rs_rng_below(rng, n);
-        else if (s->kind == RS_SAMPLER_MIDX_POP)
-            pos = off + rs_alias_pick(s->idx.cell_thresh + off, s->idx.cell_alias + off, n, rng);
-        else
-            pos = off + search_cum(u->cum3 + off, n, rs_rng_uniform(rng) * u->cum3[off + n - 1]);
-        uint32_t item = pq->ids[pos];
+        uint32_t off = pq->offsets[c], n = pq->offsets[c + 1] - off, item;
+        double lg;
+        if (s->kind == RS_SAMPLER_MIDX_UNI) {
+            item = pq->ids[off + (uint32_t)rs_rng_below(rng, n)];
+            lg = 0.0;
+        } else if (s->kind == RS_SAMPLER_MIDX_POP) {
+            /* The alias draw of alias.h on the packed slots. */
+            const cell_slot *e = s->idx.cell_tab + off + (uint32_t)rs_rng_below(rng, n);
+            uint32_t r = (uint32_t)(rs_rng_u64(rng) >> 32);
+            item = r < e->thresh ? e->item : e->alias_item;
+            lg = (double)(r < e->thresh ? e->lg_self : e->lg_alias);
+        } else {
+            uint32_t j = search_cum(u->cum3 + off, n, rs_rng_uniform(rng) * u->cum3[off + n - 1]);
+            item = pq->ids[off + j];
+            lg = u->zr[item];
+        }
         items[t] = item;
-        if (log_q) log_q[t] = (float)(u->s1[k1] + u->s2[k2] + item_lg(s, u, item) - u->shift);
+        if (log_q) log_q[t] = (float)(u->s1[k1] + u->s2[k2] + lg - u->shift);
     }
 }
 
@@ -477,9 +591,11 @@ int rs_sampler_draw(const rs_sampler *s, const rs_sampler_user *u, uint32_t T, r
     }
     case RS_SAMPLER_POP:
         for (uint32_t t = 0; t < T; t++) {
-            uint32_t i = rs_alias_draw(&x->pop_table, rng);
-            items[t] = i;
-            if (log_q) log_q[t] = (float)(x->log_pop[i] - x->log_pop_total);
+            uint32_t j = (uint32_t)rs_rng_below(rng, x->M);
+            uint32_t r = (uint32_t)(rs_rng_u64(rng) >> 32);
+            const pop_slot *e = x->pop_tab + j;
+            items[t] = r < e->thresh ? j : e->alias;
+            if (log_q) log_q[t] = r < e->thresh ? e->lq_self : e->lq_alias;
         }
         break;
     default:
@@ -498,7 +614,7 @@ float rs_sampler_log_q(const rs_sampler *s, const rs_sampler_user *u, uint32_t i
     case RS_SAMPLER_UNIFORM:
         return (float)-log((double)x->M);
     case RS_SAMPLER_POP:
-        return (float)(x->log_pop[item] - x->log_pop_total);
+        return x->lq_pop[item];
     default: {
         uint32_t c = x->pq.code[item];
         return (float)(u->s1[rs_pq_k1(&x->pq, c)] + u->s2[rs_pq_k2(&x->pq, c)] +

@@ -30,12 +30,14 @@
  * P2(k2|k1) ∝ W(k1,k2), then an item of the cell ∝ g_i (uniformly; from the
  * cell's alias table built at rebuild; or by binary search over the cell's
  * per-user cumulative weights for exact). Preparation per user is
- * O(K D + K^2): the K^2 cell weights are computed in log space (shifted by
- * their maximum) and stored as row-wise cumulative sums; P1 and P2 are
- * drawn by binary search over K entries (O(log K) per draw, no per-user
- * alias tables: for K = 16 and T = 200 building them costs more than it
- * saves). For midx-exact G is sum_cell exp(z . r_i) and Q is exactly the
- * full softmax (Theorem 4.1).
+ * O(K D + K^2): the K^2 cell weights are computed as products
+ * exp(s1 - max s1) exp(s2 - max s2) G / max G (2K exps), or fully in log
+ * space (K^2 exps) when those products underflow, and stored as row-wise
+ * cumulative sums; P1 and P2 are
+ * drawn by searching the K cumulative entries (branch-free, O(K) compares
+ * for K <= 32, bisection above; no per-user alias tables: for K = 16 and
+ * T = 200 building them costs more than it saves). For midx-exact G is sum_cell exp(z . r_i) and Q
+ * is exactly the full softmax (Theorem 4.1).
  *
  * log Q: every kind returns the log of the NORMALISED probability with
  * which the item is drawn (not just up to a constant), in float, computed in
@@ -84,7 +86,8 @@ typedef struct rs_sampler_options {
     uint32_t k;                 /* codewords per codebook (default 16; clamped to M) */
     uint32_t kmeans_iters;      /* Lloyd iterations at most (default 10) */
     uint32_t kmeans_train;      /* fit k-means on at most this many random items, then
-                                   assign all (default 65536; 0 = all items) */
+                                   assign all; 0 (default) = 256 per codeword, i.e.
+                                   256 * k; UINT32_MAX = all items */
     rs_pop_transform transform; /* default RS_POP_LOG1P */
     double count_floor;         /* counts below are raised to it (default 0) */
 } rs_sampler_options;

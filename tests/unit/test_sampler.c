@@ -515,6 +515,74 @@ START_TEST(test_extreme_scores)
 }
 END_TEST
 
+/* Items whose halves are anti-correlated: half 1 near +a or -a, half 2
+ * near -b when half 1 is +a and +b otherwise. A user aligned with +a and +b
+ * at a large scale favours cell (+a, +b), which is empty, so the product
+ * form of the cell weights underflows and preparation must fall back to
+ * log space; log Q and draws must still match the closed form. */
+START_TEST(test_log_space_fallback)
+{
+    enum { FM = 64, FD = 4 };
+    float q[FM * FD], cnt[FM];
+    rs_rng rng;
+    rs_rng_seed(&rng, 31);
+    for (int i = 0; i < FM; i++) {
+        float sgn = (i % 2) ? 1.0f : -1.0f;
+        q[i * FD + 0] = sgn * 1.0f + 0.01f * (float)rs_rng_normal(&rng);
+        q[i * FD + 1] = 0.01f * (float)rs_rng_normal(&rng);
+        q[i * FD + 2] = -sgn * 1.0f + 0.01f * (float)rs_rng_normal(&rng);
+        q[i * FD + 3] = 0.01f * (float)rs_rng_normal(&rng);
+        cnt[i] = (float)(1 + i % 5);
+    }
+    const float z[FD] = {700.0f, 0.0f, 700.0f, 0.0f};
+    for (int k = RS_SAMPLER_MIDX_UNI; k <= RS_SAMPLER_MIDX_POP; k++) {
+        rs_sampler_options o = rs_sampler_defaults();
+        o.k = 2;
+        rs_error err;
+        rs_sampler *s = rs_sampler_new(k, &o, &err);
+        rs_rng_seed(&rng, 32);
+        ck_assert_int_eq(rs_sampler_rebuild(s, q, FM, FD, cnt, &rng, &err), 0);
+        const rs_pq *pq = rs_sampler_index(s);
+        /* Closed form: log of exp(z . (q_i - r_i)) [* pop(i)], normalised. */
+        double logit[FM], mx = -INFINITY, sum = 0.0;
+        for (int i = 0; i < FM; i++) {
+            uint32_t c = pq->code[i], k1 = c / pq->k, k2 = c % pq->k;
+            logit[i] = 0.0;
+            for (uint32_t j = 0; j < pq->d1; j++)
+                logit[i] += (double)z[j] * pq->c1[k1 * pq->d1 + j];
+            for (uint32_t j = 0; j < pq->d2; j++)
+                logit[i] += (double)z[pq->d1 + j] * pq->c2[k2 * pq->d2 + j];
+            if (k == RS_SAMPLER_MIDX_POP) logit[i] += log(log1p((double)cnt[i]));
+            mx = RS_MAX(mx, logit[i]);
+        }
+        for (int i = 0; i < FM; i++) sum += exp(logit[i] - mx);
+        rs_sampler_user *u = rs_sampler_user_new(&err);
+        ck_assert_int_eq(rs_sampler_prepare(s, z, u, &err), 0);
+        double mass = 0.0;
+        for (int i = 0; i < FM; i++) {
+            double want = logit[i] - mx - log(sum);
+            float got = rs_sampler_log_q(s, u, (uint32_t)i);
+            ck_assert_msg(fabs(got - want) <= 1e-5 + 2e-7 * fabs(want), "item %d: %.9g vs %.9g", i,
+                          got, want);
+            mass += exp((double)got);
+        }
+        ck_assert(fabs(mass - 1.0) < 1e-4);
+        uint32_t drawn[2000];
+        float lq[2000];
+        ck_assert_int_eq(rs_sampler_draw(s, u, 2000, &rng, drawn, lq, &err), 0);
+        uint32_t count[FM] = {0};
+        for (int t = 0; t < 2000; t++) count[drawn[t]]++;
+        for (int i = 0; i < FM; i++) {
+            /* Items of negligible probability are never drawn. */
+            double p = exp(logit[i] - mx) / sum;
+            if (p < 1e-12) ck_assert_uint_eq(count[i], 0);
+        }
+        rs_sampler_user_free(u);
+        rs_sampler_free(s);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("sampler");
@@ -529,6 +597,7 @@ int main(void)
     tcase_add_test(tc, test_parallel_deterministic);
     tcase_add_test(tc, test_errors_and_rebuild);
     tcase_add_test(tc, test_extreme_scores);
+    tcase_add_test(tc, test_log_space_fallback);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);
