@@ -15,15 +15,18 @@
  *   cell_tab           midx-pop: the cells' alias tables packed back to back
  *                      by position; cell c's table is [offsets[c], offsets[c+1]),
  *                      each slot holding threshold, both candidate item ids and
- *                      their log pop (again one cache line per draw)
+ *                      their log pop (20 bytes: mostly one cache line per draw)
  *
  * Per-user state (struct rs_sampler_user), all doubles:
  *   s1[K], s2[K]     codeword scores z1 . c1[k], z2 . c2[k]
- *   cum2[K*K]        row k1: cumulative sums over k2 of exp(log W(k1,k2) - max)
+ *   e2[K]            exp(s2 - max s2) (fast path)
+ *   cum2[K*K]        row k1: cumulative sums over k2 of W(k1,k2) / e^m, with
+ *                    m = max log W (log-space path) or max s1 + max s2 + max
+ *                    log G (product path)
  *   cum1[K]          cumulative sums over k1 of the rows' totals
  *   exact only: lcell[K*K] log G per cell, zr[M] z . r_i by item id,
  *   cum3[M] per-cell cumulative exp(z . r_i - max over the cell) by position.
- * shift = max + log Z, so that log Q(i) = s1[k1] + s2[k2] + lg_i - shift
+ * shift = m + log(cum1[K-1]) = log Z, so that log Q(i) = s1[k1] + s2[k2] + lg_i - shift
  * with lg_i = 0, log pop(i) or z . r_i.
  */
 #include "sampler.h"
@@ -72,7 +75,7 @@ struct rs_sampler_user {
     double shift;
     size_t cap; /* doubles in buf */
     double *buf;
-    double *s1, *s2, *cum1, *cum2, *lcell, *zr, *cum3;
+    double *s1, *s2, *e2, *cum1, *cum2, *lcell, *zr, *cum3;
 };
 
 /* Generations are unique across all samplers of the process, so a user
@@ -370,7 +373,7 @@ static int user_layout(rs_sampler_user *u, const rs_sampler *s, rs_error *err)
     const rs_pq *pq = &s->idx.pq;
     size_t k = pq->k, cells = pq->n_cells, M = pq->n;
     int exact = s->kind == RS_SAMPLER_MIDX_EXACT;
-    size_t need = 3 * k + cells + (exact ? cells + 2 * M : 0);
+    size_t need = 4 * k + cells + (exact ? cells + 2 * M : 0);
     if (need > u->cap) {
         double *b = rs_malloc(need, sizeof(double), err);
         if (!b) return -1;
@@ -380,7 +383,8 @@ static int user_layout(rs_sampler_user *u, const rs_sampler *s, rs_error *err)
     }
     u->s1 = u->buf;
     u->s2 = u->s1 + k;
-    u->cum1 = u->s2 + k;
+    u->e2 = u->s2 + k;
+    u->cum1 = u->e2 + k;
     u->cum2 = u->cum1 + k;
     u->lcell = exact ? u->cum2 + cells : NULL;
     u->zr = exact ? u->lcell + cells : NULL;
@@ -430,7 +434,7 @@ static int prepare_exact(const rs_pq *pq, const float *z, rs_sampler_user *u, rs
 static int prepare_fast(const sampler_index *x, rs_sampler_user *u)
 {
     uint32_t K = x->pq.k;
-    double m1 = -INFINITY, m2 = -INFINITY, e2[RS_PQ_MAX_K];
+    double m1 = -INFINITY, m2 = -INFINITY, *e2 = u->e2;
     for (uint32_t k = 0; k < K; k++) {
         m1 = RS_MAX(m1, u->s1[k]);
         m2 = RS_MAX(m2, u->s2[k]);
