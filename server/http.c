@@ -26,10 +26,10 @@
 struct rs_http_server {
     struct MHD_Daemon *daemon;
     const rs_http_route *routes;
-    rs_route table[RS_METRICS_MAX_ROUTES];
+    rs_route table[RS_STATS_MAX_ROUTES];
     int n_routes;
     void *ctx;
-    rs_metrics *metrics;
+    rs_stats *stats;
     size_t max_body;
     uint16_t port;
     _Atomic unsigned in_flight;
@@ -184,8 +184,8 @@ static enum MHD_Result send_response(rs_http_state *st, rs_response *resp, const
     MHD_destroy_response(r);
     st->responded = 1;
     int route = st->route >= 0 ? st->route : srv->n_routes;
-    rs_metrics_request(srv->metrics, route, resp->variant[0] ? resp->variant_slot : -1,
-                       resp->status, rs_now() - st->start);
+    rs_stats_request(srv->stats, route, resp->variant[0] ? resp->variant_slot : -1, resp->status,
+                     rs_now() - st->start);
     return ret;
 }
 
@@ -375,22 +375,21 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     rs_log(RS_LOG_WARN, "http: %s", line);
 }
 
-int rs_http_metrics_create(const rs_http_route *routes, int n_routes, rs_metrics **out,
-                           rs_error *err)
+int rs_http_stats_create(const rs_http_route *routes, int n_routes, rs_stats **out, rs_error *err)
 {
-    const char *names[RS_METRICS_MAX_ROUTES];
-    if (n_routes < 0 || n_routes + 1 > RS_METRICS_MAX_ROUTES)
-        return rs_fail(err, "http: %d routes; at most %d", n_routes, RS_METRICS_MAX_ROUTES - 1);
+    const char *names[RS_STATS_MAX_ROUTES];
+    if (n_routes < 0 || n_routes + 1 > RS_STATS_MAX_ROUTES)
+        return rs_fail(err, "http: %d routes; at most %d", n_routes, RS_STATS_MAX_ROUTES - 1);
     for (int i = 0; i < n_routes; i++) names[i] = routes[i].route.pattern;
     names[n_routes] = "unmatched";
-    return rs_metrics_create(names, n_routes + 1, out, err);
+    return rs_stats_create(names, n_routes + 1, out, err);
 }
 
 int rs_http_start(const rs_http_config *cfg, const rs_http_route *routes, int n_routes, void *ctx,
-                  rs_metrics *metrics, rs_http_server **out, rs_error *err)
+                  rs_stats *stats, rs_http_server **out, rs_error *err)
 {
-    if (n_routes < 1 || n_routes + 1 > RS_METRICS_MAX_ROUTES)
-        return rs_fail(err, "http: %d routes; expected 1..%d", n_routes, RS_METRICS_MAX_ROUTES - 1);
+    if (n_routes < 1 || n_routes + 1 > RS_STATS_MAX_ROUTES)
+        return rs_fail(err, "http: %d routes; expected 1..%d", n_routes, RS_STATS_MAX_ROUTES - 1);
     if (cfg->max_body < 1) return rs_fail(err, "http: the body limit must be at least 1 byte");
     rs_http_server *srv = rs_calloc(1, sizeof(*srv), err);
     if (!srv) return -1;
@@ -398,7 +397,7 @@ int rs_http_start(const rs_http_config *cfg, const rs_http_route *routes, int n_
     srv->n_routes = n_routes;
     for (int i = 0; i < n_routes; i++) srv->table[i] = routes[i].route;
     srv->ctx = ctx;
-    srv->metrics = metrics;
+    srv->stats = stats;
     srv->max_body = cfg->max_body;
 
     unsigned flags =

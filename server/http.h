@@ -19,7 +19,7 @@
 #include <sys/socket.h>
 
 #include "common.h"
-#include "metrics.h"
+#include "stats.h"
 #include "router.h"
 #include "store.h"
 
@@ -82,14 +82,13 @@ typedef struct rs_http_config {
     unsigned max_connections; /* concurrent connections */
 } rs_http_config;
 
-/* Names for rs_metrics_create: each route's pattern, then "unmatched". */
-int rs_http_metrics_create(const rs_http_route *routes, int n_routes, rs_metrics **out,
-                           rs_error *err);
+/* Names for rs_stats_create: each route's pattern, then "unmatched". */
+int rs_http_stats_create(const rs_http_route *routes, int n_routes, rs_stats **out, rs_error *err);
 
 /* Starts the daemon. routes and ctx are borrowed and must outlive the
- * server; metrics (from rs_http_metrics_create on the same table) too. */
+ * server; metrics (from rs_http_stats_create on the same table) too. */
 int rs_http_start(const rs_http_config *cfg, const rs_http_route *routes, int n_routes, void *ctx,
-                  rs_metrics *metrics, rs_http_server **out, rs_error *err);
+                  rs_stats *stats, rs_http_server **out, rs_error *err);
 
 /* The bound port (useful after listening on port 0). */
 uint16_t rs_http_port(const rs_http_server *srv);

@@ -59,7 +59,7 @@ static const rs_http_route routes[] = {
 #define N_ROUTES ((int)(sizeof(routes) / sizeof(routes[0])))
 
 static rs_http_server *srv;
-static rs_metrics *metrics;
+static rs_stats *metrics;
 static uint16_t port;
 
 static void start(unsigned timeout_s)
@@ -71,7 +71,7 @@ static void start(unsigned timeout_s)
     cfg.max_body = 1024;
     cfg.timeout_s = timeout_s;
     cfg.max_connections = 64;
-    ck_assert_int_eq(rs_http_metrics_create(routes, N_ROUTES, &metrics, &err), 0);
+    ck_assert_int_eq(rs_http_stats_create(routes, N_ROUTES, &metrics, &err), 0);
     ck_assert_msg(rs_http_start(&cfg, routes, N_ROUTES, NULL, metrics, &srv, &err) == 0, "%s",
                   err.msg);
     port = rs_http_port(srv);
@@ -87,7 +87,7 @@ static void teardown(void)
 {
     if (srv) rs_http_stop(srv, 1.0);
     srv = NULL;
-    rs_metrics_free(metrics);
+    rs_stats_free(metrics);
     metrics = NULL;
 }
 
@@ -215,8 +215,8 @@ START_TEST(test_ok_and_headers)
     r.head_only = 0;
     ck_assert_int_eq(r.status, 200);
     ck_assert_str_eq(header(&r, "Content-Length"), "16");
-    ck_assert_uint_eq(rs_metrics_count(metrics, 0, -1, 200), 2);
-    ck_assert_uint_eq(rs_metrics_count(metrics, 2, 0, 200), 1);
+    ck_assert_uint_eq(rs_stats_count(metrics, 0, -1, 200), 2);
+    ck_assert_uint_eq(rs_stats_count(metrics, 2, 0, 200), 1);
 }
 END_TEST
 
@@ -240,7 +240,7 @@ START_TEST(test_routing_errors)
     ck_assert_int_eq(r.status, 500);
     ck_assert_str_eq(error_code(&r), "internal");
     /* Unmatched requests are counted under the extra "unmatched" route. */
-    ck_assert_uint_eq(rs_metrics_count(metrics, N_ROUTES, -1, 404), 1);
+    ck_assert_uint_eq(rs_stats_count(metrics, N_ROUTES, -1, 404), 1);
 }
 END_TEST
 

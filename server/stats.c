@@ -1,5 +1,5 @@
-/* metrics.c - per-thread counter blocks summed at scrape time (see metrics.h). */
-#include "metrics.h"
+/* stats.c - per-thread counter blocks summed at scrape time (see stats.h). */
+#include "stats.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -18,7 +18,7 @@ static const double bucket_le[] = {0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
 static const int known_status[] = {200, 400, 404, 405, 408, 413, 414, 415, 422, 431, 500, 503};
 #define N_STATUS ((int)(sizeof(known_status) / sizeof(known_status[0])) + 1)
 
-#define N_VARIANTS (RS_METRICS_MAX_VARIANTS + 1) /* slot 0 = no variant */
+#define N_VARIANTS (RS_STATS_MAX_VARIANTS + 1) /* slot 0 = no variant */
 
 typedef _Atomic uint64_t counter;
 
@@ -43,13 +43,13 @@ typedef struct block {
     series series[]; /* n_routes * N_STATUS * N_VARIANTS */
 } block;
 
-struct rs_metrics {
+struct rs_stats {
     uint64_t id; /* distinguishes instances in the thread-local cache */
     int n_routes;
-    const char *route_names[RS_METRICS_MAX_ROUTES];
+    const char *route_names[RS_STATS_MAX_ROUTES];
     _Atomic(block *) blocks;
-    _Atomic int named[RS_METRICS_MAX_VARIANTS];
-    char variant_name[RS_METRICS_MAX_VARIANTS][RS_NAME_MAX + 1];
+    _Atomic int named[RS_STATS_MAX_VARIANTS];
+    char variant_name[RS_STATS_MAX_VARIANTS][RS_NAME_MAX + 1];
 };
 
 static _Atomic uint64_t next_id = 1;
@@ -58,11 +58,11 @@ static _Atomic uint64_t next_id = 1;
 static _Thread_local uint64_t tl_owner_id;
 static _Thread_local block *tl_block;
 
-int rs_metrics_create(const char *const *route_names, int n_routes, rs_metrics **out, rs_error *err)
+int rs_stats_create(const char *const *route_names, int n_routes, rs_stats **out, rs_error *err)
 {
-    if (n_routes < 1 || n_routes > RS_METRICS_MAX_ROUTES)
-        return rs_fail(err, "metrics: %d routes (expected 1..%d)", n_routes, RS_METRICS_MAX_ROUTES);
-    rs_metrics *m = rs_calloc(1, sizeof(*m), err);
+    if (n_routes < 1 || n_routes > RS_STATS_MAX_ROUTES)
+        return rs_fail(err, "metrics: %d routes (expected 1..%d)", n_routes, RS_STATS_MAX_ROUTES);
+    rs_stats *m = rs_calloc(1, sizeof(*m), err);
     if (!m) return -1;
     m->id = atomic_fetch_add(&next_id, 1);
     m->n_routes = n_routes;
@@ -71,7 +71,7 @@ int rs_metrics_create(const char *const *route_names, int n_routes, rs_metrics *
     return 0;
 }
 
-void rs_metrics_free(rs_metrics *m)
+void rs_stats_free(rs_stats *m)
 {
     if (!m) return;
     block *b = atomic_load(&m->blocks);
@@ -83,21 +83,21 @@ void rs_metrics_free(rs_metrics *m)
     free(m);
 }
 
-void rs_metrics_name_variant(rs_metrics *m, int slot, const char *name)
+void rs_stats_name_variant(rs_stats *m, int slot, const char *name)
 {
-    if (slot < 0 || slot >= RS_METRICS_MAX_VARIANTS || atomic_load(&m->named[slot])) return;
+    if (slot < 0 || slot >= RS_STATS_MAX_VARIANTS || atomic_load(&m->named[slot])) return;
     snprintf(m->variant_name[slot], sizeof(m->variant_name[slot]), "%s", name);
     atomic_store_explicit(&m->named[slot], 1, memory_order_release);
 }
 
-static size_t n_series(const rs_metrics *m)
+static size_t n_series(const rs_stats *m)
 {
     return (size_t)m->n_routes * N_STATUS * N_VARIANTS;
 }
 
 /* Finds or creates this thread's block. Creation happens once per thread:
- * the block is pushed with a CAS, never removed until rs_metrics_free. */
-static block *my_block(rs_metrics *m)
+ * the block is pushed with a CAS, never removed until rs_stats_free. */
+static block *my_block(rs_stats *m)
 {
     if (tl_owner_id == m->id) return tl_block;
     pthread_t self = pthread_self();
@@ -136,15 +136,15 @@ static int status_index(int status)
 
 static int variant_index(int variant)
 {
-    return (variant < 0 || variant >= RS_METRICS_MAX_VARIANTS) ? 0 : variant + 1;
+    return (variant < 0 || variant >= RS_STATS_MAX_VARIANTS) ? 0 : variant + 1;
 }
 
-static size_t series_index(const rs_metrics *m, int route, int status_idx, int variant_idx)
+static size_t series_index(const rs_stats *m, int route, int status_idx, int variant_idx)
 {
     return ((size_t)route * N_STATUS + (size_t)status_idx) * N_VARIANTS + (size_t)variant_idx;
 }
 
-void rs_metrics_request(rs_metrics *m, int route, int variant, int status, double seconds)
+void rs_stats_request(rs_stats *m, int route, int variant, int status, double seconds)
 {
     block *b = my_block(m);
     if (!b) return;
@@ -161,8 +161,8 @@ void rs_metrics_request(rs_metrics *m, int route, int variant, int status, doubl
     }
 }
 
-void rs_metrics_retrieval(rs_metrics *m, int variant, uint64_t items_scored, int fallback,
-                          uint64_t unknown_items)
+void rs_stats_retrieval(rs_stats *m, int variant, uint64_t items_scored, int fallback,
+                        uint64_t unknown_items)
 {
     block *b = my_block(m);
     if (!b) return;
@@ -178,7 +178,7 @@ static uint64_t load(counter *c)
 }
 
 /* Sums one series over all blocks into out. */
-static void sum_series(rs_metrics *m, size_t idx, uint64_t *count, uint64_t *sum_ns,
+static void sum_series(rs_stats *m, size_t idx, uint64_t *count, uint64_t *sum_ns,
                        uint64_t *buckets)
 {
     *count = *sum_ns = 0;
@@ -191,7 +191,7 @@ static void sum_series(rs_metrics *m, size_t idx, uint64_t *count, uint64_t *sum
     }
 }
 
-static const char *variant_label(rs_metrics *m, int vi)
+static const char *variant_label(rs_stats *m, int vi)
 {
     if (vi == 0) return "";
     if (!atomic_load_explicit(&m->named[vi - 1], memory_order_acquire)) return "?";
@@ -219,7 +219,7 @@ static void put_label(FILE *out, const char *s)
     }
 }
 
-static void put_labels(FILE *out, rs_metrics *m, int route, int si, int vi)
+static void put_labels(FILE *out, rs_stats *m, int route, int si, int vi)
 {
     char status[16];
     status_label(si, status, sizeof(status));
@@ -230,7 +230,7 @@ static void put_labels(FILE *out, rs_metrics *m, int route, int si, int vi)
     fputc('"', out);
 }
 
-void rs_metrics_render(rs_metrics *m, FILE *out)
+void rs_stats_render(rs_stats *m, FILE *out)
 {
     uint64_t count, sum_ns, buckets[N_BUCKETS];
     fputs("# HELP recsys_http_requests_total HTTP requests answered, by route, status and "
@@ -299,7 +299,7 @@ void rs_metrics_render(rs_metrics *m, FILE *out)
     }
 }
 
-uint64_t rs_metrics_count(rs_metrics *m, int route, int variant, int status)
+uint64_t rs_stats_count(rs_stats *m, int route, int variant, int status)
 {
     uint64_t count, sum_ns, buckets[N_BUCKETS];
     if (route < 0 || route >= m->n_routes) return 0;
@@ -308,7 +308,7 @@ uint64_t rs_metrics_count(rs_metrics *m, int route, int variant, int status)
     return count;
 }
 
-uint64_t rs_metrics_items_scored(rs_metrics *m, int variant)
+uint64_t rs_stats_items_scored(rs_stats *m, int variant)
 {
     uint64_t total = 0;
     for (block *b = atomic_load(&m->blocks); b; b = b->next)

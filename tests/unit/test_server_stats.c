@@ -1,16 +1,16 @@
-/* test_server_metrics.c - per-thread counters summed, Prometheus rendering. */
+/* test_server_stats.c - per-thread counters summed, Prometheus rendering. */
 #include <check.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "metrics.h"
+#include "stats.h"
 
 static const char *routes[] = {"/a", "/b/{id}", "unmatched"};
 
 typedef struct worker_arg {
-    rs_metrics *m;
+    rs_stats *m;
     int index;
 } worker_arg;
 
@@ -22,19 +22,19 @@ static void *worker(void *p)
     for (int i = 0; i < PER_THREAD; i++) {
         int route = i % 2;
         int status = (i % 10 == 0) ? 422 : 200;
-        rs_metrics_request(a->m, route, a->index % 2, status, 0.0003 * (i % 7));
-        rs_metrics_retrieval(a->m, a->index % 2, 10, i % 100 == 0, 0);
+        rs_stats_request(a->m, route, a->index % 2, status, 0.0003 * (i % 7));
+        rs_stats_retrieval(a->m, a->index % 2, 10, i % 100 == 0, 0);
     }
     return NULL;
 }
 
 START_TEST(test_threads_sum_exactly)
 {
-    rs_metrics *m;
+    rs_stats *m;
     rs_error err;
-    ck_assert_int_eq(rs_metrics_create(routes, 3, &m, &err), 0);
-    rs_metrics_name_variant(m, 0, "alpha");
-    rs_metrics_name_variant(m, 1, "beta");
+    ck_assert_int_eq(rs_stats_create(routes, 3, &m, &err), 0);
+    rs_stats_name_variant(m, 0, "alpha");
+    rs_stats_name_variant(m, 1, "beta");
     pthread_t th[THREADS];
     worker_arg args[THREADS];
     for (int t = 0; t < THREADS; t++) {
@@ -46,7 +46,7 @@ START_TEST(test_threads_sum_exactly)
         char *text = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&text, &len);
-        rs_metrics_render(m, f);
+        rs_stats_render(m, f);
         fclose(f);
         free(text);
     }
@@ -55,14 +55,14 @@ START_TEST(test_threads_sum_exactly)
     uint64_t per_variant_route = (uint64_t)(THREADS / 2) * PER_THREAD / 2;
     for (int v = 0; v < 2; v++)
         for (int r = 0; r < 2; r++) {
-            uint64_t ok = rs_metrics_count(m, r, v, 200), bad = rs_metrics_count(m, r, v, 422);
+            uint64_t ok = rs_stats_count(m, r, v, 200), bad = rs_stats_count(m, r, v, 422);
             ck_assert_uint_eq(ok + bad, per_variant_route);
             /* i % 10 == 0 only ever hits route 0 (even i): a fifth of its requests. */
             ck_assert_uint_eq(bad, r == 0 ? per_variant_route / 5 : 0);
         }
-    ck_assert_uint_eq(rs_metrics_items_scored(m, 0), (uint64_t)(THREADS / 2) * PER_THREAD * 10);
-    ck_assert_uint_eq(rs_metrics_count(m, 0, -1, 200), 0);
-    rs_metrics_free(m);
+    ck_assert_uint_eq(rs_stats_items_scored(m, 0), (uint64_t)(THREADS / 2) * PER_THREAD * 10);
+    ck_assert_uint_eq(rs_stats_count(m, 0, -1, 200), 0);
+    rs_stats_free(m);
 }
 END_TEST
 
@@ -77,20 +77,20 @@ static double value_of(const char *text, const char *prefix)
 
 START_TEST(test_render)
 {
-    rs_metrics *m;
+    rs_stats *m;
     rs_error err;
-    ck_assert_int_eq(rs_metrics_create(routes, 3, &m, &err), 0);
-    rs_metrics_name_variant(m, 3, "v\"q");
-    rs_metrics_request(m, 1, 3, 200, 0.0002);  /* first bucket */
-    rs_metrics_request(m, 1, 3, 200, 0.003);   /* le 0.005 */
-    rs_metrics_request(m, 1, 3, 200, 5.0);     /* only +Inf */
-    rs_metrics_request(m, 2, -1, 404, 0.0001); /* no variant */
-    rs_metrics_request(m, 99, -1, 599, 0.0);   /* clamped route, "other" status */
-    rs_metrics_retrieval(m, 3, 1234, 1, 2);
+    ck_assert_int_eq(rs_stats_create(routes, 3, &m, &err), 0);
+    rs_stats_name_variant(m, 3, "v\"q");
+    rs_stats_request(m, 1, 3, 200, 0.0002);  /* first bucket */
+    rs_stats_request(m, 1, 3, 200, 0.003);   /* le 0.005 */
+    rs_stats_request(m, 1, 3, 200, 5.0);     /* only +Inf */
+    rs_stats_request(m, 2, -1, 404, 0.0001); /* no variant */
+    rs_stats_request(m, 99, -1, 599, 0.0);   /* clamped route, "other" status */
+    rs_stats_retrieval(m, 3, 1234, 1, 2);
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
-    rs_metrics_render(m, f);
+    rs_stats_render(m, f);
     fclose(f);
     ck_assert_ptr_nonnull(strstr(text, "# TYPE recsys_http_requests_total counter"));
     ck_assert_double_eq(
@@ -130,13 +130,13 @@ START_TEST(test_render)
         ck_assert_msg(strchr(line, '{') && strstr(line, "} "), "bad line: %s", line);
     }
     free(text);
-    rs_metrics_free(m);
+    rs_stats_free(m);
 }
 END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("server_metrics");
+    Suite *s = suite_create("server_stats");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_threads_sum_exactly);
