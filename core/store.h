@@ -11,6 +11,13 @@
  * Ownership: rs_store is shared by every snapshot opened from it and must
  * outlive them. Views returned by rs_snapshot_* point into the map and stay
  * valid until rs_snapshot_close().
+ *
+ * Threads: a process opens a store directory once (a second rs_store_open of
+ * the same directory is refused, as LMDB requires) and shares the handle.
+ * Snapshots may be opened, used and closed on any thread. One rs_publish is
+ * driven by a single thread from begin to commit/abort; publishes are
+ * serialised (a second rs_publish_begin waits for the first to finish, also
+ * across processes).
  */
 #ifndef RS_STORE_H
 #define RS_STORE_H
@@ -91,8 +98,7 @@ typedef struct rs_variant_info {
     rs_version_info *versions; /* ascending by version */
 } rs_variant_info;
 
-int rs_store_list(rs_store *store, rs_variant_info **variants, uint32_t *n_variants,
-                  rs_error *err);
+int rs_store_list(rs_store *store, rs_variant_info **variants, uint32_t *n_variants, rs_error *err);
 void rs_store_list_free(rs_variant_info *variants, uint32_t n_variants);
 
 /* Current version of variant without opening it (0 when none). Cheap: the
@@ -127,5 +133,28 @@ int rs_snapshot_strings(const rs_snapshot *snap, const char *name, uint64_t *n,
 
 /* Re-verifies every tensor checksum of the version. */
 int rs_snapshot_verify(const rs_snapshot *snap, rs_error *err);
+
+/* --- Helpers (also used by tests, fuzz targets and tools) --- */
+
+#define RS_STORE_FORMAT_VERSION  1  /* the `store/format` record, proto/snapshot.md */
+#define RS_TENSOR_FORMAT_VERSION 1  /* the tensor value header */
+#define RS_TENSOR_HEADER_SIZE    64 /* bytes before a tensor's payload */
+
+/* 0 when name matches [A-Za-z0-9_.-]{1,64}; otherwise -1 with a message that
+ * calls it `what` ("variant", "tensor"). */
+int rs_store_check_name(const char *what, const char *name, rs_error *err);
+
+/* CRC-32C (Castagnoli) of n bytes, continuing from crc (pass 0 to start).
+ * Uses the SSE4.2 crc32 instruction when the CPU has it; the result is the
+ * same as rs_crc32c_portable(), the table-driven fallback. */
+uint32_t rs_crc32c(uint32_t crc, const void *data, size_t n);
+uint32_t rs_crc32c_portable(uint32_t crc, const void *data, size_t n);
+
+/* Validates one stored tensor value (header + payload, size bytes) as laid
+ * out in proto/snapshot.md, and the payload checksum when verify is set.
+ * out->data points into value and carries value's alignment, which may be
+ * too weak for the dtype: rs_snapshot_open() copies such payloads. */
+int rs_tensor_decode(const void *value, size_t size, int verify, rs_tensor_view *out,
+                     rs_error *err);
 
 #endif
