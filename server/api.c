@@ -197,6 +197,18 @@ static uint32_t map_history(const rs_model *model, const reco_input *in, scratch
     return used;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : (x > y);
+}
+
+/* The encoder wants strictly increasing indices (else it sorts a copy). */
+static void sort_u32(uint32_t *v, uint32_t n)
+{
+    qsort(v, n, sizeof(*v), cmp_u32);
+}
+
 static size_t history_capacity(const rs_model *model, const reco_input *in)
 {
     if (in->has_history) return in->n_history;
@@ -255,7 +267,8 @@ static void recommend(rs_api *api, rs_loaded *l, const reco_input *in, rs_respon
             if (idx >= n_items || s->mask[idx]) continue;
             s->top[got++] = (rs_scored){pop[idx], idx};
         }
-    } else if (rs_model_encode(model, s->items, used, s->uvec, s->enc, &err) != 0) {
+    } else if (sort_u32(s->items, used),
+               rs_model_encode(model, s->items, used, s->uvec, s->enc, &err) != 0) {
         clear_marks(s, 0, n_touched);
         json_decref(unknown);
         rs_response_error(resp, 500, "internal", "encoding the history failed: %s", err.msg);
@@ -340,10 +353,9 @@ static void similar(rs_api *api, rs_loaded *l, uint32_t item, uint32_t n, rs_res
 {
     const rs_model *model = l->model;
     uint32_t n_items = rs_model_n_items(model);
-    int by_anchors = l->anchors != NULL;
-    const float *m = by_anchors ? l->anchors : rs_model_item_matrix(model);
-    const float *norms = by_anchors ? l->anchor_norms : l->item_norms;
-    uint32_t d = by_anchors ? l->anchor_dim : rs_model_dim(model);
+    int by_anchors = l->sim_anchors;
+    const float *m = l->sim_vectors, *norms = l->sim_norms;
+    uint32_t d = l->sim_dim;
     scratch *s = my_scratch();
     if (!s || reserve_mask(s, n_items) != 0 ||
         reserve((void **)&s->scores, &s->scores_cap, n_items, sizeof(float)) != 0 ||
@@ -415,6 +427,26 @@ static json_t *iso_time(double unix_time)
     return json_string(buf);
 }
 
+/* Training metrics from the manifest: a top-level "metrics" object, else the
+ * trainer's training.test_metrics / training.valid_metrics. A new object. */
+static json_t *manifest_metrics(json_t *manifest)
+{
+    if (!manifest) return NULL;
+    json_t *m = json_object_get(manifest, "metrics");
+    if (json_is_object(m)) return json_deep_copy(m);
+    json_t *training = json_object_get(manifest, "training");
+    json_t *test = json_object_get(training, "test_metrics");
+    json_t *valid = json_object_get(training, "valid_metrics");
+    if (!json_is_object(test) && !json_is_object(valid)) return NULL;
+    json_t *out = json_object();
+    if (json_is_object(test)) json_object_set_new(out, "test", json_deep_copy(test));
+    if (json_is_object(valid)) json_object_set_new(out, "valid", json_deep_copy(valid));
+    json_t *best = json_object_get(training, "best_epoch");
+    if (json_is_integer(best))
+        json_object_set_new(out, "best_epoch", json_integer(json_integer_value(best)));
+    return out;
+}
+
 static void h_models(void *ctx, rs_request *req, rs_response *resp)
 {
     rs_api *api = ctx;
@@ -423,16 +455,15 @@ static void h_models(void *ctx, rs_request *req, rs_response *resp)
     for (int i = 0; i < rs_registry_slots(api->reg); i++) {
         rs_loaded *l = rs_registry_acquire_slot(api->reg, i);
         if (!l) continue;
-        json_t *metrics = l->manifest ? json_object_get(l->manifest, "metrics") : NULL;
-        json_t *m = json_pack("{s:s,s:I,s:s,s:I,s:I,s:I,s:s,s:b,s:b,s:o,s:o,s:o}", "variant",
-                              l->variant, "version", (json_int_t)l->version, "family",
-                              rs_model_family(l->model), "dim", (json_int_t)rs_model_dim(l->model),
-                              "n_items", (json_int_t)rs_model_n_items(l->model), "n_users",
-                              (json_int_t)rs_model_n_users(l->model), "retrieval",
-                              rs_retriever_method(l->retriever), "default", i == def, "anchors",
-                              l->anchors != NULL, "loaded_at", iso_time(l->loaded_at), "metrics",
-                              metrics ? json_deep_copy(metrics) : json_null(), "manifest",
-                              l->manifest ? json_deep_copy(l->manifest) : json_null());
+        json_t *metrics = manifest_metrics(l->manifest);
+        json_t *m = json_pack(
+            "{s:s,s:I,s:s,s:I,s:I,s:I,s:s,s:b,s:b,s:o,s:o,s:o}", "variant", l->variant, "version",
+            (json_int_t)l->version, "family", rs_model_family(l->model), "dim",
+            (json_int_t)rs_model_dim(l->model), "n_items", (json_int_t)rs_model_n_items(l->model),
+            "n_users", (json_int_t)rs_model_n_users(l->model), "retrieval",
+            rs_retriever_method(l->retriever), "default", i == def, "anchors", l->sim_anchors,
+            "loaded_at", iso_time(l->loaded_at), "metrics", metrics ? metrics : json_null(),
+            "manifest", l->manifest ? json_deep_copy(l->manifest) : json_null());
         json_array_append_new(models, m);
         rs_loaded_release(l);
     }

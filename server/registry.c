@@ -21,9 +21,6 @@
 
 #include "log.h"
 
-/* The PIA anchors tensor, when the trainer exported one (n_items x L, f32). */
-#define ANCHORS_TENSOR "item_anchors"
-
 typedef struct slot {
     char name[RS_NAME_MAX + 1];
     _Atomic(rs_loaded *) current;
@@ -58,8 +55,7 @@ void rs_loaded_destroy(rs_loaded *l)
     rs_model_free(l->model);
     rs_snapshot_close(l->snap);
     if (l->manifest) json_decref(l->manifest);
-    free(l->item_norms);
-    free(l->anchor_norms);
+    free(l->sim_norms);
     free(l);
 }
 
@@ -133,19 +129,40 @@ static float *row_norms(const float *m, uint32_t n, uint32_t d, rs_error *err)
     return norms;
 }
 
-/* Optional PIA anchors: used for item-to-item similarity when present. */
-static int load_anchors(rs_loaded *l, uint32_t n_items, rs_error *err)
+/* A float matrix tensor with n_items rows named by the manifest's "items"
+ * object under key (e.g. "anchors"): 0 and the view when present, 1 when the
+ * manifest names none, -1 when it names one that is missing or misshapen. */
+static int items_matrix(rs_loaded *l, const char *key, uint32_t n_items, const float **data,
+                        uint32_t *cols, rs_error *err)
 {
-    if (!rs_snapshot_has(l->snap, ANCHORS_TENSOR)) return 0;
+    json_t *items = l->manifest ? json_object_get(l->manifest, "items") : NULL;
+    const char *name = json_string_value(json_object_get(items, key));
+    if (!name) return 1;
     rs_tensor_view v;
-    if (rs_snapshot_tensor(l->snap, ANCHORS_TENSOR, RS_F32, &v, err) != 0) return -1;
-    if (v.ndim != 2 || v.shape[0] != n_items || v.shape[1] == 0 || v.shape[1] > UINT32_MAX)
-        return rs_fail(err, "%s: expected shape %u x L, got %llu dims", ANCHORS_TENSOR, n_items,
-                       (unsigned long long)v.ndim);
-    l->anchors = v.data;
-    l->anchor_dim = (uint32_t)v.shape[1];
-    l->anchor_norms = row_norms(l->anchors, n_items, l->anchor_dim, err);
-    return l->anchor_norms ? 0 : -1;
+    if (rs_snapshot_tensor(l->snap, name, RS_F32, &v, err) != 0) return -1;
+    if (v.ndim != 2 || v.shape[0] != n_items || v.shape[1] == 0 || v.shape[1] > (1u << 24))
+        return rs_fail(err, "tensor %s: expected %u rows of item vectors", name, n_items);
+    *data = v.data;
+    *cols = (uint32_t)v.shape[1];
+    return 0;
+}
+
+/* What GET /v1/items/{id}/similar compares: PIA anchors when the snapshot
+ * has them, else the item vectors without the bias coordinate, else the
+ * scoring matrix itself. */
+static int load_similarity(rs_loaded *l, uint32_t n_items, rs_error *err)
+{
+    int rc = items_matrix(l, "anchors", n_items, &l->sim_vectors, &l->sim_dim, err);
+    if (rc < 0) return -1;
+    l->sim_anchors = rc == 0;
+    if (rc > 0) rc = items_matrix(l, "vectors", n_items, &l->sim_vectors, &l->sim_dim, err);
+    if (rc < 0) return -1;
+    if (rc > 0) {
+        l->sim_vectors = rs_model_item_matrix(l->model);
+        l->sim_dim = rs_model_dim(l->model);
+    }
+    l->sim_norms = row_norms(l->sim_vectors, n_items, l->sim_dim, err);
+    return l->sim_norms ? 0 : -1;
 }
 
 /* Builds a loaded version; on failure frees everything it made. */
@@ -165,14 +182,14 @@ static int build(rs_registry *reg, const char *variant, uint64_t version, int ve
         goto fail;
     }
     if (rs_retriever_create(items, n_items, dim, &l->retriever, err) != 0) goto fail;
-    l->item_norms = row_norms(items, n_items, dim, err);
-    if (!l->item_norms) goto fail;
-    if (load_anchors(l, n_items, err) != 0) goto fail;
+    /* rs_model_load parsed the manifest too; this copy serves /v1/models
+     * and names the optional tensors. */
     json_error_t jerr;
     l->manifest = json_loads(rs_snapshot_manifest(l->snap), 0, &jerr);
     if (!l->manifest)
         rs_log(RS_LOG_WARN, "%s v%llu: manifest is not valid JSON: %s", variant,
                (unsigned long long)l->version, jerr.text);
+    if (load_similarity(l, n_items, err) != 0) goto fail;
     l->loaded_at = (double)time(NULL);
     atomic_store(&l->refs, 1);
     *out = l;

@@ -36,12 +36,14 @@ typedef struct rs_loaded {
     rs_snapshot *snap;
     rs_model *model;
     rs_retriever *retriever;
-    json_t *manifest;     /* parsed manifest; NULL if it is not valid JSON */
-    double loaded_at;     /* Unix time */
-    float *item_norms;    /* n_items Euclidean norms of the item rows */
-    const float *anchors; /* PIA item anchors (n_items x anchor_dim) or NULL */
-    uint32_t anchor_dim;
-    float *anchor_norms; /* n_items, when anchors */
+    json_t *manifest; /* parsed manifest; NULL if it is not valid JSON */
+    double loaded_at; /* Unix time */
+    /* Item-to-item similarity: PIA anchors (sim_anchors) or item vectors,
+     * n_items x sim_dim (views into the snapshot), with their row norms. */
+    const float *sim_vectors;
+    uint32_t sim_dim;
+    int sim_anchors;
+    float *sim_norms;
 } rs_loaded;
 
 typedef struct rs_registry rs_registry;
