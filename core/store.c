@@ -37,6 +37,7 @@
 #endif
 
 #define DEFAULT_MAP_SIZE ((size_t)64 << 30)
+#define MIN_FALLBACK_MAP ((size_t)1 << 30)
 #define MAX_READERS      1024
 #define KEY_MAX          256
 #define FORMAT_KEY       "store/format"
@@ -440,9 +441,9 @@ static int txn_begin(rs_store *s, unsigned flags, MDB_txn **txn, rs_error *err)
             rc = mdb_env_set_mapsize(s->env, 0);
             MDB_envinfo info;
             if (rc == 0 && mdb_env_info(s->env, &info) == 0) s->map_size = info.me_mapsize;
-            if (rc == 0) rc = mdb_txn_begin(s->env, NULL, flags, txn);
         }
         pthread_mutex_unlock(&s->lock);
+        if (rc == 0) rc = mdb_txn_begin(s->env, NULL, flags, txn);
         if (rc == MDB_MAP_RESIZED) {
             txn_done(s);
             return rs_fail(err,
@@ -576,6 +577,24 @@ static int check_format(rs_store *s, int create, rs_error *err)
     return rc ? mdb_fail(s, rc, err, "creating the store") : 0;
 }
 
+/* Creates and opens s->env with s->map_size; on failure s->env is NULL. */
+static int open_env(rs_store *s, int readonly)
+{
+    int rc = mdb_env_create(&s->env);
+    if (rc != 0) {
+        s->env = NULL;
+        return rc;
+    }
+    rc = mdb_env_set_maxreaders(s->env, MAX_READERS);
+    if (rc == 0) rc = mdb_env_set_mapsize(s->env, s->map_size);
+    if (rc == 0) rc = mdb_env_open(s->env, s->dir, MDB_NOTLS | (readonly ? MDB_RDONLY : 0), 0664);
+    if (rc != 0) {
+        mdb_env_close(s->env);
+        s->env = NULL;
+    }
+    return rc;
+}
+
 int rs_store_open(const char *dir, int flags, size_t map_size, rs_store **out, rs_error *err)
 {
     *out = NULL;
@@ -611,17 +630,21 @@ int rs_store_open(const char *dir, int flags, size_t map_size, rs_store **out, r
     s->map_size = map_size ? map_size : DEFAULT_MAP_SIZE;
     pthread_mutex_init(&s->lock, NULL);
     s->dir = strdup(dir);
-    int rc = s->dir ? mdb_env_create(&s->env) : ENOMEM;
-    if (rc == 0) rc = mdb_env_set_maxreaders(s->env, MAX_READERS);
-    if (rc == 0) rc = mdb_env_set_mapsize(s->env, s->map_size);
-    if (rc == 0) rc = mdb_env_open(s->env, dir, MDB_NOTLS | (readonly ? MDB_RDONLY : 0), 0664);
+    int rc = s->dir ? open_env(s, readonly) : ENOMEM;
+    /* The default map is only address space, but some environments cap it
+     * (ulimit -v, valgrind): fall back to smaller maps before giving up. */
+    while (!map_size && (rc == ENOMEM || rc == EINVAL) && s->map_size > MIN_FALLBACK_MAP) {
+        s->map_size /= 2;
+        rc = open_env(s, readonly);
+    }
     if (rc != 0) {
         if (rc == MDB_INVALID)
             rs_fail(err, "store %s: data.mdb is not an LMDB file (corrupted?)", dir);
         else if (rc == MDB_VERSION_MISMATCH)
             rs_fail(err, "store %s was written by an incompatible LMDB version", dir);
         else
-            rs_fail(err, "cannot open store %s: %s", dir, mdb_strerror(rc));
+            rs_fail(err, "cannot open store %s (map size %zu MiB): %s", dir, s->map_size >> 20,
+                    mdb_strerror(rc));
         rs_store_close(s);
         return -1;
     }
@@ -985,7 +1008,10 @@ int rs_publish_strings(rs_publish *pub, const char *name, char *const *strings, 
 
     snprintf(tname, sizeof(tname), "%s%s", name, BYTES);
     shape = total;
-    if (reserve_tensor(pub, tname, RS_U8, 1, &shape, &value, &bytes, err) != 0) return -1;
+    if (reserve_tensor(pub, tname, RS_U8, 1, &shape, &value, &bytes, err) != 0) {
+        pub->failed = 1; /* half a table is written: the version must not commit */
+        return -1;
+    }
     p = value + RS_TENSOR_HEADER_SIZE;
     for (uint64_t i = 0; i < n; i++) {
         size_t len = strlen(strings[i]);

@@ -7,6 +7,14 @@
  *   W3 (L x H)  b3 (H)     decoder hidden layer
  *   W4 (M x H)  b4 (M)     decoder output layer, one row per item: the
  *                          item vectors the server scores against
+ *   A  (M x L)             PIA item anchors (only with pia_lambda > 0)
+ *
+ * PIA (Personalized Item Alignment) adds lambda * R(u) to the objective,
+ * R(u) = E_{z~q(z|x~u)} mean_{i in P_u} ||z - a_i||^2
+ *      = mean_i ||mu - a_i||^2 + sum(sigma^2),
+ * which pulls the masked posterior toward the centroid of the anchors of
+ * the user's positives. Lambda grows by pia_factor after pia_patience
+ * evaluations without validation gain (the paper's Algorithm 1).
  */
 #ifndef RS_VAE_H
 #define RS_VAE_H
@@ -21,6 +29,9 @@ typedef struct rs_vae_options {
     float weight_decay;
     int batch_size;   /* default 500 */
     uint64_t seed;    /* initialisation */
+    float pia_lambda; /* 0: PIA off */
+    int pia_patience; /* evaluations without gain before lambda grows (2) */
+    float pia_factor; /* lambda multiplier (2) */
 } rs_vae_options;
 
 void rs_vae_options_default(rs_vae_options *o);

@@ -9,11 +9,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "rng.h"
 #include "store.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_UNDER_ASAN 1
+#endif
+#endif
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -534,6 +543,7 @@ START_TEST(test_retention)
     MDB_dbi dbi;
     MDB_stat st;
     ck_assert_int_eq(mdb_env_create(&env), 0);
+    ck_assert_int_eq(mdb_env_set_mapsize(env, 1 << 30), 0); /* fits under valgrind */
     ck_assert_int_eq(mdb_env_open(env, dir, MDB_RDONLY, 0644), 0);
     ck_assert_int_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
     ck_assert_int_eq(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
@@ -810,6 +820,7 @@ START_TEST(test_garbage_and_foreign_files)
     MDB_txn *txn;
     MDB_dbi dbi;
     ck_assert_int_eq(mdb_env_create(&env), 0);
+    ck_assert_int_eq(mdb_env_set_mapsize(env, 1 << 30), 0); /* fits under valgrind */
     ck_assert_int_eq(mdb_env_open(env, dir2, 0, 0644), 0);
     ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
     ck_assert_int_eq(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
@@ -825,6 +836,7 @@ START_TEST(test_garbage_and_foreign_files)
     s = open_store(dir3, RS_STORE_CREATE);
     rs_store_close(s);
     ck_assert_int_eq(mdb_env_create(&env), 0);
+    ck_assert_int_eq(mdb_env_set_mapsize(env, 1 << 30), 0); /* fits under valgrind */
     ck_assert_int_eq(mdb_env_open(env, dir3, 0, 0644), 0);
     ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
     ck_assert_int_eq(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
@@ -1077,6 +1089,40 @@ START_TEST(test_bad_header_fields)
 }
 END_TEST
 
+START_TEST(test_default_map_falls_back_under_address_limit)
+{
+#ifdef TEST_UNDER_ASAN
+    return; /* ASan reserves terabytes of shadow memory: no address limit possible */
+#endif
+    /* With 12 GiB of address space the 64 GiB default map cannot be had;
+     * the store falls back to a smaller map instead of failing. */
+    struct rlimit old, lim;
+    ck_assert_int_eq(getrlimit(RLIMIT_AS, &old), 0);
+    lim = old;
+    lim.rlim_cur = (rlim_t)12 << 30;
+    if (old.rlim_cur != RLIM_INFINITY && old.rlim_cur < lim.rlim_cur) return;
+    char *dir = new_dir("aslimit");
+    ck_assert_int_eq(setrlimit(RLIMIT_AS, &lim), 0);
+    rs_store *s = NULL;
+    rs_error err = {{0}};
+    int rc = rs_store_open(dir, RS_STORE_CREATE, 0, &s, &err);
+    if (rc == 0) {
+        publish_simple(s, "m", 1, 0);
+        rs_store_close(s);
+        rc = rs_store_open(dir, RS_STORE_READONLY, 0, &s, &err);
+    }
+    rs_snapshot *snap = NULL;
+    if (rc == 0) rc = rs_snapshot_open(s, "m", 0, 1, &snap, &err);
+    setrlimit(RLIMIT_AS, &old);
+    ck_assert_msg(rc == 0, "%s", err.msg);
+    ck_assert(snapshot_x0(snap) == 1000.0f);
+    rs_snapshot_close(snap);
+    rs_store_close(s);
+    free(dir);
+    cleanup();
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("store");
@@ -1100,6 +1146,7 @@ int main(void)
     tcase_add_test(tc, test_map_full);
     tcase_add_test(tc, test_corrupted_payload_detected);
     tcase_add_test(tc, test_bad_header_fields);
+    tcase_add_test(tc, test_default_map_falls_back_under_address_limit);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);

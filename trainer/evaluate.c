@@ -1,0 +1,64 @@
+/* evaluate.c - batched ranking evaluation (see evaluate.h). */
+#include "evaluate.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "topk.h"
+
+/* Scores one user's row: masks the excluded items, ranks, measures. */
+static void measure_row(float *scores, uint32_t n_items, const rs_csr *exclude,
+                        const rs_csr *targets, uint32_t user, const rs_metric_set *set,
+                        rs_scored *top, uint32_t *ranked, double *values)
+{
+    for (uint64_t p = exclude->indptr[user]; p < exclude->indptr[user + 1]; p++)
+        scores[exclude->indices[p]] = -INFINITY;
+    uint32_t k = rs_metric_set_max_k(set);
+    uint32_t n = rs_topk_dense(scores, n_items, NULL, k, top);
+    for (uint32_t i = 0; i < n; i++) ranked[i] = top[i].id;
+    rs_metrics_user(set, ranked, n, targets->indices + targets->indptr[user],
+                    rs_csr_row_len(targets, user), values);
+}
+
+int rs_evaluate(rs_train_model *model, const rs_csr *input, const rs_csr *exclude,
+                const rs_csr *targets, const rs_metric_set *set, rs_eval_result *out,
+                rs_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    uint32_t n_users = targets->n_rows, M = model->n_items, k = rs_metric_set_max_k(set);
+    int B = model->batch_capacity;
+    uint32_t *users = rs_malloc(n_users, sizeof(uint32_t), err);
+    float *scores = rs_aligned_alloc((size_t)B * M, sizeof(float), err);
+    double *values = rs_malloc((size_t)B * RS_METRICS_MAX_K, sizeof(double), err);
+    rs_scored *top = rs_malloc((size_t)B * k, sizeof(rs_scored), err);
+    uint32_t *ranked = rs_malloc((size_t)B * k, sizeof(uint32_t), err);
+    int rc = -1;
+    if (!users || !scores || !values || !top || !ranked) goto done;
+    uint32_t n_eval = 0;
+    for (uint32_t u = 0; u < n_users; u++)
+        if (rs_csr_row_len(targets, u) > 0) users[n_eval++] = u;
+    double sums[RS_METRICS_MAX_K] = {0};
+    for (uint32_t start = 0; start < n_eval; start += (uint32_t)B) {
+        int size = (int)RS_MIN((uint32_t)B, n_eval - start);
+        if (model->score(model->self, input, users + start, size, scores, err) != 0) goto done;
+#pragma omp parallel for schedule(dynamic, 8)
+        for (int r = 0; r < size; r++)
+            measure_row(scores + (size_t)r * M, M, exclude, targets, users[start + r], set,
+                        top + (size_t)r * k, ranked + (size_t)r * k,
+                        values + (size_t)r * RS_METRICS_MAX_K);
+        /* Summed in user order, whatever the thread count. */
+        for (int r = 0; r < size; r++)
+            for (int i = 0; i < set->n; i++) sums[i] += values[(size_t)r * RS_METRICS_MAX_K + i];
+    }
+    out->n_users = n_eval;
+    for (int i = 0; i < set->n; i++) out->values[i] = n_eval ? sums[i] / n_eval : 0.0;
+    rc = 0;
+done:
+    free(users);
+    free(scores);
+    free(values);
+    free(top);
+    free(ranked);
+    return rc;
+}

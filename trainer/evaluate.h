@@ -1,0 +1,20 @@
+/* evaluate.h - ranking evaluation of a trainable model: for every user with
+ * targets, score all items from the user's input row, exclude the items in
+ * the user's exclusion row, take the top max-K and average the metric set. */
+#ifndef RS_EVALUATE_H
+#define RS_EVALUATE_H
+
+#include "dataset.h"
+#include "metrics.h"
+#include "trainable.h"
+
+typedef struct rs_eval_result {
+    uint32_t n_users; /* users with at least one target */
+    double values[RS_METRICS_MAX_K];
+} rs_eval_result;
+
+int rs_evaluate(rs_train_model *model, const rs_csr *input, const rs_csr *exclude,
+                const rs_csr *targets, const rs_metric_set *set, rs_eval_result *out,
+                rs_error *err);
+
+#endif

@@ -1,0 +1,112 @@
+/* publish.c - a trained model into the LMDB store (see publish.h). */
+#include "publish.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store.h"
+
+#define SNAPSHOT_FORMAT_VERSION 1
+
+/* An id table as an array of C strings (views into the table). */
+static char **id_strings(const rs_idtable *table, rs_error *err)
+{
+    uint32_t n = rs_idtable_count(table);
+    char **names = rs_malloc(n, sizeof(char *), err);
+    if (!names) return NULL;
+    for (uint32_t i = 0; i < n; i++) names[i] = (char *)rs_idtable_name(table, i, NULL);
+    return names;
+}
+
+static int publish_strings(rs_publish *pub, const char *name, const rs_idtable *table,
+                           rs_error *err)
+{
+    char **names = id_strings(table, err);
+    if (!names) return -1;
+    int rc = rs_publish_strings(pub, name, names, rs_idtable_count(table), err);
+    free(names);
+    return rc;
+}
+
+/* Item ids and popularity, users' ids and known histories. */
+static int publish_data(rs_publish *pub, const rs_dataset *d, rs_error *err)
+{
+    uint64_t n_items = d->known.n_cols, n_users = d->known.n_rows;
+    uint64_t indptr_shape = n_users + 1, nnz = rs_csr_nnz(&d->known);
+    if (publish_strings(pub, "items.ids", d->items, err) != 0) return -1;
+    if (publish_strings(pub, "users.ids", d->users, err) != 0) return -1;
+    if (rs_publish_tensor(pub, "items.popularity", RS_F32, 1, &n_items, d->popularity, err) != 0)
+        return -1;
+    if (rs_publish_tensor(pub, "users.history.indptr", RS_U64, 1, &indptr_shape, d->known.indptr,
+                          err) != 0)
+        return -1;
+    return rs_publish_tensor(pub, "users.history.indices", RS_U32, 1, &nnz, d->known.indices,
+                             err);
+}
+
+/* A fingerprint of the training data (FNV-1a over the known matrix), so a
+ * manifest says which data a model came from. */
+static uint64_t data_fingerprint(const rs_csr *m)
+{
+    uint64_t h = 1469598103934665603ULL;
+    const unsigned char *p = (const unsigned char *)m->indptr;
+    for (size_t i = 0; i < ((size_t)m->n_rows + 1) * sizeof(uint64_t); i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
+    p = (const unsigned char *)m->indices;
+    for (size_t i = 0; i < rs_csr_nnz(m) * sizeof(uint32_t); i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
+
+static json_t *base_manifest(const rs_dataset *d, json_t *training)
+{
+    char created[32], fingerprint[24];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(fingerprint, sizeof(fingerprint), "%016llx",
+             (unsigned long long)data_fingerprint(&d->known));
+    return json_pack("{s:i, s:s, s:I, s:I, s:I, s:s, s:O}", "format_version",
+                     SNAPSHOT_FORMAT_VERSION, "created_at", created, "n_items",
+                     (json_int_t)d->known.n_cols, "n_users", (json_int_t)d->known.n_rows,
+                     "n_interactions", (json_int_t)rs_csr_nnz(&d->known), "data_fingerprint",
+                     fingerprint, "training", training);
+}
+
+int rs_publish_model(const char *store_dir, const char *variant, rs_train_model *model,
+                     const rs_dataset *d, json_t *training, uint32_t keep_last,
+                     uint64_t *version, rs_error *err)
+{
+    rs_store *store = NULL;
+    rs_publish *pub = NULL;
+    json_t *manifest = NULL;
+    char *text = NULL;
+    int rc = -1;
+    if (rs_store_open(store_dir, RS_STORE_CREATE, 0, &store, err) != 0) goto done;
+    if (rs_publish_begin(store, variant, &pub, version, err) != 0) goto done;
+    if (!(manifest = base_manifest(d, training))) {
+        rs_fail(err, "out of memory building the manifest");
+        goto done;
+    }
+    json_object_set_new(manifest, "variant", json_string(variant));
+    json_object_set_new(manifest, "version", json_integer((json_int_t)*version));
+    if (model->publish(model->self, pub, manifest, err) != 0) goto done;
+    if (publish_data(pub, d, err) != 0) goto done;
+    if (!(text = json_dumps(manifest, JSON_INDENT(2) | JSON_SORT_KEYS))) {
+        rs_fail(err, "out of memory serialising the manifest");
+        goto done;
+    }
+    rs_publish *committing = pub;
+    pub = NULL; /* commit frees it on success and on failure */
+    if (rs_publish_commit(committing, text, keep_last, err) != 0) goto done;
+    rc = 0;
+done:
+    if (pub) rs_publish_abort(pub);
+    if (rc != 0) rs_error_prefix(err, "publishing %s to %s", variant, store_dir);
+    free(text);
+    json_decref(manifest);
+    if (store) rs_store_close(store);
+    return rc;
+}

@@ -1,0 +1,20 @@
+/* publish.h - writes a trained model as a new version of a variant in the
+ * store: the model's own tensors, the item id table and popularity, the
+ * known users' ids and histories, and the manifest (see proto/snapshot.md).
+ * Everything goes into one LMDB write transaction that ends by moving the
+ * variant's `current` pointer. */
+#ifndef RS_PUBLISH_H
+#define RS_PUBLISH_H
+
+#include <jansson.h>
+
+#include "dataset.h"
+#include "trainable.h"
+
+/* training: a JSON object describing the run (options, metrics, timings);
+ * it is embedded in the manifest (reference taken, not stolen). */
+int rs_publish_model(const char *store_dir, const char *variant, rs_train_model *model,
+                     const rs_dataset *d, json_t *training, uint32_t keep_last,
+                     uint64_t *version, rs_error *err);
+
+#endif
