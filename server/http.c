@@ -413,7 +413,8 @@ int rs_http_start(const rs_http_config *cfg, const rs_http_route *routes, int n_
          (intptr_t)(cfg->max_connections ? cfg->max_connections : 1024), NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)no_unescape, NULL},
-        {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
+        /* No MHD_OPTION_LISTENING_ADDRESS_REUSE: it sets SO_REUSEPORT, and a
+         * second server on a taken port must fail, not share the port. */
         {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)threads, NULL},
         {MHD_OPTION_END, 0, NULL},
     };

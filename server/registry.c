@@ -172,16 +172,20 @@ static int build(rs_registry *reg, const char *variant, uint64_t version, int ve
     rs_loaded *l = rs_calloc(1, sizeof(*l), err);
     if (!l) return -1;
     snprintf(l->variant, sizeof(l->variant), "%s", variant);
-    if (rs_snapshot_open(reg->store, variant, version, verify, &l->snap, err) != 0) goto fail;
+    if (rs_snapshot_open(reg->store, variant, version, verify, &l->snap, err) != 0) {
+        rs_error_prefix(err, "variant %s", variant);
+        goto fail;
+    }
     l->version = rs_snapshot_version(l->snap);
+    /* The model's own errors already name the variant and version. */
     if (rs_model_load(l->snap, &l->model, err) != 0) goto fail;
     uint32_t n_items = rs_model_n_items(l->model), dim = rs_model_dim(l->model);
     const float *items = rs_model_item_matrix(l->model);
     if (n_items == 0 || dim == 0 || !items) {
         rs_fail(err, "the model has no items (%u x %u)", n_items, dim);
-        goto fail;
+        goto fail_prefixed;
     }
-    if (rs_retriever_create(items, n_items, dim, &l->retriever, err) != 0) goto fail;
+    if (rs_retriever_create(items, n_items, dim, &l->retriever, err) != 0) goto fail_prefixed;
     /* rs_model_load parsed the manifest too; this copy serves /v1/models
      * and names the optional tensors. */
     json_error_t jerr;
@@ -189,13 +193,14 @@ static int build(rs_registry *reg, const char *variant, uint64_t version, int ve
     if (!l->manifest)
         rs_log(RS_LOG_WARN, "%s v%llu: manifest is not valid JSON: %s", variant,
                (unsigned long long)l->version, jerr.text);
-    if (load_similarity(l, n_items, err) != 0) goto fail;
+    if (load_similarity(l, n_items, err) != 0) goto fail_prefixed;
     l->loaded_at = (double)time(NULL);
     atomic_store(&l->refs, 1);
     *out = l;
     return 0;
+fail_prefixed:
+    rs_error_prefix(err, "variant %s version %llu", variant, (unsigned long long)l->version);
 fail:
-    rs_error_prefix(err, "variant %s version %llu", variant, (unsigned long long)version);
     rs_loaded_destroy(l);
     return -1;
 }
