@@ -1,7 +1,9 @@
 /* evaluate.c - batched ranking evaluation (see evaluate.h). */
 #include "evaluate.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,5 +62,64 @@ done:
     free(values);
     free(top);
     free(ranked);
+    return rc;
+}
+
+static void write_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+int rs_write_rankings(rs_train_model *model, const rs_csr *input, const rs_idtable *users,
+                      const rs_idtable *items, uint32_t n_users, uint32_t k, const char *path,
+                      rs_error *err)
+{
+    uint32_t M = model->n_items, chosen[64];
+    float *scores = rs_aligned_alloc((size_t)64 * M, sizeof(float), err);
+    rs_scored *top = rs_malloc(k, sizeof(rs_scored), err);
+    FILE *f = NULL;
+    int rc = -1;
+    if (!scores || !top) goto done;
+    if (!(f = fopen(path, "w"))) {
+        rs_fail(err, "%s: cannot write: %s", path, strerror(errno));
+        goto done;
+    }
+    uint32_t written = 0;
+    for (uint32_t u = 0; u < input->n_rows && written < n_users;) {
+        int size = 0;
+        for (; u < input->n_rows && size < 64 && written + (uint32_t)size < n_users; u++)
+            if (rs_csr_row_len(input, u) > 0) chosen[size++] = u;
+        if (size == 0) break;
+        if (model->score(model->self, input, chosen, size, scores, err) != 0) goto done;
+        for (int r = 0; r < size; r++) {
+            float *row = scores + (size_t)r * M;
+            for (uint64_t p = input->indptr[chosen[r]]; p < input->indptr[chosen[r] + 1]; p++)
+                row[input->indices[p]] = -INFINITY;
+            uint32_t n = rs_topk_dense(row, M, NULL, k, top);
+            fprintf(f, "{\"user\": ");
+            write_json_string(f, rs_idtable_name(users, chosen[r], NULL));
+            fprintf(f, ", \"items\": [");
+            for (uint32_t i = 0; i < n; i++) {
+                if (i) fputs(", ", f);
+                write_json_string(f, rs_idtable_name(items, top[i].id, NULL));
+            }
+            fprintf(f, "], \"scores\": [");
+            for (uint32_t i = 0; i < n; i++) fprintf(f, "%s%.9g", i ? ", " : "", top[i].score);
+            fprintf(f, "]}\n");
+        }
+        written += (uint32_t)size;
+    }
+    rc = 0;
+done:
+    if (f && fclose(f) != 0 && rc == 0) rc = rs_fail(err, "%s: write failed", path);
+    free(scores);
+    free(top);
     return rc;
 }

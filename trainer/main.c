@@ -31,7 +31,8 @@ typedef struct cli {
     rs_train_options train;
     rs_vae_options vae;
     rs_metric_set metrics;
-    const char *model, *store, *variant, *select;
+    const char *model, *store, *variant, *select, *rankings_out;
+    uint32_t rankings_users;
     int threads, valid_users_set;
     uint32_t keep;
 } cli;
@@ -89,6 +90,9 @@ static void usage(FILE *f)
 "  --store DIR          LMDB store to publish the best epoch into\n"
 "  --variant NAME       variant name ([A-Za-z0-9_.-], default 'default')\n"
 "  --keep N             versions of the variant to keep (5; 0 keeps all)\n"
+"  --rankings-out FILE  also write the kept model's top-50 (ids and scores) for\n"
+"                       the first --rankings-users known users (1000), ranked\n"
+"                       from their full history as the server does: JSON lines\n"
 "\n"
 "  --help               this text\n"
 "\n"
@@ -124,6 +128,7 @@ static int parse_long(const char *opt, const char *s, long lo, long hi, long *ou
 }
 
 enum {
+    OPT_RANKINGS_OUT = 200, OPT_RANKINGS_USERS,
     OPT_DATA = 256, OPT_TEST, OPT_SPLIT, OPT_HOLDOUT, OPT_HELDOUT, OPT_FOLDIN, OPT_HEADER,
     OPT_MIN_RATING, OPT_KCORE_USERS, OPT_KCORE_ITEMS, OPT_VALID_USERS, OPT_VALID_FRACTION,
     OPT_MODEL, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_WD, OPT_HIDDEN, OPT_LATENT, OPT_DROPOUT,
@@ -133,6 +138,7 @@ enum {
 };
 
 static const struct option train_options[] = {
+    {"rankings-out", 1, 0, OPT_RANKINGS_OUT}, {"rankings-users", 1, 0, OPT_RANKINGS_USERS},
     {"data", 1, 0, OPT_DATA}, {"test", 1, 0, OPT_TEST}, {"split", 1, 0, OPT_SPLIT},
     {"holdout", 1, 0, OPT_HOLDOUT}, {"heldout-users", 1, 0, OPT_HELDOUT},
     {"foldin", 1, 0, OPT_FOLDIN}, {"header", 1, 0, OPT_HEADER},
@@ -257,6 +263,10 @@ static int apply_option(cli *c, int opt, const char *arg, int *split_set)
     case OPT_PIA_FACTOR:
         if (parse_double("--pia-factor", arg, 1, 1000, &x)) return -1;
         c->vae.pia_factor = (float)x; return 0;
+    case OPT_RANKINGS_OUT: c->rankings_out = arg; return 0;
+    case OPT_RANKINGS_USERS:
+        if (parse_long("--rankings-users", arg, 1, UINT32_MAX, &n)) return -1;
+        c->rankings_users = (uint32_t)n; return 0;
     case OPT_STORE: c->store = arg; return 0;
     case OPT_VARIANT: c->variant = arg; return 0;
     case OPT_KEEP:
@@ -278,6 +288,7 @@ static int parse_train_args(int argc, char **argv, cli *c)
     c->variant = "default";
     c->select = "ndcg@50";
     c->keep = 5;
+    c->rankings_users = 1000;
     int split_set = 0, opt;
     while ((opt = getopt_long(argc, argv, "", train_options, NULL)) != -1) {
         if (opt == OPT_HELP) {
@@ -420,6 +431,9 @@ static int run_train(int argc, char **argv)
     rs_train_summary summary;
     if (rs_train_run(&model, &d, &c.metrics, &c.train, &summary, &err) != 0) goto fail;
     print_summary(&c, &summary);
+    if (c.rankings_out && rs_write_rankings(&model, &d.known, d.users, d.items, c.rankings_users,
+                                            50, c.rankings_out, &err) != 0)
+        goto fail;
     if (c.store) {
         json_t *training = training_json(&c, &summary);
         uint64_t version = 0;
