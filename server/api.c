@@ -30,6 +30,7 @@ typedef struct scratch {
     size_t items_cap, touched_cap;
     rs_scored *top;
     size_t top_cap;
+    rs_retrieve_scratch *retrieve;
 } scratch;
 
 static pthread_key_t scratch_key;
@@ -47,6 +48,7 @@ static void scratch_free(void *p)
     free(s->items);
     free(s->touched);
     free(s->top);
+    rs_retrieve_scratch_free(s->retrieve);
     free(s);
 }
 
@@ -226,15 +228,14 @@ static void recommend(rs_api *api, rs_loaded *l, const reco_input *in, rs_respon
     scratch *s = my_scratch();
     size_t hist_cap = history_capacity(model, in);
     size_t touch_need = hist_cap + in->n_exclude + 1;
-    size_t score_need = rs_retriever_scratch_floats(l->retriever);
     if (!s || reserve_mask(s, n_items) != 0 ||
         reserve((void **)&s->items, &s->items_cap, hist_cap + 1, sizeof(uint32_t)) != 0 ||
         reserve((void **)&s->touched, &s->touched_cap, touch_need, sizeof(uint32_t)) != 0 ||
         reserve((void **)&s->uvec, &s->uvec_cap, dim, sizeof(float)) != 0 ||
         reserve((void **)&s->enc, &s->enc_cap, rs_model_scratch_floats(model) + 1, sizeof(float)) !=
             0 ||
-        reserve((void **)&s->scores, &s->scores_cap, score_need + 1, sizeof(float)) != 0 ||
-        reserve((void **)&s->top, &s->top_cap, in->n, sizeof(rs_scored)) != 0) {
+        reserve((void **)&s->top, &s->top_cap, in->n, sizeof(rs_scored)) != 0 ||
+        (!s->retrieve && !(s->retrieve = rs_retrieve_scratch_new()))) {
         rs_response_error(resp, 500, "internal", "out of memory for request scratch");
         return;
     }
@@ -255,7 +256,7 @@ static void recommend(rs_api *api, rs_loaded *l, const reco_input *in, rs_respon
     }
 
     uint32_t got = 0;
-    uint64_t scored = 0;
+    rs_retrieve_stats rst = {0, 1};
     int fallback = used == 0;
     rs_error err;
     if (fallback) {
@@ -267,14 +268,21 @@ static void recommend(rs_api *api, rs_loaded *l, const reco_input *in, rs_respon
             if (idx >= n_items || s->mask[idx]) continue;
             s->top[got++] = (rs_scored){pop[idx], idx};
         }
-    } else if (sort_u32(s->items, used),
-               rs_model_encode(model, s->items, used, s->uvec, s->enc, &err) != 0) {
-        clear_marks(s, 0, n_touched);
-        json_decref(unknown);
-        rs_response_error(resp, 500, "internal", "encoding the history failed: %s", err.msg);
-        return;
     } else {
-        got = rs_retrieve_topn(l->retriever, s->uvec, s->mask, in->n, s->top, s->scores, &scored);
+        /* The encoder wants increasing indices (else it sorts a copy); MIDX
+         * wants the skipped ids sorted. */
+        sort_u32(s->items, used);
+        sort_u32(s->touched, n_touched);
+        rs_skip skip = {s->mask, s->touched, n_touched};
+        if (rs_model_encode(model, s->items, used, s->uvec, s->enc, &err) != 0 ||
+            rs_retrieve_topn(l->retriever, s->uvec, &skip, in->n, s->top, &got, s->retrieve, &rst,
+                             &err) != 0) {
+            clear_marks(s, 0, n_touched);
+            json_decref(unknown);
+            rs_response_error(resp, 500, "internal", "ranking failed (variant %s version %llu): %s",
+                              l->variant, (unsigned long long)l->version, err.msg);
+            return;
+        }
     }
     clear_marks(s, 0, n_touched);
 
@@ -290,11 +298,17 @@ static void recommend(rs_api *api, rs_loaded *l, const reco_input *in, rs_respon
         }
         json_array_append_new(items, item_json(model, s->top[i].id, s->top[i].score));
     }
-    rs_stats_retrieval(api->stats, l->slot, scored, fallback, json_array_size(unknown));
-    json_t *body = json_pack("{s:s,s:I,s:s,s:o,s:o,s:o,s:I}", "variant", l->variant, "version",
+    rs_stats_retrieval(api->stats, l->slot, fallback ? 0 : rst.scored, fallback,
+                       json_array_size(unknown));
+    json_t *retrieval =
+        fallback ? json_null()
+                 : json_pack("{s:s,s:b,s:I}", "method", rs_retriever_method(l->retriever), "exact",
+                             rst.exact, "scored", (json_int_t)rst.scored);
+    json_t *body = json_pack("{s:s,s:I,s:s,s:o,s:o,s:o,s:I,s:o}", "variant", l->variant, "version",
                              (json_int_t)l->version, "model", rs_model_family(model), "fallback",
                              fallback ? json_string("popularity") : json_null(), "items", items,
-                             "unknown_items", unknown, "history_used", (json_int_t)used);
+                             "unknown_items", unknown, "history_used", (json_int_t)used,
+                             "retrieval", retrieval);
     if (body && in->user) json_object_set_new(body, "user", id_json(in->user->ptr, in->user->len));
     rs_response_variant(resp, l->slot, l->variant, l->version);
     rs_response_json(resp, 200, body);
@@ -456,14 +470,16 @@ static void h_models(void *ctx, rs_request *req, rs_response *resp)
         rs_loaded *l = rs_registry_acquire_slot(api->reg, i);
         if (!l) continue;
         json_t *metrics = manifest_metrics(l->manifest);
-        json_t *m = json_pack(
-            "{s:s,s:I,s:s,s:I,s:I,s:I,s:s,s:b,s:b,s:o,s:o,s:o}", "variant", l->variant, "version",
-            (json_int_t)l->version, "family", rs_model_family(l->model), "dim",
-            (json_int_t)rs_model_dim(l->model), "n_items", (json_int_t)rs_model_n_items(l->model),
-            "n_users", (json_int_t)rs_model_n_users(l->model), "retrieval",
-            rs_retriever_method(l->retriever), "default", i == def, "anchors", l->sim_anchors,
-            "loaded_at", iso_time(l->loaded_at), "metrics", metrics ? metrics : json_null(),
-            "manifest", l->manifest ? json_deep_copy(l->manifest) : json_null());
+        json_t *m = json_pack("{s:s,s:I,s:s,s:I,s:I,s:I,s:s,s:I,s:b,s:b,s:o,s:o,s:o}", "variant",
+                              l->variant, "version", (json_int_t)l->version, "family",
+                              rs_model_family(l->model), "dim", (json_int_t)rs_model_dim(l->model),
+                              "n_items", (json_int_t)rs_model_n_items(l->model), "n_users",
+                              (json_int_t)rs_model_n_users(l->model), "retrieval",
+                              rs_retriever_method(l->retriever), "midx_k",
+                              (json_int_t)rs_retriever_midx_k(l->retriever), "default", i == def,
+                              "anchors", l->sim_anchors, "loaded_at", iso_time(l->loaded_at),
+                              "metrics", metrics ? metrics : json_null(), "manifest",
+                              l->manifest ? json_deep_copy(l->manifest) : json_null());
         json_array_append_new(models, m);
         rs_loaded_release(l);
     }

@@ -28,6 +28,13 @@ void rs_config_usage(FILE *out, const char *prog)
             "  --default-variant NAME  variant answering requests that name none (default:\n"
             "                          the only variant, else the one named \"default\", else\n"
             "                          the first by name)\n"
+            "  --retrieval METHOD      auto, bruteforce or midx (default auto: midx from\n"
+            "                          %d items on); midx builds an inverted multi-index\n"
+            "                          when a version is loaded\n"
+            "  --midx-k K              MIDX codewords per codebook (default about\n"
+            "                          sqrt(items / 4))\n"
+            "  --midx-budget N         approximate MIDX: examine about N items per query\n"
+            "                          (default 0: exact top-N)\n"
             "  --max-n N               largest n a client may ask for (default %d)\n"
             "  --max-history N         longest ad-hoc history (default %d; beyond: 422)\n"
             "  --max-exclude N         longest exclusion list (default %d; beyond: 422)\n"
@@ -39,8 +46,8 @@ void rs_config_usage(FILE *out, const char *prog)
             "  --print-routes          print the route table (METHOD PATH) and exit\n"
             "  --version               print the version and exit\n"
             "  --help                  this text\n",
-            prog, RS_DEFAULT_LISTEN, RS_DEFAULT_TIMEOUT, RS_DEFAULT_MAX_N, RS_DEFAULT_MAX_HISTORY,
-            RS_DEFAULT_MAX_EXCLUDE);
+            prog, RS_DEFAULT_LISTEN, RS_DEFAULT_TIMEOUT, RS_RETRIEVAL_AUTO_MIN_ITEMS,
+            RS_DEFAULT_MAX_N, RS_DEFAULT_MAX_HISTORY, RS_DEFAULT_MAX_EXCLUDE);
 }
 
 /* Strict unsigned parse: digits only (plus an optional K/M suffix when
@@ -135,6 +142,9 @@ enum {
     OPT_MAX_CONN,
     OPT_DEFAULT_VARIANT,
     OPT_MAX_N,
+    OPT_RETRIEVAL,
+    OPT_MIDX_K,
+    OPT_MIDX_BUDGET,
     OPT_MAX_HISTORY,
     OPT_MAX_EXCLUDE,
     OPT_GRACE,
@@ -157,6 +167,9 @@ int rs_config_parse(int argc, char **argv, rs_server_config *cfg, rs_error *err)
         {"max-connections", required_argument, NULL, OPT_MAX_CONN},
         {"default-variant", required_argument, NULL, OPT_DEFAULT_VARIANT},
         {"max-n", required_argument, NULL, OPT_MAX_N},
+        {"retrieval", required_argument, NULL, OPT_RETRIEVAL},
+        {"midx-k", required_argument, NULL, OPT_MIDX_K},
+        {"midx-budget", required_argument, NULL, OPT_MIDX_BUDGET},
         {"max-history", required_argument, NULL, OPT_MAX_HISTORY},
         {"max-exclude", required_argument, NULL, OPT_MAX_EXCLUDE},
         {"shutdown-grace", required_argument, NULL, OPT_GRACE},
@@ -213,6 +226,18 @@ int rs_config_parse(int argc, char **argv, rs_server_config *cfg, rs_error *err)
         case OPT_MAX_N:
             if (parse_uint("--max-n", optarg, 1, 1000000, 0, &v, err) != 0) return -1;
             cfg->limits.max_n = (uint32_t)v;
+            break;
+        case OPT_RETRIEVAL:
+            if (rs_retrieval_parse(optarg, &cfg->retrieval.method) != 0)
+                return rs_fail(err, "--retrieval %s: expected auto, bruteforce or midx", optarg);
+            break;
+        case OPT_MIDX_K:
+            if (parse_uint("--midx-k", optarg, 1, 4096, 0, &v, err) != 0) return -1;
+            cfg->retrieval.midx_k = (uint32_t)v;
+            break;
+        case OPT_MIDX_BUDGET:
+            if (parse_uint("--midx-budget", optarg, 0, 1ULL << 40, 0, &v, err) != 0) return -1;
+            cfg->retrieval.midx_budget = v;
             break;
         case OPT_MAX_HISTORY:
             if (parse_uint("--max-history", optarg, 1, 10000000, 0, &v, err) != 0) return -1;

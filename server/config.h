@@ -14,6 +14,7 @@
 #include "http.h"
 #include "log.h"
 #include "request.h"
+#include "retrieve.h"
 
 #define RS_DEFAULT_LISTEN   "127.0.0.1:8080"
 #define RS_DEFAULT_MAX_BODY (1024 * 1024)
@@ -24,6 +25,7 @@ typedef struct rs_server_config {
     const char *listen; /* as given */
     rs_http_config http;
     rs_limits limits;
+    rs_retriever_options retrieval;
     const char *default_variant; /* NULL: choose (see rs_config_usage) */
     const char *port_file;       /* write the bound port here */
     double shutdown_grace;       /* seconds in-flight requests get at shutdown */

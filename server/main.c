@@ -107,7 +107,7 @@ int main(int argc, char **argv)
     int loaded = 0;
     if (open_store(cfg.store_dir, &store, &err) != 0 ||
         rs_http_stats_create(rs_api_routes, rs_api_n_routes, &stats, &err) != 0 ||
-        rs_registry_create(store, stats, &reg, &err) != 0 ||
+        rs_registry_create(store, stats, &cfg.retrieval, &reg, &err) != 0 ||
         rs_registry_load_all(reg, cfg.verify, &loaded, &err) != 0)
         goto out;
     if (loaded == 0) {

@@ -30,16 +30,19 @@ typedef struct slot {
 struct rs_registry {
     rs_store *store;
     rs_stats *stats;
+    rs_retriever_options ropt;
     pthread_mutex_t admin; /* serialises loads and swaps; never on the request path */
     _Atomic int n_slots;
     _Atomic int default_slot;
     slot slots[RS_REGISTRY_MAX];
 };
 
-int rs_registry_create(rs_store *store, rs_stats *stats, rs_registry **out, rs_error *err)
+int rs_registry_create(rs_store *store, rs_stats *stats, const rs_retriever_options *ropt,
+                       rs_registry **out, rs_error *err)
 {
     rs_registry *reg = rs_calloc(1, sizeof(*reg), err);
     if (!reg) return -1;
+    if (ropt) reg->ropt = *ropt;
     reg->store = store;
     reg->stats = stats;
     pthread_mutex_init(&reg->admin, NULL);
@@ -185,7 +188,8 @@ static int build(rs_registry *reg, const char *variant, uint64_t version, int ve
         rs_fail(err, "the model has no items (%u x %u)", n_items, dim);
         goto fail_prefixed;
     }
-    if (rs_retriever_create(items, n_items, dim, &l->retriever, err) != 0) goto fail_prefixed;
+    if (rs_retriever_create(items, n_items, dim, &reg->ropt, &l->retriever, err) != 0)
+        goto fail_prefixed;
     /* rs_model_load parsed the manifest too; this copy serves /v1/models
      * and names the optional tensors. */
     json_error_t jerr;
@@ -240,9 +244,14 @@ int rs_registry_load(rs_registry *reg, const char *variant, uint64_t version, in
     rs_loaded *old = atomic_exchange(&s->current, l);
     while (atomic_load(&s->pins) != 0) sched_yield();
     pthread_mutex_unlock(&reg->admin);
+    char method[32];
+    if (rs_retriever_midx_k(l->retriever))
+        snprintf(method, sizeof(method), "midx k=%u", rs_retriever_midx_k(l->retriever));
+    else
+        snprintf(method, sizeof(method), "%s", rs_retriever_method(l->retriever));
     rs_log(RS_LOG_INFO, "loaded %s version %llu (%s, %u items, dim %u, %s) in %.3fs%s", variant,
            (unsigned long long)l->version, rs_model_family(l->model), rs_model_n_items(l->model),
-           rs_model_dim(l->model), rs_retriever_method(l->retriever), rs_now() - t0,
+           rs_model_dim(l->model), method, rs_now() - t0,
            old ? " (replacing the previous version)" : "");
     rs_loaded_release(old);
     return 0;

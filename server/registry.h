@@ -48,8 +48,10 @@ typedef struct rs_loaded {
 
 typedef struct rs_registry rs_registry;
 
-/* The store and stats are borrowed and must outlive the registry. */
-int rs_registry_create(rs_store *store, rs_stats *stats, rs_registry **out, rs_error *err);
+/* The store and stats are borrowed and must outlive the registry; ropt
+ * (NULL: defaults) says how each version's retrieval index is built. */
+int rs_registry_create(rs_store *store, rs_stats *stats, const rs_retriever_options *ropt,
+                       rs_registry **out, rs_error *err);
 /* Drops every current version. Call only once no request can run. */
 void rs_registry_free(rs_registry *reg);
 

@@ -22,7 +22,7 @@ run_fails() {
 "$RECSERVE" --help >"$T/help" || fail "--help failed"
 for opt in --store --listen --threads --max-body --timeout --max-connections --default-variant \
     --max-n --max-history --max-exclude --shutdown-grace --no-verify --port-file --log-level \
-    --print-routes --version --help; do
+    --print-routes --version --help --retrieval --midx-k --midx-budget; do
     grep -qe "$opt" "$T/help" || fail "--help does not document $opt"
 done
 "$RECSERVE" --version | grep -q '^recserve ' || fail "--version"

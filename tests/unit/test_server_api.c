@@ -5,6 +5,7 @@
  * anchors, and a version swap under concurrent requests (the registry's
  * refcounting; ASan checks the memory side). */
 #include <arpa/inet.h>
+#include <cblas.h>
 #include <check.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -41,6 +42,7 @@ static rs_api *api;
 static rs_http_server *srv;
 static uint16_t port;
 static weights w1, w2;
+static int use_midx;
 /* users: user k has items k, k+3, k+6 (mod M), so histories are known. */
 static uint32_t user_items[USERS][3];
 
@@ -250,7 +252,11 @@ static void setup(void)
     ck_assert_msg(rs_store_open(dir, RS_STORE_CREATE, 1 << 26, &store, &err) == 0, "%s", err.msg);
     publish(&w1, 0);
     ck_assert_int_eq(rs_http_stats_create(rs_api_routes, rs_api_n_routes, &stats, &err), 0);
-    ck_assert_int_eq(rs_registry_create(store, stats, &reg, &err), 0);
+    /* Every other run of the suite's fixture serves through MIDX (exact),
+     * with codebooks small enough for 40 items. */
+    rs_retriever_options ropt = {.method = use_midx ? RS_RETRIEVAL_MIDX : RS_RETRIEVAL_BRUTE,
+                                 .midx_k = 3};
+    ck_assert_int_eq(rs_registry_create(store, stats, &ropt, &reg, &err), 0);
     int loaded;
     ck_assert_msg(rs_registry_load_all(reg, 1, &loaded, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(loaded, 1);
@@ -267,6 +273,18 @@ static void setup(void)
                   "%s", err.msg);
     rs_api_attach_server(api, srv);
     port = rs_http_port(srv);
+}
+
+static void setup_brute(void)
+{
+    use_midx = 0;
+    setup();
+}
+
+static void setup_midx(void)
+{
+    use_midx = 1;
+    setup();
 }
 
 static void teardown(void)
@@ -313,6 +331,10 @@ START_TEST(test_history_ranking)
         ck_assert_ptr_nonnull(strstr(r.head, "X-Recsys-Version: 1"));
         ck_assert_int_eq(json_integer_value(json_object_get(r.json, "history_used")), n_hist);
         ck_assert(json_is_null(json_object_get(r.json, "fallback")));
+        json_t *retrieval = json_object_get(r.json, "retrieval");
+        ck_assert_str_eq(json_string_value(json_object_get(retrieval, "method")),
+                         use_midx ? "midx" : "bruteforce");
+        ck_assert(json_is_true(json_object_get(retrieval, "exact")));
         json_t *unknown = json_object_get(r.json, "unknown_items");
         ck_assert_uint_eq(json_array_size(unknown), raw > 1 ? 2 : 1);
         double scores[M];
@@ -480,15 +502,23 @@ END_TEST
 
 int main(void)
 {
+    /* As in recserve: one BLAS thread per caller. (Threaded OpenBLAS on a
+     * busy machine makes the small GEMMs of K-means wait on each other.) */
+    openblas_set_num_threads(1);
     Suite *s = suite_create("server_api");
-    TCase *tc = tcase_create("core");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_history_ranking);
-    tcase_add_test(tc, test_known_user_and_fallback);
-    tcase_add_test(tc, test_similar_and_swap_to_anchors);
-    tcase_add_test(tc, test_swap_under_load);
-    suite_add_tcase(s, tc);
+    /* The same tests with each retrieval method behind the API. */
+    const char *names[2] = {"bruteforce", "midx"};
+    void (*setups[2])(void) = {setup_brute, setup_midx};
+    for (int m = 0; m < 2; m++) {
+        TCase *tc = tcase_create(names[m]);
+        tcase_add_checked_fixture(tc, setups[m], teardown);
+        tcase_set_timeout(tc, 120);
+        tcase_add_test(tc, test_history_ranking);
+        tcase_add_test(tc, test_known_user_and_fallback);
+        tcase_add_test(tc, test_similar_and_swap_to_anchors);
+        tcase_add_test(tc, test_swap_under_load);
+        suite_add_tcase(s, tc);
+    }
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

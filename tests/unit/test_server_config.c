@@ -67,6 +67,12 @@ START_TEST(test_every_option)
                           "pf",
                           "--log-level",
                           "warn",
+                          "--retrieval",
+                          "midx",
+                          "--midx-k",
+                          "64",
+                          "--midx-budget",
+                          "5000",
                           NULL};
     ck_assert_msg(parse(&cfg, &err, args) == 0, "%s", err.msg);
     ck_assert_int_eq(cfg.http.addr.ss_family, AF_INET6);
@@ -82,6 +88,9 @@ START_TEST(test_every_option)
     ck_assert_int_eq(cfg.verify, 0);
     ck_assert_str_eq(cfg.port_file, "pf");
     ck_assert_int_eq(cfg.log_level, RS_LOG_WARN);
+    ck_assert_int_eq(cfg.retrieval.method, RS_RETRIEVAL_MIDX);
+    ck_assert_uint_eq(cfg.retrieval.midx_k, 64);
+    ck_assert_uint_eq(cfg.retrieval.midx_budget, 5000);
 }
 END_TEST
 
@@ -105,6 +114,8 @@ START_TEST(test_errors_name_the_option)
         {{"--store", "d", "--threads", NULL}, "--threads"},
         {{"--store", "d", "extra", NULL}, "extra"},
         {{"--store", "d", "--log-level", "loud", NULL}, "--log-level"},
+        {{"--store", "d", "--retrieval", "faiss", NULL}, "--retrieval"},
+        {{"--store", "d", "--midx-k", "0", NULL}, "--midx-k"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         rs_server_config cfg;
@@ -154,7 +165,7 @@ START_TEST(test_help_and_routes)
                           "--timeout",     "--max-connections", "--default-variant", "--max-n",
                           "--max-history", "--max-exclude",     "--shutdown-grace",  "--no-verify",
                           "--port-file",   "--log-level",       "--print-routes",    "--version",
-                          "--help"};
+                          "--retrieval",   "--midx-k",          "--midx-budget",     "--help"};
     for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
         ck_assert_msg(strstr(text, opts[i]) != NULL, "usage lacks %s", opts[i]);
     free(text);
