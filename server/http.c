@@ -1,0 +1,457 @@
+/* http.c - libmicrohttpd glue (see http.h).
+ *
+ * Request life cycle inside MHD's access handler:
+ *   first call      route the path, decode its parameters, check the content
+ *                   type and a declared Content-Length; refuse early (no
+ *                   "100 Continue", no body read) when any check fails;
+ *   upload calls    append the body up to max_body, then only count it;
+ *   final call      run the handler and queue its response.
+ * The per-request state is freed by the completion callback, which also
+ * closes the request's in-flight count (graceful shutdown waits on it).
+ */
+#include "http.h"
+
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "log.h"
+
+struct rs_http_server {
+    struct MHD_Daemon *daemon;
+    const rs_http_route *routes;
+    rs_route table[RS_STATS_MAX_ROUTES];
+    int n_routes;
+    void *ctx;
+    rs_stats *stats;
+    size_t max_body;
+    uint16_t port;
+    _Atomic unsigned in_flight;
+    _Atomic int stopping;
+};
+
+typedef struct query_value {
+    struct query_value *next;
+    char text[];
+} query_value;
+
+typedef struct rs_http_state {
+    rs_http_server *srv;
+    struct MHD_Connection *conn;
+    double start;
+    int route; /* -1 until matched */
+    int responded;
+    int too_large;
+    char *body;
+    size_t body_len, body_cap;
+    char *params; /* storage for the decoded path parameters */
+    query_value *queries;
+    rs_request req;
+} rs_http_state;
+
+/* ---- responses ---- */
+
+void rs_response_json(rs_response *resp, int status, json_t *body)
+{
+    if (resp->json) json_decref(resp->json);
+    free(resp->text);
+    resp->text = NULL;
+    resp->json = body;
+    resp->status = status;
+}
+
+void rs_response_error(rs_response *resp, int status, const char *code, const char *fmt, ...)
+{
+    char message[RS_ERROR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    /* Messages quote client input, which jansson insists be valid UTF-8:
+     * replace anything else rather than lose the whole error. */
+    json_t *msg = json_string(message);
+    if (!msg) {
+        for (char *p = message; *p; p++)
+            if ((unsigned char)*p >= 0x80) *p = '?';
+        msg = json_string(message);
+    }
+    json_t *body = json_pack("{s:{s:s,s:o*}}", "error", "code", code, "message", msg);
+    rs_response_json(resp, status, body);
+}
+
+void rs_response_text(rs_response *resp, int status, const char *content_type, char *text,
+                      size_t len)
+{
+    rs_response_json(resp, status, NULL);
+    resp->text = text;
+    resp->text_len = len;
+    resp->content_type = content_type;
+}
+
+void rs_response_variant(rs_response *resp, int slot, const char *variant, uint64_t version)
+{
+    resp->variant_slot = slot;
+    snprintf(resp->variant, sizeof(resp->variant), "%s", variant);
+    resp->version = version;
+}
+
+/* ---- request helpers ---- */
+
+int rs_request_query(rs_request *req, const char *key, const char **value)
+{
+    rs_http_state *st = req->state;
+    const char *raw = MHD_lookup_connection_value(st->conn, MHD_GET_ARGUMENT_KIND, key);
+    if (!raw) return 1;
+    size_t len = strlen(raw);
+    query_value *q = malloc(sizeof(*q) + len + 1);
+    if (!q) return -1;
+    size_t out_len;
+    if (rs_percent_decode(raw, len, q->text, &out_len) != 0) {
+        free(q);
+        return -1;
+    }
+    q->next = st->queries;
+    st->queries = q;
+    *value = q->text;
+    return 0;
+}
+
+/* ---- sending ---- */
+
+static void add_header(struct MHD_Response *r, const char *name, const char *value)
+{
+    if (MHD_add_response_header(r, name, value) != MHD_YES)
+        rs_log(RS_LOG_WARN, "http: could not add header %s", name);
+}
+
+/* Queues resp on the connection, records metrics, and releases resp's body. */
+static enum MHD_Result send_response(rs_http_state *st, rs_response *resp, const char *allow)
+{
+    rs_http_server *srv = st->srv;
+    char *body = resp->text;
+    size_t len = resp->text_len;
+    const char *ctype = resp->content_type ? resp->content_type : "text/plain; charset=utf-8";
+    resp->text = NULL;
+    if (!body) {
+        if (!resp->json) rs_response_error(resp, 500, "internal", "the handler gave no response");
+        ctype = "application/json";
+        body = resp->json ? json_dumps(resp->json, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
+        if (body) {
+            len = strlen(body);
+            /* A trailing newline keeps terminal output (curl) tidy. */
+            char *grown = realloc(body, len + 2);
+            if (grown) {
+                body = grown;
+                body[len++] = '\n';
+                body[len] = '\0';
+            }
+        } else {
+            static const char oom[] =
+                "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}\n";
+            resp->status = 500;
+            body = strdup(oom);
+            len = body ? strlen(body) : 0;
+        }
+    }
+    if (resp->json) json_decref(resp->json);
+    resp->json = NULL;
+
+    struct MHD_Response *r =
+        body ? MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE) : NULL;
+    if (!r) {
+        free(body);
+        st->responded = 1;
+        return MHD_NO; /* MHD closes the connection */
+    }
+    add_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    add_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (allow) add_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    if (resp->variant[0]) {
+        char version[32];
+        snprintf(version, sizeof(version), "%llu", (unsigned long long)resp->version);
+        add_header(r, "X-Recsys-Variant", resp->variant);
+        add_header(r, "X-Recsys-Version", version);
+    }
+    /* While shutting down, tell keep-alive clients to go elsewhere. */
+    if (atomic_load(&srv->stopping)) add_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ret = MHD_queue_response(st->conn, (unsigned)resp->status, r);
+    MHD_destroy_response(r);
+    st->responded = 1;
+    int route = st->route >= 0 ? st->route : srv->n_routes;
+    rs_stats_request(srv->stats, route, resp->variant[0] ? resp->variant_slot : -1, resp->status,
+                     rs_now() - st->start);
+    return ret;
+}
+
+static enum MHD_Result send_error(rs_http_state *st, int status, const char *code,
+                                  const char *allow, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static enum MHD_Result send_error(rs_http_state *st, int status, const char *code,
+                                  const char *allow, const char *fmt, ...)
+{
+    rs_response resp = {.variant_slot = -1};
+    char message[RS_ERROR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    rs_response_error(&resp, status, code, "%s", message);
+    return send_response(st, &resp, allow);
+}
+
+/* ---- the access handler ---- */
+
+static int content_type_is_json(const char *ctype)
+{
+    if (!ctype) return 0;
+    while (*ctype == ' ') ctype++;
+    size_t n = strlen("application/json");
+    if (strncasecmp(ctype, "application/json", n) != 0) return 0;
+    char next = ctype[n];
+    return next == '\0' || next == ';' || next == ' ';
+}
+
+/* Decodes the matched path parameters into one buffer owned by the state. */
+static int decode_params(rs_http_state *st, const rs_route_match *m)
+{
+    size_t total = 0;
+    for (int i = 0; i < m->n_params; i++) total += m->param_len[i] + 1;
+    st->params = malloc(total ? total : 1);
+    if (!st->params) return -1;
+    char *out = st->params;
+    st->req.n_params = m->n_params;
+    for (int i = 0; i < m->n_params; i++) {
+        size_t len;
+        if (rs_percent_decode(m->param[i], m->param_len[i], out, &len) != 0) return -1;
+        st->req.param[i] = out;
+        st->req.param_len[i] = len;
+        out += len + 1;
+    }
+    return 0;
+}
+
+static enum MHD_Result on_first_call(rs_http_state *st, const char *url, const char *method)
+{
+    rs_http_server *srv = st->srv;
+    rs_route_match m;
+    char allow[96];
+    int found = rs_router_match(srv->table, srv->n_routes, method, url, &m, allow, sizeof(allow));
+    if (found == RS_ROUTE_NOT_FOUND)
+        return send_error(st, 404, "not_found", NULL, "no route for %.16s %.200s", method, url);
+    if (found == RS_ROUTE_BAD_METHOD) {
+        return send_error(st, 405, "method_not_allowed", allow,
+                          "%.16s is not allowed on %.200s; allowed: %s", method, url, allow);
+    }
+    st->route = m.route;
+    st->req.route = m.route;
+    st->req.method = method;
+    st->req.path = url;
+    if (decode_params(st, &m) != 0)
+        return send_error(st, 400, "bad_path", NULL,
+                          "malformed percent-encoding in a path segment of %.200s", url);
+    if (srv->routes[m.route].json_body) {
+        const char *ctype =
+            MHD_lookup_connection_value(st->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+        if (!content_type_is_json(ctype))
+            return send_error(st, 415, "unsupported_media_type", NULL,
+                              "expected Content-Type: application/json, got %.100s",
+                              ctype ? ctype : "none");
+        const char *clen =
+            MHD_lookup_connection_value(st->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (clen) {
+            unsigned long long declared = strtoull(clen, NULL, 10);
+            if (declared > srv->max_body)
+                return send_error(st, 413, "payload_too_large", NULL,
+                                  "the body is %llu bytes; the limit is %zu", declared,
+                                  srv->max_body);
+            if (declared) {
+                st->body = malloc((size_t)declared + 1);
+                if (!st->body) return MHD_NO;
+                st->body_cap = (size_t)declared + 1;
+            }
+        }
+    }
+    return MHD_YES;
+}
+
+/* Appends an upload chunk (or just counts it once over the limit). */
+static int append_body(rs_http_state *st, const char *data, size_t size)
+{
+    size_t max = st->srv->max_body;
+    if (st->too_large || size > max - st->body_len) {
+        st->too_large = 1;
+        return 0;
+    }
+    if (st->body_len + size + 1 > st->body_cap) {
+        size_t cap = st->body_cap ? st->body_cap : 4096;
+        while (cap < st->body_len + size + 1) cap *= 2;
+        if (cap > max + 1) cap = max + 1;
+        char *grown = realloc(st->body, cap);
+        if (!grown) return -1;
+        st->body = grown;
+        st->body_cap = cap;
+    }
+    memcpy(st->body + st->body_len, data, size);
+    st->body_len += size;
+    st->body[st->body_len] = '\0';
+    return 0;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
+{
+    rs_http_server *srv = cls;
+    rs_http_state *st = *con_cls;
+    if (!st) {
+        st = calloc(1, sizeof(*st));
+        if (!st) return MHD_NO;
+        st->srv = srv;
+        st->conn = conn;
+        st->start = rs_now();
+        st->route = -1;
+        st->req.state = st;
+        *con_cls = st;
+        atomic_fetch_add(&srv->in_flight, 1);
+        return on_first_call(st, url, method);
+    }
+    if (*upload_data_size) {
+        size_t size = *upload_data_size;
+        *upload_data_size = 0;
+        if (st->responded) return MHD_YES;
+        /* Only routes with a JSON body keep it; others drop it unread. */
+        if (!srv->routes[st->route].json_body) return MHD_YES;
+        return append_body(st, upload_data, size) == 0 ? MHD_YES : MHD_NO;
+    }
+    if (st->responded) return MHD_YES;
+    if (st->too_large)
+        return send_error(st, 413, "payload_too_large", NULL,
+                          "the body exceeds the limit of %zu bytes", srv->max_body);
+    st->req.body = st->body;
+    st->req.body_len = st->body_len;
+    rs_response resp = {.status = 0, .variant_slot = -1};
+    srv->routes[st->route].handler(srv->ctx, &st->req, &resp);
+    return send_response(st, &resp, NULL);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    rs_http_server *srv = cls;
+    rs_http_state *st = *con_cls;
+    if (!st) return;
+    *con_cls = NULL;
+    while (st->queries) {
+        query_value *next = st->queries->next;
+        free(st->queries);
+        st->queries = next;
+    }
+    free(st->params);
+    free(st->body);
+    free(st);
+    atomic_fetch_sub(&srv->in_flight, 1);
+}
+
+/* Keep the path and query raw: the router splits segments first and decodes
+ * each one, so an id holding an encoded '/' stays one segment. */
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    return strlen(s);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    size_t len = strlen(line);
+    while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
+    rs_log(RS_LOG_WARN, "http: %s", line);
+}
+
+int rs_http_stats_create(const rs_http_route *routes, int n_routes, rs_stats **out, rs_error *err)
+{
+    const char *names[RS_STATS_MAX_ROUTES];
+    if (n_routes < 0 || n_routes + 1 > RS_STATS_MAX_ROUTES)
+        return rs_fail(err, "http: %d routes; at most %d", n_routes, RS_STATS_MAX_ROUTES - 1);
+    for (int i = 0; i < n_routes; i++) names[i] = routes[i].route.pattern;
+    names[n_routes] = "unmatched";
+    return rs_stats_create(names, n_routes + 1, out, err);
+}
+
+int rs_http_start(const rs_http_config *cfg, const rs_http_route *routes, int n_routes, void *ctx,
+                  rs_stats *stats, rs_http_server **out, rs_error *err)
+{
+    if (n_routes < 1 || n_routes + 1 > RS_STATS_MAX_ROUTES)
+        return rs_fail(err, "http: %d routes; expected 1..%d", n_routes, RS_STATS_MAX_ROUTES - 1);
+    if (cfg->max_body < 1) return rs_fail(err, "http: the body limit must be at least 1 byte");
+    rs_http_server *srv = rs_calloc(1, sizeof(*srv), err);
+    if (!srv) return -1;
+    srv->routes = routes;
+    srv->n_routes = n_routes;
+    for (int i = 0; i < n_routes; i++) srv->table[i] = routes[i].route;
+    srv->ctx = ctx;
+    srv->stats = stats;
+    srv->max_body = cfg->max_body;
+
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (cfg->addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+    unsigned threads = cfg->threads ? cfg->threads : 1;
+    struct MHD_OptionItem opts[] = {
+        /* The logger goes first, or MHD reports option errors elsewhere. */
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
+        {MHD_OPTION_SOCK_ADDR, 0, (void *)&cfg->addr},
+        {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)cfg->timeout_s, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT,
+         (intptr_t)(cfg->max_connections ? cfg->max_connections : 1024), NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
+        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)no_unescape, NULL},
+        /* No MHD_OPTION_LISTENING_ADDRESS_REUSE: it sets SO_REUSEPORT, and a
+         * second server on a taken port must fail, not share the port. */
+        {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)threads, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_ARRAY, opts,
+                                   MHD_OPTION_END);
+    if (!srv->daemon) {
+        free(srv);
+        return rs_fail(err, "http: could not start the server (address in use, or no permission "
+                            "to bind it?)");
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info ? info->port : 0;
+    *out = srv;
+    return 0;
+}
+
+uint16_t rs_http_port(const rs_http_server *srv)
+{
+    return srv->port;
+}
+
+unsigned rs_http_in_flight(const rs_http_server *srv)
+{
+    return atomic_load(&((rs_http_server *)srv)->in_flight);
+}
+
+unsigned rs_http_stop(rs_http_server *srv, double grace_s)
+{
+    if (!srv) return 0;
+    atomic_store(&srv->stopping, 1);
+    MHD_socket listen_fd = MHD_quiesce_daemon(srv->daemon);
+    double deadline = rs_now() + grace_s;
+    while (atomic_load(&srv->in_flight) > 0 && rs_now() < deadline) usleep(2000);
+    unsigned left = atomic_load(&srv->in_flight);
+    MHD_stop_daemon(srv->daemon);
+    /* MHD hands the quiesced socket to us, to close only after the stop. */
+    if (listen_fd != MHD_INVALID_SOCKET) close(listen_fd);
+    free(srv);
+    return left;
+}

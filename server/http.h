@@ -1,0 +1,104 @@
+/* http.h - the HTTP layer: a libmicrohttpd daemon with an internal thread
+ * pool (epoll), routing, request bodies, JSON responses and errors.
+ *
+ * Owns the daemon and each request's state (decoded path parameters, the body
+ * buffer, decoded query values), all released when the request completes.
+ * Handlers run on the pool's threads, any number at once; they get a parsed
+ * rs_request and fill an rs_response. The layer itself answers what needs no
+ * handler: 404 unknown route, 405 wrong method (with Allow), 415 wrong
+ * content type, 413 body too large, 400 malformed path encoding. Every
+ * response is recorded in the metrics (route, status, variant, latency).
+ * Shutdown stops accepting, lets in-flight requests finish, then stops.
+ */
+#ifndef RS_HTTP_H
+#define RS_HTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "common.h"
+#include "stats.h"
+#include "router.h"
+#include "store.h"
+
+typedef struct rs_http_server rs_http_server;
+
+typedef struct rs_request {
+    const char *method;
+    const char *path; /* raw, without the query string */
+    int route;        /* index into the route table */
+    int n_params;
+    const char *param[RS_ROUTE_MAX_PARAMS]; /* percent-decoded, NUL-terminated */
+    size_t param_len[RS_ROUTE_MAX_PARAMS];
+    const char *body; /* NULL when empty; NUL-terminated */
+    size_t body_len;
+    struct rs_http_state *state; /* private */
+} rs_request;
+
+typedef struct rs_response {
+    int status;
+    json_t *json;             /* owned; the body unless text is set */
+    char *text;               /* owned (malloc); alternative body */
+    size_t text_len;          /* length of text */
+    const char *content_type; /* for text; JSON sets application/json */
+    int variant_slot;         /* metrics label; -1 when no model answered */
+    char variant[RS_NAME_MAX + 1];
+    uint64_t version; /* with variant: X-Recsys-Variant / X-Recsys-Version */
+} rs_response;
+
+/* Sets a JSON body (stolen, even on failure) and status. */
+void rs_response_json(rs_response *resp, int status, json_t *body);
+/* Sets {"error": {"code": code, "message": ...}} and status. */
+void rs_response_error(rs_response *resp, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Sets a text body (stolen: malloc'd by the caller). */
+void rs_response_text(rs_response *resp, int status, const char *content_type, char *text,
+                      size_t len);
+/* Records which model version answered (headers and metrics label). */
+void rs_response_variant(rs_response *resp, int slot, const char *variant, uint64_t version);
+
+/* Percent-decoded query parameter (the last value when repeated): 0 and
+ * *value when present, 1 when absent, -1 when its encoding is malformed.
+ * The string lives as long as the request. */
+int rs_request_query(rs_request *req, const char *key, const char **value);
+
+typedef void (*rs_handler_fn)(void *ctx, rs_request *req, rs_response *resp);
+
+typedef struct rs_http_route {
+    rs_route route;
+    rs_handler_fn handler;
+    int json_body; /* the route takes a JSON body: enforce Content-Type */
+    const char *summary;
+} rs_http_route;
+
+typedef struct rs_http_config {
+    struct sockaddr_storage addr; /* address to listen on (port 0: any free port) */
+    socklen_t addr_len;
+    unsigned threads;         /* worker threads (pool size) */
+    size_t max_body;          /* largest request body, bytes */
+    unsigned timeout_s;       /* idle connection timeout, seconds */
+    unsigned max_connections; /* concurrent connections */
+} rs_http_config;
+
+/* Names for rs_stats_create: each route's pattern, then "unmatched". */
+int rs_http_stats_create(const rs_http_route *routes, int n_routes, rs_stats **out, rs_error *err);
+
+/* Starts the daemon. routes and ctx are borrowed and must outlive the
+ * server; metrics (from rs_http_stats_create on the same table) too. */
+int rs_http_start(const rs_http_config *cfg, const rs_http_route *routes, int n_routes, void *ctx,
+                  rs_stats *stats, rs_http_server **out, rs_error *err);
+
+/* The bound port (useful after listening on port 0). */
+uint16_t rs_http_port(const rs_http_server *srv);
+
+/* Requests being processed right now. */
+unsigned rs_http_in_flight(const rs_http_server *srv);
+
+/* Graceful stop: stop accepting connections, let in-flight requests finish
+ * (at most grace_s seconds), close the rest and free the server. Returns the
+ * number of requests still in flight when the grace period ran out. */
+unsigned rs_http_stop(rs_http_server *srv, double grace_s);
+
+#endif

@@ -1,0 +1,58 @@
+/* log.c - stderr diagnostic log (see log.h). */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+static rs_log_level min_level = RS_LOG_INFO;
+
+static size_t rs_min_size(size_t a, size_t b)
+{
+    return a < b ? a : b;
+}
+
+void rs_log_set_level(rs_log_level level)
+{
+    min_level = level;
+}
+
+int rs_log_parse_level(const char *name, rs_log_level *out)
+{
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(name, names[i]) == 0) {
+            *out = (rs_log_level)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+void rs_log(rs_log_level level, const char *fmt, ...)
+{
+    static const char *tags[] = {"DEBUG", "INFO", "WARN", "ERROR"};
+    if (level < min_level) return;
+    char line[2048];
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    int used = (int)strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+    used += snprintf(line + used, sizeof(line) - (size_t)used, ".%03ldZ %-5s ",
+                     ts.tv_nsec / 1000000L, tags[level]);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line + used, sizeof(line) - (size_t)used - 1, fmt, ap);
+    va_end(ap);
+    /* vsnprintf reports the untruncated length: clamp to what fits. */
+    if (n < 0) n = 0;
+    size_t len = (size_t)used + rs_min_size((size_t)n, sizeof(line) - (size_t)used - 2);
+    line[len++] = '\n';
+    /* One write per line so concurrent lines do not interleave. */
+    ssize_t w = write(STDERR_FILENO, line, len);
+    (void)w;
+}

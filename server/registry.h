@@ -1,0 +1,89 @@
+/* registry.h - the loaded models: per variant, an atomically swapped
+ * pointer to a reference-counted loaded version.
+ *
+ * A loaded version (rs_loaded) owns its snapshot (a read transaction on the
+ * store), the model built from it, its retrieval index and its parsed
+ * manifest, and is immutable. Requests acquire a reference (an atomic
+ * increment, no lock) and release it when done; the registry holds one more
+ * reference for the variant's current version. Installing a new version
+ * swaps the pointer and drops the registry's reference to the old one,
+ * which is freed by whoever releases it last - an in-flight request keeps
+ * the version it started with. Loading and swapping are serialised by an
+ * admin lock that requests never take. Variant slots are never removed, so
+ * slot numbers are stable labels for metrics (at most RS_REGISTRY_MAX).
+ */
+#ifndef RS_REGISTRY_H
+#define RS_REGISTRY_H
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "model.h"
+#include "retrieve.h"
+#include "stats.h"
+#include "store.h"
+
+#define RS_REGISTRY_MAX RS_STATS_MAX_VARIANTS
+
+typedef struct rs_loaded {
+    _Atomic uint32_t refs;
+    int slot;
+    char variant[RS_NAME_MAX + 1];
+    uint64_t version;
+    rs_snapshot *snap;
+    rs_model *model;
+    rs_retriever *retriever;
+    json_t *manifest; /* parsed manifest; NULL if it is not valid JSON */
+    double loaded_at; /* Unix time */
+    /* Item-to-item similarity: PIA anchors (sim_anchors) or item vectors,
+     * n_items x sim_dim (views into the snapshot), with their row norms. */
+    const float *sim_vectors;
+    uint32_t sim_dim;
+    int sim_anchors;
+    float *sim_norms;
+} rs_loaded;
+
+typedef struct rs_registry rs_registry;
+
+/* The store and stats are borrowed and must outlive the registry; ropt
+ * (NULL: defaults) says how each version's retrieval index is built. */
+int rs_registry_create(rs_store *store, rs_stats *stats, const rs_retriever_options *ropt,
+                       rs_registry **out, rs_error *err);
+/* Drops every current version. Call only once no request can run. */
+void rs_registry_free(rs_registry *reg);
+
+/* Opens version (0: the current one) of variant, builds everything a request
+ * needs and installs it as the variant's current version. On failure the
+ * variant keeps what it had. Safe while requests run. */
+int rs_registry_load(rs_registry *reg, const char *variant, uint64_t version, int verify,
+                     rs_error *err);
+
+/* Loads the current version of every variant in the store. Variants that
+ * fail are logged and skipped; *loaded receives how many succeeded. Fails
+ * when the store lists no variant with a current version. */
+int rs_registry_load_all(rs_registry *reg, int verify, int *loaded, rs_error *err);
+
+/* Chooses the default variant: name when given (must be loaded), else the
+ * only variant, else the one named "default", else the first by name. */
+int rs_registry_set_default(rs_registry *reg, const char *name, rs_error *err);
+
+/* Number of variant slots (loaded or not), and a slot's name. */
+int rs_registry_slots(const rs_registry *reg);
+const char *rs_registry_slot_name(const rs_registry *reg, int slot);
+/* The default variant's slot, or -1. */
+int rs_registry_default_slot(const rs_registry *reg);
+
+/* A reference to a slot's current version (NULL when none). */
+rs_loaded *rs_registry_acquire_slot(rs_registry *reg, int slot);
+/* By name (len bytes; name NULL: the default variant). NULL when unknown
+ * or not loaded. */
+rs_loaded *rs_registry_acquire(rs_registry *reg, const char *name, size_t len);
+void rs_loaded_release(rs_loaded *loaded);
+
+/* Frees a loaded version no registry holds (used by tests and on failure). */
+void rs_loaded_destroy(rs_loaded *loaded);
+
+#endif

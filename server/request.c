@@ -1,0 +1,242 @@
+/* request.c - request validation (see request.h). */
+#include "request.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void rs_limits_default(rs_limits *lim)
+{
+    lim->max_n = RS_DEFAULT_MAX_N;
+    lim->max_history = RS_DEFAULT_MAX_HISTORY;
+    lim->max_exclude = RS_DEFAULT_MAX_EXCLUDE;
+    lim->max_depth = RS_DEFAULT_MAX_DEPTH;
+}
+
+int rs_request_fail(rs_request_error *e, int status, const char *code, const char *fmt, ...)
+{
+    e->status = status;
+    e->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int rs_json_depth_ok(const char *text, size_t len, uint32_t max_depth)
+{
+    uint32_t depth = 0;
+    int in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\')
+                i++; /* skip the escaped character, whatever it is */
+            else if (c == '"')
+                in_string = 0;
+        } else if (c == '"') {
+            in_string = 1;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max_depth) return 0;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        }
+    }
+    return 1;
+}
+
+static const char *json_type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        return "null";
+    }
+    return "a value";
+}
+
+/* An array of string ids, at most max long. */
+static int parse_ids(const char *field, json_t *v, uint32_t max, rs_id **out, uint32_t *n,
+                     rs_request_error *e)
+{
+    if (!json_is_array(v))
+        return rs_request_fail(e, 400, "invalid_request",
+                               "\"%s\" must be an array of item id strings, got %s", field,
+                               json_type_name(v));
+    size_t count = json_array_size(v);
+    if (count > max)
+        return rs_request_fail(e, 422, "out_of_range",
+                               "\"%s\" has %zu ids; at most %u are accepted", field, count, max);
+    rs_id *ids = count ? malloc(count * sizeof(*ids)) : NULL;
+    if (count && !ids)
+        return rs_request_fail(e, 500, "internal", "out of memory for %zu ids", count);
+    for (size_t i = 0; i < count; i++) {
+        json_t *item = json_array_get(v, i);
+        if (!json_is_string(item)) {
+            free(ids);
+            return rs_request_fail(e, 400, "invalid_request",
+                                   "\"%s\"[%zu] must be an item id string, got %s", field, i,
+                                   json_type_name(item));
+        }
+        ids[i].ptr = json_string_value(item);
+        ids[i].len = json_string_length(item);
+    }
+    *out = ids;
+    *n = (uint32_t)count;
+    return 0;
+}
+
+static int parse_string(const char *field, json_t *v, rs_id *out, rs_request_error *e)
+{
+    if (!json_is_string(v))
+        return rs_request_fail(e, 400, "invalid_request", "\"%s\" must be a string, got %s", field,
+                               json_type_name(v));
+    out->ptr = json_string_value(v);
+    out->len = json_string_length(v);
+    return 0;
+}
+
+static int parse_fields(json_t *root, const rs_limits *lim, rs_reco_request *r, rs_request_error *e)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(root, key, v)
+    {
+        /* null means "not given" for every optional field. */
+        if (json_is_null(v)) continue;
+        if (strcmp(key, "user") == 0) {
+            if (parse_string("user", v, &r->user, e) != 0) return -1;
+            r->has_user = 1;
+        } else if (strcmp(key, "history") == 0) {
+            if (parse_ids("history", v, lim->max_history, &r->history, &r->n_history, e) != 0)
+                return -1;
+            r->has_history = 1;
+        } else if (strcmp(key, "exclude") == 0) {
+            if (parse_ids("exclude", v, lim->max_exclude, &r->exclude, &r->n_exclude, e) != 0)
+                return -1;
+        } else if (strcmp(key, "n") == 0) {
+            if (!json_is_integer(v))
+                return rs_request_fail(e, 400, "invalid_request",
+                                       "\"n\" must be an integer, got %s", json_type_name(v));
+            json_int_t n = json_integer_value(v);
+            if (n < 1 || n > (json_int_t)lim->max_n)
+                return rs_request_fail(e, 422, "out_of_range", "\"n\" is %lld; expected 1..%u",
+                                       (long long)n, lim->max_n);
+            r->n = (uint32_t)n;
+        } else if (strcmp(key, "filter_history") == 0) {
+            if (!json_is_boolean(v))
+                return rs_request_fail(e, 400, "invalid_request",
+                                       "\"filter_history\" must be a boolean, got %s",
+                                       json_type_name(v));
+            r->filter_history = json_is_true(v);
+        } else if (strcmp(key, "variant") == 0) {
+            if (parse_string("variant", v, &r->variant, e) != 0) return -1;
+            r->has_variant = 1;
+        } else {
+            /* Strict: a misspelt field ("num", "histroy") must not be ignored. */
+            return rs_request_fail(
+                e, 400, "invalid_request",
+                "unknown field \"%.64s\" (expected user, history, n, exclude, filter_history, "
+                "variant)",
+                key);
+        }
+    }
+    if (!r->has_user && !r->has_history)
+        return rs_request_fail(e, 400, "invalid_request",
+                               "give \"user\" (a known user id) or \"history\" (item ids)");
+    return 0;
+}
+
+int rs_reco_request_parse(const char *body, size_t len, const rs_limits *lim, rs_reco_request *out,
+                          rs_request_error *e)
+{
+    memset(out, 0, sizeof(*out));
+    out->n = RS_DEFAULT_N < lim->max_n ? RS_DEFAULT_N : lim->max_n;
+    out->filter_history = 1;
+    if (len == 0)
+        return rs_request_fail(e, 400, "bad_json",
+                               "the request body is empty; expected a JSON "
+                               "object");
+    if (!rs_json_depth_ok(body, len, lim->max_depth))
+        return rs_request_fail(e, 400, "bad_json", "JSON nests deeper than %u levels",
+                               lim->max_depth);
+    json_error_t jerr;
+    /* jansson rejects invalid UTF-8 and \u0000 by default; duplicate keys
+     * are ambiguous, so refuse them too. */
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root)
+        return rs_request_fail(e, 400, "bad_json", "malformed JSON at line %d column %d: %s",
+                               jerr.line, jerr.column, jerr.text);
+    if (!json_is_object(root)) {
+        rs_request_fail(e, 400, "invalid_request", "the body must be a JSON object, got %s",
+                        json_type_name(root));
+        json_decref(root);
+        return -1;
+    }
+    out->root = root;
+    if (parse_fields(root, lim, out, e) != 0) {
+        rs_reco_request_free(out);
+        return -1;
+    }
+    return 0;
+}
+
+void rs_reco_request_free(rs_reco_request *r)
+{
+    free(r->history);
+    free(r->exclude);
+    if (r->root) json_decref(r->root);
+    memset(r, 0, sizeof(*r));
+}
+
+int rs_parse_n_param(const char *value, const rs_limits *lim, uint32_t *n, rs_request_error *e)
+{
+    if (!value) {
+        *n = RS_DEFAULT_N < lim->max_n ? RS_DEFAULT_N : lim->max_n;
+        return 0;
+    }
+    const char *p = value;
+    if (*p == '-' || *p == '+') p++;
+    if (*p == '\0' || strspn(p, "0123456789") != strlen(p))
+        return rs_request_fail(e, 400, "invalid_request",
+                               "query parameter n must be an integer, got \"%.32s\"", value);
+    errno = 0;
+    long long v = strtoll(value, NULL, 10);
+    if (errno == ERANGE || v < 1 || v > (long long)lim->max_n)
+        return rs_request_fail(e, 422, "out_of_range", "n is %.32s; expected 1..%u", value,
+                               lim->max_n);
+    *n = (uint32_t)v;
+    return 0;
+}
+
+int rs_parse_bool_param(const char *name, const char *value, int dflt, int *out,
+                        rs_request_error *e)
+{
+    if (!value)
+        *out = dflt;
+    else if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
+        *out = 1;
+    else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0)
+        *out = 0;
+    else
+        return rs_request_fail(e, 400, "invalid_request",
+                               "query parameter %s must be true or false, got \"%.32s\"", name,
+                               value);
+    return 0;
+}

@@ -1,0 +1,90 @@
+/* request.h - parsing and validation of API requests (JSON bodies, query
+ * parameters) into plain structs, with the HTTP status and stable error code
+ * each kind of bad input maps to.
+ *
+ * Owns nothing beyond the parsed request: an rs_reco_request keeps the parsed
+ * JSON document alive and its ids point into it, so they stay valid until
+ * rs_reco_request_free(). Every input is treated as hostile: depth, sizes,
+ * types and encodings are checked before anything else looks at them.
+ */
+#ifndef RS_REQUEST_H
+#define RS_REQUEST_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+
+typedef struct rs_limits {
+    uint32_t max_n;       /* largest n a client may ask for */
+    uint32_t max_history; /* longest ad-hoc history */
+    uint32_t max_exclude; /* longest exclusion list */
+    uint32_t max_depth;   /* deepest JSON nesting accepted */
+} rs_limits;
+
+/* The defaults documented in proto/openapi.yaml. */
+#define RS_DEFAULT_N           10
+#define RS_DEFAULT_MAX_N       1000
+#define RS_DEFAULT_MAX_HISTORY 10000
+#define RS_DEFAULT_MAX_EXCLUDE 10000
+#define RS_DEFAULT_MAX_DEPTH   32
+
+void rs_limits_default(rs_limits *lim);
+
+/* A client-supplied id: bytes inside the parsed document (no NUL inside,
+ * valid UTF-8, NUL-terminated at ptr[len]). */
+typedef struct rs_id {
+    const char *ptr;
+    size_t len;
+} rs_id;
+
+/* Why a request was refused: HTTP status, stable code, human message. */
+typedef struct rs_request_error {
+    int status;
+    const char *code; /* "bad_json", "invalid_request", "out_of_range" */
+    char message[RS_ERROR_MAX];
+} rs_request_error;
+
+/* POST /v1/recommend body. */
+typedef struct rs_reco_request {
+    json_t *root; /* owns every string below */
+    int has_user;
+    rs_id user;
+    int has_history; /* "history" was given (possibly empty) */
+    rs_id *history;
+    uint32_t n_history;
+    rs_id *exclude;
+    uint32_t n_exclude;
+    uint32_t n;
+    int filter_history;
+    int has_variant;
+    rs_id variant;
+} rs_reco_request;
+
+/* Parses and validates a recommend body. Returns 0 and fills out, or -1 and
+ * fills e (400 for malformed JSON, wrong types, unknown fields or neither
+ * user nor history; 422 for n or list lengths out of range). On failure
+ * nothing needs freeing. */
+int rs_reco_request_parse(const char *body, size_t len, const rs_limits *lim, rs_reco_request *out,
+                          rs_request_error *e);
+void rs_reco_request_free(rs_reco_request *r);
+
+/* True when no array or object in text[0..len) nests deeper than max_depth
+ * (strings and escapes are skipped correctly). Runs before the parser so a
+ * hostile document cannot make it recurse deeply. */
+int rs_json_depth_ok(const char *text, size_t len, uint32_t max_depth);
+
+/* Query parameter "n": NULL (absent) gives RS_DEFAULT_N capped at max_n; a
+ * non-integer is 400, an integer outside 1..max_n is 422. */
+int rs_parse_n_param(const char *value, const rs_limits *lim, uint32_t *n, rs_request_error *e);
+
+/* Boolean query parameter: NULL gives dflt; "true"/"1" and "false"/"0". */
+int rs_parse_bool_param(const char *name, const char *value, int dflt, int *out,
+                        rs_request_error *e);
+
+/* Fills e and returns -1 (for "return rs_request_fail(...)"). */
+int rs_request_fail(rs_request_error *e, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#endif

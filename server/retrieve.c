@@ -1,0 +1,174 @@
+/* retrieve.c - brute force and MIDX behind one top-N call (see retrieve.h). */
+#include "retrieve.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "midx.h"
+#include "pq.h"
+
+struct rs_retriever {
+    const float *items;
+    uint32_t n_items, dim;
+    int use_midx;
+    uint64_t budget;
+    rs_pq pq;
+    rs_midx midx;
+};
+
+struct rs_retrieve_scratch {
+    float *scores;
+    size_t scores_cap;
+    rs_midx_scratch *ms;
+    uint32_t ms_k, ms_d, ms_n; /* what ms was made for */
+};
+
+int rs_retrieval_parse(const char *name, rs_retrieval *out)
+{
+    if (!strcmp(name, "auto"))
+        *out = RS_RETRIEVAL_AUTO;
+    else if (!strcmp(name, "bruteforce"))
+        *out = RS_RETRIEVAL_BRUTE;
+    else if (!strcmp(name, "midx"))
+        *out = RS_RETRIEVAL_MIDX;
+    else
+        return -1;
+    return 0;
+}
+
+/* About four items per cell on average: k*k cells ~ n/4. */
+static uint32_t auto_k(uint32_t n)
+{
+    double k = floor(sqrt((double)n / 4.0) + 0.5);
+    if (k < 1) k = 1;
+    if (k > 1024) k = 1024;
+    return (uint32_t)k;
+}
+
+int rs_retriever_create(const float *items, uint32_t n_items, uint32_t dim,
+                        const rs_retriever_options *o, rs_retriever **out, rs_error *err)
+{
+    rs_retriever_options opt = {0};
+    if (o) opt = *o;
+    if (!items || n_items == 0 || dim == 0)
+        return rs_fail(err, "retriever: empty item matrix (%u x %u)", n_items, dim);
+    rs_retriever *r = rs_calloc(1, sizeof(*r), err);
+    if (!r) return -1;
+    r->items = items;
+    r->n_items = n_items;
+    r->dim = dim;
+    r->budget = opt.midx_budget;
+    int want_midx = opt.method == RS_RETRIEVAL_MIDX ||
+                    (opt.method == RS_RETRIEVAL_AUTO && n_items >= RS_RETRIEVAL_AUTO_MIN_ITEMS);
+    if (want_midx && dim < 2) {
+        if (opt.method == RS_RETRIEVAL_MIDX) {
+            free(r);
+            return rs_fail(err, "retriever: MIDX needs item vectors of dimension 2 or more");
+        }
+        want_midx = 0;
+    }
+    if (want_midx) {
+        rs_pq_options po = rs_pq_defaults();
+        po.k = opt.midx_k ? opt.midx_k : auto_k(n_items);
+        if (po.k > n_items) po.k = n_items;
+        if (rs_pq_build(items, n_items, dim, &po, &r->pq, err) != 0 ||
+            rs_midx_from_pq(&r->pq, &r->midx, err) != 0) {
+            rs_pq_free(&r->pq);
+            free(r);
+            return rs_error_prefix(err, "retriever: building the MIDX index");
+        }
+        r->use_midx = 1;
+    }
+    *out = r;
+    return 0;
+}
+
+void rs_retriever_free(rs_retriever *r)
+{
+    if (!r) return;
+    if (r->use_midx) {
+        rs_midx_release(&r->midx);
+        rs_pq_free(&r->pq);
+    }
+    free(r);
+}
+
+const char *rs_retriever_method(const rs_retriever *r)
+{
+    return r->use_midx ? "midx" : "bruteforce";
+}
+
+uint32_t rs_retriever_midx_k(const rs_retriever *r)
+{
+    return r->use_midx ? r->midx.k : 0;
+}
+
+size_t rs_retriever_bytes(const rs_retriever *r)
+{
+    return sizeof(*r) + (r->use_midx ? rs_pq_bytes(&r->pq) : 0);
+}
+
+rs_retrieve_scratch *rs_retrieve_scratch_new(void)
+{
+    return calloc(1, sizeof(rs_retrieve_scratch));
+}
+
+void rs_retrieve_scratch_free(rs_retrieve_scratch *s)
+{
+    if (!s) return;
+    free(s->scores);
+    rs_midx_scratch_free(s->ms);
+    free(s);
+}
+
+static int brute(const rs_retriever *r, const float *u, const rs_skip *skip, uint32_t n,
+                 rs_scored *out, uint32_t *n_out, rs_retrieve_scratch *s, rs_error *err)
+{
+    if (s->scores_cap < r->n_items) {
+        float *grown = rs_malloc(r->n_items, sizeof(float), err);
+        if (!grown) return -1;
+        free(s->scores);
+        s->scores = grown;
+        s->scores_cap = r->n_items;
+    }
+    /* scores = Q u: one pass over the item matrix, memory-bound. */
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)r->n_items, (int)r->dim, 1.0f, r->items,
+                (int)r->dim, u, 1, 0.0f, s->scores, 1);
+    *n_out = rs_topk_dense(s->scores, r->n_items, skip ? skip->mask : NULL, n, out);
+    return 0;
+}
+
+static int midx(const rs_retriever *r, const float *u, const rs_skip *skip, uint32_t n,
+                rs_scored *out, uint32_t *n_out, rs_retrieve_scratch *s, rs_retrieve_stats *st,
+                rs_error *err)
+{
+    const rs_midx *idx = &r->midx;
+    if (!s->ms || s->ms_k != idx->k || s->ms_d != idx->d || s->ms_n != idx->n) {
+        rs_midx_scratch_free(s->ms);
+        s->ms = NULL;
+        if (rs_midx_scratch_new(idx, &s->ms, err) != 0) return -1;
+        s->ms_k = idx->k, s->ms_d = idx->d, s->ms_n = idx->n;
+    }
+    rs_exclude ex = {0};
+    if (skip) ex.ids = skip->ids, ex.n_ids = skip->n_ids;
+    rs_midx_query q = {.u = u, .top_n = n, .exclude = &ex, .budget = r->budget};
+    rs_midx_stats ms;
+    if (rs_midx_search(idx, s->ms, &q, out, n_out, &ms, err) != 0) return -1;
+    st->scored = ms.scored;
+    st->exact = ms.exact;
+    return 0;
+}
+
+int rs_retrieve_topn(const rs_retriever *r, const float *u, const rs_skip *skip, uint32_t n,
+                     rs_scored *out, uint32_t *n_out, rs_retrieve_scratch *s,
+                     rs_retrieve_stats *stats, rs_error *err)
+{
+    rs_retrieve_stats st = {.scored = r->n_items, .exact = 1};
+    *n_out = 0;
+    int rc = r->use_midx ? midx(r, u, skip, n, out, n_out, s, &st, err)
+                         : brute(r, u, skip, n, out, n_out, s, err);
+    if (stats) *stats = st;
+    return rc;
+}

@@ -1,0 +1,81 @@
+/* retrieve.h - top-N maximum-inner-product retrieval over a model's item
+ * vectors: the one function through which the server ranks items.
+ *
+ * Contract: the n items with the largest <u, q_i> among those not skipped,
+ * best first, ties to the smaller item index (core/topk.h order). Two
+ * methods stand behind it:
+ *   bruteforce  one sgemv over all items, then a bounded heap;
+ *   midx        the inverted multi-index of core/midx.h, built at load time
+ *               (two K-means codebooks over the item vectors): exact by
+ *               default (cells are visited by descending score bound until
+ *               none can beat the N-th best), approximate with a budget.
+ *
+ * Ownership: a retriever borrows the item matrix (a view into a snapshot's
+ * memory map), which must outlive it; the MIDX copy of the vectors in cell
+ * order is its own. After creation it is read-only: any number of threads
+ * may query it at once, each with its own rs_retrieve_scratch (which adapts
+ * to whichever retriever it is used with).
+ */
+#ifndef RS_RETRIEVE_H
+#define RS_RETRIEVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "topk.h"
+
+typedef enum rs_retrieval {
+    RS_RETRIEVAL_AUTO = 0, /* midx from RS_RETRIEVAL_AUTO_MIN_ITEMS items on, else bruteforce */
+    RS_RETRIEVAL_BRUTE,
+    RS_RETRIEVAL_MIDX,
+} rs_retrieval;
+
+#define RS_RETRIEVAL_AUTO_MIN_ITEMS 20000
+
+typedef struct rs_retriever_options {
+    rs_retrieval method;
+    uint32_t midx_k;      /* codewords per codebook; 0 = about sqrt(n_items / 4) */
+    uint64_t midx_budget; /* 0 = exact; else examine about this many items */
+} rs_retriever_options;
+
+/* Parses "auto", "bruteforce" or "midx"; -1 for anything else. */
+int rs_retrieval_parse(const char *name, rs_retrieval *out);
+
+typedef struct rs_retriever rs_retriever;
+typedef struct rs_retrieve_scratch rs_retrieve_scratch;
+
+/* items: n_items x dim, row-major. o NULL means defaults (auto, exact). */
+int rs_retriever_create(const float *items, uint32_t n_items, uint32_t dim,
+                        const rs_retriever_options *o, rs_retriever **out, rs_error *err);
+void rs_retriever_free(rs_retriever *r);
+
+/* "bruteforce" or "midx": reported by /v1/models. */
+const char *rs_retriever_method(const rs_retriever *r);
+/* Codewords per codebook (0 for brute force) and bytes the index owns. */
+uint32_t rs_retriever_midx_k(const rs_retriever *r);
+size_t rs_retriever_bytes(const rs_retriever *r);
+
+/* Items to leave out: mask[i] != 0 exactly for the ids listed in ids,
+ * which are sorted ascending and distinct. All may be NULL / 0. */
+typedef struct rs_skip {
+    const uint8_t *mask;
+    const uint32_t *ids;
+    uint32_t n_ids;
+} rs_skip;
+
+typedef struct rs_retrieve_stats {
+    uint64_t scored; /* items whose score was computed */
+    int exact;       /* the result is the exact top-N */
+} rs_retrieve_stats;
+
+rs_retrieve_scratch *rs_retrieve_scratch_new(void);
+void rs_retrieve_scratch_free(rs_retrieve_scratch *s);
+
+/* Top n of u (dim floats) over the items not skipped, best first, into out
+ * (room for n); *n_out = min(n, items left). */
+int rs_retrieve_topn(const rs_retriever *r, const float *u, const rs_skip *skip, uint32_t n,
+                     rs_scored *out, uint32_t *n_out, rs_retrieve_scratch *s,
+                     rs_retrieve_stats *stats, rs_error *err);
+
+#endif

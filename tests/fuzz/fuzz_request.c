@@ -1,0 +1,116 @@
+/* fuzz_request.c - libFuzzer target for the server's request-parsing path:
+ * recommend bodies (depth pre-check, JSON parse, field validation), route
+ * matching of raw paths, percent-decoding of path segments and query values,
+ * and the n / boolean query parameters.
+ *
+ * The whole input is a body; its first line (up to 4 KiB) is also a path
+ * (with an optional "?query"). Invariants are checked, not just "no crash":
+ * an accepted request has a user or a history, n in range, and every id is
+ * NUL-free and terminated at its length; a refused one is a 400 or a 422
+ * with a code and a message.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "request.h"
+#include "router.h"
+
+/* The API's route shapes (the handlers do not matter here). */
+static const rs_route routes[] = {
+    {"POST", "/v1/recommend"},
+    {"GET", "/v1/users/{id}/recommendations"},
+    {"GET", "/v1/items/{id}/similar"},
+    {"GET", "/v1/models"},
+    {"GET", "/healthz"},
+    {"GET", "/readyz"},
+    {"GET", "/metrics"},
+};
+#define N_ROUTES ((int)(sizeof(routes) / sizeof(routes[0])))
+
+static void check_ids(const rs_id *ids, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (ids[i].ptr[ids[i].len] != '\0' || strlen(ids[i].ptr) != ids[i].len) abort();
+}
+
+static void parse_body(const uint8_t *data, size_t size, const rs_limits *lim)
+{
+    rs_reco_request r;
+    rs_request_error e = {0};
+    if (rs_reco_request_parse((const char *)data, size, lim, &r, &e) == 0) {
+        if (!r.has_user && !r.has_history) abort();
+        if (r.n < 1 || r.n > lim->max_n) abort();
+        if (r.n_history > lim->max_history || r.n_exclude > lim->max_exclude) abort();
+        if (r.has_user) check_ids(&r.user, 1);
+        if (r.has_variant) check_ids(&r.variant, 1);
+        check_ids(r.history, r.n_history);
+        check_ids(r.exclude, r.n_exclude);
+        rs_reco_request_free(&r);
+    } else {
+        if (e.status != 400 && e.status != 422) abort();
+        if (!e.code || e.message[0] == '\0') abort();
+    }
+}
+
+static void parse_path(const uint8_t *data, size_t size, const rs_limits *lim)
+{
+    size_t len = 0;
+    while (len < size && len < 4096 && data[len] != '\n' && data[len] != '\0') len++;
+    char *line = malloc(len + 1);
+    if (!line) return;
+    memcpy(line, data, len);
+    line[len] = '\0';
+    char *query = strchr(line, '?');
+    if (query) *query++ = '\0';
+
+    static const char *methods[] = {"GET", "POST", "HEAD", "DELETE"};
+    for (int k = 0; k < 4; k++) {
+        rs_route_match m;
+        char allow[96];
+        int rc = rs_router_match(routes, N_ROUTES, methods[k], line, &m, allow, sizeof(allow));
+        if (rc == RS_ROUTE_FOUND) {
+            if (m.route < 0 || m.route >= N_ROUTES || m.n_params > RS_ROUTE_MAX_PARAMS) abort();
+            for (int i = 0; i < m.n_params; i++) {
+                if (m.param_len[i] == 0 || m.param[i] < line ||
+                    m.param[i] + m.param_len[i] > line + len)
+                    abort();
+                char *dec = malloc(m.param_len[i] + 1);
+                size_t dlen;
+                if (dec && rs_percent_decode(m.param[i], m.param_len[i], dec, &dlen) == 0 &&
+                    (dlen > m.param_len[i] || strlen(dec) != dlen))
+                    abort();
+                free(dec);
+            }
+        } else if (rc == RS_ROUTE_BAD_METHOD) {
+            if (allow[0] == '\0') abort();
+        } else if (rc != RS_ROUTE_NOT_FOUND) {
+            abort();
+        }
+    }
+    if (query) {
+        size_t qlen = strlen(query), dlen;
+        char *dec = malloc(qlen + 1);
+        if (dec && rs_percent_decode(query, qlen, dec, &dlen) == 0) {
+            rs_request_error e;
+            uint32_t n;
+            int b;
+            if (rs_parse_n_param(dec, lim, &n, &e) == 0 && (n < 1 || n > lim->max_n)) abort();
+            rs_parse_bool_param("filter_history", dec, 1, &b, &e);
+        }
+        free(dec);
+    }
+    free(line);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    rs_limits lim;
+    rs_limits_default(&lim);
+    parse_body(data, size, &lim);
+    /* Tiny limits reach the 422 paths with small inputs. */
+    rs_limits tiny = {.max_n = 5, .max_history = 3, .max_exclude = 2, .max_depth = 4};
+    parse_body(data, size, &tiny);
+    parse_path(data, size, &lim);
+    return 0;
+}

@@ -1,0 +1,156 @@
+# tests/integration/lib/server.sh - shared steps of the server_*.sh scenarios
+# (sourced, not run): prerequisites, a small trained store, starting
+# bin/recserve on a free loopback port, and curl helpers.
+#
+# Scenarios exit 0 (pass), 77 (skip; the reason is the last line printed) or
+# 1 (fail). The server is always killed on exit.
+
+BINDIR=${BINDIR:-bin}
+RECSERVE=$BINDIR/recserve
+RECTRAIN=$BINDIR/rectrain
+T=$(mktemp -d "${TMPDIR:-/tmp}/recserve-test.XXXXXX")
+SERVER_PID=
+FAILS=0
+
+cleanup() {
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -KILL "$SERVER_PID" 2>/dev/null
+        wait "$SERVER_PID" 2>/dev/null
+    fi
+    rm -rf "$T"
+}
+trap cleanup EXIT
+
+skip() {
+    echo "$*"
+    exit 77
+}
+
+fail() {
+    echo "FAIL: $*"
+    FAILS=$((FAILS + 1))
+}
+
+need() {
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null 2>&1 || skip "skipped: $tool is not installed"
+    done
+}
+
+need_binaries() {
+    [ -x "$RECSERVE" ] || skip "skipped: $RECSERVE is not built"
+    [ -x "$RECTRAIN" ] || skip "skipped: $RECTRAIN is not built"
+    need curl python3
+}
+
+# make_store [VARIANT...]: a synthetic data set and a small Mult-VAE per
+# variant, published into $T/store. Sets DATA (the train file).
+make_store() {
+    mkdir -p "$T/data"
+    "$RECTRAIN" synth --out "$T/data" --users 300 --items 200 >"$T/synth.log" 2>&1 ||
+        skip "skipped: 'rectrain synth' failed or is not available: $(tail -1 "$T/synth.log")"
+    DATA=$T/data/train.tsv
+    local variants=("$@")
+    [ ${#variants[@]} -gt 0 ] || variants=(default)
+    local seed=1
+    for v in "${variants[@]}"; do
+        "$RECTRAIN" --data "$DATA" --test "$T/data/test.tsv" --model vae --epochs 2 \
+            --hidden 32 --latent 8 --seed $seed --threads 1 --progress off \
+            --store "$T/store" --variant "$v" >"$T/train-$v.log" 2>&1 ||
+            skip "skipped: rectrain could not train/publish variant $v: $(tail -1 "$T/train-$v.log")"
+        seed=$((seed + 1))
+    done
+}
+
+# start_server [ARGS...]: starts recserve on a free loopback port; sets PORT
+# and BASE. Fails the scenario when it does not come up within 20 s.
+start_server() {
+    rm -f "$T/port"
+    "$RECSERVE" --store "$T/store" --listen 127.0.0.1:0 --port-file "$T/port" --threads 2 \
+        "$@" 2>>"$T/server.log" &
+    SERVER_PID=$!
+    local i
+    for i in $(seq 200); do
+        [ -s "$T/port" ] && break
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [ ! -s "$T/port" ]; then
+        echo "server did not start; its log:"
+        cat "$T/server.log"
+        exit 1
+    fi
+    PORT=$(cat "$T/port")
+    BASE=http://127.0.0.1:$PORT
+}
+
+# stop_server: SIGTERM, then the exit status must be 0 within 15 s.
+stop_server() {
+    kill -TERM "$SERVER_PID"
+    local i rc
+    for i in $(seq 150); do
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$SERVER_PID" 2>/dev/null; then
+        fail "server still running 15 s after SIGTERM"
+        return
+    fi
+    wait "$SERVER_PID"
+    rc=$?
+    [ $rc -eq 0 ] || fail "server exited with status $rc after SIGTERM (expected 0)"
+    SERVER_PID=
+}
+
+# req METHOD PATH [CURL ARGS...]: sets STATUS; body in $T/body, headers in
+# $T/headers.
+req() {
+    local method=$1 path=$2
+    shift 2
+    STATUS=$(curl -s -o "$T/body" -D "$T/headers" -w '%{http_code}' --max-time 20 \
+        -X "$method" "$@" "$BASE$path")
+}
+
+# post_json PATH BODY: POST with Content-Type application/json.
+post_json() {
+    req POST "$1" -H 'Content-Type: application/json' --data-binary "$2"
+}
+
+# expect STATUS [ERROR_CODE]: checks the last response.
+expect() {
+    local want=$1 code=${2:-} what=${WHAT:-request}
+    if [ "$STATUS" != "$want" ]; then
+        fail "$what: status $STATUS, expected $want; body: $(head -c 300 "$T/body")"
+        return 1
+    fi
+    if [ -n "$code" ]; then
+        # Bodies are compact JSON, so the code is found without a JSON tool.
+        local got
+        got=$(grep -o '"code":"[a-z_]*"' "$T/body" | head -1 | cut -d'"' -f4)
+        if [ "$got" != "$code" ]; then
+            fail "$what: error code '$got', expected '$code'; body: $(head -c 300 "$T/body")"
+            return 1
+        fi
+    fi
+    return 0
+}
+
+# header NAME: value of a header of the last response.
+header() {
+    grep -i "^$1:" "$T/headers" | head -1 | sed 's/^[^:]*: *//' | tr -d '\r'
+}
+
+# jq_py EXPR: evaluates a Python expression with d = the last JSON body.
+jq_py() {
+    python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($1)" "$T/body"
+}
+
+finish() {
+    if [ "$FAILS" -ne 0 ]; then
+        echo "$FAILS check(s) failed; server log:"
+        tail -20 "$T/server.log"
+        exit 1
+    fi
+    echo "all checks passed"
+    exit 0
+}
