@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "ops.h"
 
 struct rs_api {
     rs_registry *reg;
@@ -17,6 +18,7 @@ struct rs_api {
     rs_limits limits;
     _Atomic(rs_http_server *) srv;
     double started; /* Unix time */
+    rs_ops *ops;    /* experiments, reload, admin (NULL: none) */
 };
 
 /* ---- per-thread scratch ---- */
@@ -115,11 +117,18 @@ static json_t *item_json(const rs_model *model, uint32_t index, double score)
     return json_pack("{s:o,s:f}", "id", id_json(id, len), "score", score);
 }
 
-/* Resolves the variant (NULL: the default) to a referenced loaded version,
- * or answers 404/503 and returns NULL. */
-static rs_loaded *acquire(rs_api *api, const char *name, size_t len, rs_response *resp)
+/* Resolves the variant to a referenced loaded version, or answers 404/503
+ * and returns NULL. With no name, the experiments choose by key (a user id
+ * or session key; NULL: none), else the default variant answers; choice
+ * (may be NULL) says how. */
+static rs_loaded *acquire_for(rs_api *api, const char *name, size_t len, const char *key,
+                              size_t key_len, rs_ops_choice *choice, rs_response *resp)
 {
-    rs_loaded *l = rs_registry_acquire(api->reg, name, len);
+    rs_ops_choice none;
+    if (!choice) choice = &none;
+    memset(choice, 0, sizeof(*choice));
+    rs_loaded *l = name || !api->ops ? rs_registry_acquire(api->reg, name, len)
+                                     : rs_ops_acquire(api->ops, key, key_len, choice);
     if (l) return l;
     if (name)
         rs_response_error(resp, 404, "unknown_variant", "no loaded variant is named \"%.*s\"",
@@ -154,6 +163,7 @@ typedef struct reco_input {
     uint32_t n_exclude;
     uint32_t n;
     int filter_history;
+    const rs_ops_choice *choice; /* how the variant was chosen (NULL: named) */
 } reco_input;
 
 /* Marks index in the mask; remembers it for clearing. Returns 1 when it was
@@ -310,6 +320,7 @@ static void recommend(rs_api *api, rs_loaded *l, const reco_input *in, rs_respon
                              "unknown_items", unknown, "history_used", (json_int_t)used,
                              "retrieval", retrieval);
     if (body && in->user) json_object_set_new(body, "user", id_json(in->user->ptr, in->user->len));
+    if (body) json_object_set_new(body, "experiment", rs_ops_choice_json(in->choice));
     rs_response_variant(resp, l->slot, l->variant, l->version);
     rs_response_json(resp, 200, body);
 }
@@ -323,7 +334,11 @@ static void h_recommend(void *ctx, rs_request *req, rs_response *resp)
         rs_response_error(resp, e.status, e.code, "%s", e.message);
         return;
     }
-    rs_loaded *l = acquire(api, r.has_variant ? r.variant.ptr : NULL, r.variant.len, resp);
+    /* The A/B key: the user id, else the anonymous session key. */
+    const rs_id *key = r.has_user ? &r.user : r.has_session ? &r.session : NULL;
+    rs_ops_choice choice;
+    rs_loaded *l = acquire_for(api, r.has_variant ? r.variant.ptr : NULL, r.variant.len,
+                               key ? key->ptr : NULL, key ? key->len : 0, &choice, resp);
     if (l) {
         reco_input in = {.user = r.has_user ? &r.user : NULL,
                          .history = r.history,
@@ -332,7 +347,8 @@ static void h_recommend(void *ctx, rs_request *req, rs_response *resp)
                          .exclude = r.exclude,
                          .n_exclude = r.n_exclude,
                          .n = r.n,
-                         .filter_history = r.filter_history};
+                         .filter_history = r.filter_history,
+                         .choice = &choice};
         recommend(api, l, &in, resp);
         rs_loaded_release(l);
     }
@@ -355,7 +371,10 @@ static void h_user_recs(void *ctx, rs_request *req, rs_response *resp)
     }
     rs_id user = {req->param[0], req->param_len[0]};
     in.user = &user;
-    rs_loaded *l = acquire(api, variant, variant ? strlen(variant) : 0, resp);
+    rs_ops_choice choice;
+    in.choice = &choice;
+    rs_loaded *l =
+        acquire_for(api, variant, variant ? strlen(variant) : 0, user.ptr, user.len, &choice, resp);
     if (!l) return;
     recommend(api, l, &in, resp);
     rs_loaded_release(l);
@@ -407,15 +426,20 @@ static void similar(rs_api *api, rs_loaded *l, uint32_t item, uint32_t n, rs_res
 static void h_similar(void *ctx, rs_request *req, rs_response *resp)
 {
     rs_api *api = ctx;
-    const char *n_text, *variant;
-    if (query(req, "n", &n_text, resp) || query(req, "variant", &variant, resp)) return;
+    const char *n_text, *variant, *user, *session;
+    if (query(req, "n", &n_text, resp) || query(req, "variant", &variant, resp) ||
+        query(req, "user", &user, resp) || query(req, "session", &session, resp))
+        return;
     rs_request_error e;
     uint32_t n;
     if (rs_parse_n_param(n_text, &api->limits, &n, &e) != 0) {
         rs_response_error(resp, e.status, e.code, "%s", e.message);
         return;
     }
-    rs_loaded *l = acquire(api, variant, variant ? strlen(variant) : 0, resp);
+    /* user or session only choose the experiment variant. */
+    const char *key = user ? user : session;
+    rs_loaded *l = acquire_for(api, variant, variant ? strlen(variant) : 0, key,
+                               key ? strlen(key) : 0, NULL, resp);
     if (!l) return;
     uint32_t item;
     if (rs_model_item_index(l->model, req->param[0], req->param_len[0], &item) != 0 ||
@@ -484,9 +508,10 @@ static void h_models(void *ctx, rs_request *req, rs_response *resp)
         rs_loaded_release(l);
     }
     const char *def_name = rs_registry_slot_name(api->reg, def);
-    rs_response_json(resp, 200,
-                     json_pack("{s:o,s:o}", "default_variant",
-                               def_name ? json_string(def_name) : json_null(), "models", models));
+    json_t *body = json_pack("{s:o,s:o}", "default_variant",
+                             def_name ? json_string(def_name) : json_null(), "models", models);
+    if (api->ops) rs_ops_models(api->ops, body);
+    rs_response_json(resp, 200, body);
 }
 
 static void h_healthz(void *ctx, rs_request *req, rs_response *resp)
@@ -539,6 +564,7 @@ static void h_metrics(void *ctx, rs_request *req, rs_response *resp)
             rs_loaded_release(l);
         }
     }
+    if (api->ops) rs_ops_render(api->ops, out);
     rs_http_server *srv = atomic_load(&api->srv);
     fprintf(out,
             "# HELP recsys_http_in_flight_requests Requests being processed.\n"
@@ -552,6 +578,28 @@ static void h_metrics(void *ctx, rs_request *req, rs_response *resp)
     rs_response_text(resp, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
 }
 
+/* ---- operations (ops.c) ---- */
+
+static void h_assignment(void *ctx, rs_request *req, rs_response *resp)
+{
+    rs_api *api = ctx;
+    if (!api->ops) {
+        rs_response_error(resp, 404, "not_found", "no experiments are configured");
+        return;
+    }
+    rs_ops_assignment(api->ops, req, resp);
+}
+
+static void h_admin_reload(void *ctx, rs_request *req, rs_response *resp)
+{
+    rs_api *api = ctx;
+    if (!api->ops) {
+        rs_response_error(resp, 403, "admin_disabled", "admin endpoints are disabled");
+        return;
+    }
+    rs_ops_reload(api->ops, req, resp);
+}
+
 /* ---- the route table ---- */
 
 const rs_http_route rs_api_routes[] = {
@@ -562,6 +610,8 @@ const rs_http_route rs_api_routes[] = {
     {{"GET", "/healthz"}, h_healthz, 0, "liveness"},
     {{"GET", "/readyz"}, h_readyz, 0, "readiness: a model is loaded"},
     {{"GET", "/metrics"}, h_metrics, 0, "Prometheus metrics"},
+    {{"GET", "/v1/users/{id}/assignment"}, h_assignment, 0, "the user's experiment variant"},
+    {{"POST", "/v1/admin/reload"}, h_admin_reload, 0, "check the store now (bearer token)"},
 };
 const int rs_api_n_routes = (int)(sizeof(rs_api_routes) / sizeof(rs_api_routes[0]));
 
@@ -583,6 +633,11 @@ int rs_api_create(rs_registry *reg, rs_stats *stats, const rs_limits *limits, rs
     api->started = (double)time(NULL);
     *out = api;
     return 0;
+}
+
+void rs_api_attach_ops(rs_api *api, rs_ops *ops)
+{
+    api->ops = ops;
 }
 
 void rs_api_attach_server(rs_api *api, rs_http_server *srv)

@@ -24,6 +24,10 @@ extern const int rs_api_n_routes;
 
 int rs_api_create(rs_registry *reg, rs_stats *stats, const rs_limits *limits, rs_api **out,
                   rs_error *err);
+/* Routes requests that name no variant through the experiments, and enables
+ * the assignment and admin endpoints (before the server starts). */
+struct rs_ops;
+void rs_api_attach_ops(rs_api *api, struct rs_ops *ops);
 /* Lets /metrics report the server's in-flight requests. */
 void rs_api_attach_server(rs_api *api, rs_http_server *srv);
 void rs_api_free(rs_api *api);

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conffile.h"
+
 void rs_config_usage(FILE *out, const char *prog)
 {
     fprintf(out,
@@ -42,12 +44,20 @@ void rs_config_usage(FILE *out, const char *prog)
             "                          take to finish (default 10)\n"
             "  --no-verify             skip tensor checksum verification at load\n"
             "  --port-file FILE        write the bound port number to FILE once listening\n"
+            "  --config FILE           serving config (JSON, see etc/README.md): store,\n"
+            "                          variants, experiments, reload, admin token; the\n"
+            "                          other options override its values\n"
+            "  --reload-interval SECS  poll the store for new versions this often (default\n"
+            "                          %g; 0: only on SIGHUP or POST /v1/admin/reload)\n"
+            "  --admin-token-file FILE enable /v1/admin/* for this bearer token (default:\n"
+            "                          admin endpoints disabled)\n"
             "  --log-level LEVEL       debug, info, warn or error (default info)\n"
             "  --print-routes          print the route table (METHOD PATH) and exit\n"
             "  --version               print the version and exit\n"
             "  --help                  this text\n",
             prog, RS_DEFAULT_LISTEN, RS_DEFAULT_TIMEOUT, RS_RETRIEVAL_AUTO_MIN_ITEMS,
-            RS_DEFAULT_MAX_N, RS_DEFAULT_MAX_HISTORY, RS_DEFAULT_MAX_EXCLUDE);
+            RS_DEFAULT_MAX_N, RS_DEFAULT_MAX_HISTORY, RS_DEFAULT_MAX_EXCLUDE,
+            RS_DEFAULT_RELOAD_INTERVAL);
 }
 
 /* Strict unsigned parse: digits only (plus an optional K/M suffix when
@@ -154,7 +164,43 @@ enum {
     OPT_PRINT_ROUTES,
     OPT_VERSION,
     OPT_HELP,
+    OPT_CONFIG,
+    OPT_RELOAD_INTERVAL,
+    OPT_ADMIN_TOKEN_FILE,
 };
+
+/* Seconds as a decimal number within [0, max]. */
+static int parse_seconds(const char *opt, const char *text, double max, double *out, rs_error *err)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (end == text || *end != '\0' || errno == ERANGE || !(v >= 0 && v <= max))
+        return rs_fail(err, "%s %s: expected seconds in 0..%g", opt, text, max);
+    *out = v;
+    return 0;
+}
+
+void rs_config_free(rs_server_config *cfg)
+{
+    rs_conffile_free(cfg->file);
+    cfg->file = NULL;
+}
+
+/* The config file's values, before the command line overrides them. */
+static int apply_file(rs_server_config *cfg, rs_error *err)
+{
+    if (rs_conffile_load(cfg->config_file, &cfg->file, err) != 0) return -1;
+    const rs_conffile *f = cfg->file;
+    if (f->store) cfg->store_dir = f->store;
+    if (f->listen) cfg->listen = f->listen;
+    if (f->threads) cfg->http.threads = f->threads;
+    if (f->default_variant) cfg->default_variant = f->default_variant;
+    if (f->reload_interval >= 0) cfg->reload_interval = f->reload_interval;
+    if (f->verify >= 0) cfg->verify = f->verify;
+    if (f->admin_token_file) cfg->admin_token_file = f->admin_token_file;
+    return 0;
+}
 
 int rs_config_parse(int argc, char **argv, rs_server_config *cfg, rs_error *err)
 {
@@ -179,6 +225,9 @@ int rs_config_parse(int argc, char **argv, rs_server_config *cfg, rs_error *err)
         {"print-routes", no_argument, NULL, OPT_PRINT_ROUTES},
         {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, OPT_HELP},
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"reload-interval", required_argument, NULL, OPT_RELOAD_INTERVAL},
+        {"admin-token-file", required_argument, NULL, OPT_ADMIN_TOKEN_FILE},
         {NULL, 0, NULL, 0},
     };
     memset(cfg, 0, sizeof(*cfg));
@@ -191,10 +240,21 @@ int rs_config_parse(int argc, char **argv, rs_server_config *cfg, rs_error *err)
     cfg->shutdown_grace = 10.0;
     cfg->verify = 1;
     cfg->log_level = RS_LOG_INFO;
+    cfg->reload_interval = RS_DEFAULT_RELOAD_INTERVAL;
 
     unsigned long long v;
     int c;
     opterr = 0;
+    /* First pass: only --config (unless just asking for help), whose values
+     * the other options then override. Errors are reported by the second. */
+    optind = 1;
+    int informational = 0;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        if (c == OPT_CONFIG) cfg->config_file = optarg;
+        if (c == 'h' || c == OPT_HELP || c == OPT_VERSION || c == OPT_PRINT_ROUTES)
+            informational = 1;
+    }
+    if (cfg->config_file && !informational && apply_file(cfg, err) != 0) return -1;
     optind = 1;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         switch (c) {
@@ -264,6 +324,18 @@ int rs_config_parse(int argc, char **argv, rs_server_config *cfg, rs_error *err)
         case OPT_PRINT_ROUTES:
             cfg->print_routes = 1;
             break;
+        case OPT_CONFIG:
+            break; /* read in the first pass */
+        case OPT_RELOAD_INTERVAL:
+            if (parse_seconds("--reload-interval", optarg, 86400, &cfg->reload_interval, err) != 0)
+                return -1;
+            if (cfg->reload_interval > 0 && cfg->reload_interval < 0.01)
+                return rs_fail(err, "--reload-interval %s: at least 0.01 (or 0 for no polling)",
+                               optarg);
+            break;
+        case OPT_ADMIN_TOKEN_FILE:
+            cfg->admin_token_file = optarg;
+            break;
         case OPT_VERSION:
             cfg->version = 1;
             break;
@@ -279,7 +351,9 @@ int rs_config_parse(int argc, char **argv, rs_server_config *cfg, rs_error *err)
     }
     if (optind < argc) return rs_fail(err, "unexpected argument \"%s\" (see --help)", argv[optind]);
     if (cfg->print_routes || cfg->version) return 0;
-    if (!cfg->store_dir) return rs_fail(err, "--store DIR is required (see --help)");
+    if (!cfg->store_dir)
+        return rs_fail(err, "--store DIR is required, or \"store\" in the --config file (see "
+                            "--help)");
     if (rs_parse_listen(cfg->listen, &cfg->http.addr, &cfg->http.addr_len, err) != 0) return -1;
     return 0;
 }

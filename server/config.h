@@ -34,11 +34,21 @@ typedef struct rs_server_config {
     int print_routes;
     int help;
     int version;
+    /* Operations (hot reload, experiments, admin): */
+    const char *config_file;      /* --config: the serving config file */
+    struct rs_conffile *file;     /* its parsed content (owned) */
+    double reload_interval;       /* seconds between store polls; 0: only on request */
+    const char *admin_token_file; /* NULL: admin endpoints disabled */
 } rs_server_config;
 
+#define RS_DEFAULT_RELOAD_INTERVAL 1.0
+
 /* Parses argv. Returns 0 (check help / print_routes / version first) or -1
- * with a message naming the bad option. */
+ * with a message naming the bad option. With --config FILE, the file's
+ * values come first and the other options override them. Release with
+ * rs_config_free(), also after a failure. */
 int rs_config_parse(int argc, char **argv, rs_server_config *cfg, rs_error *err);
+void rs_config_free(rs_server_config *cfg);
 
 /* Parses "HOST:PORT", "[IPV6]:PORT" or "PORT" (loopback) into a socket
  * address. HOST is a numeric address or "localhost". */

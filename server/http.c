@@ -101,7 +101,18 @@ void rs_response_variant(rs_response *resp, int slot, const char *variant, uint6
     resp->version = version;
 }
 
+void rs_response_header(rs_response *resp, const char *name, const char *value)
+{
+    resp->header_name = name;
+    resp->header_value = value;
+}
+
 /* ---- request helpers ---- */
+
+const char *rs_request_header(rs_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->state->conn, MHD_HEADER_KIND, name);
+}
 
 int rs_request_query(rs_request *req, const char *key, const char **value)
 {
@@ -172,6 +183,7 @@ static enum MHD_Result send_response(rs_http_state *st, rs_response *resp, const
     add_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     add_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (allow) add_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    if (resp->header_name) add_header(r, resp->header_name, resp->header_value);
     if (resp->variant[0]) {
         char version[32];
         snprintf(version, sizeof(version), "%llu", (unsigned long long)resp->version);

@@ -45,7 +45,8 @@ typedef struct rs_response {
     const char *content_type; /* for text; JSON sets application/json */
     int variant_slot;         /* metrics label; -1 when no model answered */
     char variant[RS_NAME_MAX + 1];
-    uint64_t version; /* with variant: X-Recsys-Variant / X-Recsys-Version */
+    uint64_t version;                       /* with variant: X-Recsys-Variant / X-Recsys-Version */
+    const char *header_name, *header_value; /* one extra header (static strings) */
 } rs_response;
 
 /* Sets a JSON body (stolen, even on failure) and status. */
@@ -58,6 +59,13 @@ void rs_response_text(rs_response *resp, int status, const char *content_type, c
                       size_t len);
 /* Records which model version answered (headers and metrics label). */
 void rs_response_variant(rs_response *resp, int slot, const char *variant, uint64_t version);
+
+/* Adds one extra header (e.g. WWW-Authenticate); name and value must be
+ * static strings. */
+void rs_response_header(rs_response *resp, const char *name, const char *value);
+
+/* A request header's value (NULL when absent); lives as long as the request. */
+const char *rs_request_header(rs_request *req, const char *name);
 
 /* Percent-decoded query parameter (the last value when repeated): 0 and
  * *value when present, 1 when absent, -1 when its encoding is malformed.

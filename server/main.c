@@ -2,9 +2,11 @@
  * store over HTTP (API v1, proto/openapi.yaml).
  *
  * Start-up: parse the command line, open the store read-only, load the
- * current version of every variant, choose the default variant, start the
- * HTTP pool. Then the main thread waits for a signal: SIGTERM or SIGINT stop
- * accepting connections, let in-flight requests finish, and exit 0.
+ * current version of every variant (or of those the config file lists),
+ * choose the default variant, start the reload watcher and the HTTP pool.
+ * Then the main thread waits for a signal: SIGHUP asks the watcher to check
+ * the store now; SIGTERM or SIGINT stop accepting connections, let in-flight
+ * requests finish, and exit 0.
  * Exit codes: 0 clean stop, 1 runtime failure (store, models, listen),
  * 2 bad command line.
  */
@@ -19,11 +21,14 @@
 
 #include "api.h"
 #include "config.h"
+#include "conffile.h"
 #include "http.h"
 #include "log.h"
+#include "ops.h"
 #include "registry.h"
 #include "stats.h"
 #include "store.h"
+#include "watcher.h"
 
 #define RS_SERVER_VERSION "0.1.0"
 
@@ -65,24 +70,47 @@ static void describe_listen(const rs_server_config *cfg, uint16_t port, char *bu
         snprintf(buf, cap, "127.0.0.1:%u", port);
 }
 
+/* Warns about variants the config names that the watcher does not serve
+ * (yet): their users get the default variant until they are published. */
+static void check_config_variants(const rs_server_config *cfg, rs_registry *reg)
+{
+    const rs_conffile *f = cfg->file;
+    if (!f || !f->ab) return;
+    for (int e = 0; e < f->ab->n; e++) {
+        const rs_ab_experiment *x = &f->ab->experiments[e];
+        for (int a = 0; a < x->n_arms; a++) {
+            const char *name = x->arms[a].variant;
+            rs_loaded *l = rs_registry_acquire(reg, name, strlen(name));
+            if (l)
+                rs_loaded_release(l);
+            else
+                rs_log(RS_LOG_WARN,
+                       "experiment %s: variant %s is not loaded; its users get the default "
+                       "variant until a valid version of it is published",
+                       x->name, name);
+        }
+    }
+}
+
+static void release_config(rs_server_config *cfg)
+{
+    rs_config_free(cfg);
+}
+
 int main(int argc, char **argv)
 {
     rs_server_config cfg;
     rs_error err;
     if (rs_config_parse(argc, argv, &cfg, &err) != 0) {
         fprintf(stderr, "recserve: %s\n", err.msg);
+        release_config(&cfg);
         return 2;
     }
-    if (cfg.help) {
-        rs_config_usage(stdout, "recserve");
-        return 0;
-    }
-    if (cfg.version) {
-        printf("recserve %s\n", RS_SERVER_VERSION);
-        return 0;
-    }
-    if (cfg.print_routes) {
-        rs_api_print_routes(stdout);
+    if (cfg.help || cfg.version || cfg.print_routes) {
+        if (cfg.help) rs_config_usage(stdout, "recserve");
+        if (cfg.version) printf("recserve %s\n", RS_SERVER_VERSION);
+        if (cfg.print_routes) rs_api_print_routes(stdout);
+        release_config(&cfg);
         return 0;
     }
     rs_log_set_level(cfg.log_level);
@@ -93,6 +121,7 @@ int main(int argc, char **argv)
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGTERM);
     sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
     /* Parallelism comes from concurrent requests; one BLAS thread each. */
@@ -104,19 +133,37 @@ int main(int argc, char **argv)
     rs_registry *reg = NULL;
     rs_api *api = NULL;
     rs_http_server *srv = NULL;
+    rs_watcher *watcher = NULL;
+    rs_ops *ops = NULL;
+    char *admin_token = NULL;
     int loaded = 0;
+    const rs_conffile *file = cfg.file;
+    rs_watcher_options wopt = {.store_dir = cfg.store_dir,
+                               .variants = file ? (const char *const *)file->variants : NULL,
+                               .n_variants = file ? file->n_variants : 0,
+                               .interval = cfg.reload_interval,
+                               .verify = cfg.verify};
+    if (cfg.admin_token_file && rs_admin_token_load(cfg.admin_token_file, &admin_token, &err) != 0)
+        goto out;
     if (open_store(cfg.store_dir, &store, &err) != 0 ||
         rs_http_stats_create(rs_api_routes, rs_api_n_routes, &stats, &err) != 0 ||
-        rs_registry_create(store, stats, &cfg.retrieval, &reg, &err) != 0 ||
-        rs_registry_load_all(reg, cfg.verify, &loaded, &err) != 0)
+        rs_registry_create(store, stats, &cfg.retrieval, &reg, &err) != 0)
         goto out;
+    /* From here on the watcher owns the store. */
+    if (rs_watcher_create(reg, store, &wopt, &watcher, &err) != 0) goto out;
+    store = NULL;
+    if (rs_watcher_load_initial(watcher, &loaded, &err) != 0) goto out;
     if (loaded == 0) {
         rs_fail(&err, "store %s: no variant could be loaded (see the errors above)", cfg.store_dir);
         goto out;
     }
     if (rs_registry_set_default(reg, cfg.default_variant, &err) != 0 ||
-        rs_api_create(reg, stats, &cfg.limits, &api, &err) != 0)
+        rs_api_create(reg, stats, &cfg.limits, &api, &err) != 0 ||
+        rs_ops_create(reg, watcher, file ? file->ab : NULL, admin_token, &ops, &err) != 0)
         goto out;
+    check_config_variants(&cfg, reg);
+    rs_api_attach_ops(api, ops);
+    if (rs_watcher_start(watcher, &err) != 0) goto out;
     if (rs_http_start(&cfg.http, rs_api_routes, rs_api_n_routes, api, stats, &srv, &err) != 0) {
         rs_error_prefix(&err, "--listen %s", cfg.listen);
         goto out;
@@ -130,7 +177,12 @@ int main(int argc, char **argv)
     if (cfg.port_file && write_port_file(cfg.port_file, rs_http_port(srv), &err) != 0) goto out;
 
     int sig = 0;
-    while (sigwait(&stop_signals, &sig) != 0) continue;
+    for (;;) {
+        if (sigwait(&stop_signals, &sig) != 0) continue;
+        if (sig != SIGHUP) break;
+        rs_log(RS_LOG_INFO, "SIGHUP: checking the store for new versions");
+        rs_watcher_request(watcher);
+    }
     rs_log(RS_LOG_INFO, "%s: finishing %u in-flight request(s), then stopping",
            sig == SIGTERM ? "SIGTERM" : "SIGINT", rs_http_in_flight(srv));
     unsigned left = rs_http_stop(srv, cfg.shutdown_grace);
@@ -142,10 +194,17 @@ int main(int argc, char **argv)
 out:
     if (rc != 0) rs_log(RS_LOG_ERROR, "%s", err.msg);
     if (srv) rs_http_stop(srv, 0);
+    /* No request runs now; the watcher stops before the versions go, and
+     * closes its stores only after them. */
+    rs_watcher_stop(watcher);
     rs_registry_free(reg);
     rs_api_free(api);
+    rs_ops_free(ops);
+    rs_watcher_free(watcher);
     rs_stats_free(stats);
     rs_store_close(store);
+    free(admin_token);
     if (cfg.port_file && rc == 0) unlink(cfg.port_file);
+    release_config(&cfg);
     return rc;
 }

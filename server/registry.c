@@ -27,8 +27,16 @@ typedef struct slot {
     _Atomic uint32_t pins;
 } slot;
 
-struct rs_registry {
+/* A store loads read from, with its count of live loaded versions. */
+typedef struct store_use {
     rs_store *store;
+    _Atomic uint32_t live;
+} store_use;
+
+struct rs_registry {
+    rs_store *store;                        /* where loads read from (admin lock) */
+    store_use uses[RS_REGISTRY_MAX_STORES]; /* (admin lock, but live is atomic) */
+    int use;                                /* uses[use].store == store */
     rs_stats *stats;
     rs_retriever_options ropt;
     pthread_mutex_t admin; /* serialises loads and swaps; never on the request path */
@@ -44,6 +52,7 @@ int rs_registry_create(rs_store *store, rs_stats *stats, const rs_retriever_opti
     if (!reg) return -1;
     if (ropt) reg->ropt = *ropt;
     reg->store = store;
+    reg->uses[0].store = store;
     reg->stats = stats;
     pthread_mutex_init(&reg->admin, NULL);
     atomic_store(&reg->default_slot, -1);
@@ -59,6 +68,8 @@ void rs_loaded_destroy(rs_loaded *l)
     rs_snapshot_close(l->snap);
     if (l->manifest) json_decref(l->manifest);
     free(l->sim_norms);
+    /* Counted down only once the snapshot is closed: then the store may go. */
+    if (l->store_live) atomic_fetch_sub(l->store_live, 1);
     free(l);
 }
 
@@ -175,7 +186,12 @@ static int build(rs_registry *reg, const char *variant, uint64_t version, int ve
     rs_loaded *l = rs_calloc(1, sizeof(*l), err);
     if (!l) return -1;
     snprintf(l->variant, sizeof(l->variant), "%s", variant);
-    if (rs_snapshot_open(reg->store, variant, version, verify, &l->snap, err) != 0) {
+    pthread_mutex_lock(&reg->admin);
+    l->store = reg->store;
+    l->store_live = &reg->uses[reg->use].live;
+    atomic_fetch_add(l->store_live, 1);
+    pthread_mutex_unlock(&reg->admin);
+    if (rs_snapshot_open(l->store, variant, version, verify, &l->snap, err) != 0) {
         rs_error_prefix(err, "variant %s", variant);
         goto fail;
     }
@@ -255,6 +271,37 @@ int rs_registry_load(rs_registry *reg, const char *variant, uint64_t version, in
            old ? " (replacing the previous version)" : "");
     rs_loaded_release(old);
     return 0;
+}
+
+int rs_registry_set_store(rs_registry *reg, rs_store *store, rs_error *err)
+{
+    pthread_mutex_lock(&reg->admin);
+    int chosen = -1;
+    for (int i = 0; i < RS_REGISTRY_MAX_STORES && chosen < 0; i++)
+        if (reg->uses[i].store == store) chosen = i;
+    /* Reuse an entry whose store no live version needs any more. */
+    for (int i = 0; i < RS_REGISTRY_MAX_STORES && chosen < 0; i++)
+        if (i != reg->use && atomic_load(&reg->uses[i].live) == 0) chosen = i;
+    if (chosen >= 0) {
+        if (reg->uses[chosen].store != store) reg->uses[chosen].store = store;
+        reg->use = chosen;
+        reg->store = store;
+    }
+    pthread_mutex_unlock(&reg->admin);
+    if (chosen < 0)
+        return rs_fail(err, "%d earlier stores are still in use by loaded versions",
+                       RS_REGISTRY_MAX_STORES - 1);
+    return 0;
+}
+
+uint32_t rs_registry_store_users(rs_registry *reg, const rs_store *store)
+{
+    uint32_t n = 0;
+    pthread_mutex_lock(&reg->admin);
+    for (int i = 0; i < RS_REGISTRY_MAX_STORES; i++)
+        if (reg->uses[i].store == store) n += atomic_load(&reg->uses[i].live);
+    pthread_mutex_unlock(&reg->admin);
+    return n;
 }
 
 static int by_name(const void *a, const void *b)

@@ -44,6 +44,8 @@ typedef struct rs_loaded {
     uint32_t sim_dim;
     int sim_anchors;
     float *sim_norms;
+    rs_store *store;              /* the store it was read from */
+    _Atomic uint32_t *store_live; /* that store's count of live versions */
 } rs_loaded;
 
 typedef struct rs_registry rs_registry;
@@ -69,6 +71,15 @@ int rs_registry_load_all(rs_registry *reg, int verify, int *loaded, rs_error *er
 /* Chooses the default variant: name when given (must be loaded), else the
  * only variant, else the one named "default", else the first by name. */
 int rs_registry_set_default(rs_registry *reg, const char *name, rs_error *err);
+
+/* After the store directory was replaced (deploy/ship-store.sh), later loads
+ * read from store. Stores stay borrowed: an earlier one may be closed once
+ * rs_registry_store_users() reports that no version read from it is alive
+ * (current, or still held by a request). Fails when RS_REGISTRY_MAX_STORES
+ * earlier stores are still in use. */
+#define RS_REGISTRY_MAX_STORES 4
+int rs_registry_set_store(rs_registry *reg, rs_store *store, rs_error *err);
+uint32_t rs_registry_store_users(rs_registry *reg, const rs_store *store);
 
 /* Number of variant slots (loaded or not), and a slot's name. */
 int rs_registry_slots(const rs_registry *reg);

@@ -148,12 +148,15 @@ static int parse_fields(json_t *root, const rs_limits *lim, rs_reco_request *r, 
         } else if (strcmp(key, "variant") == 0) {
             if (parse_string("variant", v, &r->variant, e) != 0) return -1;
             r->has_variant = 1;
+        } else if (strcmp(key, "session") == 0) {
+            if (parse_string("session", v, &r->session, e) != 0) return -1;
+            r->has_session = 1;
         } else {
             /* Strict: a misspelt field ("num", "histroy") must not be ignored. */
             return rs_request_fail(
                 e, 400, "invalid_request",
                 "unknown field \"%.64s\" (expected user, history, n, exclude, filter_history, "
-                "variant)",
+                "variant, session)",
                 key);
         }
     }

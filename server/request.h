@@ -60,6 +60,8 @@ typedef struct rs_reco_request {
     int filter_history;
     int has_variant;
     rs_id variant;
+    int has_session; /* an anonymous caller's key for A/B assignment */
+    rs_id session;
 } rs_reco_request;
 
 /* Parses and validates a recommend body. Returns 0 and fills out, or -1 and

@@ -39,6 +39,10 @@ while read -r method path; do
     fi
     if [ "$STATUS" = 404 ] && grep -q '"code":"not_found"' "$T/body"; then
         fail "$WHAT: documented but the server has no such route"
+    elif [ "${path#/v1/admin/}" != "$path" ]; then
+        # No admin token is configured: admin routes exist but refuse.
+        [ "$STATUS" = 403 ] && grep -q '"code":"admin_disabled"' "$T/body" ||
+            fail "$WHAT: status $STATUS without an admin token: $(head -c 200 "$T/body")"
     elif [ "$STATUS" != 200 ]; then
         fail "$WHAT: status $STATUS with a valid request: $(head -c 200 "$T/body")"
     fi

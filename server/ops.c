@@ -1,0 +1,248 @@
+/* ops.c - experiments on the request path, admin and assignment endpoints
+ * (see ops.h). */
+#include "ops.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "log.h"
+
+#define MAX_ARMS 64 /* per experiment, as rs_ab_parse allows */
+
+struct rs_ops {
+    rs_registry *reg;
+    rs_watcher *watcher;
+    const rs_ab *ab;
+    char *token;
+    size_t token_len;
+    _Atomic uint64_t *assigned; /* [experiment * MAX_ARMS + arm] */
+    _Atomic uint64_t *fallbacks;
+    _Atomic uint64_t admin_denied;
+};
+
+int rs_ops_create(rs_registry *reg, rs_watcher *watcher, const rs_ab *ab, const char *admin_token,
+                  rs_ops **out, rs_error *err)
+{
+    rs_ops *ops = rs_calloc(1, sizeof(*ops), err);
+    if (!ops) return -1;
+    ops->reg = reg;
+    ops->watcher = watcher;
+    ops->ab = ab;
+    int n = ab ? ab->n : 0;
+    if (admin_token && !(ops->token = strdup(admin_token))) goto oom;
+    ops->token_len = admin_token ? strlen(admin_token) : 0;
+    if (n && (!(ops->assigned = calloc((size_t)n * MAX_ARMS, sizeof(*ops->assigned))) ||
+              !(ops->fallbacks = calloc((size_t)n * MAX_ARMS, sizeof(*ops->fallbacks)))))
+        goto oom;
+    *out = ops;
+    return 0;
+oom:
+    rs_ops_free(ops);
+    return rs_fail(err, "out of memory");
+}
+
+void rs_ops_free(rs_ops *ops)
+{
+    if (!ops) return;
+    if (ops->token) {
+        /* Do not leave the secret in freed memory. */
+        volatile char *p = ops->token;
+        for (size_t i = 0; i < ops->token_len; i++) p[i] = 0;
+        free(ops->token);
+    }
+    free(ops->assigned);
+    free(ops->fallbacks);
+    free(ops);
+}
+
+static double unix_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- the request path ---- */
+
+rs_loaded *rs_ops_acquire(rs_ops *ops, const char *key, size_t len, rs_ops_choice *choice)
+{
+    memset(choice, 0, sizeof(*choice));
+    if (ops->ab && ops->ab->n) {
+        rs_ab_assignment a;
+        rs_ab_assign(ops->ab, key, len, unix_now(), &a);
+        if (a.reason == RS_AB_ASSIGNED) {
+            size_t e = (size_t)(a.experiment - ops->ab->experiments);
+            size_t idx = e * MAX_ARMS + (size_t)(a.arm - a.experiment->arms);
+            choice->experiment = a.experiment->name;
+            choice->assigned = a.arm->variant;
+            rs_loaded *l = rs_registry_acquire(ops->reg, a.arm->variant, strlen(a.arm->variant));
+            atomic_fetch_add_explicit(&ops->assigned[idx], 1, memory_order_relaxed);
+            if (l) return l;
+            /* Its variant failed to load or is not published yet: serve
+             * the default rather than fail the user. */
+            atomic_fetch_add_explicit(&ops->fallbacks[idx], 1, memory_order_relaxed);
+            choice->fell_back = 1;
+        }
+    }
+    return rs_registry_acquire(ops->reg, NULL, 0);
+}
+
+json_t *rs_ops_choice_json(const rs_ops_choice *c)
+{
+    return c && c->experiment ? json_string(c->experiment) : json_null();
+}
+
+/* ---- GET /v1/users/{id}/assignment ---- */
+
+void rs_ops_assignment(rs_ops *ops, rs_request *req, rs_response *resp)
+{
+    const char *key = req->param[0];
+    size_t len = req->param_len[0];
+    rs_ab_assignment a;
+    rs_ab_assign(ops->ab, key, len, unix_now(), &a);
+    rs_ops_choice choice;
+    rs_loaded *l = rs_ops_acquire(ops, key, len, &choice);
+    json_t *user = json_stringn(key, len);
+    if (!user) {
+        if (l) rs_loaded_release(l);
+        rs_response_error(resp, 400, "invalid_request", "the user id is not valid UTF-8");
+        return;
+    }
+    json_t *body =
+        json_pack("{s:o,s:s,s:o,s:o,s:o,s:b}", "user", user, "reason", rs_ab_reason_name(a.reason),
+                  "experiment", a.experiment ? json_string(a.experiment->name) : json_null(),
+                  "assigned_variant", a.arm ? json_string(a.arm->variant) : json_null(), "buckets",
+                  a.experiment ? json_pack("{s:I,s:I}", "variant", (json_int_t)a.variant_bucket,
+                                           "share", (json_int_t)a.share_bucket)
+                               : json_null(),
+                  "fell_back", choice.fell_back);
+    if (body && l) {
+        json_object_set_new(body, "variant", json_string(l->variant));
+        json_object_set_new(body, "version", json_integer((json_int_t)l->version));
+        rs_response_variant(resp, l->slot, l->variant, l->version);
+    } else if (body) {
+        json_object_set_new(body, "variant", json_null());
+        json_object_set_new(body, "version", json_null());
+    }
+    if (l) rs_loaded_release(l);
+    rs_response_json(resp, 200, body);
+}
+
+/* ---- POST /v1/admin/reload ---- */
+
+/* Compares in time independent of where the first difference is. */
+static int token_equal(const char *a, size_t alen, const char *b, size_t blen)
+{
+    unsigned char diff = alen != blen;
+    size_t n = alen < blen ? alen : blen;
+    for (size_t i = 0; i < n; i++) diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+/* 0 when the request carries the admin token; otherwise answers and -1. */
+static int authorize(rs_ops *ops, rs_request *req, rs_response *resp)
+{
+    if (!ops->token) {
+        rs_response_error(resp, 403, "admin_disabled",
+                          "admin endpoints are disabled: name a token file in the config "
+                          "(admin.token_file)");
+        return -1;
+    }
+    const char *auth = rs_request_header(req, "Authorization");
+    const char *token = NULL;
+    if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
+        token = auth + 7;
+        while (*token == ' ') token++;
+    }
+    if (!token || !token_equal(token, strlen(token), ops->token, ops->token_len)) {
+        atomic_fetch_add_explicit(&ops->admin_denied, 1, memory_order_relaxed);
+        rs_response_header(resp, "WWW-Authenticate", "Bearer realm=\"recserve admin\"");
+        rs_response_error(resp, 401, "unauthorized",
+                          token ? "the bearer token is not the admin token"
+                                : "send the admin token as 'Authorization: Bearer TOKEN'");
+        return -1;
+    }
+    return 0;
+}
+
+void rs_ops_reload(rs_ops *ops, rs_request *req, rs_response *resp)
+{
+    if (authorize(ops, req, resp) != 0) return;
+    if (!ops->watcher) {
+        rs_response_error(resp, 503, "not_ready", "the reload watcher is not running");
+        return;
+    }
+    rs_log(RS_LOG_INFO, "reload asked for by POST /v1/admin/reload");
+    json_t *report = rs_watcher_reload(ops->watcher, 30.0);
+    if (!report) {
+        rs_response_error(resp, 500, "internal", "out of memory");
+        return;
+    }
+    /* 202: the check still runs; /v1/models shows its outcome later. */
+    int done = json_is_true(json_object_get(report, "completed"));
+    rs_response_json(resp, done ? 200 : 202, report);
+}
+
+/* ---- /v1/models and /metrics ---- */
+
+static json_t *time_or_null(int has, double t)
+{
+    if (!has) return json_null();
+    char buf[32];
+    rs_format_rfc3339(t, buf, sizeof(buf));
+    return json_string(buf);
+}
+
+void rs_ops_models(rs_ops *ops, json_t *body)
+{
+    if (!body) return;
+    json_t *exps = json_array();
+    double now = unix_now();
+    for (int e = 0; ops->ab && e < ops->ab->n; e++) {
+        const rs_ab_experiment *x = &ops->ab->experiments[e];
+        json_t *arms = json_array();
+        for (int a = 0; a < x->n_arms; a++)
+            json_array_append_new(arms, json_pack("{s:s,s:f,s:[I,I]}", "variant",
+                                                  x->arms[a].variant, "weight", x->arms[a].weight,
+                                                  "buckets", (json_int_t)x->arms[a].first,
+                                                  (json_int_t)x->arms[a].end));
+        json_array_append_new(exps, json_pack("{s:s,s:b,s:f,s:o,s:o,s:o}", "name", x->name,
+                                              "active", rs_ab_active(x, now), "share", x->share,
+                                              "start", time_or_null(x->has_start, x->start), "end",
+                                              time_or_null(x->has_end, x->end), "variants", arms));
+    }
+    json_object_set_new(body, "experiments", exps);
+    json_object_set_new(body, "reload",
+                        ops->watcher ? rs_watcher_status(ops->watcher) : json_array());
+    json_object_set_new(body, "admin", json_string(ops->token ? "enabled" : "disabled"));
+}
+
+void rs_ops_render(rs_ops *ops, FILE *out)
+{
+    if (ops->watcher) rs_watcher_render(ops->watcher, out);
+    fprintf(out,
+            "# HELP recsys_admin_denied_total Admin requests refused for a missing or wrong "
+            "token.\n# TYPE recsys_admin_denied_total counter\nrecsys_admin_denied_total %llu\n",
+            (unsigned long long)atomic_load(&ops->admin_denied));
+    if (!ops->ab || !ops->ab->n) return;
+    static const char *const names[] = {"recsys_ab_assignments_total", "recsys_ab_fallbacks_total"};
+    static const char *const helps[] = {
+        "Requests routed by an experiment, by experiment and assigned variant.",
+        "Of those, requests served by the default variant because the assigned one was not "
+        "loaded."};
+    for (int k = 0; k < 2; k++) {
+        _Atomic uint64_t *c = k ? ops->fallbacks : ops->assigned;
+        fprintf(out, "# HELP %s %s\n# TYPE %s counter\n", names[k], helps[k], names[k]);
+        for (int e = 0; e < ops->ab->n; e++) {
+            const rs_ab_experiment *x = &ops->ab->experiments[e];
+            for (int a = 0; a < x->n_arms; a++)
+                fprintf(out, "%s{experiment=\"%s\",variant=\"%s\"} %llu\n", names[k], x->name,
+                        x->arms[a].variant,
+                        (unsigned long long)atomic_load_explicit(&c[e * MAX_ARMS + a],
+                                                                 memory_order_relaxed));
+        }
+    }
+}
