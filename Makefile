@@ -36,7 +36,7 @@ PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -Wl,-rpath,$(OPENBLAS_DIR)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
-CFLAGS  += -std=c11 -D_GNU_SOURCE -g $(OPT) -fopenmp -Wall -Wextra -Werror \
+CFLAGS  += -std=c11 -D_GNU_SOURCE -g $(OPT) -fopenmp -fno-math-errno -Wall -Wextra -Werror \
            -Wshadow -Wno-unused-parameter -Icore -Itrainer -Iserver $(PKG_CFLAGS) $(SAN)
 LDFLAGS += -fopenmp $(SAN)
 LDLIBS  += $(PKG_LIBS) -lm -lpthread
@@ -80,6 +80,10 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# Vectorised expf/tanhf (glibc libmvec) for the softmax and activations; the
+# file holds no NaN or infinity tests (see its header).
+$(BUILD)/core/layers.o: CFLAGS += -ffast-math
 
 $(LIBCORE): $(CORE_OBJ)
 	@rm -f $@

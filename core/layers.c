@@ -1,4 +1,9 @@
-/* layers.c - forward and backward of each layer (see layers.h). */
+/* layers.c - forward and backward of each layer (see layers.h).
+ *
+ * Built with -ffast-math (see the Makefile): that is what lets the compiler
+ * call glibc's vectorised expf/tanhf in the softmax and activations, 3.5x
+ * faster than scalar calls. Everything here works on finite values; no code
+ * in this file tests for NaN or infinity. */
 #include "layers.h"
 
 #include <cblas.h>
@@ -162,28 +167,40 @@ double rs_gaussian_kl(const float *h, int B, int L)
     return kl;
 }
 
-/* One row: returns -sum_i x_i log_softmax_i and writes the scaled gradient. */
+/* One row: returns -sum_i x_i log_softmax_i and writes the scaled gradient.
+ * One exp per entry: the exponentials are stored in grad (which may alias
+ * logits, so the target logits are read first) and rescaled in place. */
 static double softmax_nll_row(float *grad, const float *logits, const rs_sparse_batch *T, int r,
                               int n, float scale)
 {
-    float max = -INFINITY;
-    for (int i = 0; i < n; i++) max = logits[i] > max ? logits[i] : max;
-    double total = 0.0;
-    for (int i = 0; i < n; i++) total += expf(logits[i] - max);
-    double log_z = (double)max + log(total);
-    double loss = 0.0, mass = 0.0;
+    float max = logits[0];
+    for (int i = 1; i < n; i++) max = logits[i] > max ? logits[i] : max;
+    double target_sum = 0.0, mass = 0.0;
     for (uint64_t p = T->indptr[r]; p < T->indptr[r + 1]; p++) {
         double x = value_at(T, p);
-        loss -= x * ((double)logits[T->indices[p]] - log_z);
+        target_sum += x * (double)(logits[T->indices[p]] - max);
         mass += x;
     }
+    float total = 0.0f;
     if (grad) {
-        for (int i = 0; i < n; i++)
-            grad[i] = scale * (float)mass * expf((float)((double)logits[i] - log_z));
+#pragma omp simd reduction(+ : total)
+        for (int i = 0; i < n; i++) {
+            grad[i] = expf(logits[i] - max);
+            total += grad[i];
+        }
+    } else {
+#pragma omp simd reduction(+ : total)
+        for (int i = 0; i < n; i++) total += expf(logits[i] - max);
+    }
+    double log_total = log((double)total);
+    if (grad) {
+        float factor = scale * (float)mass / total;
+        for (int i = 0; i < n; i++) grad[i] *= factor;
         for (uint64_t p = T->indptr[r]; p < T->indptr[r + 1]; p++)
             grad[T->indices[p]] -= scale * value_at(T, p);
     }
-    return loss;
+    /* -sum x_t (l_t - max - log total) */
+    return mass * log_total - target_sum;
 }
 
 double rs_softmax_nll(float *dlogits, const float *logits, const rs_sparse_batch *targets, int n,
