@@ -59,7 +59,7 @@ void rs_response_text(rs_response *resp, int status, const char *content_type, c
 /* Records which model version answered (headers and metrics label). */
 void rs_response_variant(rs_response *resp, int slot, const char *variant, uint64_t version);
 
-/* Percent-decoded query parameter (the last value when repeated): 0 and
+/* Percent-decoded query parameter (the first value when repeated): 0 and
  * *value when present, 1 when absent, -1 when its encoding is malformed.
  * The string lives as long as the request. */
 int rs_request_query(rs_request *req, const char *key, const char **value);

@@ -7,6 +7,10 @@ cd "$(dirname "$0")/../.."
 . tests/integration/lib/server.sh
 need_binaries
 need valgrind
+# Sanitizer builds (make asan) cannot run under valgrind.
+if ldd "$RECSERVE" 2>/dev/null | grep -qE 'lib(asan|ubsan|tsan)'; then
+    skip "skipped: $RECSERVE is a sanitizer build; valgrind runs on the plain build"
+fi
 make_store
 SERVER_WRAPPER="valgrind -q --error-exitcode=9 --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect"
 start_server --threads 2
