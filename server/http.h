@@ -67,7 +67,7 @@ void rs_response_header(rs_response *resp, const char *name, const char *value);
 /* A request header's value (NULL when absent); lives as long as the request. */
 const char *rs_request_header(rs_request *req, const char *name);
 
-/* Percent-decoded query parameter (the last value when repeated): 0 and
+/* Percent-decoded query parameter (the first value when repeated): 0 and
  * *value when present, 1 when absent, -1 when its encoding is malformed.
  * The string lives as long as the request. */
 int rs_request_query(rs_request *req, const char *key, const char **value);

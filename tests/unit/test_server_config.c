@@ -9,7 +9,7 @@
 /* Parses a NULL-terminated argument list (argv[0] added). */
 static int parse(rs_server_config *cfg, rs_error *err, const char **args)
 {
-    char *argv[32];
+    char *argv[64];
     int argc = 0;
     argv[argc++] = (char *)"recserve";
     for (; *args; args++) argv[argc++] = (char *)*args;

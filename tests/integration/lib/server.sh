@@ -63,14 +63,18 @@ make_store() {
 }
 
 # start_server [ARGS...]: starts recserve on a free loopback port; sets PORT
-# and BASE. Fails the scenario when it does not come up within 20 s.
+# and BASE. Fails the scenario when it does not come up within 20 s (60 s
+# under a wrapper). SERVER_WRAPPER (e.g. "valgrind -q") runs it under a tool.
 start_server() {
     rm -f "$T/port"
-    "$RECSERVE" --store "$T/store" --listen 127.0.0.1:0 --port-file "$T/port" --threads 2 \
+    local limit=200
+    [ -z "${SERVER_WRAPPER:-}" ] || limit=600
+    # shellcheck disable=SC2086
+    ${SERVER_WRAPPER:-} "$RECSERVE" --store "$T/store" --listen 127.0.0.1:0 --port-file "$T/port" --threads 2 \
         "$@" 2>>"$T/server.log" &
     SERVER_PID=$!
     local i
-    for i in $(seq 200); do
+    for i in $(seq $limit); do
         [ -s "$T/port" ] && break
         kill -0 "$SERVER_PID" 2>/dev/null || break
         sleep 0.1
@@ -84,11 +88,13 @@ start_server() {
     BASE=http://127.0.0.1:$PORT
 }
 
-# stop_server: SIGTERM, then the exit status must be 0 within 15 s.
+# stop_server: SIGTERM, then the exit status must be 0 within 15 s (60 s
+# under a wrapper).
 stop_server() {
     kill -TERM "$SERVER_PID"
-    local i rc
-    for i in $(seq 150); do
+    local i rc limit=150
+    [ -z "${SERVER_WRAPPER:-}" ] || limit=600
+    for i in $(seq $limit); do
         kill -0 "$SERVER_PID" 2>/dev/null || break
         sleep 0.1
     done

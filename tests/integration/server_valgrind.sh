@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# server_valgrind.sh - recserve under valgrind (memcheck): a bounded round of
+# requests over every route, good and bad, then SIGTERM; any memory error or
+# definite/indirect leak fails the scenario (valgrind's exit status 9).
+set -u
+cd "$(dirname "$0")/../.."
+. tests/integration/lib/server.sh
+need_binaries
+need valgrind
+# Sanitizer builds (make asan) cannot run under valgrind.
+if ldd "$RECSERVE" 2>/dev/null | grep -qE 'lib(asan|ubsan|tsan)'; then
+    skip "skipped: $RECSERVE is a sanitizer build; valgrind runs on the plain build"
+fi
+make_store
+SERVER_WRAPPER="valgrind -q --error-exitcode=9 --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect"
+start_server --threads 2
+ITEM=$(awk -F'\t' 'NR > 1 { print $2; exit }' "$DATA")
+USER_ID=$(awk -F'\t' 'NR > 1 { print $1; exit }' "$DATA")
+for body in "{\"user\":\"$USER_ID\",\"n\":5}" "{\"history\":[\"$ITEM\",\"x\",\"$ITEM\"],\"exclude\":[\"$ITEM\"]}" \
+    '{"user":"nobody"}' '{"history":[]}' '{"bad":1}' '[[[[' '{"user":"a","n":0}'; do
+    post_json /v1/recommend "$body"
+    case $STATUS in 200 | 400 | 422) ;; *) fail "POST $body: status $STATUS" ;; esac
+done
+for path in "/v1/users/$USER_ID/recommendations?n=3" "/v1/items/$ITEM/similar" /v1/items/none/similar \
+    /v1/models /metrics /readyz /healthz /nope; do
+    req GET "$path"
+    case $STATUS in 200 | 404) ;; *) fail "GET $path: status $STATUS" ;; esac
+done
+req POST /v1/recommend -H 'Content-Type: text/plain' --data-binary x
+[ "$STATUS" = 415 ] || fail "415 under valgrind: $STATUS"
+stop_server
+grep -E "==[0-9]+==" "$T/server.log" | head -40
+finish
