@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# tests/tsan.sh - ThreadSanitizer check of the server's hot reload: builds
+# bin/recserve with -fsanitize=thread into build-tsan/ and runs the reload
+# scenarios (tests/integration/ops_reload.sh: 20 versions swapped in under
+# load; ops_corrupt.sh: refusals, SIGHUP, admin reloads) against it. Passes
+# when the scenarios pass and ThreadSanitizer reported nothing.
+#
+#   tests/tsan.sh            (from the repository root; takes a few minutes)
+#
+# The trainer and the load generator are the regular builds (bin/, build/):
+# only the server's threads are under test. OpenBLAS and libmicrohttpd are not
+# instrumented; their own memory accesses are invisible to the sanitizer, but
+# every lock and thread they use goes through the intercepted pthread calls.
+set -u
+cd "$(dirname "$0")/.."
+B=build-tsan
+REPORTS=$PWD/$B/reports
+command -v "${CC:-cc}" >/dev/null || { echo "no C compiler"; exit 77; }
+
+echo "== building the regular tree (trainer, tools)"
+make -s all >/dev/null || exit 1
+echo "== building $B/bin/recserve with -fsanitize=thread"
+make -s BUILD=$B BINDIR=$B/bin OPT="-O1 -fno-omit-frame-pointer" SAN="-fsanitize=thread" \
+    $B/bin/recserve >/dev/null || exit 1
+ln -sf "$PWD/bin/rectrain" "$B/bin/rectrain"
+rm -rf "$REPORTS"
+mkdir -p "$REPORTS"
+
+# Some kernels map memory where the TSan runtime cannot work (high ASLR
+# entropy); running without ASLR avoids "unexpected memory mapping".
+RUN=()
+if ! TSAN_OPTIONS=report_bugs=0 "$B/bin/recserve" --version >/dev/null 2>&1; then
+    command -v setarch >/dev/null && RUN=(setarch "$(uname -m)" -R)
+fi
+export TSAN_OPTIONS="log_path=$REPORTS/tsan second_deadlock_stack=1 history_size=4"
+export BINDIR=$B/bin LOADGEN=$PWD/build/tools/loadgen TSAN_CHECK=1
+rc=0
+for t in ops_reload ops_corrupt; do
+    echo "== $t against the TSan server"
+    "${RUN[@]}" bash tests/integration/$t.sh
+    s=$?
+    [ $s -eq 0 ] || { echo "$t: exit $s"; rc=1; }
+done
+if ls "$REPORTS"/tsan* >/dev/null 2>&1; then
+    echo "== ThreadSanitizer reports:"
+    cat "$REPORTS"/tsan*
+    grep -h '^WARNING: ThreadSanitizer' "$REPORTS"/tsan* | sort | uniq -c
+    rc=1
+else
+    echo "== no ThreadSanitizer report"
+fi
+[ $rc -eq 0 ] && echo "tsan: PASS" || echo "tsan: FAIL"
+exit $rc
