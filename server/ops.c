@@ -67,7 +67,9 @@ static double unix_now(void)
 
 /* ---- the request path ---- */
 
-rs_loaded *rs_ops_acquire(rs_ops *ops, const char *key, size_t len, rs_ops_choice *choice)
+/* The assigned variant's version, else the default's; count says whether
+ * this is a routed request (the assignment endpoint only looks). */
+static rs_loaded *choose(rs_ops *ops, const char *key, size_t len, int count, rs_ops_choice *choice)
 {
     memset(choice, 0, sizeof(*choice));
     if (ops->ab && ops->ab->n) {
@@ -79,15 +81,20 @@ rs_loaded *rs_ops_acquire(rs_ops *ops, const char *key, size_t len, rs_ops_choic
             choice->experiment = a.experiment->name;
             choice->assigned = a.arm->variant;
             rs_loaded *l = rs_registry_acquire(ops->reg, a.arm->variant, strlen(a.arm->variant));
-            atomic_fetch_add_explicit(&ops->assigned[idx], 1, memory_order_relaxed);
+            if (count) atomic_fetch_add_explicit(&ops->assigned[idx], 1, memory_order_relaxed);
             if (l) return l;
             /* Its variant failed to load or is not published yet: serve
              * the default rather than fail the user. */
-            atomic_fetch_add_explicit(&ops->fallbacks[idx], 1, memory_order_relaxed);
+            if (count) atomic_fetch_add_explicit(&ops->fallbacks[idx], 1, memory_order_relaxed);
             choice->fell_back = 1;
         }
     }
     return rs_registry_acquire(ops->reg, NULL, 0);
+}
+
+rs_loaded *rs_ops_acquire(rs_ops *ops, const char *key, size_t len, rs_ops_choice *choice)
+{
+    return choose(ops, key, len, 1, choice);
 }
 
 json_t *rs_ops_choice_json(const rs_ops_choice *c)
@@ -104,7 +111,7 @@ void rs_ops_assignment(rs_ops *ops, rs_request *req, rs_response *resp)
     rs_ab_assignment a;
     rs_ab_assign(ops->ab, key, len, unix_now(), &a);
     rs_ops_choice choice;
-    rs_loaded *l = rs_ops_acquire(ops, key, len, &choice);
+    rs_loaded *l = choose(ops, key, len, 0, &choice);
     json_t *user = json_stringn(key, len);
     if (!user) {
         if (l) rs_loaded_release(l);
