@@ -43,6 +43,8 @@ typedef struct rs_midx {
     uint32_t n_nonempty; /* cells holding at least one item */
     uint64_t *nonempty;  /* k rows of bits: bit k2 of row k1 = cell not empty */
     uint32_t *word_rank; /* per bitmap word: non-empty cells before it */
+    uint32_t *row_first; /* k + 1: row k1's cells are cells[row_first[k1] ..) */
+    uint16_t *cell_k2;   /* n_nonempty: second code of each non-empty cell */
     struct rs_midx_cell {
         uint32_t beg, end; /* positions */
         float r1, r2;      /* cell_r1, cell_r2 */
@@ -51,7 +53,7 @@ typedef struct rs_midx {
 } rs_midx;
 
 /* A view of pq (which must outlive it). Allocates the id -> position table
- * and the compact cell tables (k*k/8 + k*k/16 bytes, 16 bytes per non-empty
+ * and the compact cell tables (k*k/8 + k*k/16 bytes, 18 bytes per non-empty
  * cell). */
 int rs_midx_from_pq(const rs_pq *pq, rs_midx *idx, rs_error *err);
 /* Frees what the view allocated; the arrays it points to are not touched. */
