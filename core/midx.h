@@ -1,0 +1,148 @@
+/* midx.h - maximum-inner-product top-N retrieval over an inverted multi-index
+ * (the serving side of pq.h), plus the brute-force reference.
+ *
+ * An rs_midx is a read-only view of the index arrays: borrowed from an rs_pq
+ * (rs_midx_from_pq) or mapped zero-copy from a store snapshot
+ * (rs_midx_load). Any number of threads may search one rs_midx at once, each
+ * with its own rs_midx_scratch. The rs_pq or snapshot must outlive the view.
+ *
+ * Search: for u = [u1; u2], s1 = C1 u1 and s2 = C2 u2; every item of cell
+ * (k1, k2) scores at most s1[k1] + s2[k2] + ||u1|| R1 + ||u2|| R2 (R1, R2 the
+ * largest half-residual norms in the cell). Cells are visited in descending
+ * order of a separable bound without sorting the k*k cells, their items are
+ * scored exactly, and the walk stops when no unvisited cell can beat the N-th
+ * best score: the result is then exactly the brute-force top-N, ties broken
+ * by the smaller item id (as in topk.h), with scores bit-identical to those
+ * of rs_midx_brute. A budget turns this into approximate search.
+ */
+#ifndef RS_MIDX_H
+#define RS_MIDX_H
+
+#include <stdint.h>
+
+#include "common.h"
+#include "pq.h"
+#include "store.h"
+#include "topk.h"
+
+typedef struct rs_midx {
+    uint32_t n, d, d1, d2, k, n_cells;
+    const float *c1, *c2;           /* k x d1, k x d2 codebooks */
+    const uint32_t *offsets;        /* n_cells + 1, cell c = positions [offsets[c], offsets[c+1]) */
+    const uint32_t *ids;            /* n: position -> item id */
+    const uint32_t *pos;            /* n: item id -> position */
+    const float *vectors;           /* n x d, by position */
+    const float *res1, *res2;       /* n, by position: half-residual norms */
+    const float *cell_r1, *cell_r2; /* n_cells: cell maxima of res1, res2 */
+    const float *r1max, *r2max;     /* k: maxima of res1 by k1, of res2 by k2 */
+    uint32_t max_cell;              /* largest cell size */
+    float norm_bound;               /* >= every item, centroid and residual norm */
+    /* Derived on creation (owned by the view): the non-empty cells in a
+     * compact form, so a search touches one cache line per visited cell. */
+    uint32_t row_words;  /* 64-bit words per row of `nonempty` */
+    uint32_t n_nonempty; /* cells holding at least one item */
+    uint64_t *nonempty;  /* k rows of bits: bit k2 of row k1 = cell not empty */
+    uint32_t *word_rank; /* per bitmap word: non-empty cells before it */
+    uint32_t *row_first; /* k + 1: row k1's cells are cells[row_first[k1] ..) */
+    uint16_t *cell_k2;   /* n_nonempty: second code of each non-empty cell */
+    struct rs_midx_cell {
+        uint32_t beg, end; /* positions */
+        float r1, r2;      /* cell_r1, cell_r2 */
+    } * cells;             /* n_nonempty, in cell order */
+    void *owned;           /* other memory this view allocated */
+} rs_midx;
+
+/* A view of pq (which must outlive it). Allocates the id -> position table
+ * and the compact cell tables (k*k/8 + k*k/16 bytes, 18 bytes per non-empty
+ * cell). */
+int rs_midx_from_pq(const rs_pq *pq, rs_midx *idx, rs_error *err);
+/* Frees what the view allocated; the arrays it points to are not touched. */
+void rs_midx_release(rs_midx *idx);
+
+/* Recomputes and checks every invariant the exactness proof relies on
+ * (cell order, permutation, residual bounds) in O(n d). Slow; for tests and
+ * `verify` loads. */
+int rs_midx_check(const rs_midx *idx, rs_error *err);
+
+/* --- Store format -------------------------------------------------------
+ * rs_midx_publish validates pq (as rs_midx_from_pq does) and writes, inside
+ * the caller's publish transaction, the tensors
+ *   PREFIX.c1       f32 k x d1     first-half codebook
+ *   PREFIX.c2       f32 k x d2     second-half codebook
+ *   PREFIX.offsets  u32 k*k + 1    cell c = positions [offsets[c], offsets[c+1])
+ *   PREFIX.ids      u32 n          position -> item id
+ *   PREFIX.pos      u32 n          item id -> position
+ *   PREFIX.vectors  f32 n x d      item vectors in position order
+ *   PREFIX.res1     f32 n          half-residual norms by position
+ *   PREFIX.res2     f32 n
+ *   PREFIX.cell_r1  f32 k x k      cell maxima of res1, res2
+ *   PREFIX.cell_r2  f32 k x k
+ *   PREFIX.rmax     f32 2 x k      r1max then r2max
+ * i.e. 4d + 16 bytes per item and 12 bytes per cell (k*k cells). The item
+ * vectors are the model's item matrix in cell order, so a model that
+ * publishes an index need not store the matrix again (row of item i =
+ * vectors[pos[i]]). rs_midx_load maps them zero-copy, checks dtypes and
+ * shapes, the cell offsets and the id permutation in O(n + k*k), and builds
+ * the derived tables (about k*k/5 bytes + 18 per non-empty cell); with
+ * verify it also runs rs_midx_check (O(n d)). */
+int rs_midx_publish(rs_publish *pub, const char *prefix, const rs_pq *pq, rs_error *err);
+int rs_midx_load(const rs_snapshot *snap, const char *prefix, int verify, rs_midx *idx,
+                 rs_error *err);
+
+/* --- Queries ------------------------------------------------------------ */
+
+/* Items to leave out of a result: a sorted list of ids and/or a bitmap (bit
+ * i % 64 of word i / 64 set = exclude item i; ids >= n_bits are kept). */
+typedef struct rs_exclude {
+    const uint32_t *ids;
+    uint32_t n_ids;
+    const uint64_t *bits;
+    uint32_t n_bits;
+} rs_exclude;
+
+typedef struct rs_midx_query {
+    const float *u;            /* d floats */
+    uint32_t top_n;            /* results wanted (out must hold this many) */
+    const rs_exclude *exclude; /* may be NULL */
+    uint64_t budget;           /* 0 = exact; else examine about this many items, then stop */
+} rs_midx_query;
+
+typedef struct rs_midx_stats {
+    uint64_t walked; /* cells taken from the frontier, empty ones included */
+    uint64_t cells;  /* non-empty cells whose items were examined */
+    uint64_t items;  /* items examined (bound checked) */
+    uint64_t scored; /* items whose full inner product was computed */
+    int exact;       /* 1 when the result is proven to be the exact top-N */
+} rs_midx_stats;
+
+typedef struct rs_midx_scratch rs_midx_scratch;
+
+/* Per-thread working memory for queries on idx (or any index with the same
+ * k, d and n); grows on demand for larger top_n. */
+int rs_midx_scratch_new(const rs_midx *idx, rs_midx_scratch **out, rs_error *err);
+void rs_midx_scratch_free(rs_midx_scratch *s);
+
+/* Top-N of u . q_i over the non-excluded items, best first, into out
+ * (q->top_n entries); *n_out = min(top_n, items left). stats may be NULL. */
+int rs_midx_search(const rs_midx *idx, rs_midx_scratch *s, const rs_midx_query *q, rs_scored *out,
+                   uint32_t *n_out, rs_midx_stats *stats, rs_error *err);
+
+/* The same result by scoring every item (sgemv, then candidates within the
+ * rounding margin of the N-th score are rescored with the search kernel so
+ * the scores match rs_midx_search exactly). q->budget is ignored. */
+int rs_midx_brute(const rs_midx *idx, rs_midx_scratch *s, const rs_midx_query *q, rs_scored *out,
+                  uint32_t *n_out, rs_error *err);
+
+/* Plain brute force over an n x d matrix (row i = item i): sgemv + topk.
+ * Its scores may differ from rs_midx_dot in the last bits (BLAS sums in
+ * another order), so near-ties can rank differently; use rs_midx_brute to
+ * check a search bit for bit. scores must hold n floats. */
+int rs_brute_topn(const float *items, uint32_t n, uint32_t d, const float *u, uint32_t top_n,
+                  const rs_exclude *exclude, float *scores, rs_scored *out, uint32_t *n_out,
+                  rs_error *err);
+
+/* The inner product the search uses (bit-identical results wherever it is
+ * called). */
+float rs_midx_dot(const float *a, const float *b, uint32_t d);
+
+#endif
