@@ -29,10 +29,53 @@ static void row_norms(const float *x, uint32_t n, uint32_t d, uint32_t ld, float
     }
 }
 
+/* Rows per sgemm block: the block x k score matrix stays around 512 KB, so
+ * it is written and scanned in cache (larger blocks spend their time
+ * zeroing and re-reading memory). */
 static uint32_t block_rows(uint32_t k)
 {
-    uint32_t b = (uint32_t)((4u << 20) / k);
-    return RS_MAX(64u, RS_MIN(8192u, b));
+    uint32_t b = (uint32_t)((128u << 10) / k);
+    return RS_MAX(32u, RS_MIN(8192u, b));
+}
+
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+/* argmin over j of cn[j] - 2 g[j] (the first index on ties), eight lanes at
+ * a time; *best receives the minimum. */
+static uint32_t argmin_row(const float *g, const float *cn, uint32_t k, float *best)
+{
+    float bestv = INFINITY;
+    uint32_t arg = 0, j = 0;
+    if (k >= 8) {
+        v8f bv = {INFINITY, INFINITY, INFINITY, INFINITY, INFINITY, INFINITY, INFINITY, INFINITY};
+        v8i bi = {0}, idx = {0, 1, 2, 3, 4, 5, 6, 7};
+        const v8i step = {8, 8, 8, 8, 8, 8, 8, 8};
+        for (; j + 8 <= k; j += 8) {
+            v8f gv, cv;
+            memcpy(&gv, g + j, sizeof(gv));
+            memcpy(&cv, cn + j, sizeof(cv));
+            v8f v = cv - 2.0f * gv;
+            v8i m = v < bv; /* strict: each lane keeps its first minimum */
+            bv = (v8f)(((v8i)v & m) | ((v8i)bv & ~m));
+            bi = (idx & m) | (bi & ~m);
+            idx += step;
+        }
+        for (int l = 0; l < 8; l++)
+            if (bv[l] < bestv || (bv[l] == bestv && (uint32_t)bi[l] < arg)) {
+                bestv = bv[l];
+                arg = (uint32_t)bi[l];
+            }
+    }
+    for (; j < k; j++) {
+        float v = cn[j] - 2.0f * g[j];
+        if (v < bestv) {
+            bestv = v;
+            arg = j;
+        }
+    }
+    *best = bestv;
+    return arg;
 }
 
 /* Assignment with caller-provided centroid norms and scratch (block x k). */
@@ -46,16 +89,8 @@ static void assign_blocked(const float *x, uint32_t n, uint32_t d, uint32_t ld, 
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)b, (int)k, (int)d, 1.0f, xb,
                     (int)ld, c, (int)d, 0.0f, scratch, (int)k);
         for (uint32_t i = 0; i < b; i++) {
-            const float *g = scratch + (size_t)i * k;
-            float best = INFINITY;
-            uint32_t arg = 0;
-            for (uint32_t j = 0; j < k; j++) {
-                float v = cnorm[j] - 2.0f * g[j];
-                if (v < best) {
-                    best = v;
-                    arg = j;
-                }
-            }
+            float best;
+            uint32_t arg = argmin_row(scratch + (size_t)i * k, cnorm, k, &best);
             const float *r = xb + (size_t)i * ld;
             float xn = 0;
             for (uint32_t j = 0; j < d; j++) xn += r[j] * r[j];

@@ -4,14 +4,17 @@
  * a2[k2] = s2[k2] + w ||u2|| r2max[k2] (w in [0, 1]), every item of cell
  * (k1, k2) scores at most a1[k1] + a2[k2] + slack, slack =
  * (1 - w)(||u1|| max r1max + ||u2|| max r2max) + margin. The key a1 + a2 is
- * separable, so cells come out in descending key from the two lists sorted
- * descending: row i enters the frontier when (i, 0) is popped, and popping
- * (i, j) pushes (i, j+1). The frontier holds one entry per open row, so it
- * never exceeds k, and each list is only sorted as far as the walk reaches
- * (lazy heap extraction). Exact search stops when key + slack falls below
+ * separable, so the non-empty cells can be produced in descending key
+ * without looking at the k*k grid: both lists are radix-sorted (ord1, ord2);
+ * rows are opened in ord1 order as soon as a1[k1] + max a2 reaches the best
+ * key in the frontier (a max-heap with one entry per open row: its next
+ * non-empty cell). Opening a row marks its non-empty cells in a bitmap over
+ * ord2 ranks, so the next cell of a row is a find-first-set away, however
+ * sparse the row. Exact search stops when the best key + slack falls below
  * the N-th best score; a visited cell is skipped on its own tighter bound
  * (cell maxima of the half residuals) and an item on its own (its half
- * residual norms) before its vector is read.
+ * residual norms) before its vector is read. A budgeted search stops once
+ * it has examined `budget` items.
  *
  * Rounding. Scores are float sums, bounds are float sums of other terms; the
  * margin (4d + 32) * 2^-24 * ||u|| * norm_bound covers every rounding
@@ -144,18 +147,24 @@ static int finish_view(rs_midx *idx, rs_error *err)
     idx->nonempty = rs_calloc(words, sizeof(uint64_t), err);
     idx->word_rank = idx->nonempty ? rs_malloc(words, sizeof(uint32_t), err) : NULL;
     idx->cells = idx->word_rank ? rs_malloc(RS_MAX(ne, 1u), sizeof(*idx->cells), err) : NULL;
-    if (!idx->cells) return -1;
+    idx->row_first = idx->cells ? rs_malloc(idx->k + 1, sizeof(uint32_t), err) : NULL;
+    idx->cell_k2 = idx->row_first ? rs_malloc(RS_MAX(ne, 1u), sizeof(uint16_t), err) : NULL;
+    if (!idx->cell_k2) return -1;
     uint32_t r = 0;
-    for (uint32_t k1 = 0; k1 < idx->k; k1++)
+    for (uint32_t k1 = 0; k1 < idx->k; k1++) {
+        idx->row_first[k1] = r;
         for (uint32_t k2 = 0; k2 < idx->k; k2++) {
             size_t w = (size_t)k1 * idx->row_words + k2 / 64;
             if (k2 % 64 == 0) idx->word_rank[w] = r;
             uint32_t c = k1 * idx->k + k2;
             if (idx->offsets[c + 1] == idx->offsets[c]) continue;
             idx->nonempty[w] |= 1ull << (k2 % 64);
+            idx->cell_k2[r] = (uint16_t)k2;
             idx->cells[r++] = (struct rs_midx_cell){idx->offsets[c], idx->offsets[c + 1],
                                                     idx->cell_r1[c], idx->cell_r2[c]};
         }
+    }
+    idx->row_first[idx->k] = r;
     double m1 = 0, m2 = 0;
     for (uint32_t i = 0; i < idx->k; i++) {
         m1 = RS_MAX(m1, (double)vec_norm(idx->c1 + (size_t)i * idx->d1, idx->d1) + idx->r1max[i]);
@@ -217,6 +226,8 @@ void rs_midx_release(rs_midx *idx)
     free(idx->owned);
     free(idx->nonempty);
     free(idx->word_rank);
+    free(idx->row_first);
+    free(idx->cell_k2);
     free(idx->cells);
     memset(idx, 0, sizeof(*idx));
 }
@@ -431,25 +442,20 @@ int rs_midx_load(const rs_snapshot *snap, const char *prefix, int verify, rs_mid
 
 /* --------------------------------------------------------------- scratch */
 
-/* A list sorted descending only as far as it is read: a binary max-heap
- * (ties: smaller index first) from which entries are moved to ord[] on
- * demand. */
-typedef struct lazy_list {
-    float *key;    /* heap keys */
-    uint32_t *idx; /* heap payload */
-    uint32_t *ord; /* extracted prefix, best first */
-    uint32_t heap_size, n_ord;
-} lazy_list;
-
 typedef struct frontier_entry {
     float key;
     uint32_t i, j; /* ranks in the two sorted lists */
 } frontier_entry;
 
 struct rs_midx_scratch {
-    uint32_t k, n;
+    uint32_t k, n, row_words;
     float *s1, *s2, *a1, *a2;
-    lazy_list l1, l2;
+    uint32_t *ord1, *ord2; /* codewords by descending a1, a2 */
+    uint32_t *rank2;       /* inverse of ord2 */
+    uint64_t *rowbits;     /* per opened row (by rank in ord1): its non-empty cells as a
+                              bitmap over ranks in ord2, row_words words each */
+    uint32_t *sort_keys;   /* 2k, radix sort buffers */
+    uint32_t *sort_idx;    /* k */
     frontier_entry *front;
     uint32_t n_front;
     float *brute; /* n, allocated by the first brute-force call */
@@ -464,15 +470,16 @@ int rs_midx_scratch_new(const rs_midx *idx, rs_midx_scratch **out, rs_error *err
     uint32_t k = idx->k;
     s->k = k;
     s->n = idx->n;
+    s->row_words = idx->row_words;
     int ok =
         (s->s1 = rs_malloc(k, sizeof(float), err)) && (s->s2 = rs_malloc(k, sizeof(float), err)) &&
         (s->a1 = rs_malloc(k, sizeof(float), err)) && (s->a2 = rs_malloc(k, sizeof(float), err)) &&
-        (s->l1.key = rs_malloc(k, sizeof(float), err)) &&
-        (s->l1.idx = rs_malloc(k, sizeof(uint32_t), err)) &&
-        (s->l1.ord = rs_malloc(k, sizeof(uint32_t), err)) &&
-        (s->l2.key = rs_malloc(k, sizeof(float), err)) &&
-        (s->l2.idx = rs_malloc(k, sizeof(uint32_t), err)) &&
-        (s->l2.ord = rs_malloc(k, sizeof(uint32_t), err)) &&
+        (s->ord1 = rs_malloc(k, sizeof(uint32_t), err)) &&
+        (s->ord2 = rs_malloc(k, sizeof(uint32_t), err)) &&
+        (s->rank2 = rs_malloc(k, sizeof(uint32_t), err)) &&
+        (s->rowbits = rs_malloc((size_t)k * idx->row_words, sizeof(uint64_t), err)) &&
+        (s->sort_keys = rs_malloc(2 * (size_t)k, sizeof(uint32_t), err)) &&
+        (s->sort_idx = rs_malloc(k, sizeof(uint32_t), err)) &&
         (s->front = rs_malloc(k, sizeof(frontier_entry), err));
     if (!ok) {
         rs_midx_scratch_free(s);
@@ -489,62 +496,56 @@ void rs_midx_scratch_free(rs_midx_scratch *s)
     free(s->s2);
     free(s->a1);
     free(s->a2);
-    free(s->l1.key);
-    free(s->l1.idx);
-    free(s->l1.ord);
-    free(s->l2.key);
-    free(s->l2.idx);
-    free(s->l2.ord);
+    free(s->ord1);
+    free(s->ord2);
+    free(s->rank2);
+    free(s->rowbits);
+    free(s->sort_keys);
+    free(s->sort_idx);
     free(s->front);
     free(s->brute);
     free(s);
 }
 
-/* ------------------------------------------------------------ lazy lists */
+/* --------------------------------------------------------------- sorting */
 
-static inline int lazy_before(const lazy_list *l, uint32_t a, uint32_t b)
+/* ord = 0..k-1 by descending v, ties by ascending index. LSD radix sort in
+ * four 8-bit passes over an order-reversing integer image of the floats
+ * (k log k comparisons would cost more, and the walk may read the whole
+ * list); the sort is stable, so equal keys keep ascending indices. */
+static void sort_desc(rs_midx_scratch *s, const float *v, uint32_t k, uint32_t *ord)
 {
-    return l->key[a] > l->key[b] || (l->key[a] == l->key[b] && l->idx[a] < l->idx[b]);
-}
-
-static void lazy_sift(lazy_list *l, uint32_t i)
-{
-    uint32_t n = l->heap_size;
-    for (;;) {
-        uint32_t c = 2 * i + 1;
-        if (c >= n) break;
-        if (c + 1 < n && lazy_before(l, c + 1, c)) c++;
-        if (!lazy_before(l, c, i)) break;
-        float tk = l->key[i];
-        uint32_t ti = l->idx[i];
-        l->key[i] = l->key[c];
-        l->idx[i] = l->idx[c];
-        l->key[c] = tk;
-        l->idx[c] = ti;
-        i = c;
+    uint32_t *ka = s->sort_keys, *kb = s->sort_keys + k, *ia = ord, *ib = s->sort_idx;
+    for (uint32_t i = 0; i < k; i++) {
+        uint32_t u;
+        memcpy(&u, &v[i], sizeof(u));
+        u = (u & 0x80000000u) ? ~u : (u | 0x80000000u); /* ascending image */
+        ka[i] = ~u;                                     /* descending */
+        ia[i] = i;
     }
-}
-
-static void lazy_init(lazy_list *l, const float *values, uint32_t k)
-{
-    memcpy(l->key, values, k * sizeof(float));
-    for (uint32_t i = 0; i < k; i++) l->idx[i] = i;
-    l->heap_size = k;
-    l->n_ord = 0;
-    for (uint32_t i = k / 2; i-- > 0;) lazy_sift(l, i);
-}
-
-/* The index of rank r (0 = largest); r < k. */
-static inline uint32_t lazy_get(lazy_list *l, uint32_t r)
-{
-    while (l->n_ord <= r) {
-        l->ord[l->n_ord++] = l->idx[0];
-        l->heap_size--;
-        l->key[0] = l->key[l->heap_size];
-        l->idx[0] = l->idx[l->heap_size];
-        lazy_sift(l, 0);
+    for (uint32_t shift = 0; shift < 32; shift += 8) {
+        uint32_t pos[256] = {0};
+        for (uint32_t i = 0; i < k; i++) pos[(ka[i] >> shift) & 255]++;
+        if (pos[(ka[0] >> shift) & 255] == k) continue; /* one digit value: nothing moves */
+        uint32_t sum = 0;
+        for (int b = 0; b < 256; b++) {
+            uint32_t c = pos[b];
+            pos[b] = sum;
+            sum += c;
+        }
+        for (uint32_t i = 0; i < k; i++) {
+            uint32_t p = pos[(ka[i] >> shift) & 255]++;
+            kb[p] = ka[i];
+            ib[p] = ia[i];
+        }
+        uint32_t *t = ka;
+        ka = kb;
+        kb = t;
+        t = ia;
+        ia = ib;
+        ib = t;
     }
-    return l->ord[r];
+    if (ia != ord) memcpy(ord, ia, k * sizeof(uint32_t));
 }
 
 /* -------------------------------------------------------------- frontier */
@@ -590,15 +591,31 @@ static void front_replace_top(rs_midx_scratch *s, const frontier_entry *e)
 
 /* ---------------------------------------------------------------- search */
 
-/* The first rank j' >= j in list 2 whose cell in row k1 is not empty, or k. */
-static inline uint32_t next_in_row(const rs_midx *idx, rs_midx_scratch *s, uint32_t k1, uint32_t j)
+/* Opens row k1 (rank i in list 1): marks its non-empty cells in a bitmap
+ * over list-2 ranks, so the walk finds them in descending a2 with a few
+ * word operations instead of stepping over empty cells. */
+static void open_row(const rs_midx *idx, rs_midx_scratch *s, uint32_t i, uint32_t k1)
 {
-    const uint64_t *row = idx->nonempty + (size_t)k1 * idx->row_words;
-    for (; j < idx->k; j++) {
-        uint32_t k2 = lazy_get(&s->l2, j);
-        if (row[k2 / 64] >> (k2 % 64) & 1) break;
+    uint64_t *bits = s->rowbits + (size_t)i * s->row_words;
+    memset(bits, 0, s->row_words * sizeof(uint64_t));
+    for (uint32_t c = idx->row_first[k1]; c < idx->row_first[k1 + 1]; c++) {
+        uint32_t r = s->rank2[idx->cell_k2[c]];
+        bits[r / 64] |= 1ull << (r % 64);
     }
-    return j;
+}
+
+/* The first rank j' >= j in list 2 of a non-empty cell of opened row i, or k. */
+static inline uint32_t next_in_row(const rs_midx_scratch *s, uint32_t i, uint32_t j)
+{
+    const uint64_t *bits = s->rowbits + (size_t)i * s->row_words;
+    uint32_t w = j / 64;
+    if (w >= s->row_words) return s->k;
+    uint64_t x = bits[w] & (~0ull << (j % 64));
+    while (!x) {
+        if (++w == s->row_words) return s->k;
+        x = bits[w];
+    }
+    return RS_MIN(s->k, w * 64 + (uint32_t)__builtin_ctzll(x));
 }
 
 static int query_check(const rs_midx *idx, const rs_midx_scratch *s, const rs_midx_query *q,
@@ -646,14 +663,15 @@ int rs_midx_search(const rs_midx *idx, rs_midx_scratch *s, const rs_midx_query *
         g2 = RS_MAX(g2, idx->r2max[i]);
     }
     const float slack = (1.0f - w) * (u1n * g1 + u2n * g2) + margin;
-    lazy_init(&s->l1, s->a1, k);
-    lazy_init(&s->l2, s->a2, k);
+    sort_desc(s, s->a1, k, s->ord1);
+    sort_desc(s, s->a2, k, s->ord2);
+    for (uint32_t r = 0; r < k; r++) s->rank2[s->ord2[r]] = r;
 
     rs_topk tk;
     rs_topk_init(&tk, out, q->top_n);
     const rs_exclude *ex = q->exclude;
     s->n_front = 0;
-    const float top2 = s->a2[lazy_get(&s->l2, 0)];
+    const float top2 = s->a2[s->ord2[0]];
     uint32_t next_row = 0; /* rank in list 1 of the next row to open */
     float thr = -INFINITY;
 
@@ -662,17 +680,16 @@ int rs_midx_search(const rs_midx *idx, rs_midx_scratch *s, const rs_midx_query *
          * frontier's best; rows open in descending a1, so the next one
          * bounds all unopened rows. */
         while (next_row < k) {
-            uint32_t k1 = lazy_get(&s->l1, next_row);
+            uint32_t k1 = s->ord1[next_row];
             float bound = s->a1[k1] + top2;
             if (s->n_front > 0 && bound < s->front[0].key) break;
             if (bound + slack < thr) {
                 next_row = k; /* no unopened row can contribute */
                 break;
             }
-            uint32_t j = next_in_row(idx, s, k1, 0);
-            if (j < k)
-                front_push(s,
-                           (frontier_entry){s->a1[k1] + s->a2[lazy_get(&s->l2, j)], next_row, j});
+            open_row(idx, s, next_row, k1);
+            uint32_t j = next_in_row(s, next_row, 0);
+            if (j < k) front_push(s, (frontier_entry){s->a1[k1] + s->a2[s->ord2[j]], next_row, j});
             next_row++;
         }
         if (s->n_front == 0) break;
@@ -682,10 +699,10 @@ int rs_midx_search(const rs_midx *idx, rs_midx_scratch *s, const rs_midx_query *
             st.exact = 0;
             break;
         }
-        uint32_t k1 = lazy_get(&s->l1, top.i), k2 = lazy_get(&s->l2, top.j);
-        uint32_t j = next_in_row(idx, s, k1, top.j + 1);
+        uint32_t k1 = s->ord1[top.i], k2 = s->ord2[top.j];
+        uint32_t j = next_in_row(s, top.i, top.j + 1);
         if (j < k) {
-            frontier_entry next = {s->a1[k1] + s->a2[lazy_get(&s->l2, j)], top.i, j};
+            frontier_entry next = {s->a1[k1] + s->a2[s->ord2[j]], top.i, j};
             front_replace_top(s, &next);
         } else {
             front_replace_top(s, NULL);

@@ -43,6 +43,8 @@ typedef struct rs_midx {
     uint32_t n_nonempty; /* cells holding at least one item */
     uint64_t *nonempty;  /* k rows of bits: bit k2 of row k1 = cell not empty */
     uint32_t *word_rank; /* per bitmap word: non-empty cells before it */
+    uint32_t *row_first; /* k + 1: row k1's cells are cells[row_first[k1] ..) */
+    uint16_t *cell_k2;   /* n_nonempty: second code of each non-empty cell */
     struct rs_midx_cell {
         uint32_t beg, end; /* positions */
         float r1, r2;      /* cell_r1, cell_r2 */
@@ -51,7 +53,7 @@ typedef struct rs_midx {
 } rs_midx;
 
 /* A view of pq (which must outlive it). Allocates the id -> position table
- * and the compact cell tables (k*k/8 + k*k/16 bytes, 16 bytes per non-empty
+ * and the compact cell tables (k*k/8 + k*k/16 bytes, 18 bytes per non-empty
  * cell). */
 int rs_midx_from_pq(const rs_pq *pq, rs_midx *idx, rs_error *err);
 /* Frees what the view allocated; the arrays it points to are not touched. */
@@ -63,13 +65,26 @@ void rs_midx_release(rs_midx *idx);
 int rs_midx_check(const rs_midx *idx, rs_error *err);
 
 /* --- Store format -------------------------------------------------------
- * rs_midx_publish writes tensors PREFIX.c1 (f32 k x d1), PREFIX.c2
- * (f32 k x d2), PREFIX.offsets (u32 k*k+1), PREFIX.ids (u32 n), PREFIX.pos
- * (u32 n), PREFIX.vectors (f32 n x d), PREFIX.res (f32 2 x n: res1 then
- * res2), PREFIX.cell_r (f32 2 x k*k: cell_r1 then cell_r2), PREFIX.rmax
- * (f32 2 x k: r1max then r2max). rs_midx_load maps them zero-copy and
- * validates shapes, the cell offsets and the id permutation in O(n); with
- * verify it also runs rs_midx_check. */
+ * rs_midx_publish validates pq (as rs_midx_from_pq does) and writes, inside
+ * the caller's publish transaction, the tensors
+ *   PREFIX.c1       f32 k x d1     first-half codebook
+ *   PREFIX.c2       f32 k x d2     second-half codebook
+ *   PREFIX.offsets  u32 k*k + 1    cell c = positions [offsets[c], offsets[c+1])
+ *   PREFIX.ids      u32 n          position -> item id
+ *   PREFIX.pos      u32 n          item id -> position
+ *   PREFIX.vectors  f32 n x d      item vectors in position order
+ *   PREFIX.res1     f32 n          half-residual norms by position
+ *   PREFIX.res2     f32 n
+ *   PREFIX.cell_r1  f32 k x k      cell maxima of res1, res2
+ *   PREFIX.cell_r2  f32 k x k
+ *   PREFIX.rmax     f32 2 x k      r1max then r2max
+ * i.e. 4d + 16 bytes per item and 12 bytes per cell (k*k cells). The item
+ * vectors are the model's item matrix in cell order, so a model that
+ * publishes an index need not store the matrix again (row of item i =
+ * vectors[pos[i]]). rs_midx_load maps them zero-copy, checks dtypes and
+ * shapes, the cell offsets and the id permutation in O(n + k*k), and builds
+ * the derived tables (about k*k/5 bytes + 18 per non-empty cell); with
+ * verify it also runs rs_midx_check (O(n d)). */
 int rs_midx_publish(rs_publish *pub, const char *prefix, const rs_pq *pq, rs_error *err);
 int rs_midx_load(const rs_snapshot *snap, const char *prefix, int verify, rs_midx *idx,
                  rs_error *err);

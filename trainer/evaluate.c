@@ -40,7 +40,7 @@ int rs_evaluate(rs_train_model *model, const rs_csr *input, const rs_csr *exclud
     uint32_t n_eval = 0;
     for (uint32_t u = 0; u < n_users; u++)
         if (rs_csr_row_len(targets, u) > 0) users[n_eval++] = u;
-    double sums[RS_METRICS_MAX_K] = {0};
+    double sums[RS_METRICS_MAX_K] = {0}, squares[RS_METRICS_MAX_K] = {0};
     for (uint32_t start = 0; start < n_eval; start += (uint32_t)B) {
         int size = (int)RS_MIN((uint32_t)B, n_eval - start);
         if (model->score(model->self, input, users + start, size, scores, err) != 0) goto done;
@@ -51,10 +51,18 @@ int rs_evaluate(rs_train_model *model, const rs_csr *input, const rs_csr *exclud
                         values + (size_t)r * RS_METRICS_MAX_K);
         /* Summed in user order, whatever the thread count. */
         for (int r = 0; r < size; r++)
-            for (int i = 0; i < set->n; i++) sums[i] += values[(size_t)r * RS_METRICS_MAX_K + i];
+            for (int i = 0; i < set->n; i++) {
+                double v = values[(size_t)r * RS_METRICS_MAX_K + i];
+                sums[i] += v;
+                squares[i] += v * v;
+            }
     }
     out->n_users = n_eval;
-    for (int i = 0; i < set->n; i++) out->values[i] = n_eval ? sums[i] / n_eval : 0.0;
+    for (int i = 0; i < set->n && n_eval > 0; i++) {
+        double mean = sums[i] / n_eval, var = squares[i] / n_eval - mean * mean;
+        out->values[i] = mean;
+        out->std_error[i] = n_eval > 1 && var > 0 ? sqrt(var / (n_eval - 1)) : 0.0;
+    }
     rc = 0;
 done:
     free(users);

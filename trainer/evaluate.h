@@ -11,6 +11,7 @@
 typedef struct rs_eval_result {
     uint32_t n_users; /* users with at least one target */
     double values[RS_METRICS_MAX_K];
+    double std_error[RS_METRICS_MAX_K]; /* of the mean over users */
 } rs_eval_result;
 
 int rs_evaluate(rs_train_model *model, const rs_csr *input, const rs_csr *exclude,

@@ -33,7 +33,7 @@ typedef struct cli {
     rs_metric_set metrics;
     const char *model, *store, *variant, *select, *rankings_out;
     uint32_t rankings_users;
-    int threads, valid_users_set;
+    int threads, valid_users_set, refit, refitted;
     uint32_t keep;
 } cli;
 
@@ -81,6 +81,12 @@ static void usage(FILE *f)
 "  --pia-factor S       lambda multiplier when it grows (2)\n"
 "  --eval-every N       evaluate every N epochs (1)\n"
 "  --select METRIC      validation metric choosing the best epoch (ndcg@50)\n"
+"  --select-rule RULE   within-se (default): the latest epoch within one standard\n"
+"                       error of the best validation value; best: the best value\n"
+"  --refit              after choosing the epoch count on validation, train a new\n"
+"                       model for that many epochs on all training data (train +\n"
+"                       validation items) and publish it; its test figures are\n"
+"                       measured once, at the end\n"
 "  --seed S             seed for initialisation, splits, dropout, noise (2026)\n"
 "  --threads N          threads for BLAS and row loops (all cores)\n"
 "  --metrics-out FILE   per-evaluated-epoch figures as CSV\n"
@@ -128,7 +134,7 @@ static int parse_long(const char *opt, const char *s, long lo, long hi, long *ou
 }
 
 enum {
-    OPT_RANKINGS_OUT = 200, OPT_RANKINGS_USERS,
+    OPT_RANKINGS_OUT = 200, OPT_RANKINGS_USERS, OPT_REFIT, OPT_SELECT_RULE,
     OPT_DATA = 256, OPT_TEST, OPT_SPLIT, OPT_HOLDOUT, OPT_HELDOUT, OPT_FOLDIN, OPT_HEADER,
     OPT_MIN_RATING, OPT_KCORE_USERS, OPT_KCORE_ITEMS, OPT_VALID_USERS, OPT_VALID_FRACTION,
     OPT_MODEL, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_WD, OPT_HIDDEN, OPT_LATENT, OPT_DROPOUT,
@@ -139,6 +145,7 @@ enum {
 
 static const struct option train_options[] = {
     {"rankings-out", 1, 0, OPT_RANKINGS_OUT}, {"rankings-users", 1, 0, OPT_RANKINGS_USERS},
+    {"refit", 0, 0, OPT_REFIT}, {"select-rule", 1, 0, OPT_SELECT_RULE},
     {"data", 1, 0, OPT_DATA}, {"test", 1, 0, OPT_TEST}, {"split", 1, 0, OPT_SPLIT},
     {"holdout", 1, 0, OPT_HOLDOUT}, {"heldout-users", 1, 0, OPT_HELDOUT},
     {"foldin", 1, 0, OPT_FOLDIN}, {"header", 1, 0, OPT_HEADER},
@@ -264,6 +271,15 @@ static int apply_option(cli *c, int opt, const char *arg, int *split_set)
         if (parse_double("--pia-factor", arg, 1, 1000, &x)) return -1;
         c->vae.pia_factor = (float)x; return 0;
     case OPT_RANKINGS_OUT: c->rankings_out = arg; return 0;
+    case OPT_REFIT: c->refit = 1; return 0;
+    case OPT_SELECT_RULE:
+        if (!strcmp(arg, "best")) c->train.select_within_se = 0;
+        else if (!strcmp(arg, "within-se")) c->train.select_within_se = 1;
+        else {
+            fprintf(stderr, "rectrain: --select-rule: expected best or within-se, got '%s'\n", arg);
+            return -1;
+        }
+        return 0;
     case OPT_RANKINGS_USERS:
         if (parse_long("--rankings-users", arg, 1, UINT32_MAX, &n)) return -1;
         c->rankings_users = (uint32_t)n; return 0;
@@ -364,7 +380,7 @@ static json_t *metrics_json(const rs_metric_set *set, const rs_eval_result *r)
 
 static json_t *training_json(const cli *c, const rs_train_summary *s)
 {
-    return json_pack("{s:s, s:i, s:i, s:i, s:s, s:b, s:f, s:f, s:f, s:I, s:i, s:f, s:I, s:o, "
+    json_t *obj = json_pack("{s:s, s:i, s:i, s:i, s:s, s:b, s:f, s:f, s:f, s:I, s:i, s:f, s:I, s:o, "
                      "s:o}",
                      "data", c->data.train_path, "epochs", c->train.epochs, "epochs_run",
                      s->epochs_run, "best_epoch", s->best_epoch, "selected_on", c->select,
@@ -375,6 +391,12 @@ static json_t *training_json(const cli *c, const rs_train_summary *s)
                      c->data.valid_fraction, "anneal_steps", (json_int_t)c->train.anneal_steps,
                      "test_metrics", metrics_json(&c->metrics, &s->best_test),
                      "valid_metrics", metrics_json(&c->metrics, &s->best_valid));
+    if (obj) {
+        json_object_set_new(obj, "refit", json_boolean(c->refitted));
+        json_object_set_new(obj, "select_rule",
+                            json_string(c->train.select_within_se ? "within-se" : "best"));
+    }
+    return obj;
 }
 
 static void print_summary(const cli *c, const rs_train_summary *s)
@@ -392,6 +414,46 @@ static void print_summary(const cli *c, const rs_train_summary *s)
         }
         fprintf(stderr, "\n");
     }
+}
+
+/* Creates the model the options ask for. */
+static int create_model(cli *c, rs_dataset *d, rs_train_model *model, rs_error *err)
+{
+    if (strcmp(c->model, "popularity") == 0)
+        return rs_popularity_create(d->popularity, d->report.n_items, model, err);
+    return rs_vae_create(&c->vae, d->report.n_items, model, err);
+}
+
+/* Trains a fresh model (same seed) on train + validation items for the
+ * epoch count validation chose, replacing *model; its test figures are
+ * measured once, after the last epoch. */
+static int refit(cli *c, rs_dataset *d, rs_train_model *model, rs_train_summary *summary,
+                 rs_error *err)
+{
+    int epochs = summary->best_epoch;
+    if (epochs <= 0 || rs_train_stop_requested) return 0;
+    rs_dataset all = *d;
+    all.train = d->known;
+    uint64_t *no_rows = rs_calloc((size_t)d->known.n_rows + 1, sizeof(uint64_t), err);
+    if (!no_rows) return -1;
+    all.valid = (rs_csr){d->known.n_rows, d->known.n_cols, no_rows, NULL};
+    rs_train_options o = c->train;
+    o.epochs = epochs;
+    o.eval_every = epochs;
+    o.metrics_out = NULL;
+    fprintf(stderr, "refit: %d epochs on train + validation items\n", epochs);
+    model->free(model->self);
+    memset(model, 0, sizeof(*model));
+    rs_train_summary refit_summary;
+    int rc = create_model(c, d, model, err);
+    if (rc == 0) rc = rs_train_run(model, &all, &c->metrics, &o, &refit_summary, err);
+    free(no_rows);
+    if (rc != 0) return -1;
+    summary->best_test = refit_summary.best_test;
+    summary->seconds_total += refit_summary.seconds_total;
+    c->refitted = 1;
+    print_summary(c, &refit_summary);
+    return 0;
 }
 
 /* First signal: finish the epoch, then evaluate and publish the best so
@@ -419,11 +481,7 @@ static int run_train(int argc, char **argv)
     int rc = 1;
     if (load_data(&c, &d, &err) != 0) goto fail;
     rs_data_report_print(&d.report, stderr);
-    if (strcmp(c.model, "popularity") == 0) {
-        if (rs_popularity_create(d.popularity, d.report.n_items, &model, &err) != 0) goto fail;
-    } else if (rs_vae_create(&c.vae, d.report.n_items, &model, &err) != 0) {
-        goto fail;
-    }
+    if (create_model(&c, &d, &model, &err) != 0) goto fail;
     fprintf(stderr, "model %s: %u items, %d threads, %.1f MiB of parameters and buffers\n",
             model.family, model.n_items, c.threads, (double)model.footprint(model.self) / 1048576.0);
     signal(SIGINT, on_stop_signal);
@@ -431,6 +489,7 @@ static int run_train(int argc, char **argv)
     rs_train_summary summary;
     if (rs_train_run(&model, &d, &c.metrics, &c.train, &summary, &err) != 0) goto fail;
     print_summary(&c, &summary);
+    if (c.refit && refit(&c, &d, &model, &summary, &err) != 0) goto fail;
     if (c.rankings_out && rs_write_rankings(&model, &d.known, d.users, d.items, c.rankings_users,
                                             50, c.rankings_out, &err) != 0)
         goto fail;

@@ -17,6 +17,7 @@ void rs_train_options_default(rs_train_options *o)
     o->anneal_cap = 0.2f;
     o->anneal_steps = 200000;
     o->select_index = 2; /* ndcg@50 in the default set */
+    o->select_within_se = 1;
     o->metrics_out = NULL;
     o->progress = -1;
     o->seed = 2026;
@@ -161,15 +162,17 @@ int rs_train_run(rs_train_model *model, const rs_dataset *d, const rs_metric_set
         if (test.n_users) print_metrics(stderr, "| test", set, &test);
         double selection = has_valid ? valid.values[o->select_index] : (double)epoch;
         int improved = selection > best;
-        if (improved) {
-            best = selection;
+        double margin = has_valid && o->select_within_se ? valid.std_error[o->select_index] : 0.0;
+        int keep = improved || (has_valid && best - selection <= margin);
+        if (improved) best = selection;
+        if (keep) {
             summary->best_epoch = epoch;
             summary->best_valid = valid;
             summary->best_test = test;
             if (model->keep_best(model->self, err) != 0) goto done;
         }
         fprintf(stderr, "  (eval %.1fs)%s\n", rs_now() - e0 - train_seconds,
-                improved && has_valid ? " *" : "");
+                !has_valid ? "" : improved ? " * best" : keep ? " * kept (within 1 s.e.)" : "");
         if (model->after_eval) model->after_eval(model->self, epoch, selection, improved);
         if (csv) {
             fprintf(csv, "%d,%.6f,%.6f,%.6f,%.3f", epoch, total.loss / n_users,

@@ -16,6 +16,11 @@ typedef struct rs_train_options {
     float anneal_cap;     /* KL weight cap, default 0.2 */
     long anneal_steps;    /* steps to reach the cap linearly, default 200000 */
     int select_index;     /* metric of the set the best epoch is chosen on */
+    /* Selection rule. 0: the epoch with the best validation value. 1 (the
+     * default): the LATEST epoch whose validation value is within one
+     * standard error of the best so far: a small validation set cannot tell
+     * such epochs apart, and the later one has trained longer. */
+    int select_within_se;
     const char *metrics_out; /* CSV path or NULL */
     int progress;         /* -1 auto, 0 off, 1 on */
     uint64_t seed;

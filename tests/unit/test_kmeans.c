@@ -158,6 +158,26 @@ START_TEST(test_duplicates_and_k_equals_n)
 }
 END_TEST
 
+START_TEST(test_assign_ties_go_to_smaller_index)
+{
+    /* 19 centroids (two full 8-lane blocks and a tail); copies of one point
+     * sit at indices 5, 13 and 17, so every lane and the tail see the tie. */
+    enum { K = 19, D = 3 };
+    float c[K * D];
+    for (uint32_t m = 0; m < K; m++)
+        for (uint32_t j = 0; j < D; j++) c[m * D + j] = 10.0f + (float)(m * D + j);
+    const float p[D] = {-1, 2, -3};
+    uint32_t dup[3] = {13, 5, 17};
+    for (int t = 0; t < 3; t++) memcpy(c + dup[t] * D, p, sizeof(p));
+    uint32_t a;
+    float d2;
+    rs_error err;
+    ck_assert_int_eq(rs_kmeans_assign(p, 1, D, 0, c, K, &a, &d2, &err), 0);
+    ck_assert_uint_eq(a, 5);
+    ck_assert_float_eq_tol(d2, 0, 1e-4);
+}
+END_TEST
+
 START_TEST(test_bad_input)
 {
     float x[6] = {1, 2, 3, 4, 5, 6}, c[12];
@@ -181,6 +201,7 @@ int main(void)
     tcase_add_test(tc, test_deterministic_and_subsample);
     tcase_add_test(tc, test_stride_matches_copy);
     tcase_add_test(tc, test_duplicates_and_k_equals_n);
+    tcase_add_test(tc, test_assign_ties_go_to_smaller_index);
     tcase_add_test(tc, test_bad_input);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
