@@ -225,6 +225,38 @@ static json_t *outcome(const wvar *v, const char *result, const char *error)
     return o;
 }
 
+/* When a variant has nothing to serve (at start) and its current version
+ * is refused, the newest older version that loads serves instead, so that a
+ * restart does not take down a variant whose latest publish is broken.
+ * Returns the version loaded, or 0. */
+static uint64_t load_older(rs_watcher *w, wvar *v, uint64_t refused)
+{
+    rs_variant_info *vars;
+    uint32_t n;
+    rs_error err;
+    uint64_t got = 0;
+    if (rs_store_list(w->stores[w->cur].store, &vars, &n, &err) != 0) return 0;
+    for (uint32_t i = 0; i < n && !got; i++) {
+        if (strcmp(vars[i].name, v->name) != 0) continue;
+        for (uint32_t k = vars[i].n_versions; k-- > 0 && !got;) {
+            uint64_t version = vars[i].versions[k].version;
+            if (version >= refused) continue;
+            if (rs_registry_load(w->reg, v->name, version, w->verify, &err) == 0)
+                got = version;
+            else
+                rs_log(RS_LOG_WARN, "variant %s: older version %llu cannot be loaded either: %s",
+                       v->name, (unsigned long long)version, err.msg);
+        }
+    }
+    rs_store_list_free(vars, n);
+    if (got)
+        rs_log(RS_LOG_WARN,
+               "variant %s: serving older version %llu while current version %llu is "
+               "refused",
+               v->name, (unsigned long long)got, (unsigned long long)refused);
+    return got;
+}
+
 /* Checks one variant; loads its current version when it is new. Returns 1
  * when a version was loaded. */
 static int check_variant(rs_watcher *w, wvar *v, int force, json_t *report)
@@ -278,6 +310,16 @@ static int check_variant(rs_watcher *w, wvar *v, int force, json_t *report)
             rs_log(RS_LOG_ERROR, "skipping variant %s: refused version %llu (nothing to serve): %s",
                    v->name, (unsigned long long)cur, err.msg);
         result = "refused";
+        uint64_t older = v->serving ? 0 : load_older(w, v, cur);
+        if (older) {
+            pthread_mutex_lock(&w->lock);
+            v->serving = older;
+            v->serving_gen = s->gen;
+            v->loaded_at = unix_now();
+            v->n_loaded++;
+            pthread_mutex_unlock(&w->lock);
+            loaded = 1;
+        }
     }
     if (report)
         json_array_append_new(report,

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # tests/tsan.sh - ThreadSanitizer check of the server's hot reload: builds
-# bin/recserve with -fsanitize=thread into build-tsan/ and runs the reload
-# scenarios (tests/integration/ops_reload.sh: 20 versions swapped in under
-# load; ops_corrupt.sh: refusals, SIGHUP, admin reloads) against it. Passes
-# when the scenarios pass and ThreadSanitizer reported nothing.
+# bin/recserve and the watcher's unit test with -fsanitize=thread into
+# build-tsan/, runs the unit test (readers hold and read versions while the
+# watcher swaps them; store swaps) and the reload scenarios against the
+# server (tests/integration/ops_reload.sh: 20 versions swapped in under load;
+# ops_corrupt.sh: refusals, SIGHUP, admin reloads). Passes when all of them
+# pass and ThreadSanitizer reported nothing.
 #
 #   tests/tsan.sh            (from the repository root; takes a few minutes)
 #
@@ -19,9 +21,9 @@ command -v "${CC:-cc}" >/dev/null || { echo "no C compiler"; exit 77; }
 
 echo "== building the regular tree (trainer, tools)"
 make -s all >/dev/null || exit 1
-echo "== building $B/bin/recserve with -fsanitize=thread"
+echo "== building $B/bin/recserve and $B/tests/test_server_watcher with -fsanitize=thread"
 make -s BUILD=$B BINDIR=$B/bin OPT="-O1 -fno-omit-frame-pointer" SAN="-fsanitize=thread" \
-    $B/bin/recserve >/dev/null || exit 1
+    $B/bin/recserve $B/tests/test_server_watcher >/dev/null || exit 1
 ln -sf "$PWD/bin/rectrain" "$B/bin/rectrain"
 rm -rf "$REPORTS"
 mkdir -p "$REPORTS"
@@ -35,6 +37,8 @@ fi
 export TSAN_OPTIONS="log_path=$REPORTS/tsan second_deadlock_stack=1 history_size=4"
 export BINDIR=$B/bin LOADGEN=$PWD/build/tools/loadgen TSAN_CHECK=1
 rc=0
+echo "== unit test test_server_watcher"
+CK_FORK=no "${RUN[@]}" "$B/tests/test_server_watcher" || rc=1
 for t in ops_reload ops_corrupt; do
     echo "== $t against the TSan server"
     "${RUN[@]}" bash tests/integration/$t.sh
