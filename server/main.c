@@ -92,25 +92,20 @@ static void check_config_variants(const rs_server_config *cfg, rs_registry *reg)
     }
 }
 
-static void release_config(rs_server_config *cfg)
-{
-    rs_config_free(cfg);
-}
-
 int main(int argc, char **argv)
 {
     rs_server_config cfg;
     rs_error err;
     if (rs_config_parse(argc, argv, &cfg, &err) != 0) {
         fprintf(stderr, "recserve: %s\n", err.msg);
-        release_config(&cfg);
+        rs_config_free(&cfg);
         return 2;
     }
     if (cfg.help || cfg.version || cfg.print_routes) {
         if (cfg.help) rs_config_usage(stdout, "recserve");
         if (cfg.version) printf("recserve %s\n", RS_SERVER_VERSION);
         if (cfg.print_routes) rs_api_print_routes(stdout);
-        release_config(&cfg);
+        rs_config_free(&cfg);
         return 0;
     }
     rs_log_set_level(cfg.log_level);
@@ -205,6 +200,6 @@ out:
     rs_store_close(store);
     free(admin_token);
     if (cfg.port_file && rc == 0) unlink(cfg.port_file);
-    release_config(&cfg);
+    rs_config_free(&cfg);
     return rc;
 }
