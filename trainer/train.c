@@ -18,6 +18,7 @@ void rs_train_options_default(rs_train_options *o)
     o->anneal_steps = 200000;
     o->select_index = 2; /* ndcg@50 in the default set */
     o->select_within_se = 1;
+    o->eval_test = 1;
     o->metrics_out = NULL;
     o->progress = -1;
     o->seed = 2026;
@@ -102,7 +103,8 @@ static int run_epoch(rs_train_model *model, const rs_csr *train, uint32_t *users
 }
 
 static int evaluate_epoch(rs_train_model *model, const rs_dataset *d, const rs_metric_set *set,
-                          rs_eval_result *valid, rs_eval_result *test, rs_error *err)
+                          int eval_test, rs_eval_result *valid, rs_eval_result *test,
+                          rs_error *err)
 {
     memset(valid, 0, sizeof(*valid));
     memset(test, 0, sizeof(*test));
@@ -111,7 +113,7 @@ static int evaluate_epoch(rs_train_model *model, const rs_dataset *d, const rs_m
     if (rs_csr_nnz(&d->valid) > 0 &&
         rs_evaluate(model, &d->train, &d->train, &d->valid, set, valid, err) != 0)
         return -1;
-    if (rs_csr_nnz(&d->test) > 0 &&
+    if (eval_test && rs_csr_nnz(&d->test) > 0 &&
         rs_evaluate(model, &d->test_input, &d->test_input, &d->test, set, test, err) != 0)
         return -1;
     return 0;
@@ -157,7 +159,7 @@ int rs_train_run(rs_train_model *model, const rs_dataset *d, const rs_metric_set
             continue;
         }
         rs_eval_result valid, test;
-        if (evaluate_epoch(model, d, set, &valid, &test, err) != 0) goto done;
+        if (evaluate_epoch(model, d, set, o->eval_test, &valid, &test, err) != 0) goto done;
         if (has_valid) print_metrics(stderr, "| valid", set, &valid);
         if (test.n_users) print_metrics(stderr, "| test", set, &test);
         double selection = has_valid ? valid.values[o->select_index] : (double)epoch;

@@ -21,6 +21,7 @@ typedef struct rs_train_options {
      * standard error of the best so far: a small validation set cannot tell
      * such epochs apart, and the later one has trained longer. */
     int select_within_se;
+    int eval_test;        /* also measure test data at each evaluation (1) */
     const char *metrics_out; /* CSV path or NULL */
     int progress;         /* -1 auto, 0 off, 1 on */
     uint64_t seed;
