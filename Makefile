@@ -6,6 +6,8 @@
 #   make asan       the same suite under AddressSanitizer + UBSan
 #   make demo       train on the generated synthetic data set, publish, list
 #   make bench      retrieval benchmarks (needs python3-numpy)
+#   make tsan       the server's reload scenarios under ThreadSanitizer
+#   make fuzz       libFuzzer on the request parser (FUZZ_SECONDS, default 300)
 #   make format     clang-format every source file in place
 #
 # Every core/*.c goes into build/librecsys.a; trainer/*.c and server/*.c
@@ -22,7 +24,8 @@ SAN      ?=
 PKGS      = openblas lmdb jansson libmicrohttpd
 
 DEBIAN_PACKAGES = build-essential pkg-config libopenblas-openmp-dev liblmdb-dev lmdb-utils \
-                  libjansson-dev libmicrohttpd-dev check curl python3 python3-numpy
+                  libjansson-dev libmicrohttpd-dev check curl python3 python3-numpy \
+                  nginx-light
 
 # OpenBLAS is the OpenMP build: our own row loops use OpenMP too, and one
 # thread pool for both avoids two pools spinning against each other (with
@@ -152,6 +155,11 @@ clean:
 	rm -rf build build-* bin
 
 -include $(CORE_OBJ:.o=.d) $(TRAINER_OBJ:.o=.d) $(SERVER_OBJ:.o=.d)
+
+.PHONY: tsan
+# ThreadSanitizer build of the server and the hot-reload scenarios.
+tsan:
+	@tests/tsan.sh
 
 .PHONY: fuzz
 fuzz:
