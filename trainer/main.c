@@ -89,7 +89,10 @@ static void usage(FILE *f)
 "                       measured once, at the end of the refit\n"
 "  --seed S             seed for initialisation, splits, dropout, noise (2026)\n"
 "  --threads N          threads for BLAS and row loops (all cores)\n"
-"  --metrics-out FILE   per-evaluated-epoch figures as CSV\n"
+"  --metrics-out FILE   per-evaluated-epoch figures as CSV (columns epoch, phase,\n"
+"                       loss, kl, beta, seconds, valid_*, then the test metrics;\n"
+"                       with --refit a last row, phase 'refit', holds the\n"
+"                       published model's test figures)\n"
 "  --progress MODE      auto (bar on a terminal) | on | off\n"
 "\n"
 "Publishing:\n"
@@ -441,7 +444,8 @@ static int refit(cli *c, rs_dataset *d, rs_train_model *model, rs_train_summary 
     o.eval_test = 1;
     o.epochs = epochs;
     o.eval_every = epochs;
-    o.metrics_out = NULL;
+    o.phase = "refit";
+    o.csv_append = 1; /* the refit's row follows the selection pass's rows */
     fprintf(stderr, "refit: %d epochs on train + validation items\n", epochs);
     model->free(model->self);
     memset(model, 0, sizeof(*model));

@@ -20,6 +20,8 @@ void rs_train_options_default(rs_train_options *o)
     o->select_within_se = 1;
     o->eval_test = 1;
     o->metrics_out = NULL;
+    o->phase = "train";
+    o->csv_append = 0;
     o->progress = -1;
     o->seed = 2026;
 }
@@ -29,9 +31,11 @@ static int open_csv(const rs_train_options *o, const rs_metric_set *set, FILE **
 {
     *out = NULL;
     if (!o->metrics_out) return 0;
-    FILE *f = fopen(o->metrics_out, "w");
+    FILE *f = fopen(o->metrics_out, o->csv_append ? "a" : "w");
     if (!f) return rs_fail(err, "%s: cannot write: %s", o->metrics_out, strerror(errno));
-    fprintf(f, "epoch,loss,kl,beta,seconds");
+    *out = f;
+    if (o->csv_append) return 0;
+    fprintf(f, "epoch,phase,loss,kl,beta,seconds");
     char name[32];
     for (int i = 0; i < set->n; i++) {
         rs_metric_name(set, i, name, sizeof(name));
@@ -42,7 +46,6 @@ static int open_csv(const rs_train_options *o, const rs_metric_set *set, FILE **
         fprintf(f, ",%s", name);
     }
     fprintf(f, "\n");
-    *out = f;
     return 0;
 }
 
@@ -177,10 +180,13 @@ int rs_train_run(rs_train_model *model, const rs_dataset *d, const rs_metric_set
                 !has_valid ? "" : improved ? " * best" : keep ? " * kept (within 1 s.e.)" : "");
         if (model->after_eval) model->after_eval(model->self, epoch, selection, improved);
         if (csv) {
-            fprintf(csv, "%d,%.6f,%.6f,%.6f,%.3f", epoch, total.loss / n_users,
+            fprintf(csv, "%d,%s,%.6f,%.6f,%.6f,%.3f", epoch, o->phase, total.loss / n_users,
                     total.kl / n_users, beta, train_seconds);
-            for (int i = 0; i < set->n; i++) fprintf(csv, ",%.6f", valid.values[i]);
-            for (int i = 0; i < set->n; i++) fprintf(csv, ",%.6f", test.values[i]);
+            /* Figures that were not measured are left empty, not 0. */
+            for (int i = 0; i < set->n; i++)
+                valid.n_users ? fprintf(csv, ",%.6f", valid.values[i]) : fprintf(csv, ",");
+            for (int i = 0; i < set->n; i++)
+                test.n_users ? fprintf(csv, ",%.6f", test.values[i]) : fprintf(csv, ",");
             fprintf(csv, "\n");
             fflush(csv);
         }

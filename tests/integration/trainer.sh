@@ -46,12 +46,20 @@ awk -v a="$vae" -v b="$pop" 'BEGIN { exit !(a > 1.2 * b) }' || fail "vae does no
 
 echo "-- same seed, same figures"
 "$RECTRAIN" "${train[@]}" --metrics-out "$work/b.csv" 2>/dev/null
-cut -d, -f1-4,6- "$work/a.csv" >"$work/a.cut"
-cut -d, -f1-4,6- "$work/b.csv" >"$work/b.cut"
+cut -d, -f1-5,7- "$work/a.csv" >"$work/a.cut"
+cut -d, -f1-5,7- "$work/b.csv" >"$work/b.cut"
 cmp -s "$work/a.cut" "$work/b.cut" || { diff "$work/a.cut" "$work/b.cut"; fail "not reproducible"; }
 "$RECTRAIN" "${train[@]}" --seed 4 --metrics-out "$work/c.csv" 2>/dev/null
-cut -d, -f1-4,6- "$work/c.csv" >"$work/c.cut"
+cut -d, -f1-5,7- "$work/c.csv" >"$work/c.cut"
 ! cmp -s "$work/a.cut" "$work/c.cut" || fail "a different seed gave identical figures"
+
+echo "-- refit: selection rows without test figures, then one refit row"
+"$RECTRAIN" "${train[@]}" --refit --metrics-out "$work/r.csv" 2>/dev/null
+[ "$(grep -c ',train,' "$work/r.csv")" -eq 2 ] || fail "refit CSV: selection rows"
+[ "$(grep -c ',refit,' "$work/r.csv")" -eq 1 ] || fail "refit CSV: no refit row"
+awk -F, 'NR > 1 && $2 == "train" && $NF != "" { exit 1 }' "$work/r.csv" ||
+    fail "the selection pass of a refit reports test figures"
+[ -n "$(col "$work/r.csv" ndcg@50 3)" ] || fail "refit row has no test ndcg@50"
 
 echo "-- store readable"
 mdb_stat "$work/store" >/dev/null || fail "mdb_stat cannot read the store"
