@@ -351,6 +351,9 @@ static int parse_buffer(const char *path, const char *buf, size_t len, int heade
     char shown[48];
     size_t pos = 0;
     uint64_t line = 0;
+    /* A UTF-8 byte order mark (spreadsheet exports) is not part of the
+     * first id. */
+    if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0) pos = 3;
     while (pos < len) {
         line++;
         const char *start = buf + pos;

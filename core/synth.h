@@ -29,6 +29,26 @@ typedef struct rs_synth_options {
 
 void rs_synth_options_default(rs_synth_options *o);
 
+/* The generated data in memory, with its hidden structure (for tests and
+ * for checking what a model learns). User u is "u<u+1>", item i is "i<i+1>". */
+typedef struct rs_synth_data {
+    uint32_t n_users, n_items, n_tastes;
+    uint32_t *item_taste;  /* n_items: the item's cluster */
+    float *item_weight;    /* n_items: the item's global popularity weight
+                              (sums to 1) */
+    uint32_t *user_tastes; /* n_users x 3: the user's clusters, UINT32_MAX
+                              for unused slots */
+    uint64_t *indptr;      /* n_users + 1: user u's items are
+                              items[indptr[u] .. indptr[u+1]) */
+    uint32_t *items;       /* distinct within a user, in random order */
+    uint8_t *is_test;      /* per entry of items: 1 when in the test file */
+} rs_synth_data;
+
+/* Generates the data (what rs_synth_write writes). Free with
+ * rs_synth_data_free (safe on a zeroed struct). */
+int rs_synth_generate(const rs_synth_options *o, rs_synth_data *out, rs_error *err);
+void rs_synth_data_free(rs_synth_data *d);
+
 /* Writes the train and test files (each replaced atomically: written to a
  * temporary name in the same directory, then renamed). */
 int rs_synth_write(const rs_synth_options *o, const char *train_path, const char *test_path,
