@@ -60,6 +60,7 @@ void rs_adam_step_rows(rs_adam *adam, float *params, const float *grad_rows, con
         size_t base = (size_t)rows[k] * width;
         float *p = params + base, *m = adam->m + base, *v = adam->v + base;
         const float *g_row = grad_rows + (size_t)k * width;
+#pragma omp simd
         for (uint32_t j = 0; j < width; j++) {
             float g = g_row[j] + wd * p[j];
             m[j] = b1 * m[j] + (1.0f - b1) * g;

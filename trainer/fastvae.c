@@ -39,6 +39,22 @@ typedef struct rowgrad {
     float *grad;    /* cap x width */
 } rowgrad;
 
+/* Dot product and axpy over H floats, vectorised (the summation order is
+ * fixed by the code, not by the thread count). */
+static inline float dotf(const float *restrict a, const float *restrict b, uint32_t n)
+{
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (uint32_t j = 0; j < n; j++) s += a[j] * b[j];
+    return s;
+}
+
+static inline void axpyf(float *restrict y, float c, const float *restrict x, uint32_t n)
+{
+#pragma omp simd
+    for (uint32_t j = 0; j < n; j++) y[j] += c * x[j];
+}
+
 struct rs_fastvae {
     rs_fastvae_options opt;
     uint32_t M, H, L, T;
@@ -221,9 +237,7 @@ static int accumulate_rows(rs_fastvae *f, rowgrad *g, uint32_t n_table, uint64_t
         float *out = g->grad + (size_t)s * w;
         for (uint64_t p = lo; p < hi; p++) {
             uint64_t k = perm[p];
-            const float *x = src + (size_t)user[k] * w;
-            float c = coef[k];
-            for (uint32_t j = 0; j < w; j++) out[j] += c * x[j];
+            axpyf(out, coef[k], src + (size_t)user[k] * w, w);
         }
     }
     return 0;
@@ -268,26 +282,28 @@ static size_t layout(rs_fastvae *f, float *base)
     return off;
 }
 
-static void init_normal(float *x, size_t n, double std, rs_rng *rng)
+/* Zero-mean uniform values of standard deviation std (cheaper than normal
+ * draws for the M x H tables: a million-item model has 4e8 of them). */
+static void init_uniform(float *x, size_t n, double std, rs_rng *rng)
 {
-    for (size_t i = 0; i < n; i++) x[i] = (float)(std * rs_rng_normal(rng));
+    float a = (float)(std * sqrt(3.0));
+    for (size_t i = 0; i < n; i++) x[i] = a * (2.0f * rs_rng_uniform_f(rng) - 1.0f);
 }
 
-/* Item tables ~ N(0, 1/H) (unit expected row norm); dense weights
- * ~ N(0, 2 / (fan_in + fan_out)); biases ~ N(0, 0.001^2); anchors
- * ~ N(0, 1/L). */
+/* Item tables: std 1/sqrt(H) (unit expected row norm); dense weights: std
+ * sqrt(2 / (fan_in + fan_out)); biases: std 0.001; anchors: std 1/sqrt(L). */
 static void init_params(rs_fastvae *f)
 {
     rs_rng rng;
     rs_rng_seed(&rng, f->opt.seed);
     double M = f->M, H = f->H, L = f->L;
-    init_normal(f->E, (size_t)(M * H), 1.0 / sqrt(H), &rng);
-    init_normal(f->Wenc, (size_t)(H * 2 * L), sqrt(2.0 / (H + 2 * L)), &rng);
-    init_normal(f->benc, 2 * f->L, 0.001, &rng);
-    init_normal(f->Wdec, (size_t)(L * H), sqrt(2.0 / (L + H)), &rng);
-    init_normal(f->bdec, f->H, 0.001, &rng);
-    init_normal(f->Q, (size_t)(M * H), 1.0 / sqrt(H), &rng);
-    if (f->A) init_normal(f->A, (size_t)(M * L), sqrt(1.0 / L), &rng);
+    init_uniform(f->E, (size_t)(M * H), 1.0 / sqrt(H), &rng);
+    init_uniform(f->Wenc, (size_t)(H * 2 * L), sqrt(2.0 / (H + 2 * L)), &rng);
+    init_uniform(f->benc, 2 * f->L, 0.001, &rng);
+    init_uniform(f->Wdec, (size_t)(L * H), sqrt(2.0 / (L + H)), &rng);
+    init_uniform(f->bdec, f->H, 0.001, &rng);
+    init_uniform(f->Q, (size_t)(M * H), 1.0 / sqrt(H), &rng);
+    if (f->A) init_uniform(f->A, (size_t)(M * L), sqrt(1.0 / L), &rng);
 }
 
 static void fastvae_free(void *self)
@@ -478,22 +494,6 @@ static void forward(rs_fastvae *f, const rs_sparse_batch *X, const float *eps)
 }
 
 /* --- the sampled softmax --- */
-
-static inline float dotf(const float *a, const float *b, uint32_t n)
-{
-    float s[8] = {0};
-    uint32_t j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (int k = 0; k < 8; k++) s[k] += a[j + k] * b[j + k];
-    float t = 0.0f;
-    for (; j < n; j++) t += a[j] * b[j];
-    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])) + t;
-}
-
-static inline void axpyf(float *y, float c, const float *x, uint32_t n)
-{
-    for (uint32_t j = 0; j < n; j++) y[j] += c * x[j];
-}
 
 /* One user's sampled-softmax loss (see fastvae.h) and its gradient:
  * coef_pos / coef_samp receive scale * dL/do per positive / sample, du the
