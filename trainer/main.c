@@ -1,6 +1,6 @@
 /* main.c - rectrain, the command line of the trainer.
  *
- *   rectrain --data TRAIN [--test TEST] --model vae ... [--store DIR --variant NAME]
+ *   rectrain --data TRAIN [--test TEST] --model vae|fastvae ... [--store DIR --variant NAME]
  *   rectrain synth --out DIR [--users N] [--items N] [--seed S]
  *   rectrain store ls DIR
  *
@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "dataset.h"
+#include "fastvae.h"
 #include "popularity.h"
 #include "publish.h"
 #include "store.h"
@@ -30,6 +31,7 @@ typedef struct cli {
     rs_data_options data;
     rs_train_options train;
     rs_vae_options vae;
+    rs_fastvae_options fv;
     rs_metric_set metrics;
     const char *model, *store, *variant, *select, *rankings_out;
     uint32_t rankings_users;
@@ -63,15 +65,35 @@ static void usage(FILE *f)
 "  --valid-fraction F   share of a validation user's items held out (0.2)\n"
 "\n"
 "Model and training:\n"
-"  --model NAME         vae (Mult-VAE, full softmax) | popularity (baseline,\n"
+"  --model NAME         vae (Mult-VAE, full softmax) | fastvae (FastVAE: sampled\n"
+"                       softmax with MIDX samplers) | popularity (baseline,\n"
 "                       not publishable)\n"
 "  --epochs N           training epochs (50)\n"
-"  --batch N            users per batch (500)\n"
+"  --batch N            users per batch (vae 500, fastvae 256)\n"
 "  --lr X               Adam learning rate (1e-3)\n"
 "  --weight-decay X     L2 weight decay (0)\n"
-"  --hidden N           hidden layer width (600)\n"
-"  --latent N           latent dimension (200)\n"
-"  --dropout P          input dropout probability (0.5)\n"
+"  --hidden N           vae: hidden layer width (600); fastvae: item and user\n"
+"                       vector width (200)\n"
+"  --latent N           latent dimension (vae 200, fastvae 32)\n"
+"  --dropout P          dropout probability (0.5): vae on the input, fastvae on\n"
+"                       the pooled history embedding\n"
+"\n"
+"FastVAE (--model fastvae):\n"
+"  --sampler NAME       negative sampler of the sampled softmax: uniform | pop |\n"
+"                       midx-uni | midx-pop (default) | midx-exact (the exact\n"
+"                       softmax drawn through MIDX, O(M) per user: diagnostics)\n"
+"                       | full (no sampling: exact softmax over all items)\n"
+"  --samples T          items drawn per user, shared by its positives (200)\n"
+"  --codewords K        codewords per MIDX codebook, for the sampler and the\n"
+"                       published retrieval index (16)\n"
+"  --rebuild-every N    rebuild the sampler from the current item vectors every\n"
+"                       N steps (0 = at the start of every epoch)\n"
+"  --lr-step N          StepLR: multiply the learning rate by --lr-gamma every\n"
+"                       N epochs (5; 0 = constant rate)\n"
+"  --lr-gamma G         StepLR factor (0.95)\n"
+"  Item tables use lazy Adam (only rows a batch touches are updated).\n"
+"\n"
+"Both VAEs:\n"
 "  --anneal-cap B       KL weight cap (0.2)\n"
 "  --anneal-steps N     steps to reach the cap linearly (200000)\n"
 "  --pia LAMBDA         Personalized Item Alignment: learnable item anchors pull\n"
@@ -79,7 +101,8 @@ static void usage(FILE *f)
 "                       (0 = off); anchors are published for item similarity\n"
 "  --pia-patience P     evaluations without validation gain before lambda grows (2)\n"
 "  --pia-factor S       lambda multiplier when it grows (2)\n"
-"  --eval-every N       evaluate every N epochs (1)\n"
+"\n"
+"Training loop:\n""  --eval-every N       evaluate every N epochs (1)\n"
 "  --select METRIC      validation metric choosing the best epoch (ndcg@50)\n"
 "  --select-rule RULE   within-se (default): the latest epoch within one standard\n"
 "                       error of the best validation value; best: the best value\n"
@@ -143,6 +166,7 @@ enum {
     OPT_MODEL, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_WD, OPT_HIDDEN, OPT_LATENT, OPT_DROPOUT,
     OPT_CAP, OPT_STEPS, OPT_EVAL_EVERY, OPT_SELECT, OPT_SEED, OPT_THREADS, OPT_METRICS_OUT,
     OPT_PROGRESS, OPT_STORE, OPT_VARIANT, OPT_KEEP, OPT_PIA, OPT_PIA_PATIENCE, OPT_PIA_FACTOR,
+    OPT_SAMPLER, OPT_SAMPLES, OPT_CODEWORDS, OPT_REBUILD_EVERY, OPT_LR_STEP, OPT_LR_GAMMA,
     OPT_HELP
 };
 
@@ -163,7 +187,10 @@ static const struct option train_options[] = {
     {"metrics-out", 1, 0, OPT_METRICS_OUT}, {"progress", 1, 0, OPT_PROGRESS},
     {"store", 1, 0, OPT_STORE}, {"variant", 1, 0, OPT_VARIANT}, {"keep", 1, 0, OPT_KEEP},
     {"pia", 1, 0, OPT_PIA}, {"pia-patience", 1, 0, OPT_PIA_PATIENCE},
-    {"pia-factor", 1, 0, OPT_PIA_FACTOR}, {"help", 0, 0, OPT_HELP}, {0, 0, 0, 0}};
+    {"pia-factor", 1, 0, OPT_PIA_FACTOR}, {"sampler", 1, 0, OPT_SAMPLER},
+    {"samples", 1, 0, OPT_SAMPLES}, {"codewords", 1, 0, OPT_CODEWORDS},
+    {"rebuild-every", 1, 0, OPT_REBUILD_EVERY}, {"lr-step", 1, 0, OPT_LR_STEP},
+    {"lr-gamma", 1, 0, OPT_LR_GAMMA}, {"help", 0, 0, OPT_HELP}, {0, 0, 0, 0}};
 
 static int parse_split(const char *s, rs_split *out)
 {
@@ -230,22 +257,22 @@ static int apply_option(cli *c, int opt, const char *arg, int *split_set)
         c->train.epochs = (int)n; return 0;
     case OPT_BATCH:
         if (parse_long("--batch", arg, 1, 100000, &n)) return -1;
-        c->vae.batch_size = (int)n; return 0;
+        c->vae.batch_size = c->fv.batch_size = (int)n; return 0;
     case OPT_LR:
         if (parse_double("--lr", arg, 1e-9, 10, &x)) return -1;
-        c->vae.lr = (float)x; return 0;
+        c->vae.lr = c->fv.lr = (float)x; return 0;
     case OPT_WD:
         if (parse_double("--weight-decay", arg, 0, 10, &x)) return -1;
-        c->vae.weight_decay = (float)x; return 0;
+        c->vae.weight_decay = c->fv.weight_decay = (float)x; return 0;
     case OPT_HIDDEN:
         if (parse_long("--hidden", arg, 1, 100000, &n)) return -1;
-        c->vae.hidden = (uint32_t)n; return 0;
+        c->vae.hidden = c->fv.hidden = (uint32_t)n; return 0;
     case OPT_LATENT:
         if (parse_long("--latent", arg, 1, 100000, &n)) return -1;
-        c->vae.latent = (uint32_t)n; return 0;
+        c->vae.latent = c->fv.latent = (uint32_t)n; return 0;
     case OPT_DROPOUT:
         if (parse_double("--dropout", arg, 0, 0.99, &x)) return -1;
-        c->vae.dropout = (float)x; return 0;
+        c->vae.dropout = c->fv.dropout = (float)x; return 0;
     case OPT_CAP:
         if (parse_double("--anneal-cap", arg, 0, 100, &x)) return -1;
         c->train.anneal_cap = (float)x; return 0;
@@ -258,7 +285,7 @@ static int apply_option(cli *c, int opt, const char *arg, int *split_set)
     case OPT_SELECT: c->select = arg; return 0;
     case OPT_SEED:
         if (parse_long("--seed", arg, 0, (long)(~0UL >> 1), &n)) return -1;
-        c->train.seed = c->data.seed = c->vae.seed = (uint64_t)n; return 0;
+        c->train.seed = c->data.seed = c->vae.seed = c->fv.seed = (uint64_t)n; return 0;
     case OPT_THREADS:
         if (parse_long("--threads", arg, 1, 1024, &n)) return -1;
         c->threads = (int)n; return 0;
@@ -266,13 +293,34 @@ static int apply_option(cli *c, int opt, const char *arg, int *split_set)
     case OPT_PROGRESS: return parse_mode("--progress", arg, "on", "off", &c->train.progress);
     case OPT_PIA:
         if (parse_double("--pia", arg, 0, 1e6, &x)) return -1;
-        c->vae.pia_lambda = (float)x; return 0;
+        c->vae.pia_lambda = c->fv.pia_lambda = (float)x; return 0;
     case OPT_PIA_PATIENCE:
         if (parse_long("--pia-patience", arg, 1, 1000, &n)) return -1;
-        c->vae.pia_patience = (int)n; return 0;
+        c->vae.pia_patience = c->fv.pia_patience = (int)n; return 0;
     case OPT_PIA_FACTOR:
         if (parse_double("--pia-factor", arg, 1, 1000, &x)) return -1;
-        c->vae.pia_factor = (float)x; return 0;
+        c->vae.pia_factor = c->fv.pia_factor = (float)x; return 0;
+    case OPT_SAMPLER: {
+        rs_error err;
+        if (rs_fastvae_sampler_parse(arg, &c->fv, &err) == 0) return 0;
+        fprintf(stderr, "rectrain: %s\n", err.msg);
+        return -1;
+    }
+    case OPT_SAMPLES:
+        if (parse_long("--samples", arg, 1, 1000000, &n)) return -1;
+        c->fv.samples = (uint32_t)n; return 0;
+    case OPT_CODEWORDS:
+        if (parse_long("--codewords", arg, 1, 4096, &n)) return -1;
+        c->fv.codewords = (uint32_t)n; return 0;
+    case OPT_REBUILD_EVERY:
+        if (parse_long("--rebuild-every", arg, 0, 1L << 40, &n)) return -1;
+        c->fv.rebuild_every = n; return 0;
+    case OPT_LR_STEP:
+        if (parse_long("--lr-step", arg, 0, 100000, &n)) return -1;
+        c->fv.lr_step = (int)n; return 0;
+    case OPT_LR_GAMMA:
+        if (parse_double("--lr-gamma", arg, 1e-6, 1, &x)) return -1;
+        c->fv.lr_gamma = (float)x; return 0;
     case OPT_RANKINGS_OUT: c->rankings_out = arg; return 0;
     case OPT_REFIT: c->refit = 1; return 0;
     case OPT_SELECT_RULE:
@@ -301,8 +349,9 @@ static int parse_train_args(int argc, char **argv, cli *c)
     rs_data_options_default(&c->data);
     rs_train_options_default(&c->train);
     rs_vae_options_default(&c->vae);
+    rs_fastvae_options_default(&c->fv);
     rs_metric_set_default(&c->metrics);
-    c->train.seed = c->data.seed = c->vae.seed = 2026;
+    c->train.seed = c->data.seed = c->vae.seed = c->fv.seed = 2026;
     c->model = "vae";
     c->variant = "default";
     c->select = "ndcg@50";
@@ -333,8 +382,10 @@ static int parse_train_args(int argc, char **argv, cli *c)
         fprintf(stderr, "rectrain: --test FILE goes with --split file\n");
         return -1;
     }
-    if (strcmp(c->model, "vae") != 0 && strcmp(c->model, "popularity") != 0) {
-        fprintf(stderr, "rectrain: --model: unknown model '%s' (available: vae, popularity)\n",
+    if (strcmp(c->model, "vae") != 0 && strcmp(c->model, "fastvae") != 0 &&
+        strcmp(c->model, "popularity") != 0) {
+        fprintf(stderr,
+                "rectrain: --model: unknown model '%s' (available: vae, fastvae, popularity)\n",
                 c->model);
         return -1;
     }
@@ -424,6 +475,14 @@ static int create_model(cli *c, rs_dataset *d, rs_train_model *model, rs_error *
 {
     if (strcmp(c->model, "popularity") == 0)
         return rs_popularity_create(d->popularity, d->report.n_items, model, err);
+    if (strcmp(c->model, "fastvae") == 0) {
+        if (rs_fastvae_create(&c->fv, d->report.n_items, d->popularity, model, err) != 0)
+            return -1;
+        fprintf(stderr, "fastvae: sampler %s, %u samples, %u codewords, batch %d, lr %g\n",
+                rs_fastvae_sampler_name(&c->fv), c->fv.samples, c->fv.codewords,
+                c->fv.batch_size, (double)c->fv.lr);
+        return 0;
+    }
     return rs_vae_create(&c->vae, d->report.n_items, model, err);
 }
 
