@@ -55,7 +55,17 @@ typedef float v8f __attribute__((vector_size(32)));
 /* One fixed summation order (two 8-lane accumulators, then a pairwise
  * horizontal sum, then the tail) so the same pair always gives the same
  * bits. Not inlined, so that every caller runs the same machine code. */
-__attribute__((noinline)) float rs_midx_dot(const float *a, const float *b, uint32_t d)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+/* An AVX2 clone picked once at load time (ifunc): the same lane-wise
+ * operations in the same order, so the bits do not depend on the clone
+ * (ISO C mode keeps floating-point contraction off: no fused multiply-add). */
+#define RS_DOT_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define RS_DOT_CLONES
+#endif
+
+__attribute__((noinline)) RS_DOT_CLONES float rs_midx_dot(const float *a, const float *b,
+                                                          uint32_t d)
 {
     v8f acc0 = {0}, acc1 = {0};
     uint32_t j = 0;

@@ -110,6 +110,7 @@ void rs_fastvae_options_default(rs_fastvae_options *o)
     o->hidden = 200;
     o->latent = 32;
     o->dropout = 0.5f;
+    o->item_dropout = 0.5f;
     o->lr = 1e-3f;
     o->weight_decay = 0.0f;
     o->lr_step = 5;
@@ -430,12 +431,15 @@ static int reserve_input(rs_fastvae *f, uint64_t nnz, rs_error *err)
 
 /* --- forward --- */
 
-/* Gathers the users' rows (value 1/sqrt(n)); with epoch_rng, draws each
- * user's dropout mask over the H pooled coordinates (inverted dropout: kept
- * coordinates scaled by 1/(1-p)) and latent noise from the user's own
- * stream, and keeps the stream for the sampler. Without it the mask is 1. */
+/* Gathers the users' rows (value 1/sqrt(n)); with epoch_rng, draws from
+ * the user's own stream: the item dropout (history items dropped with
+ * probability item_dropout, kept ones scaled by 1/(1-p), as Mult-VAE's input
+ * dropout), the dropout mask over the H pooled coordinates (inverted
+ * dropout) and the latent noise; the stream is kept for the sampler.
+ * Without epoch_rng nothing is dropped and the mask is 1. */
 static int build_input(rs_fastvae *f, const rs_csr *data, const uint32_t *users, int size,
-                       const rs_rng *epoch_rng, float dropout, rs_sparse_batch *X, rs_error *err)
+                       const rs_rng *epoch_rng, float dropout, float item_dropout,
+                       rs_sparse_batch *X, rs_error *err)
 {
     uint64_t nnz = 0;
     f->x_indptr[0] = 0;
@@ -449,6 +453,7 @@ static int build_input(rs_fastvae *f, const rs_csr *data, const uint32_t *users,
     if (reserve_input(f, nnz, err) != 0) return -1;
     uint32_t H = f->H, L = f->L;
     float keep_scale = dropout > 0.0f ? 1.0f / (1.0f - dropout) : 1.0f;
+    float item_scale = item_dropout > 0.0f ? 1.0f / (1.0f - item_dropout) : 1.0f;
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < size; r++) {
         uint32_t u = users[r];
@@ -466,6 +471,10 @@ static int build_input(rs_fastvae *f, const rs_csr *data, const uint32_t *users,
         }
         rs_rng rng;
         rs_rng_split(epoch_rng, u, &rng);
+        if (item_dropout > 0.0f)
+            for (uint64_t p = 0; p < n; p++)
+                f->x_values[out + p] =
+                    rs_rng_uniform_f(&rng) >= item_dropout ? value * item_scale : 0.0f;
         for (uint32_t j = 0; j < H; j++)
             mask[j] = dropout <= 0.0f || rs_rng_uniform_f(&rng) >= dropout ? keep_scale : 0.0f;
         for (uint32_t j = 0; j < L; j++) f->eps[(size_t)r * L + j] = (float)rs_rng_normal(&rng);
@@ -689,10 +698,11 @@ static int backward(rs_fastvae *f, const rs_sparse_batch *X, float kl_scale, flo
     uint64_t n_ent = X->indptr[B] - X->indptr[0], k = 0;
     if (reserve_entries(f, n_ent, err) != 0) return -1;
     for (int r = 0; r < B; r++)
-        for (uint64_t p = X->indptr[r]; p < X->indptr[r + 1]; p++, k++) {
+        for (uint64_t p = X->indptr[r]; p < X->indptr[r + 1]; p++) {
+            if (X->values[p] == 0.0f) continue; /* dropped: the row is not touched */
             f->ent_item[k] = X->indices[p];
             f->ent_user[k] = (uint32_t)r;
-            f->ent_coef[k] = X->values[p];
+            f->ent_coef[k++] = X->values[p];
         }
     return accumulate_rows(f, &f->gE, f->M, k, f->dh1, err);
 }
@@ -748,8 +758,9 @@ static int compute_gradient(rs_fastvae *f, const rs_train_batch *batch, const fl
     clear_rows(f);
     rs_sparse_batch X;
     float dropout = batch->epoch_rng ? f->opt.dropout : 0.0f;
-    if (build_input(f, batch->data, batch->users, batch->size, batch->epoch_rng, dropout, &X,
-                    err) != 0)
+    float item_dropout = batch->epoch_rng ? f->opt.item_dropout : 0.0f;
+    if (build_input(f, batch->data, batch->users, batch->size, batch->epoch_rng, dropout,
+                    item_dropout, &X, err) != 0)
         return -1;
     if (!batch->epoch_rng) {
         size_t n = (size_t)batch->size * f->L;
@@ -812,7 +823,7 @@ static int fastvae_score(void *self, const rs_csr *input, const uint32_t *users,
         return rs_fail(err, "batch of %d users exceeds capacity %d", size, f->capacity);
     if (size <= 0) return 0;
     rs_sparse_batch X;
-    if (build_input(f, input, users, size, NULL, 0.0f, &X, err) != 0) return -1;
+    if (build_input(f, input, users, size, NULL, 0.0f, 0.0f, &X, err) != 0) return -1;
     forward(f, &X, NULL);
     rs_dense_t_forward(scores, f->u, f->Q, NULL, size, (int)f->H, (int)f->M);
     return 0;
@@ -945,6 +956,7 @@ static int fastvae_publish(void *self, rs_publish *pub, json_t *manifest, rs_err
         json_decref(hyper);
         return rs_fail(err, "out of memory building the manifest");
     }
+    json_object_set_new(hyper, "item_dropout", json_real(f->opt.item_dropout));
     if (f->A) {
         json_object_set_new(items, "anchors", json_string("items.anchors"));
         json_object_set_new(hyper, "pia_lambda", json_real(f->opt.pia_lambda));
@@ -996,6 +1008,9 @@ int rs_fastvae_create(const rs_fastvae_options *o, uint32_t n_items, const float
         return rs_fail(err, "fastvae: hidden must be >= 2, latent and batch size positive");
     if (o->dropout < 0.0f || o->dropout >= 1.0f)
         return rs_fail(err, "fastvae: dropout must be in [0, 1), got %g", (double)o->dropout);
+    if (o->item_dropout < 0.0f || o->item_dropout >= 1.0f)
+        return rs_fail(err, "fastvae: item dropout must be in [0, 1), got %g",
+                       (double)o->item_dropout);
     if (!o->full_softmax && o->samples == 0)
         return rs_fail(err, "fastvae: the sampled softmax needs at least 1 sample");
     if (o->codewords == 0 || o->codewords > RS_PQ_MAX_K)

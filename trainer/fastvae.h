@@ -52,6 +52,7 @@ typedef struct rs_fastvae_options {
     uint32_t hidden;         /* H: item vector / user vector width, default 200 */
     uint32_t latent;         /* L: default 32 */
     float dropout;           /* on the pooled history embedding, default 0.5 */
+    float item_dropout;      /* on the history items before pooling, default 0.5 */
     float lr;                /* Adam learning rate, default 1e-3 */
     float weight_decay;      /* L2 weight decay, default 0 (see rectrain --help) */
     int lr_step;             /* StepLR: lr *= lr_gamma every lr_step epochs (5; 0 off) */

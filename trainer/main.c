@@ -91,6 +91,8 @@ static void usage(FILE *f)
 "  --lr-step N          StepLR: multiply the learning rate by --lr-gamma every\n"
 "                       N epochs (5; 0 = constant rate)\n"
 "  --lr-gamma G         StepLR factor (0.95)\n"
+"  --item-dropout P     drop history items before pooling, as the paper's input\n"
+"                       dropout (0.5; 0 = off, as the authors' code)\n"
 "  Item tables use lazy Adam (only rows a batch touches are updated).\n"
 "\n"
 "Both VAEs:\n"
@@ -167,6 +169,7 @@ enum {
     OPT_CAP, OPT_STEPS, OPT_EVAL_EVERY, OPT_SELECT, OPT_SEED, OPT_THREADS, OPT_METRICS_OUT,
     OPT_PROGRESS, OPT_STORE, OPT_VARIANT, OPT_KEEP, OPT_PIA, OPT_PIA_PATIENCE, OPT_PIA_FACTOR,
     OPT_SAMPLER, OPT_SAMPLES, OPT_CODEWORDS, OPT_REBUILD_EVERY, OPT_LR_STEP, OPT_LR_GAMMA,
+    OPT_ITEM_DROPOUT,
     OPT_HELP
 };
 
@@ -190,7 +193,8 @@ static const struct option train_options[] = {
     {"pia-factor", 1, 0, OPT_PIA_FACTOR}, {"sampler", 1, 0, OPT_SAMPLER},
     {"samples", 1, 0, OPT_SAMPLES}, {"codewords", 1, 0, OPT_CODEWORDS},
     {"rebuild-every", 1, 0, OPT_REBUILD_EVERY}, {"lr-step", 1, 0, OPT_LR_STEP},
-    {"lr-gamma", 1, 0, OPT_LR_GAMMA}, {"help", 0, 0, OPT_HELP}, {0, 0, 0, 0}};
+    {"lr-gamma", 1, 0, OPT_LR_GAMMA}, {"item-dropout", 1, 0, OPT_ITEM_DROPOUT},
+    {"help", 0, 0, OPT_HELP}, {0, 0, 0, 0}};
 
 static int parse_split(const char *s, rs_split *out)
 {
@@ -334,6 +338,9 @@ static int apply_option(cli *c, int opt, const char *arg, int *split_set)
     case OPT_RANKINGS_USERS:
         if (parse_long("--rankings-users", arg, 1, UINT32_MAX, &n)) return -1;
         c->rankings_users = (uint32_t)n; return 0;
+    case OPT_ITEM_DROPOUT:
+        if (parse_double("--item-dropout", arg, 0, 0.99, &x)) return -1;
+        c->fv.item_dropout = (float)x; return 0;
     case OPT_STORE: c->store = arg; return 0;
     case OPT_VARIANT: c->variant = arg; return 0;
     case OPT_KEEP:

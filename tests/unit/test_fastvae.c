@@ -4,8 +4,8 @@
  * the sampled loss a known constant) and a uniform proposal with many
  * samples recovers the full-softmax loss; lazy Adam equals dense Adam on the
  * rows it touches; results do not depend on the thread count; training
- * learns a planted structure; a published snapshot loads as a servable model
- * whose scores equal the trainer's, with a MIDX index that bounds every
+ * learns a planted structure; item dropout leaves dropped items' rows alone; a published snapshot
+ * loads as a servable model whose scores equal the trainer's, with a MIDX index that bounds every
  * item's residual. */
 #include <check.h>
 #include <math.h>
@@ -294,6 +294,53 @@ START_TEST(test_training_learns_structure)
 }
 END_TEST
 
+/* Number of item-embedding rows (E) that one training step changes. */
+static int rows_changed_by_one_step(float item_dropout, uint64_t seed)
+{
+    enum { M = 7 };
+    rs_fastvae_options o;
+    rs_fastvae_options_default(&o);
+    o.hidden = 6, o.latent = 3, o.batch_size = 3, o.samples = 4, o.seed = 5;
+    o.dropout = 0.0f;
+    o.item_dropout = item_dropout;
+    rs_train_model model;
+    rs_error err;
+    ck_assert_msg(rs_fastvae_create(&o, M, counts7, &model, &err) == 0, "%s", err.msg);
+    size_t n;
+    float *params = rs_fastvae_params(rs_fastvae_of(&model), &n);
+    float before[M * 6];
+    memcpy(before, params, sizeof(before)); /* E comes first: M rows of H */
+    rs_rng rng;
+    rs_rng_seed(&rng, seed);
+    ck_assert_int_eq(model.begin_epoch(model.self, 1, &rng, &err), 0);
+    rs_train_batch batch = {&data, users, 3, 0.0f, &rng};
+    rs_step_stats stats;
+    ck_assert_msg(model.train_batch(model.self, &batch, &stats, &err) == 0, "%s", err.msg);
+    int changed = 0;
+    for (int i = 0; i < M; i++) changed += memcmp(before + i * 6, params + i * 6, 6 * 4) != 0;
+    model.free(model.self);
+    return changed;
+}
+
+/* Item dropout removes whole history items from a step: their embedding
+ * rows get no gradient. Without it every history item's row moves (the
+ * three histories cover all seven items). */
+START_TEST(test_item_dropout_drops_whole_items)
+{
+    ck_assert_int_eq(rows_changed_by_one_step(0.0f, 3), 7);
+    int fewer = 0;
+    for (uint64_t seed = 1; seed <= 8; seed++) {
+        int changed = rows_changed_by_one_step(0.8f, seed);
+        ck_assert_int_le(changed, 7);
+        fewer += changed < 7;
+    }
+    /* Each of the 9 history entries survives with probability 0.2: a step
+     * that keeps at least one entry of all seven items has probability
+     * 0.36^2 * 0.2^5, about 4e-5, per seed. */
+    ck_assert_int_eq(fewer, 8);
+}
+END_TEST
+
 /* Same seed, 1 or 2 threads: bit-identical parameters after training. */
 START_TEST(test_thread_count_does_not_change_results)
 {
@@ -498,6 +545,7 @@ int main(void)
     tcase_add_loop_test(tc, test_training_learns_structure, 0, 4);
     tcase_add_test(tc, test_thread_count_does_not_change_results);
     tcase_add_loop_test(tc, test_published_model_serves_trainer_scores, 0, 2);
+    tcase_add_test(tc, test_item_dropout_drops_whole_items);
     tcase_add_test(tc, test_bad_options_are_refused);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
