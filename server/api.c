@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "jsonbuf.h"
 #include "log.h"
 #include "ops.h"
 
@@ -194,21 +195,26 @@ static void clear_marks(scratch *s, uint32_t from, uint32_t to)
 }
 
 /* Maps the request's history to unique item indices in s->items (marked in
- * the mask); unknown ids go to unknown (each once). Returns the count. */
+ * the mask). Unknown ids are listed once each in *unknown, a JSON array
+ * created at the first one (most requests have none). Returns the count. */
 static uint32_t map_history(const rs_model *model, const reco_input *in, scratch *s,
-                            uint32_t *n_touched, json_t *unknown, json_t *unknown_seen)
+                            uint32_t *n_touched, json_t **unknown)
 {
     uint32_t used = 0, n_items = rs_model_n_items(model);
+    json_t *seen = NULL;
     if (in->has_history) {
         for (uint32_t i = 0; i < in->n_history; i++) {
             uint32_t idx;
             const rs_id *id = &in->history[i];
             if (rs_model_item_index(model, id->ptr, id->len, &idx) == 0 && idx < n_items) {
                 if (mark(s, idx, n_touched)) s->items[used++] = idx;
-            } else if (!json_object_getn(unknown_seen, id->ptr, id->len)) {
-                json_object_setn_new_nocheck(unknown_seen, id->ptr, id->len, json_true());
-                json_array_append_new(unknown, id_json(id->ptr, id->len));
+                continue;
             }
+            if (!seen) seen = json_object();
+            if (!*unknown) *unknown = json_array();
+            if (!seen || !*unknown || json_object_getn(seen, id->ptr, id->len)) continue;
+            json_object_setn_new_nocheck(seen, id->ptr, id->len, json_true());
+            json_array_append_new(*unknown, id_json(id->ptr, id->len));
         }
     } else if (in->user) {
         const uint32_t *items;
@@ -218,6 +224,7 @@ static uint32_t map_history(const rs_model *model, const reco_input *in, scratch
                 if (items[i] < n_items && mark(s, items[i], n_touched)) s->items[used++] = items[i];
         }
     }
+    json_decref(seen);
     return used;
 }
 
@@ -243,6 +250,69 @@ static size_t history_capacity(const rs_model *model, const reco_input *in)
     return n;
 }
 
+/* The recommendation answer, written directly (see jsonbuf.h for why):
+ * {"variant", "version", "model", "fallback", "items": [{"id", "score"}],
+ *  "unknown_items", "history_used", "retrieval", "user"?, "experiment"}.
+ * Returns malloc'd text ending in a newline, or NULL when out of memory. */
+static char *answer_text(const rs_loaded *l, const reco_input *in, const rs_scored *top,
+                         uint32_t got, int fallback, uint32_t used, const json_t *unknown,
+                         const rs_retrieve_stats *rst, size_t *len)
+{
+    const rs_model *model = l->model;
+    const char *family = rs_model_family(model), *method = rs_retriever_method(l->retriever);
+    rs_jsonbuf b;
+    rs_jsonbuf_init(&b, 256 + 48 * (size_t)got);
+    rs_jsonbuf_lit(&b, "{\"variant\":");
+    rs_jsonbuf_string(&b, l->variant, strlen(l->variant));
+    rs_jsonbuf_lit(&b, ",\"version\":");
+    rs_jsonbuf_uint(&b, l->version);
+    rs_jsonbuf_lit(&b, ",\"model\":");
+    rs_jsonbuf_string(&b, family, strlen(family));
+    if (fallback)
+        rs_jsonbuf_lit(&b, ",\"fallback\":\"popularity\",\"items\":[");
+    else
+        rs_jsonbuf_lit(&b, ",\"fallback\":null,\"items\":[");
+    for (uint32_t i = 0; i < got; i++) {
+        size_t id_len;
+        const char *id = rs_model_item_id(model, top[i].id, &id_len);
+        if (i) rs_jsonbuf_lit(&b, ",");
+        rs_jsonbuf_lit(&b, "{\"id\":");
+        rs_jsonbuf_string(&b, id, id_len);
+        rs_jsonbuf_lit(&b, ",\"score\":");
+        rs_jsonbuf_float(&b, top[i].score);
+        rs_jsonbuf_lit(&b, "}");
+    }
+    rs_jsonbuf_lit(&b, "],\"unknown_items\":");
+    if (unknown)
+        rs_jsonbuf_json(&b, unknown);
+    else
+        rs_jsonbuf_lit(&b, "[]");
+    rs_jsonbuf_lit(&b, ",\"history_used\":");
+    rs_jsonbuf_uint(&b, used);
+    if (fallback) {
+        rs_jsonbuf_lit(&b, ",\"retrieval\":null");
+    } else {
+        rs_jsonbuf_lit(&b, ",\"retrieval\":{\"method\":");
+        rs_jsonbuf_string(&b, method, strlen(method));
+        if (rst->exact)
+            rs_jsonbuf_lit(&b, ",\"exact\":true,\"scored\":");
+        else
+            rs_jsonbuf_lit(&b, ",\"exact\":false,\"scored\":");
+        rs_jsonbuf_uint(&b, rst->scored);
+        rs_jsonbuf_lit(&b, "}");
+    }
+    if (in->user) {
+        rs_jsonbuf_lit(&b, ",\"user\":");
+        rs_jsonbuf_string(&b, in->user->ptr, in->user->len);
+    }
+    rs_jsonbuf_lit(&b, ",\"experiment\":");
+    json_t *choice = rs_ops_choice_json(in->choice);
+    rs_jsonbuf_json(&b, choice);
+    json_decref(choice);
+    rs_jsonbuf_lit(&b, "}\n");
+    return rs_jsonbuf_take(&b, len);
+}
+
 static void recommend(rs_api *api, rs_loaded *l, const reco_input *in, rs_response *resp)
 {
     const rs_model *model = l->model;
@@ -261,10 +331,9 @@ static void recommend(rs_api *api, rs_loaded *l, const reco_input *in, rs_respon
         rs_response_error(resp, 500, "internal", "out of memory for request scratch");
         return;
     }
-    json_t *unknown = json_array(), *unknown_seen = json_object();
+    json_t *unknown = NULL;
     uint32_t n_touched = 0;
-    uint32_t used = map_history(model, in, s, &n_touched, unknown, unknown_seen);
-    json_decref(unknown_seen);
+    uint32_t used = map_history(model, in, s, &n_touched, &unknown);
     /* The history marks double as exclusions only when filtering it. */
     if (!in->filter_history) {
         clear_marks(s, 0, n_touched);
@@ -307,34 +376,25 @@ static void recommend(rs_api *api, rs_loaded *l, const reco_input *in, rs_respon
         }
     }
     clear_marks(s, 0, n_touched);
-
-    json_t *items = json_array();
     for (uint32_t i = 0; i < got; i++) {
-        if (!isfinite(s->top[i].score)) {
-            json_decref(items);
-            json_decref(unknown);
-            rs_response_error(resp, 500, "internal",
-                              "the model produced a non-finite score (variant %s version %llu)",
-                              l->variant, (unsigned long long)l->version);
-            return;
-        }
-        json_array_append_new(items, item_json(model, s->top[i].id, s->top[i].score));
+        if (isfinite(s->top[i].score)) continue;
+        json_decref(unknown);
+        rs_response_error(resp, 500, "internal",
+                          "the model produced a non-finite score (variant %s version %llu)",
+                          l->variant, (unsigned long long)l->version);
+        return;
     }
     rs_stats_retrieval(api->stats, l->slot, fallback ? 0 : rst.scored, fallback,
                        json_array_size(unknown));
-    json_t *retrieval =
-        fallback ? json_null()
-                 : json_pack("{s:s,s:b,s:I}", "method", rs_retriever_method(l->retriever), "exact",
-                             rst.exact, "scored", (json_int_t)rst.scored);
-    json_t *body = json_pack("{s:s,s:I,s:s,s:o,s:o,s:o,s:I,s:o}", "variant", l->variant, "version",
-                             (json_int_t)l->version, "model", rs_model_family(model), "fallback",
-                             fallback ? json_string("popularity") : json_null(), "items", items,
-                             "unknown_items", unknown, "history_used", (json_int_t)used,
-                             "retrieval", retrieval);
-    if (body && in->user) json_object_set_new(body, "user", id_json(in->user->ptr, in->user->len));
-    if (body) json_object_set_new(body, "experiment", rs_ops_choice_json(in->choice));
+    size_t len;
+    char *text = answer_text(l, in, s->top, got, fallback, used, unknown, &rst, &len);
+    json_decref(unknown);
+    if (!text) {
+        rs_response_error(resp, 500, "internal", "out of memory writing the answer");
+        return;
+    }
     rs_response_variant(resp, l->slot, l->variant, l->version);
-    rs_response_json(resp, 200, body);
+    rs_response_text(resp, 200, "application/json", text, len);
 }
 
 static void h_recommend(void *ctx, rs_request *req, rs_response *resp)
