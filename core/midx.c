@@ -522,7 +522,11 @@ void rs_midx_scratch_free(rs_midx_scratch *s)
 /* ord = 0..k-1 by descending v, ties by ascending index. LSD radix sort in
  * four 8-bit passes over an order-reversing integer image of the floats
  * (k log k comparisons would cost more, and the walk may read the whole
- * list); the sort is stable, so equal keys keep ascending indices. */
+ * list); the sort is stable, so equal keys keep ascending indices. Up to
+ * SMALL_SORT codewords, a stable insertion sort of the same keys (same
+ * order) beats four passes over 256-entry histograms. */
+#define SMALL_SORT 64
+
 static void sort_desc(rs_midx_scratch *s, const float *v, uint32_t k, uint32_t *ord)
 {
     uint32_t *ka = s->sort_keys, *kb = s->sort_keys + k, *ia = ord, *ib = s->sort_idx;
@@ -532,6 +536,14 @@ static void sort_desc(rs_midx_scratch *s, const float *v, uint32_t k, uint32_t *
         u = (u & 0x80000000u) ? ~u : (u | 0x80000000u); /* ascending image */
         ka[i] = ~u;                                     /* descending */
         ia[i] = i;
+    }
+    if (k <= SMALL_SORT) { /* the histograms would cost more than the sort */
+        for (uint32_t i = 1; i < k; i++) {
+            uint32_t key = ka[i], j = i;
+            for (; j > 0 && ka[j - 1] > key; j--) ka[j] = ka[j - 1], ia[j] = ia[j - 1];
+            ka[j] = key, ia[j] = i;
+        }
+        return;
     }
     for (uint32_t shift = 0; shift < 32; shift += 8) {
         uint32_t pos[256] = {0};

@@ -142,7 +142,7 @@ START_TEST(test_exact_matches_brute_force)
         int integer;
     } cases[] = {
         {3000, 16, 16, 0}, {2000, 9, 8, 0}, {2000, 12, 10, 1}, {500, 6, 1, 0},
-        {700, 8, 1, 1},    {40, 5, 64, 0},  {1, 3, 4, 0},
+        {700, 8, 1, 1},    {40, 5, 64, 0},  {1, 3, 4, 0},      {2500, 6, 80, 0}, /* radix sort */
     };
     for (unsigned c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
         fixture f;
