@@ -56,9 +56,10 @@ typedef float v8f __attribute__((vector_size(32)));
  * horizontal sum, then the tail) so the same pair always gives the same
  * bits. Not inlined, so that every caller runs the same machine code. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-/* An AVX2 clone picked once at load time (ifunc): the same lane-wise
- * operations in the same order, so the bits do not depend on the clone
- * (ISO C mode keeps floating-point contraction off: no fused multiply-add). */
+/* Builds for any x86-64 (OPT without -march=native, as packages are) get an
+ * AVX2 clone picked once at load time (ifunc): the same lane-wise operations
+ * in the same order, so the bits do not depend on the clone (ISO C mode
+ * keeps floating-point contraction off: no fused multiply-add). */
 #define RS_DOT_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define RS_DOT_CLONES
