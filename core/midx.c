@@ -55,11 +55,14 @@ typedef float v8f __attribute__((vector_size(32)));
 /* One fixed summation order (two 8-lane accumulators, then a pairwise
  * horizontal sum, then the tail) so the same pair always gives the same
  * bits. Not inlined, so that every caller runs the same machine code. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
+    !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
 /* Builds for any x86-64 (OPT without -march=native, as packages are) get an
  * AVX2 clone picked once at load time (ifunc): the same lane-wise operations
  * in the same order, so the bits do not depend on the clone (ISO C mode
- * keeps floating-point contraction off: no fused multiply-add). */
+ * keeps floating-point contraction off: no fused multiply-add). Not under
+ * the sanitizers: an instrumented ifunc resolver runs before their runtime
+ * is up (TSan builds crashed at start). */
 #define RS_DOT_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define RS_DOT_CLONES
