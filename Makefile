@@ -9,6 +9,7 @@
 #   make tsan       the server's reload scenarios under ThreadSanitizer
 #   make fuzz       libFuzzer on the request parser (FUZZ_SECONDS, default 300)
 #   make format     clang-format every source file in place
+#   make format-check  fail if any source differs from .clang-format
 #
 # Every core/*.c goes into build/librecsys.a; trainer/*.c and server/*.c
 # (except main.c) into their own archives so unit tests can link them; each
@@ -67,7 +68,7 @@ ifneq ($(wildcard server/main.c),)
 PROGRAMS += $(BINDIR)/recserve
 endif
 
-.PHONY: all deps test unit integration asan demo bench bench-train format clean check-deps fuzz
+.PHONY: all deps test unit integration asan demo bench bench-train format format-check clean check-deps fuzz
 
 all: check-deps $(PROGRAMS) $(UNIT_BIN) $(TOOL_BIN) $(BENCH_BIN)
 
@@ -148,8 +149,15 @@ bench: all
 bench-train: all
 	@BUILD=$(BUILD) BINDIR=$(BINDIR) bench/train.sh
 
+SOURCES_C = $(wildcard core/*.[ch] trainer/*.[ch] server/*.[ch] tests/*/*.[ch] bench/*.c)
+
 format:
-	clang-format -i $(wildcard core/*.[ch] trainer/*.[ch] server/*.[ch] tests/*/*.[ch])
+	clang-format -i $(SOURCES_C)
+
+# Fails (listing the files) when any source differs from .clang-format.
+format-check:
+	@clang-format --dry-run --Werror $(SOURCES_C) 2>&1 | grep -o '^[^:]*\.[ch]' | sort -u; \
+	clang-format --dry-run --Werror $(SOURCES_C) >/dev/null 2>&1 && echo "format: clean"
 
 clean:
 	rm -rf build build-* bin

@@ -31,8 +31,10 @@ int rs_error_prefix(rs_error *err, const char *fmt, ...)
     size_t used = strnlen(prefix, sizeof(err->msg) - 1);
     memcpy(err->msg, prefix, used);
     size_t room = sizeof(err->msg) - used;
-    if (room > 2) snprintf(err->msg + used, room, ": %.*s", (int)(room - 3), old);
-    else err->msg[used] = '\0';
+    if (room > 2)
+        snprintf(err->msg + used, room, ": %.*s", (int)(room - 3), old);
+    else
+        err->msg[used] = '\0';
     return -1;
 }
 

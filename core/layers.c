@@ -37,16 +37,16 @@ static void sum_rows_into(float *db, const float *dy, int B, int out)
 void rs_dense_forward(float *y, const float *x, const float *W, const float *b, int B, int in,
                       int out)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, out, in, 1.0f, x, in, W, out, 0.0f,
-                y, out);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, out, in, 1.0f, x, in, W, out, 0.0f, y,
+                out);
     add_bias_rows(y, b, B, out);
 }
 
 void rs_dense_backward(float *dx, float *dW, float *db, const float *dy, const float *x,
                        const float *W, int B, int in, int out)
 {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, B, 1.0f, x, in, dy, out, 1.0f,
-                dW, out);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, B, 1.0f, x, in, dy, out, 1.0f, dW,
+                out);
     sum_rows_into(db, dy, B, out);
     if (dx)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, in, out, 1.0f, dy, out, W, out,
@@ -64,23 +64,24 @@ void rs_dense_t_forward(float *y, const float *x, const float *W, const float *b
 void rs_dense_t_backward(float *dx, float *dW, float *db, const float *dy, const float *x,
                          const float *W, int B, int in, int out)
 {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, B, 1.0f, dy, out, x, in, 1.0f,
-                dW, in);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, B, 1.0f, dy, out, x, in, 1.0f, dW,
+                in);
     sum_rows_into(db, dy, B, out);
     if (dx)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, in, out, 1.0f, dy, out, W, in,
                     0.0f, dx, in);
 }
 
-void rs_sparse_forward(float *y, const rs_sparse_batch *X, const float *W, const float *b,
-                       int out)
+void rs_sparse_forward(float *y, const rs_sparse_batch *X, const float *W, const float *b, int out)
 {
     int B = (int)X->n_rows;
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < B; r++) {
         float *row = y + (long)r * out;
-        if (b) memcpy(row, b, sizeof(float) * (size_t)out);
-        else memset(row, 0, sizeof(float) * (size_t)out);
+        if (b)
+            memcpy(row, b, sizeof(float) * (size_t)out);
+        else
+            memset(row, 0, sizeof(float) * (size_t)out);
         for (uint64_t p = X->indptr[r]; p < X->indptr[r + 1]; p++) {
             const float *w = W + (long)X->indices[p] * out;
             float v = value_at(X, p);
@@ -213,8 +214,8 @@ double rs_softmax_nll(float *dlogits, const float *logits, const rs_sparse_batch
     double row_loss[B > 0 ? B : 1];
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < B; r++)
-        row_loss[r] = softmax_nll_row(dlogits ? dlogits + (long)r * n : NULL,
-                                      logits + (long)r * n, targets, r, n, scale);
+        row_loss[r] = softmax_nll_row(dlogits ? dlogits + (long)r * n : NULL, logits + (long)r * n,
+                                      targets, r, n, scale);
     for (int r = 0; r < B; r++) loss += row_loss[r];
     return loss;
 }

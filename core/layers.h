@@ -34,8 +34,7 @@ void rs_dense_backward(float *dx, float *dW, float *db, const float *dy, const f
                        const float *W, int B, int in, int out);
 
 /* y (B x out) = X W + b with X sparse (B x n_items), W (n_items x out). */
-void rs_sparse_forward(float *y, const rs_sparse_batch *X, const float *W, const float *b,
-                       int out);
+void rs_sparse_forward(float *y, const rs_sparse_batch *X, const float *W, const float *b, int out);
 /* dW[item] += X[r,item] * dy[r] for every non-zero; db += sum_rows dy. Rows
  * of dW for items absent from the batch are untouched. */
 void rs_sparse_backward(float *dW, float *db, const float *dy, const rs_sparse_batch *X, int out);

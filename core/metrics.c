@@ -31,9 +31,12 @@ int rs_metric_set_find_or_add(rs_metric_set *set, const char *name)
 {
     int is_ndcg;
     const char *at;
-    if (strncmp(name, "recall@", 7) == 0) is_ndcg = 0, at = name + 7;
-    else if (strncmp(name, "ndcg@", 5) == 0) is_ndcg = 1, at = name + 5;
-    else return -1;
+    if (strncmp(name, "recall@", 7) == 0)
+        is_ndcg = 0, at = name + 7;
+    else if (strncmp(name, "ndcg@", 5) == 0)
+        is_ndcg = 1, at = name + 5;
+    else
+        return -1;
     char *end;
     long k = strtol(at, &end, 10);
     if (*at == '\0' || *end != '\0' || k < 1 || k > 100000) return -1;
@@ -50,8 +53,10 @@ static int contains(const uint32_t *sorted, uint32_t n, uint32_t x)
     uint32_t lo = 0, hi = n;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (sorted[mid] < x) lo = mid + 1;
-        else hi = mid;
+        if (sorted[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo < n && sorted[lo] == x;
 }

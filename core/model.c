@@ -56,10 +56,14 @@ struct rs_model {
 
 static int parse_activation(const char *s, activation *out)
 {
-    if (!strcmp(s, "none")) *out = ACT_NONE;
-    else if (!strcmp(s, "tanh")) *out = ACT_TANH;
-    else if (!strcmp(s, "relu")) *out = ACT_RELU;
-    else return -1;
+    if (!strcmp(s, "none"))
+        *out = ACT_NONE;
+    else if (!strcmp(s, "tanh"))
+        *out = ACT_TANH;
+    else if (!strcmp(s, "relu"))
+        *out = ACT_RELU;
+    else
+        return -1;
     return 0;
 }
 
@@ -85,9 +89,8 @@ static int load_layer(rs_model *m, const rs_snapshot *snap, json_t *spec, int in
     const char *kind = NULL, *weight = NULL, *bias = NULL, *act = "none";
     json_int_t in = 0, out = 0;
     json_error_t jerr;
-    if (json_unpack_ex(spec, &jerr, 0, "{s:s, s?s, s?s, s:I, s:I, s?s}", "kind", &kind,
-                       "weight", &weight, "bias", &bias, "in", &in, "out", &out, "activation",
-                       &act) != 0)
+    if (json_unpack_ex(spec, &jerr, 0, "{s:s, s?s, s?s, s:I, s:I, s?s}", "kind", &kind, "weight",
+                       &weight, "bias", &bias, "in", &in, "out", &out, "activation", &act) != 0)
         return rs_fail(err, "manifest encoder layer %d: %s", index, jerr.text);
     layer *l = &m->layers[index];
     if (in <= 0 || out <= 0 || in > (1 << 24) || out > (1 << 24))
@@ -95,8 +98,8 @@ static int load_layer(rs_model *m, const rs_snapshot *snap, json_t *spec, int in
                        (long long)in, (long long)out);
     l->in = (uint32_t)in, l->out = (uint32_t)out;
     if (l->in != in_dim)
-        return rs_fail(err, "manifest encoder layer %d: input %u, previous output %u", index,
-                       l->in, in_dim);
+        return rs_fail(err, "manifest encoder layer %d: input %u, previous output %u", index, l->in,
+                       in_dim);
     if (parse_activation(act, &l->act) != 0)
         return rs_fail(err, "manifest encoder layer %d: unknown activation '%s'", index, act);
     if (!strcmp(kind, "gaussian_mean")) {
@@ -106,9 +109,12 @@ static int load_layer(rs_model *m, const rs_snapshot *snap, json_t *spec, int in
                            index);
         return 0;
     }
-    if (!strcmp(kind, "sparse_linear")) l->kind = LAYER_SPARSE;
-    else if (!strcmp(kind, "linear")) l->kind = LAYER_LINEAR;
-    else return rs_fail(err, "manifest encoder layer %d: unknown kind '%s'", index, kind);
+    if (!strcmp(kind, "sparse_linear"))
+        l->kind = LAYER_SPARSE;
+    else if (!strcmp(kind, "linear"))
+        l->kind = LAYER_LINEAR;
+    else
+        return rs_fail(err, "manifest encoder layer %d: unknown kind '%s'", index, kind);
     if (!weight) return rs_fail(err, "manifest encoder layer %d: no weight tensor", index);
     if (tensor_f32(snap, weight, l->in, l->out, &l->W, err) != 0) return -1;
     if (bias && tensor_f32(snap, bias, l->out, 0, &l->b, err) != 0) return -1;
@@ -233,16 +239,15 @@ static int load_popularity(rs_model *m, const rs_snapshot *snap, rs_error *err)
     m->popular_order = rs_malloc(m->n_items, sizeof(uint32_t), err);
     if (!m->popular_order) return -1;
     for (uint32_t i = 0; i < m->n_items; i++) m->popular_order[i] = i;
-    qsort_r(m->popular_order, m->n_items, sizeof(uint32_t), by_popularity,
-            (void *)m->popularity);
+    qsort_r(m->popular_order, m->n_items, sizeof(uint32_t), by_popularity, (void *)m->popularity);
     return 0;
 }
 
 static int read_counts(rs_model *m, json_t *manifest, rs_error *err)
 {
     const char *family = json_string_value(json_object_get(manifest, "family"));
-    json_t *items = json_object_get(manifest, "n_items"), *users = json_object_get(manifest,
-                                                                                   "n_users");
+    json_t *items = json_object_get(manifest, "n_items"),
+           *users = json_object_get(manifest, "n_users");
     if (!family || !json_is_integer(items) || !json_is_integer(users))
         return rs_fail(err, "manifest lacks family, n_items or n_users");
     json_int_t ni = json_integer_value(items), nu = json_integer_value(users);
@@ -332,8 +337,10 @@ static int compare_u32(const void *a, const void *b)
 static void encode_input(const rs_model *m, const uint32_t *items, uint32_t n, float *y)
 {
     const layer *l = &m->layers[0];
-    if (l->b) memcpy(y, l->b, sizeof(float) * l->out);
-    else memset(y, 0, sizeof(float) * l->out);
+    if (l->b)
+        memcpy(y, l->b, sizeof(float) * l->out);
+    else
+        memset(y, 0, sizeof(float) * l->out);
     if (n == 0) return;
     float value = 1.0f / sqrtf((float)n);
     for (uint32_t k = 0; k < n; k++) {
@@ -344,8 +351,10 @@ static void encode_input(const rs_model *m, const uint32_t *items, uint32_t n, f
 
 static void activate(activation act, float *y, uint32_t n)
 {
-    if (act == ACT_TANH) rs_tanh_forward(y, y, n);
-    else if (act == ACT_RELU) rs_relu_forward(y, y, n);
+    if (act == ACT_TANH)
+        rs_tanh_forward(y, y, n);
+    else if (act == ACT_RELU)
+        rs_relu_forward(y, y, n);
 }
 
 int rs_model_encode(const rs_model *model, const uint32_t *items, uint32_t n, float *user_vector,
@@ -380,10 +389,12 @@ int rs_model_encode(const rs_model *model, const uint32_t *items, uint32_t n, fl
         if (l->kind == LAYER_GAUSSIAN_MEAN) {
             memcpy(y, x, sizeof(float) * l->out);
         } else {
-            if (l->b) memcpy(y, l->b, sizeof(float) * l->out);
-            else memset(y, 0, sizeof(float) * l->out);
-            cblas_sgemv(CblasRowMajor, CblasTrans, (int)l->in, (int)l->out, 1.0f, l->W,
-                        (int)l->out, x, 1, 1.0f, y, 1);
+            if (l->b)
+                memcpy(y, l->b, sizeof(float) * l->out);
+            else
+                memset(y, 0, sizeof(float) * l->out);
+            cblas_sgemv(CblasRowMajor, CblasTrans, (int)l->in, (int)l->out, 1.0f, l->W, (int)l->out,
+                        x, 1, 1.0f, y, 1);
         }
         activate(l->act, y, l->out);
         float *t = x;
@@ -414,8 +425,8 @@ const uint32_t *rs_model_popular_order(const rs_model *model)
     return model->popular_order;
 }
 
-int rs_model_user_history(const rs_model *model, const char *id, size_t len,
-                          const uint32_t **items, uint32_t *n)
+int rs_model_user_history(const rs_model *model, const char *id, size_t len, const uint32_t **items,
+                          uint32_t *n)
 {
     uint32_t u;
     if (rs_idtable_find(model->user_ids, id, len, &u) != 0) return -1;

@@ -55,7 +55,7 @@ const float *rs_model_popularity(const rs_model *model);
 const uint32_t *rs_model_popular_order(const rs_model *model);
 
 /* Known user's training history: 0 and the items when found, -1 when not. */
-int rs_model_user_history(const rs_model *model, const char *id, size_t len,
-                          const uint32_t **items, uint32_t *n);
+int rs_model_user_history(const rs_model *model, const char *id, size_t len, const uint32_t **items,
+                          uint32_t *n);
 
 #endif

@@ -24,8 +24,7 @@ static void measure_row(float *scores, uint32_t n_items, const rs_csr *exclude,
 }
 
 int rs_evaluate(rs_train_model *model, const rs_csr *input, const rs_csr *exclude,
-                const rs_csr *targets, const rs_metric_set *set, rs_eval_result *out,
-                rs_error *err)
+                const rs_csr *targets, const rs_metric_set *set, rs_eval_result *out, rs_error *err)
 {
     memset(out, 0, sizeof(*out));
     uint32_t n_users = targets->n_rows, M = model->n_items, k = rs_metric_set_max_k(set);
@@ -78,9 +77,12 @@ static void write_json_string(FILE *f, const char *s)
     fputc('"', f);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
     }
     fputc('"', f);
 }

@@ -18,8 +18,6 @@ int rs_evaluate(rs_train_model *model, const rs_csr *input, const rs_csr *exclud
                 const rs_csr *targets, const rs_metric_set *set, rs_eval_result *out,
                 rs_error *err);
 
-
-
 /* Writes the model's top-k for the first n_users users with a non-empty
  * input row, one JSON object per line: {"user": ID, "items": [IDS],
  * "scores": [...]}, ranked from the input rows with those rows excluded,

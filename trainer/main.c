@@ -39,6 +39,7 @@ typedef struct cli {
     uint32_t keep;
 } cli;
 
+/* clang-format off */
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -134,14 +135,14 @@ static void usage(FILE *f)
 "training after the epoch in progress and still publishes the best epoch;\n"
 "a second signal stops at once.\n");
 }
+/* clang-format on */
 
 static int parse_double(const char *opt, const char *s, double lo, double hi, double *out)
 {
     char *end;
     double v = strtod(s, &end);
     if (*s == '\0' || *end != '\0' || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "rectrain: %s: expected a number in [%g, %g], got '%s'\n", opt, lo, hi,
-                s);
+        fprintf(stderr, "rectrain: %s: expected a number in [%g, %g], got '%s'\n", opt, lo, hi, s);
         return -1;
     }
     *out = v;
@@ -153,14 +154,15 @@ static int parse_long(const char *opt, const char *s, long lo, long hi, long *ou
     char *end;
     long v = strtol(s, &end, 10);
     if (*s == '\0' || *end != '\0' || v < lo || v > hi) {
-        fprintf(stderr, "rectrain: %s: expected an integer in [%ld, %ld], got '%s'\n", opt, lo,
-                hi, s);
+        fprintf(stderr, "rectrain: %s: expected an integer in [%ld, %ld], got '%s'\n", opt, lo, hi,
+                s);
         return -1;
     }
     *out = v;
     return 0;
 }
 
+/* clang-format off */
 enum {
     OPT_RANKINGS_OUT = 200, OPT_RANKINGS_USERS, OPT_REFIT, OPT_SELECT_RULE,
     OPT_DATA = 256, OPT_TEST, OPT_SPLIT, OPT_HOLDOUT, OPT_HELDOUT, OPT_FOLDIN, OPT_HEADER,
@@ -195,13 +197,18 @@ static const struct option train_options[] = {
     {"rebuild-every", 1, 0, OPT_REBUILD_EVERY}, {"lr-step", 1, 0, OPT_LR_STEP},
     {"lr-gamma", 1, 0, OPT_LR_GAMMA}, {"item-dropout", 1, 0, OPT_ITEM_DROPOUT},
     {"help", 0, 0, OPT_HELP}, {0, 0, 0, 0}};
+/* clang-format on */
 
 static int parse_split(const char *s, rs_split *out)
 {
-    if (!strcmp(s, "file")) *out = RS_SPLIT_FILE;
-    else if (!strcmp(s, "holdout")) *out = RS_SPLIT_HOLDOUT;
-    else if (!strcmp(s, "users")) *out = RS_SPLIT_USERS;
-    else if (!strcmp(s, "none")) *out = RS_SPLIT_NONE;
+    if (!strcmp(s, "file"))
+        *out = RS_SPLIT_FILE;
+    else if (!strcmp(s, "holdout"))
+        *out = RS_SPLIT_HOLDOUT;
+    else if (!strcmp(s, "users"))
+        *out = RS_SPLIT_USERS;
+    else if (!strcmp(s, "none"))
+        *out = RS_SPLIT_NONE;
     else {
         fprintf(stderr, "rectrain: --split: expected file, holdout, users or none, got '%s'\n", s);
         return -1;
@@ -211,9 +218,12 @@ static int parse_split(const char *s, rs_split *out)
 
 static int parse_mode(const char *opt, const char *s, const char *yes, const char *no, int *out)
 {
-    if (!strcmp(s, "auto")) *out = -1;
-    else if (!strcmp(s, yes)) *out = 1;
-    else if (!strcmp(s, no)) *out = 0;
+    if (!strcmp(s, "auto"))
+        *out = -1;
+    else if (!strcmp(s, yes))
+        *out = 1;
+    else if (!strcmp(s, no))
+        *out = 0;
     else {
         fprintf(stderr, "rectrain: %s: expected auto, %s or %s, got '%s'\n", opt, yes, no, s);
         return -1;
@@ -222,6 +232,7 @@ static int parse_mode(const char *opt, const char *s, const char *yes, const cha
 }
 
 /* One option into c; returns -1 on a bad value. */
+/* clang-format off */
 static int apply_option(cli *c, int opt, const char *arg, int *split_set)
 {
     double x;
@@ -349,6 +360,7 @@ static int apply_option(cli *c, int opt, const char *arg, int *split_set)
     }
     return -1;
 }
+/* clang-format on */
 
 static int parse_train_args(int argc, char **argv, cli *c)
 {
@@ -441,17 +453,17 @@ static json_t *metrics_json(const rs_metric_set *set, const rs_eval_result *r)
 
 static json_t *training_json(const cli *c, const rs_train_summary *s)
 {
-    json_t *obj = json_pack("{s:s, s:i, s:i, s:i, s:s, s:b, s:f, s:f, s:f, s:I, s:i, s:f, s:I, s:o, "
-                     "s:o}",
-                     "data", c->data.train_path, "epochs", c->train.epochs, "epochs_run",
-                     s->epochs_run, "best_epoch", s->best_epoch, "selected_on", c->select,
-                     "selected_on_validation", s->selected_on_valid, "anneal_cap",
-                     (double)c->train.anneal_cap, "seconds_total", s->seconds_total,
-                     "seconds_per_epoch", s->mean_epoch_seconds, "seed",
-                     (json_int_t)c->train.seed, "threads", c->threads, "valid_fraction",
-                     c->data.valid_fraction, "anneal_steps", (json_int_t)c->train.anneal_steps,
-                     "test_metrics", metrics_json(&c->metrics, &s->best_test),
-                     "valid_metrics", metrics_json(&c->metrics, &s->best_valid));
+    json_t *obj = json_pack(
+        "{s:s, s:i, s:i, s:i, s:s, s:b, s:f, s:f, s:f, s:I, s:i, s:f, s:I, s:o, "
+        "s:o}",
+        "data", c->data.train_path, "epochs", c->train.epochs, "epochs_run", s->epochs_run,
+        "best_epoch", s->best_epoch, "selected_on", c->select, "selected_on_validation",
+        s->selected_on_valid, "anneal_cap", (double)c->train.anneal_cap, "seconds_total",
+        s->seconds_total, "seconds_per_epoch", s->mean_epoch_seconds, "seed",
+        (json_int_t)c->train.seed, "threads", c->threads, "valid_fraction", c->data.valid_fraction,
+        "anneal_steps", (json_int_t)c->train.anneal_steps, "test_metrics",
+        metrics_json(&c->metrics, &s->best_test), "valid_metrics",
+        metrics_json(&c->metrics, &s->best_valid));
     if (obj) {
         json_object_set_new(obj, "refit", json_boolean(c->refitted));
         json_object_set_new(obj, "select_rule",
@@ -465,8 +477,8 @@ static void print_summary(const cli *c, const rs_train_summary *s)
     char name[32];
     fprintf(stderr, "best epoch %d of %d (%s on %s); %.1f s per epoch, %.1f s in all\n",
             s->best_epoch, s->epochs_run, c->select,
-            s->selected_on_valid ? "validation" : "none: last epoch kept",
-            s->mean_epoch_seconds, s->seconds_total);
+            s->selected_on_valid ? "validation" : "none: last epoch kept", s->mean_epoch_seconds,
+            s->seconds_total);
     if (s->best_test.n_users) {
         fprintf(stderr, "test (%u users):", s->best_test.n_users);
         for (int i = 0; i < c->metrics.n; i++) {
@@ -483,11 +495,10 @@ static int create_model(cli *c, rs_dataset *d, rs_train_model *model, rs_error *
     if (strcmp(c->model, "popularity") == 0)
         return rs_popularity_create(d->popularity, d->report.n_items, model, err);
     if (strcmp(c->model, "fastvae") == 0) {
-        if (rs_fastvae_create(&c->fv, d->report.n_items, d->popularity, model, err) != 0)
-            return -1;
+        if (rs_fastvae_create(&c->fv, d->report.n_items, d->popularity, model, err) != 0) return -1;
         fprintf(stderr, "fastvae: sampler %s, %u samples, %u codewords, batch %d, lr %g\n",
-                rs_fastvae_sampler_name(&c->fv), c->fv.samples, c->fv.codewords,
-                c->fv.batch_size, (double)c->fv.lr);
+                rs_fastvae_sampler_name(&c->fv), c->fv.samples, c->fv.codewords, c->fv.batch_size,
+                (double)c->fv.lr);
         return 0;
     }
     return rs_vae_create(&c->vae, d->report.n_items, model, err);
@@ -554,7 +565,8 @@ static int run_train(int argc, char **argv)
     rs_data_report_print(&d.report, stderr);
     if (create_model(&c, &d, &model, &err) != 0) goto fail;
     fprintf(stderr, "model %s: %u items, %d threads, %.1f MiB of parameters and buffers\n",
-            model.family, model.n_items, c.threads, (double)model.footprint(model.self) / 1048576.0);
+            model.family, model.n_items, c.threads,
+            (double)model.footprint(model.self) / 1048576.0);
     signal(SIGINT, on_stop_signal);
     signal(SIGTERM, on_stop_signal);
     /* With --refit the first pass only chooses the epoch count: its test
@@ -570,12 +582,12 @@ static int run_train(int argc, char **argv)
     if (c.store) {
         json_t *training = training_json(&c, &summary);
         uint64_t version = 0;
-        int prc = rs_publish_model(c.store, c.variant, &model, &d, training, c.keep, &version,
-                                   &err);
+        int prc =
+            rs_publish_model(c.store, c.variant, &model, &d, training, c.keep, &version, &err);
         json_decref(training);
         if (prc != 0) goto fail;
-        fprintf(stderr, "published %s version %llu to %s\n", c.variant,
-                (unsigned long long)version, c.store);
+        fprintf(stderr, "published %s version %llu to %s\n", c.variant, (unsigned long long)version,
+                c.store);
     }
     rc = 0;
     goto done;
@@ -606,35 +618,41 @@ static int run_synth(int argc, char **argv)
     rs_synth_options o;
     rs_synth_options_default(&o);
     const char *out = NULL;
-    static const struct option opts[] = {{"out", 1, 0, 'o'}, {"users", 1, 0, 'u'},
-                                         {"items", 1, 0, 'i'}, {"tastes", 1, 0, 't'},
-                                         {"seed", 1, 0, 's'}, {"help", 0, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"out", 1, 0, 'o'},  {"users", 1, 0, 'u'}, {"items", 1, 0, 'i'}, {"tastes", 1, 0, 't'},
+        {"seed", 1, 0, 's'}, {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
     int opt;
     long n;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
-        case 'o': out = optarg; break;
+        case 'o':
+            out = optarg;
+            break;
         case 'u':
             if (parse_long("--users", optarg, 1, 100000000, &n)) return 2;
-            o.n_users = (uint32_t)n; break;
+            o.n_users = (uint32_t)n;
+            break;
         case 'i':
             if (parse_long("--items", optarg, 2, 100000000, &n)) return 2;
-            o.n_items = (uint32_t)n; break;
+            o.n_items = (uint32_t)n;
+            break;
         case 't':
             if (parse_long("--tastes", optarg, 1, 100000, &n)) return 2;
-            o.n_tastes = (uint32_t)n; break;
+            o.n_tastes = (uint32_t)n;
+            break;
         case 's':
             if (parse_long("--seed", optarg, 0, (long)(~0UL >> 1), &n)) return 2;
-            o.seed = (uint64_t)n; break;
+            o.seed = (uint64_t)n;
+            break;
         case 'h':
             printf("usage: rectrain synth --out DIR [--users N (2000)] [--items N (1000)]\n"
                    "                      [--tastes N (12)] [--seed S (2026)]\n"
                    "Writes DIR/train.tsv and DIR/test.tsv: clustered tastes, long-tailed\n"
                    "popularity, per-user 80/20 split. Same options, same bytes.\n");
             return 0;
-        default: return 2;
+        default:
+            return 2;
         }
     }
     if (!out) {

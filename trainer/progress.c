@@ -6,8 +6,8 @@
 
 #include "common.h"
 
-void rs_progress_start(rs_progress *p, FILE *out, int enabled, const char *label,
-                       const char *unit, uint64_t total)
+void rs_progress_start(rs_progress *p, FILE *out, int enabled, const char *label, const char *unit,
+                       uint64_t total)
 {
     p->out = out;
     p->enabled = enabled < 0 ? isatty(fileno(out)) : enabled;

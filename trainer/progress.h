@@ -17,8 +17,8 @@ typedef struct rs_progress {
 } rs_progress;
 
 /* enabled: 1 on, 0 off, -1 auto (on when out is a terminal). */
-void rs_progress_start(rs_progress *p, FILE *out, int enabled, const char *label,
-                       const char *unit, uint64_t total);
+void rs_progress_start(rs_progress *p, FILE *out, int enabled, const char *label, const char *unit,
+                       uint64_t total);
 void rs_progress_update(rs_progress *p, uint64_t done);
 /* Clears the bar so the next line starts clean. */
 void rs_progress_finish(rs_progress *p);

@@ -41,8 +41,7 @@ static int publish_data(rs_publish *pub, const rs_dataset *d, rs_error *err)
     if (rs_publish_tensor(pub, "users.history.indptr", RS_U64, 1, &indptr_shape, d->known.indptr,
                           err) != 0)
         return -1;
-    return rs_publish_tensor(pub, "users.history.indices", RS_U32, 1, &nnz, d->known.indices,
-                             err);
+    return rs_publish_tensor(pub, "users.history.indices", RS_U32, 1, &nnz, d->known.indices, err);
 }
 
 /* A fingerprint of the training data (FNV-1a over the known matrix), so a
@@ -54,8 +53,7 @@ static uint64_t data_fingerprint(const rs_csr *m)
     for (size_t i = 0; i < ((size_t)m->n_rows + 1) * sizeof(uint64_t); i++)
         h = (h ^ p[i]) * 1099511628211ULL;
     p = (const unsigned char *)m->indices;
-    for (size_t i = 0; i < rs_csr_nnz(m) * sizeof(uint32_t); i++)
-        h = (h ^ p[i]) * 1099511628211ULL;
+    for (size_t i = 0; i < rs_csr_nnz(m) * sizeof(uint32_t); i++) h = (h ^ p[i]) * 1099511628211ULL;
     return h;
 }
 
@@ -76,8 +74,8 @@ static json_t *base_manifest(const rs_dataset *d, json_t *training)
 }
 
 int rs_publish_model(const char *store_dir, const char *variant, rs_train_model *model,
-                     const rs_dataset *d, json_t *training, uint32_t keep_last,
-                     uint64_t *version, rs_error *err)
+                     const rs_dataset *d, json_t *training, uint32_t keep_last, uint64_t *version,
+                     rs_error *err)
 {
     rs_store *store = NULL;
     rs_publish *pub = NULL;

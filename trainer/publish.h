@@ -14,7 +14,7 @@
 /* training: a JSON object describing the run (options, metrics, timings);
  * it is embedded in the manifest (reference taken, not stolen). */
 int rs_publish_model(const char *store_dir, const char *variant, rs_train_model *model,
-                     const rs_dataset *d, json_t *training, uint32_t keep_last,
-                     uint64_t *version, rs_error *err);
+                     const rs_dataset *d, json_t *training, uint32_t keep_last, uint64_t *version,
+                     rs_error *err);
 
 #endif

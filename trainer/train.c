@@ -26,8 +26,7 @@ void rs_train_options_default(rs_train_options *o)
     o->seed = 2026;
 }
 
-static int open_csv(const rs_train_options *o, const rs_metric_set *set, FILE **out,
-                    rs_error *err)
+static int open_csv(const rs_train_options *o, const rs_metric_set *set, FILE **out, rs_error *err)
 {
     *out = NULL;
     if (!o->metrics_out) return 0;
@@ -106,8 +105,7 @@ static int run_epoch(rs_train_model *model, const rs_csr *train, uint32_t *users
 }
 
 static int evaluate_epoch(rs_train_model *model, const rs_dataset *d, const rs_metric_set *set,
-                          int eval_test, rs_eval_result *valid, rs_eval_result *test,
-                          rs_error *err)
+                          int eval_test, rs_eval_result *valid, rs_eval_result *test, rs_error *err)
 {
     memset(valid, 0, sizeof(*valid));
     memset(test, 0, sizeof(*test));
@@ -177,7 +175,10 @@ int rs_train_run(rs_train_model *model, const rs_dataset *d, const rs_metric_set
             if (model->keep_best(model->self, err) != 0) goto done;
         }
         fprintf(stderr, "  (eval %.1fs)%s\n", rs_now() - e0 - train_seconds,
-                !has_valid ? "" : improved ? " * best" : keep ? " * kept (within 1 s.e.)" : "");
+                !has_valid ? ""
+                : improved ? " * best"
+                : keep     ? " * kept (within 1 s.e.)"
+                           : "");
         if (model->after_eval) model->after_eval(model->self, epoch, selection, improved);
         if (csv) {
             fprintf(csv, "%d,%s,%.6f,%.6f,%.6f,%.3f", epoch, o->phase, total.loss / n_users,

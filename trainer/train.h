@@ -12,20 +12,20 @@
 
 typedef struct rs_train_options {
     int epochs;
-    int eval_every;       /* evaluate every N epochs (and after the last) */
-    float anneal_cap;     /* KL weight cap, default 0.2 */
-    long anneal_steps;    /* steps to reach the cap linearly, default 200000 */
-    int select_index;     /* metric of the set the best epoch is chosen on */
+    int eval_every;    /* evaluate every N epochs (and after the last) */
+    float anneal_cap;  /* KL weight cap, default 0.2 */
+    long anneal_steps; /* steps to reach the cap linearly, default 200000 */
+    int select_index;  /* metric of the set the best epoch is chosen on */
     /* Selection rule. 0: the epoch with the best validation value. 1 (the
      * default): the LATEST epoch whose validation value is within one
      * standard error of the best so far: a small validation set cannot tell
      * such epochs apart, and the later one has trained longer. */
     int select_within_se;
-    int eval_test;        /* also measure test data at each evaluation (1) */
+    int eval_test;           /* also measure test data at each evaluation (1) */
     const char *metrics_out; /* CSV path or NULL */
     const char *phase;       /* CSV "phase" column: "train" (default) or "refit" */
     int csv_append;          /* append rows to metrics_out instead of rewriting it */
-    int progress;         /* -1 auto, 0 off, 1 on */
+    int progress;            /* -1 auto, 0 off, 1 on */
     uint64_t seed;
 } rs_train_options;
 
@@ -33,8 +33,8 @@ void rs_train_options_default(rs_train_options *o);
 
 typedef struct rs_train_summary {
     int epochs_run;
-    int best_epoch;          /* 0 when never evaluated */
-    int selected_on_valid;   /* 1: chosen on validation; 0: last epoch */
+    int best_epoch;        /* 0 when never evaluated */
+    int selected_on_valid; /* 1: chosen on validation; 0: last epoch */
     rs_eval_result best_valid, best_test;
     double seconds_total, seconds_train;
     double mean_epoch_seconds;

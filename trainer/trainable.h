@@ -20,7 +20,7 @@ typedef struct rs_train_batch {
     const rs_csr *data;
     const uint32_t *users;
     int size;
-    float beta;          /* KL weight for this step */
+    float beta;              /* KL weight for this step */
     const rs_rng *epoch_rng; /* per-user streams are split from it by user id */
 } rs_train_batch;
 
@@ -41,8 +41,8 @@ typedef struct rs_train_model {
                        rs_error *err);
     /* Evaluation-mode scores (size x n_items) of the rows of `users` in
      * `input`; must be safe to call between training steps. */
-    int (*score)(void *self, const rs_csr *input, const uint32_t *users, int size,
-                 float *scores, rs_error *err);
+    int (*score)(void *self, const rs_csr *input, const uint32_t *users, int size, float *scores,
+                 rs_error *err);
     /* Remember / bring back the current parameters as the best so far. */
     int (*keep_best)(void *self, rs_error *err);
     int (*restore_best)(void *self, rs_error *err);

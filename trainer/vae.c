@@ -148,12 +148,14 @@ static int reserve_input(rs_vae *v, uint64_t nnz, rs_error *err)
     if (nnz <= v->x_capacity) return 0;
     uint64_t cap = nnz + nnz / 2 + 1024;
     uint32_t *indices = realloc(v->x_indices, cap * sizeof(uint32_t));
-    if (!indices) return rs_fail(err, "out of memory for a batch of %llu interactions",
-                                 (unsigned long long)nnz);
+    if (!indices)
+        return rs_fail(err, "out of memory for a batch of %llu interactions",
+                       (unsigned long long)nnz);
     v->x_indices = indices;
     float *values = realloc(v->x_values, cap * sizeof(float));
-    if (!values) return rs_fail(err, "out of memory for a batch of %llu interactions",
-                                (unsigned long long)nnz);
+    if (!values)
+        return rs_fail(err, "out of memory for a batch of %llu interactions",
+                       (unsigned long long)nnz);
     v->x_values = values;
     v->x_capacity = cap;
     return 0;
@@ -267,8 +269,8 @@ static double backward(rs_vae *v, const rs_sparse_batch *X, const float *eps, fl
 }
 
 /* Forward + backward of the objective (nll + beta * KL) / size. */
-static int compute_gradient(rs_vae *v, const rs_train_batch *batch, const float *eps,
-                            float dropout, rs_step_stats *stats, rs_error *err)
+static int compute_gradient(rs_vae *v, const rs_train_batch *batch, const float *eps, float dropout,
+                            rs_step_stats *stats, rs_error *err)
 {
     if (batch->size > v->capacity)
         return rs_fail(err, "batch of %d users exceeds capacity %d", batch->size, v->capacity);
@@ -277,8 +279,10 @@ static int compute_gradient(rs_vae *v, const rs_train_batch *batch, const float 
                     err) != 0)
         return -1;
     if (!batch->epoch_rng) {
-        if (eps) memcpy(v->eps, eps, sizeof(float) * (size_t)batch->size * v->L);
-        else memset(v->eps, 0, sizeof(float) * (size_t)batch->size * v->L);
+        if (eps)
+            memcpy(v->eps, eps, sizeof(float) * (size_t)batch->size * v->L);
+        else
+            memset(v->eps, 0, sizeof(float) * (size_t)batch->size * v->L);
     }
     forward(v, &X, v->eps, v->logits);
     /* The likelihood targets are the user's positives with weight 1. */
@@ -347,30 +351,30 @@ static int vae_publish(void *self, rs_publish *pub, json_t *manifest, rs_error *
         uint32_t ndim;
         uint64_t shape[2];
     } tensors[] = {
-        {"encoder.0.weight", v->W1, 2, {M, H}}, {"encoder.0.bias", v->b1, 1, {H, 0}},
+        {"encoder.0.weight", v->W1, 2, {M, H}},     {"encoder.0.bias", v->b1, 1, {H, 0}},
         {"encoder.1.weight", v->W2, 2, {H, 2 * L}}, {"encoder.1.bias", v->b2, 1, {2 * L, 0}},
-        {"decoder.0.weight", v->W3, 2, {L, H}}, {"decoder.0.bias", v->b3, 1, {H, 0}},
-        {"items.vectors", v->W4, 2, {M, H}}, {"items.bias", v->b4, 1, {M, 0}},
+        {"decoder.0.weight", v->W3, 2, {L, H}},     {"decoder.0.bias", v->b3, 1, {H, 0}},
+        {"items.vectors", v->W4, 2, {M, H}},        {"items.bias", v->b4, 1, {M, 0}},
     };
     for (size_t i = 0; i < sizeof(tensors) / sizeof(tensors[0]); i++)
         if (rs_publish_tensor(pub, tensors[i].name, RS_F32, tensors[i].ndim, tensors[i].shape,
                               tensors[i].data, err) != 0)
             return -1;
     json_t *layers = json_array();
-    json_array_append_new(layers, layer_json("sparse_linear", "encoder.0.weight",
-                                             "encoder.0.bias", v->M, v->H, "tanh"));
-    json_array_append_new(layers, layer_json("linear", "encoder.1.weight", "encoder.1.bias",
-                                             v->H, 2 * v->L, "none"));
+    json_array_append_new(layers, layer_json("sparse_linear", "encoder.0.weight", "encoder.0.bias",
+                                             v->M, v->H, "tanh"));
+    json_array_append_new(
+        layers, layer_json("linear", "encoder.1.weight", "encoder.1.bias", v->H, 2 * v->L, "none"));
     json_array_append_new(layers, layer_json("gaussian_mean", "", NULL, 2 * v->L, v->L, "none"));
-    json_array_append_new(layers, layer_json("linear", "decoder.0.weight", "decoder.0.bias",
-                                             v->L, v->H, "tanh"));
+    json_array_append_new(
+        layers, layer_json("linear", "decoder.0.weight", "decoder.0.bias", v->L, v->H, "tanh"));
     json_t *encoder = json_pack("{s:s, s:o}", "input", "l2", "layers", layers);
-    json_t *items = json_pack("{s:s, s:s, s:I}", "vectors", "items.vectors", "bias",
-                              "items.bias", "dim", (json_int_t)v->H);
-    json_t *hyper = json_pack("{s:I, s:I, s:f, s:f, s:f, s:i}", "hidden", (json_int_t)v->H,
-                              "latent", (json_int_t)v->L, "dropout", (double)v->opt.dropout,
-                              "lr", (double)v->opt.lr, "weight_decay",
-                              (double)v->opt.weight_decay, "batch_size", v->opt.batch_size);
+    json_t *items = json_pack("{s:s, s:s, s:I}", "vectors", "items.vectors", "bias", "items.bias",
+                              "dim", (json_int_t)v->H);
+    json_t *hyper =
+        json_pack("{s:I, s:I, s:f, s:f, s:f, s:i}", "hidden", (json_int_t)v->H, "latent",
+                  (json_int_t)v->L, "dropout", (double)v->opt.dropout, "lr", (double)v->opt.lr,
+                  "weight_decay", (double)v->opt.weight_decay, "batch_size", v->opt.batch_size);
     if (!encoder || !items || !hyper) {
         json_decref(encoder);
         json_decref(items);

@@ -22,10 +22,10 @@
 #include "trainable.h"
 
 typedef struct rs_vae_options {
-    uint32_t hidden;  /* H, default 600 */
-    uint32_t latent;  /* L, default 200 */
-    float dropout;    /* input dropout probability, default 0.5 */
-    float lr;         /* Adam learning rate, default 1e-3 */
+    uint32_t hidden; /* H, default 600 */
+    uint32_t latent; /* L, default 200 */
+    float dropout;   /* input dropout probability, default 0.5 */
+    float lr;        /* Adam learning rate, default 1e-3 */
     float weight_decay;
     int batch_size;   /* default 500 */
     uint64_t seed;    /* initialisation */

@@ -57,8 +57,10 @@ struct dense_ctx {
 static double dense_objective(void *p)
 {
     struct dense_ctx *c = p;
-    if (c->transposed) rs_dense_t_forward(c->y, c->x, c->W, c->b, c->B, c->in, c->out);
-    else rs_dense_forward(c->y, c->x, c->W, c->b, c->B, c->in, c->out);
+    if (c->transposed)
+        rs_dense_t_forward(c->y, c->x, c->W, c->b, c->B, c->in, c->out);
+    else
+        rs_dense_forward(c->y, c->x, c->W, c->b, c->B, c->in, c->out);
     return dot(c->G, c->y, (long)c->B * c->out);
 }
 
@@ -69,16 +71,20 @@ static void run_dense(int transposed)
     c.x = random_vec(nx, 1), c.W = random_vec(nw, 1), c.b = random_vec(c.out, 1);
     c.y = random_vec(ny, 0), c.G = random_vec(ny, 1);
     float *dx = calloc((size_t)nx, 4), *dW = calloc((size_t)nw, 4), *db = calloc((size_t)c.out, 4);
-    if (transposed) rs_dense_t_backward(dx, dW, db, c.G, c.x, c.W, c.B, c.in, c.out);
-    else rs_dense_backward(dx, dW, db, c.G, c.x, c.W, c.B, c.in, c.out);
+    if (transposed)
+        rs_dense_t_backward(dx, dW, db, c.G, c.x, c.W, c.B, c.in, c.out);
+    else
+        rs_dense_backward(dx, dW, db, c.G, c.x, c.W, c.B, c.in, c.out);
     check_gradient("dense dx", c.x, nx, dx, dense_objective, &c);
     check_gradient("dense dW", c.W, nw, dW, dense_objective, &c);
     check_gradient("dense db", c.b, c.out, db, dense_objective, &c);
     /* Accumulation: a second backward adds the same amount again. */
     float *dW2 = malloc((size_t)nw * 4);
     memcpy(dW2, dW, (size_t)nw * 4);
-    if (transposed) rs_dense_t_backward(NULL, dW2, NULL, c.G, c.x, c.W, c.B, c.in, c.out);
-    else rs_dense_backward(NULL, dW2, NULL, c.G, c.x, c.W, c.B, c.in, c.out);
+    if (transposed)
+        rs_dense_t_backward(NULL, dW2, NULL, c.G, c.x, c.W, c.B, c.in, c.out);
+    else
+        rs_dense_backward(NULL, dW2, NULL, c.G, c.x, c.W, c.B, c.in, c.out);
     for (long i = 0; i < nw; i++) ck_assert_float_eq_tol(dW2[i], 2 * dW[i], 1e-5);
     free(c.x), free(c.W), free(c.b), free(c.y), free(c.G), free(dx), free(dW), free(db), free(dW2);
 }
@@ -138,8 +144,10 @@ struct act_ctx {
 static double act_objective(void *p)
 {
     struct act_ctx *c = p;
-    if (c->relu) rs_relu_forward(c->y, c->x, c->n);
-    else rs_tanh_forward(c->y, c->x, c->n);
+    if (c->relu)
+        rs_relu_forward(c->y, c->x, c->n);
+    else
+        rs_tanh_forward(c->y, c->x, c->n);
     return dot(c->G, c->y, c->n);
 }
 
@@ -153,8 +161,10 @@ START_TEST(test_activations)
             if (fabsf(c.x[i]) < 0.05f) c.x[i] = 0.5f;
         float *dx = malloc((size_t)c.n * 4);
         act_objective(&c);
-        if (relu) rs_relu_backward(dx, c.G, c.x, c.n);
-        else rs_tanh_backward(dx, c.G, c.y, c.n);
+        if (relu)
+            rs_relu_backward(dx, c.G, c.x, c.n);
+        else
+            rs_tanh_backward(dx, c.G, c.y, c.n);
         check_gradient(relu ? "relu" : "tanh", c.x, c.n, dx, act_objective, &c);
         free(c.x), free(c.y), free(c.G), free(dx);
     }

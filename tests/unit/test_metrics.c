@@ -41,7 +41,7 @@ START_TEST(test_more_targets_than_k)
     rs_metrics_user(&set, ranked, 4, targets, 5, v);
     ck_assert_double_eq_tol(v[0], 1.0, 1e-9);
     ck_assert_double_eq_tol(v[1], 1.0, 1e-9);
-    ck_assert_double_eq_tol(v[2], 0.5, 1e-9);                       /* 2 / min(4, 5) */
+    ck_assert_double_eq_tol(v[2], 0.5, 1e-9); /* 2 / min(4, 5) */
     double idcg4 = 1 + 1 / log2(3) + 1 / log2(4) + 1 / log2(5);
     ck_assert_double_eq_tol(v[3], (1 + 1 / log2(3)) / idcg4, 1e-9);
 }

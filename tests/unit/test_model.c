@@ -96,7 +96,8 @@ START_TEST(test_served_scores_equal_trainer_scores)
     ck_assert_str_eq(rs_model_family(m), "vae");
     ck_assert_int_eq(rs_snapshot_has(snap, "items.anchors"), _i);
     float *expected = malloc(sizeof(float) * M * 20);
-    float *u = malloc(sizeof(float) * D), *scratch = malloc(sizeof(float) * rs_model_scratch_floats(m));
+    float *u = malloc(sizeof(float) * D),
+          *scratch = malloc(sizeof(float) * rs_model_scratch_floats(m));
     rs_error err;
     uint32_t users[20];
     for (uint32_t r = 0; r < 20; r++) users[r] = r * 3;

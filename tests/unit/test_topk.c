@@ -61,7 +61,8 @@ START_TEST(test_rng_below_is_uniform)
     for (int i = 0; i < DRAWS; i++) counts[rs_rng_below(&rng, BINS)]++;
     /* Chi-square with 6 degrees of freedom; 22.46 is the 0.999 quantile. */
     double chi2 = 0, expected = (double)DRAWS / BINS;
-    for (int b = 0; b < BINS; b++) chi2 += (counts[b] - expected) * (counts[b] - expected) / expected;
+    for (int b = 0; b < BINS; b++)
+        chi2 += (counts[b] - expected) * (counts[b] - expected) / expected;
     ck_assert_double_lt(chi2, 22.46);
 }
 END_TEST
