@@ -333,6 +333,15 @@ static int tensor_name(char *buf, size_t size, const char *prefix, const char *s
     return 0;
 }
 
+uint32_t rs_midx_serving_k(uint64_t n)
+{
+    double k = floor(sqrt((double)n / 4.0) + 0.5);
+    if (k < 1) k = 1;
+    if (k > 1024) k = 1024;
+    if (k > (double)n && n > 0) k = (double)n;
+    return (uint32_t)k;
+}
+
 int rs_midx_publish(rs_publish *pub, const char *prefix, const rs_pq *pq, rs_error *err)
 {
     if (!pub || !prefix || !pq || !pq->vectors) return rs_fail(err, "midx publish: bad argument");

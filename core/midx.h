@@ -86,6 +86,9 @@ int rs_midx_check(const rs_midx *idx, rs_error *err);
  * the derived tables (about k*k/5 bytes + 18 per non-empty cell); with
  * verify it also runs rs_midx_check (O(n d)). */
 int rs_midx_publish(rs_publish *pub, const char *prefix, const rs_pq *pq, rs_error *err);
+/* Codewords per codebook for a serving index over n items: about four items
+ * per cell (k*k ~ n/4), between 1 and 1024 and at most n. */
+uint32_t rs_midx_serving_k(uint64_t n);
 int rs_midx_load(const rs_snapshot *snap, const char *prefix, int verify, rs_midx *idx,
                  rs_error *err);
 

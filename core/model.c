@@ -148,6 +148,19 @@ static int load_encoder(rs_model *m, const rs_snapshot *snap, json_t *manifest, 
     return 0;
 }
 
+float *rs_item_matrix_with_bias(const float *vectors, const float *bias, uint32_t n,
+                                uint32_t vector_dim, rs_error *err)
+{
+    size_t dim = (size_t)vector_dim + 1;
+    float *matrix = rs_aligned_alloc((size_t)n * dim, sizeof(float), err);
+    if (!matrix) return NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        memcpy(matrix + i * dim, vectors + (size_t)i * vector_dim, sizeof(float) * vector_dim);
+        matrix[i * dim + vector_dim] = bias[i];
+    }
+    return matrix;
+}
+
 static int load_items(rs_model *m, const rs_snapshot *snap, json_t *manifest, rs_error *err)
 {
     json_t *items = json_object_get(manifest, "items");
@@ -163,13 +176,8 @@ static int load_items(rs_model *m, const rs_snapshot *snap, json_t *manifest, rs
         m->item_matrix = q;
         return 0;
     }
-    float *matrix = rs_aligned_alloc((size_t)m->n_items * m->dim, sizeof(float), err);
+    float *matrix = rs_item_matrix_with_bias(q, bias, m->n_items, m->vector_dim, err);
     if (!matrix) return -1;
-    for (uint32_t i = 0; i < m->n_items; i++) {
-        memcpy(matrix + (size_t)i * m->dim, q + (size_t)i * m->vector_dim,
-               sizeof(float) * m->vector_dim);
-        matrix[(size_t)i * m->dim + m->vector_dim] = bias[i];
-    }
     m->owned_item_matrix = matrix;
     m->item_matrix = matrix;
     return 0;

@@ -37,6 +37,14 @@ uint32_t rs_model_dim(const rs_model *model);
 /* n_items x dim, row-major. */
 const float *rs_model_item_matrix(const rs_model *model);
 
+/* The item matrix every family is scored with, from a snapshot's item
+ * tensors: row i = vectors[i] (vector_dim floats), then bias[i] when bias is
+ * not NULL. Returns an aligned n x (vector_dim + 1) copy to free() (the
+ * trainer builds the published retrieval index from the same rows), or
+ * NULL on failure. */
+float *rs_item_matrix_with_bias(const float *vectors, const float *bias, uint32_t n,
+                                uint32_t vector_dim, rs_error *err);
+
 /* Floats of scratch memory rs_model_encode needs. */
 size_t rs_model_scratch_floats(const rs_model *model);
 

@@ -576,6 +576,8 @@ static void h_models(void *ctx, rs_request *req, rs_response *resp)
                               "anchors", l->sim_anchors, "loaded_at", iso_time(l->loaded_at),
                               "metrics", metrics ? metrics : json_null(), "manifest",
                               l->manifest ? json_deep_copy(l->manifest) : json_null());
+        const char *source = rs_retriever_midx_source(l->retriever);
+        if (m) json_object_set_new(m, "midx_source", source ? json_string(source) : json_null());
         json_array_append_new(models, m);
         rs_loaded_release(l);
     }

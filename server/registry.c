@@ -179,6 +179,25 @@ static int load_similarity(rs_loaded *l, uint32_t n_items, rs_error *err)
     return l->sim_norms ? 0 : -1;
 }
 
+/* The version's retriever: the trainer's published MIDX index when the
+ * manifest names one and the options allow it, else one built here. A
+ * published index that fails to load is logged and replaced by a built one:
+ * the model itself is sound (its tensors passed their checks). */
+static int make_retriever(rs_registry *reg, rs_loaded *l, const float *items, uint32_t n_items,
+                          uint32_t dim, int verify, rs_error *err)
+{
+    const char *prefix = json_string_value(json_object_get(
+        json_object_get(json_object_get(l->manifest, "retrieval"), "midx"), "prefix"));
+    int rc = rs_retriever_load(items, n_items, dim, &reg->ropt, l->snap, prefix, verify,
+                               &l->retriever, err);
+    if (rc == 0) return 0;
+    if (rc < 0) {
+        rs_log(RS_LOG_WARN, "%s v%llu: %s; building an index instead", l->variant,
+               (unsigned long long)l->version, err->msg);
+    }
+    return rs_retriever_create(items, n_items, dim, &reg->ropt, &l->retriever, err);
+}
+
 /* Builds a loaded version; on failure frees everything it made. */
 static int build(rs_registry *reg, const char *variant, uint64_t version, int verify,
                  rs_loaded **out, rs_error *err)
@@ -204,8 +223,6 @@ static int build(rs_registry *reg, const char *variant, uint64_t version, int ve
         rs_fail(err, "the model has no items (%u x %u)", n_items, dim);
         goto fail_prefixed;
     }
-    if (rs_retriever_create(items, n_items, dim, &reg->ropt, &l->retriever, err) != 0)
-        goto fail_prefixed;
     /* rs_model_load parsed the manifest too; this copy serves /v1/models
      * and names the optional tensors. */
     json_error_t jerr;
@@ -213,6 +230,7 @@ static int build(rs_registry *reg, const char *variant, uint64_t version, int ve
     if (!l->manifest)
         rs_log(RS_LOG_WARN, "%s v%llu: manifest is not valid JSON: %s", variant,
                (unsigned long long)l->version, jerr.text);
+    if (make_retriever(reg, l, items, n_items, dim, verify, err) != 0) goto fail_prefixed;
     if (load_similarity(l, n_items, err) != 0) goto fail_prefixed;
     l->loaded_at = (double)time(NULL);
     atomic_store(&l->refs, 1);
@@ -260,9 +278,10 @@ int rs_registry_load(rs_registry *reg, const char *variant, uint64_t version, in
     rs_loaded *old = atomic_exchange(&s->current, l);
     while (atomic_load(&s->pins) != 0) sched_yield();
     pthread_mutex_unlock(&reg->admin);
-    char method[32];
+    char method[48];
     if (rs_retriever_midx_k(l->retriever))
-        snprintf(method, sizeof(method), "midx k=%u", rs_retriever_midx_k(l->retriever));
+        snprintf(method, sizeof(method), "midx k=%u, %s", rs_retriever_midx_k(l->retriever),
+                 rs_retriever_midx_source(l->retriever));
     else
         snprintf(method, sizeof(method), "%s", rs_retriever_method(l->retriever));
     rs_log(RS_LOG_INFO, "loaded %s version %llu (%s, %u items, dim %u, %s) in %.3fs%s", variant,

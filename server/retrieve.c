@@ -13,6 +13,7 @@ struct rs_retriever {
     const float *items;
     uint32_t n_items, dim;
     int use_midx;
+    int owns_pq; /* the index was built here (else mapped from a snapshot) */
     uint64_t budget;
     rs_pq pq;
     rs_midx midx;
@@ -38,13 +39,35 @@ int rs_retrieval_parse(const char *name, rs_retrieval *out)
     return 0;
 }
 
-/* About four items per cell on average: k*k cells ~ n/4. */
-static uint32_t auto_k(uint32_t n)
+/* Whether the options choose MIDX for this catalogue; -1 when they ask for
+ * it and it cannot be had. */
+static int choose_midx(const rs_retriever_options *opt, uint32_t n_items, uint32_t dim,
+                       rs_error *err)
 {
-    double k = floor(sqrt((double)n / 4.0) + 0.5);
-    if (k < 1) k = 1;
-    if (k > 1024) k = 1024;
-    return (uint32_t)k;
+    int want = opt->method == RS_RETRIEVAL_MIDX ||
+               (opt->method == RS_RETRIEVAL_AUTO && n_items >= RS_RETRIEVAL_AUTO_MIN_ITEMS);
+    if (want && dim < 2) {
+        if (opt->method == RS_RETRIEVAL_MIDX)
+            return rs_fail(err, "retriever: MIDX needs item vectors of dimension 2 or more");
+        want = 0;
+    }
+    return want;
+}
+
+static rs_retriever *new_retriever(const float *items, uint32_t n_items, uint32_t dim,
+                                   const rs_retriever_options *opt, rs_error *err)
+{
+    if (!items || n_items == 0 || dim == 0) {
+        rs_fail(err, "retriever: empty item matrix (%u x %u)", n_items, dim);
+        return NULL;
+    }
+    rs_retriever *r = rs_calloc(1, sizeof(*r), err);
+    if (!r) return NULL;
+    r->items = items;
+    r->n_items = n_items;
+    r->dim = dim;
+    r->budget = opt->midx_budget;
+    return r;
 }
 
 int rs_retriever_create(const float *items, uint32_t n_items, uint32_t dim,
@@ -52,26 +75,16 @@ int rs_retriever_create(const float *items, uint32_t n_items, uint32_t dim,
 {
     rs_retriever_options opt = {0};
     if (o) opt = *o;
-    if (!items || n_items == 0 || dim == 0)
-        return rs_fail(err, "retriever: empty item matrix (%u x %u)", n_items, dim);
-    rs_retriever *r = rs_calloc(1, sizeof(*r), err);
+    rs_retriever *r = new_retriever(items, n_items, dim, &opt, err);
     if (!r) return -1;
-    r->items = items;
-    r->n_items = n_items;
-    r->dim = dim;
-    r->budget = opt.midx_budget;
-    int want_midx = opt.method == RS_RETRIEVAL_MIDX ||
-                    (opt.method == RS_RETRIEVAL_AUTO && n_items >= RS_RETRIEVAL_AUTO_MIN_ITEMS);
-    if (want_midx && dim < 2) {
-        if (opt.method == RS_RETRIEVAL_MIDX) {
-            free(r);
-            return rs_fail(err, "retriever: MIDX needs item vectors of dimension 2 or more");
-        }
-        want_midx = 0;
+    int want_midx = choose_midx(&opt, n_items, dim, err);
+    if (want_midx < 0) {
+        free(r);
+        return -1;
     }
     if (want_midx) {
         rs_pq_options po = rs_pq_defaults();
-        po.k = opt.midx_k ? opt.midx_k : auto_k(n_items);
+        po.k = opt.midx_k ? opt.midx_k : rs_midx_serving_k(n_items);
         if (po.k > n_items) po.k = n_items;
         if (rs_pq_build(items, n_items, dim, &po, &r->pq, err) != 0 ||
             rs_midx_from_pq(&r->pq, &r->midx, err) != 0) {
@@ -80,18 +93,60 @@ int rs_retriever_create(const float *items, uint32_t n_items, uint32_t dim,
             return rs_error_prefix(err, "retriever: building the MIDX index");
         }
         r->use_midx = 1;
+        r->owns_pq = 1;
     }
     *out = r;
     return 0;
 }
 
+/* The published index must rank exactly these items: same count and width,
+ * and each item's row in cell order equal to its row of the item matrix. */
+static int check_published(const rs_midx *idx, const float *items, uint32_t n_items, uint32_t dim,
+                           rs_error *err)
+{
+    if (idx->n != n_items || idx->d != dim)
+        return rs_fail(err, "it covers %u items of dimension %u, the model %u of %u", idx->n,
+                       idx->d, n_items, dim);
+    for (uint32_t i = 0; i < n_items; i++)
+        if (memcmp(idx->vectors + (size_t)idx->pos[i] * dim, items + (size_t)i * dim,
+                   sizeof(float) * dim) != 0)
+            return rs_fail(err, "item %u's vector differs from the model's", i);
+    return 0;
+}
+
+int rs_retriever_load(const float *items, uint32_t n_items, uint32_t dim,
+                      const rs_retriever_options *o, const rs_snapshot *snap, const char *prefix,
+                      int verify, rs_retriever **out, rs_error *err)
+{
+    rs_retriever_options opt = {0};
+    if (o) opt = *o;
+    int want_midx = choose_midx(&opt, n_items, dim, err);
+    if (want_midx < 0) return -1;
+    if (!want_midx || !snap || !prefix) return 1;
+    rs_midx idx;
+    if (rs_midx_load(snap, prefix, verify, &idx, err) != 0) return -1;
+    if (opt.midx_k && opt.midx_k != idx.k) { /* the operator asked for another size */
+        rs_midx_release(&idx);
+        return 1;
+    }
+    rs_retriever *r = NULL;
+    if (check_published(&idx, items, n_items, dim, err) != 0) {
+        rs_error_prefix(err, "published index \"%s\"", prefix);
+    } else if ((r = new_retriever(items, n_items, dim, &opt, err)) != NULL) {
+        r->midx = idx;
+        r->use_midx = 1;
+        *out = r;
+        return 0;
+    }
+    rs_midx_release(&idx);
+    return -1;
+}
+
 void rs_retriever_free(rs_retriever *r)
 {
     if (!r) return;
-    if (r->use_midx) {
-        rs_midx_release(&r->midx);
-        rs_pq_free(&r->pq);
-    }
+    if (r->use_midx) rs_midx_release(&r->midx);
+    if (r->owns_pq) rs_pq_free(&r->pq);
     free(r);
 }
 
@@ -107,7 +162,12 @@ uint32_t rs_retriever_midx_k(const rs_retriever *r)
 
 size_t rs_retriever_bytes(const rs_retriever *r)
 {
-    return sizeof(*r) + (r->use_midx ? rs_pq_bytes(&r->pq) : 0);
+    return sizeof(*r) + (r->owns_pq ? rs_pq_bytes(&r->pq) : 0);
+}
+
+const char *rs_retriever_midx_source(const rs_retriever *r)
+{
+    return !r->use_midx ? NULL : r->owns_pq ? "built" : "published";
 }
 
 rs_retrieve_scratch *rs_retrieve_scratch_new(void)

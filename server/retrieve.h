@@ -5,16 +5,17 @@
  * best first, ties to the smaller item index (core/topk.h order). Two
  * methods stand behind it:
  *   bruteforce  one sgemv over all items, then a bounded heap;
- *   midx        the inverted multi-index of core/midx.h, built at load time
- *               (two K-means codebooks over the item vectors): exact by
+ *   midx        the inverted multi-index of core/midx.h, mapped from the
+ *               snapshot when the trainer published one, else built at load
+ *               time (two K-means codebooks over the item vectors): exact by
  *               default (cells are visited by descending score bound until
  *               none can beat the N-th best), approximate with a budget.
  *
  * Ownership: a retriever borrows the item matrix (a view into a snapshot's
- * memory map), which must outlive it; the MIDX copy of the vectors in cell
- * order is its own. After creation it is read-only: any number of threads
- * may query it at once, each with its own rs_retrieve_scratch (which adapts
- * to whichever retriever it is used with).
+ * memory map), which must outlive it; a built MIDX copy of the vectors in
+ * cell order is its own, a published one is another view into the map. After creation it is
+ * read-only: any number of threads may query it at once, each with its own rs_retrieve_scratch
+ * (which adapts to whichever retriever it is used with).
  */
 #ifndef RS_RETRIEVE_H
 #define RS_RETRIEVE_H
@@ -23,6 +24,7 @@
 #include <stdint.h>
 
 #include "common.h"
+#include "store.h"
 #include "topk.h"
 
 typedef enum rs_retrieval {
@@ -48,12 +50,25 @@ typedef struct rs_retrieve_scratch rs_retrieve_scratch;
 /* items: n_items x dim, row-major. o NULL means defaults (auto, exact). */
 int rs_retriever_create(const float *items, uint32_t n_items, uint32_t dim,
                         const rs_retriever_options *o, rs_retriever **out, rs_error *err);
+/* With the MIDX index the trainer published in snap under prefix (see
+ * proto/model.md, "retrieval"), when the options choose MIDX and leave the
+ * codeword count open or name the published one: the index is mapped
+ * zero-copy (verify: also check every residual bound, O(n d)) after checking
+ * it ranks exactly these items. Returns 0 with *out set; 1 when the options
+ * call for something else (the caller uses rs_retriever_create); -1 with err
+ * set when the index does not load or does not match the items. */
+int rs_retriever_load(const float *items, uint32_t n_items, uint32_t dim,
+                      const rs_retriever_options *o, const rs_snapshot *snap, const char *prefix,
+                      int verify, rs_retriever **out, rs_error *err);
 void rs_retriever_free(rs_retriever *r);
 
 /* "bruteforce" or "midx": reported by /v1/models. */
 const char *rs_retriever_method(const rs_retriever *r);
 /* Codewords per codebook (0 for brute force) and bytes the index owns. */
 uint32_t rs_retriever_midx_k(const rs_retriever *r);
+/* Where the MIDX index came from: "built" at load, "published" by the
+ * trainer, or NULL for brute force. */
+const char *rs_retriever_midx_source(const rs_retriever *r);
 size_t rs_retriever_bytes(const rs_retriever *r);
 
 /* Items to leave out: mask[i] != 0 exactly for the ids listed in ids,

@@ -25,6 +25,7 @@
 #include "adam.h"
 #include "layers.h"
 #include "pq.h"
+#include "publish.h"
 
 /* rng stream ids for sampler rebuilds: above every user id (< 2^32). */
 #define REBUILD_STREAM 0x100000000ULL
@@ -966,7 +967,7 @@ static int fastvae_publish(void *self, rs_publish *pub, json_t *manifest, rs_err
     json_object_set_new(manifest, "encoder", encoder);
     json_object_set_new(manifest, "items", items);
     json_object_set_new(manifest, "model_options", hyper);
-    return 0;
+    return rs_publish_retrieval_index(pub, manifest, f->Q, NULL, f->M, f->H, f->opt.seed, err);
 }
 
 static void fastvae_after_eval(void *self, int epoch, double selection_value, int improved)

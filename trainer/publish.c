@@ -5,9 +5,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "midx.h"
+#include "model.h"
+#include "pq.h"
 #include "store.h"
 
 #define SNAPSHOT_FORMAT_VERSION 1
+#define RETRIEVAL_PREFIX        "retrieval.midx"
+#define RETRIEVAL_SEED_STREAM   0x7265747269657661ULL
 
 /* An id table as an array of C strings (views into the table). */
 static char **id_strings(const rs_idtable *table, rs_error *err)
@@ -107,4 +112,36 @@ done:
     json_decref(manifest);
     if (store) rs_store_close(store);
     return rc;
+}
+
+int rs_publish_retrieval_index(rs_publish *pub, json_t *manifest, const float *vectors,
+                               const float *bias, uint32_t n, uint32_t vector_dim, uint64_t seed,
+                               rs_error *err)
+{
+    uint32_t dim = vector_dim + (bias ? 1 : 0);
+    if (n == 0 || dim < 2) return 0; /* MIDX needs two halves: brute force it is */
+    float *owned = NULL;
+    const float *items = vectors;
+    if (bias && !(items = owned = rs_item_matrix_with_bias(vectors, bias, n, vector_dim, err)))
+        return rs_error_prefix(err, "serving index");
+    rs_pq pq;
+    rs_pq_options po = rs_pq_defaults();
+    po.k = rs_midx_serving_k(n);
+    po.kmeans.seed = seed ^ RETRIEVAL_SEED_STREAM;
+    int rc = rs_pq_build(items, n, dim, &po, &pq, err);
+    if (rc == 0) {
+        rc = rs_midx_publish(pub, RETRIEVAL_PREFIX, &pq, err);
+        json_t *midx =
+            json_pack("{s:s, s:I, s:I, s:I}", "prefix", RETRIEVAL_PREFIX, "codewords",
+                      (json_int_t)pq.k, "n_items", (json_int_t)n, "dim", (json_int_t)dim);
+        json_t *retrieval = midx ? json_pack("{s:o}", "midx", midx) : NULL;
+        if (rc == 0 && !retrieval) rc = rs_fail(err, "out of memory building the manifest");
+        if (rc == 0)
+            json_object_set_new(manifest, "retrieval", retrieval);
+        else
+            json_decref(retrieval);
+        rs_pq_free(&pq);
+    }
+    free(owned);
+    return rc == 0 ? 0 : rs_error_prefix(err, "serving index");
 }

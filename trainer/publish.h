@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "dataset.h"
+#include "store.h"
 #include "trainable.h"
 
 /* training: a JSON object describing the run (options, metrics, timings);
@@ -16,5 +17,16 @@
 int rs_publish_model(const char *store_dir, const char *variant, rs_train_model *model,
                      const rs_dataset *d, json_t *training, uint32_t keep_last, uint64_t *version,
                      rs_error *err);
+
+/* Writes the serving MIDX index of the item matrix the server will rank
+ * with (row i = vectors[i], then bias[i] when bias is not NULL; see
+ * rs_item_matrix_with_bias) as tensors "retrieval.midx.*", with
+ * rs_midx_serving_k(n) codewords, and names it in the manifest:
+ * "retrieval": {"midx": {"prefix", "codewords", "n_items", "dim"}}. The
+ * server maps it instead of building one at load. Called by each model's
+ * publish. */
+int rs_publish_retrieval_index(rs_publish *pub, json_t *manifest, const float *vectors,
+                               const float *bias, uint32_t n, uint32_t vector_dim, uint64_t seed,
+                               rs_error *err);
 
 #endif

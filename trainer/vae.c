@@ -9,6 +9,7 @@
 
 #include "adam.h"
 #include "layers.h"
+#include "publish.h"
 
 struct rs_vae {
     rs_vae_options opt;
@@ -397,7 +398,7 @@ static int vae_publish(void *self, rs_publish *pub, json_t *manifest, rs_error *
     json_object_set_new(manifest, "encoder", encoder);
     json_object_set_new(manifest, "items", items);
     json_object_set_new(manifest, "model_options", hyper);
-    return 0;
+    return rs_publish_retrieval_index(pub, manifest, v->W4, v->b4, v->M, v->H, v->opt.seed, err);
 }
 
 /* PIA's adaptive schedule: lambda grows after pia_patience evaluations

@@ -2,7 +2,8 @@
 # server_rankings.sh - what recserve serves for known users equals what the
 # trainer ranked for them (rectrain --rankings-out: the kept model's own
 # top-50 over items outside the user's history), with brute-force retrieval
-# and with exact MIDX retrieval, for each model family the trainer publishes:
+# and with exact MIDX retrieval (over the index the trainer published, and
+# over one the server builds), for each model family the trainer publishes:
 #   - Mult-VAE and FastVAE on the synthetic data set, 150 users;
 #   - FastVAE and Mult-VAE trained one epoch on MovieLens 10M, 1,000 users,
 #     when ../shared/data/ml10m is there (skipped with a message otherwise).
@@ -61,13 +62,19 @@ check_family() {
     "$RECTRAIN" "$@" --seed 3 --progress off --store "$T/store" --variant default \
         --rankings-out "$T/rankings.jsonl" --rankings-users "$users" >"$T/train.log" 2>&1 ||
         { fail "$name: rectrain failed: $(tail -1 "$T/train.log")"; return; }
-    for method in bruteforce midx; do
-        start_server --retrieval "$method" --midx-k 6
-        WHAT="$name models ($method)"; req GET /v1/models
+    # bruteforce; MIDX mapped from the trainer's published index; MIDX
+    # built by the server (another codeword count than the published one)
+    for setup in "bruteforce None" "midx published" "midx built --midx-k 6"; do
+        set -- $setup
+        local method=$1 source=$2
+        shift 2
+        start_server --retrieval "$method" "$@"
+        WHAT="$name models ($method, $source)"; req GET /v1/models
         expect 200 && { [ "$(jq_py 'd["models"][0]["retrieval"]')" = "$method" ] || fail "$WHAT: retrieval"; }
-        echo "$name, $method:"
+        [ "$(jq_py 'd["models"][0]["midx_source"]')" = "$source" ] || fail "$WHAT: midx_source"
+        echo "$name, $method ($source):"
         python3 "$T/compare.py" "$BASE" "$T/rankings.jsonl" "$users" ||
-            fail "$name: served rankings ($method) differ from the trainer's"
+            fail "$name: served rankings ($method, $source) differ from the trainer's"
         stop_server
     done
 }

@@ -10,6 +10,7 @@
 
 #include "midx.h"
 #include "rng.h"
+#include "test_support.h"
 
 /* Clustered items with a log-normal norm spread (the hard case for MIPS).
  * With integer != 0 the entries are small integers, so many inner products
@@ -344,17 +345,6 @@ START_TEST(test_bad_queries_and_plain_brute)
 }
 END_TEST
 
-/* Removes dir and the LMDB files in it. */
-static void remove_store(const char *dir)
-{
-    char path[600];
-    snprintf(path, sizeof(path), "%s/data.mdb", dir);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/lock.mdb", dir);
-    unlink(path);
-    rmdir(dir);
-}
-
 START_TEST(test_store_round_trip)
 {
     fixture f;
@@ -459,7 +449,7 @@ START_TEST(test_store_round_trip)
         rs_snapshot_close(snap);
     }
     rs_store_close(store);
-    remove_store(dir);
+    test_remove_store(dir);
     fixture_free(&f);
 }
 END_TEST

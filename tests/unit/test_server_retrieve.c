@@ -1,11 +1,20 @@
 /* test_server_retrieve.c - the retriever's top-N against a naive reference
- * (double-precision scores, full sort), with skip masks and ties. */
+ * (double-precision scores, full sort), with skip masks and ties; a
+ * retriever over a published index answers as a built one, and refuses an
+ * index of other items. */
 #include <cblas.h>
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "midx.h"
+#include "pq.h"
 
 #include "retrieve.h"
 #include "rng.h"
+#include "test_support.h"
 
 typedef struct ref {
     double score;
@@ -133,6 +142,88 @@ START_TEST(test_approximate_budget)
 }
 END_TEST
 
+/* Publishes the MIDX index of items (k codewords) as "idx" in a fresh store
+ * under dir; returns the open store and snapshot. */
+static void publish_index(char *dir, const float *items, uint32_t n, uint32_t d, uint32_t k,
+                          rs_store **store, rs_snapshot **snap)
+{
+    rs_error err;
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_msg(rs_store_open(dir, RS_STORE_CREATE, 0, store, &err) == 0, "%s", err.msg);
+    rs_pq pq;
+    rs_pq_options po = rs_pq_defaults();
+    po.k = k;
+    ck_assert_msg(rs_pq_build(items, n, d, &po, &pq, &err) == 0, "%s", err.msg);
+    rs_publish *pub;
+    uint64_t version;
+    ck_assert_int_eq(rs_publish_begin(*store, "m", &pub, &version, &err), 0);
+    ck_assert_msg(rs_midx_publish(pub, "idx", &pq, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(rs_publish_commit(pub, "{}", 0, &err), 0);
+    rs_pq_free(&pq);
+    ck_assert_int_eq(rs_snapshot_open(*store, "m", 0, 1, snap, &err), 0);
+}
+
+START_TEST(test_published_index)
+{
+    enum { N = 3000, DIM = 12, K = 20, TOP = 25 };
+    rs_rng rng;
+    rs_rng_seed(&rng, 9);
+    float *items = malloc(sizeof(float) * N * DIM), u[DIM];
+    for (size_t k = 0; k < (size_t)N * DIM; k++) items[k] = (float)rs_rng_normal(&rng);
+    char dir[] = "/tmp/recsys-retrieve-XXXXXX";
+    rs_store *store;
+    rs_snapshot *snap;
+    publish_index(dir, items, N, DIM, K, &store, &snap);
+    rs_error err;
+    rs_retriever *pub = NULL, *built = NULL;
+    rs_retriever_options o = {.method = RS_RETRIEVAL_MIDX};
+    ck_assert_msg(rs_retriever_load(items, N, DIM, &o, snap, "idx", 1, &pub, &err) == 0, "%s",
+                  err.msg);
+    ck_assert_str_eq(rs_retriever_midx_source(pub), "published");
+    ck_assert_uint_eq(rs_retriever_midx_k(pub), K);
+    o.midx_k = 7;
+    ck_assert_int_eq(rs_retriever_create(items, N, DIM, &o, &built, &err), 0);
+    ck_assert_str_eq(rs_retriever_midx_source(built), "built");
+    /* Both exact: the same top-N as each other, query after query. */
+    rs_retrieve_scratch *scr = rs_retrieve_scratch_new();
+    rs_scored a[TOP], b[TOP];
+    for (int q = 0; q < 40; q++) {
+        for (int k = 0; k < DIM; k++) u[k] = (float)rs_rng_normal(&rng);
+        uint32_t ga, gb;
+        rs_retrieve_stats sa, sb;
+        ck_assert_int_eq(rs_retrieve_topn(pub, u, NULL, TOP, a, &ga, scr, &sa, &err), 0);
+        ck_assert_int_eq(rs_retrieve_topn(built, u, NULL, TOP, b, &gb, scr, &sb, &err), 0);
+        ck_assert(sa.exact && sb.exact && ga == TOP && gb == TOP);
+        for (int j = 0; j < TOP; j++) {
+            ck_assert_uint_eq(a[j].id, b[j].id);
+            ck_assert(a[j].score == b[j].score);
+        }
+    }
+    rs_retriever_free(built);
+    rs_retriever_free(pub);
+    /* Another codeword count or brute force: not applicable (1). */
+    rs_retriever *r = NULL;
+    ck_assert_int_eq(rs_retriever_load(items, N, DIM, &o, snap, "idx", 0, &r, &err), 1);
+    rs_retriever_options brute = {.method = RS_RETRIEVAL_BRUTE};
+    ck_assert_int_eq(rs_retriever_load(items, N, DIM, &brute, snap, "idx", 0, &r, &err), 1);
+    ck_assert_ptr_null(r);
+    /* An index of other vectors, of another size, or absent: refused. */
+    rs_retriever_options midx = {.method = RS_RETRIEVAL_MIDX};
+    items[5 * DIM + 3] += 1.0f;
+    ck_assert_int_eq(rs_retriever_load(items, N, DIM, &midx, snap, "idx", 0, &r, &err), -1);
+    ck_assert_msg(strstr(err.msg, "item 5's vector differs") != NULL, "%s", err.msg);
+    ck_assert_int_eq(rs_retriever_load(items, N - 1, DIM, &midx, snap, "idx", 0, &r, &err), -1);
+    ck_assert_msg(strstr(err.msg, "covers 3000 items") != NULL, "%s", err.msg);
+    ck_assert_int_eq(rs_retriever_load(items, N, DIM, &midx, snap, "nothing", 0, &r, &err), -1);
+    ck_assert_ptr_null(r);
+    rs_retrieve_scratch_free(scr);
+    rs_snapshot_close(snap);
+    rs_store_close(store);
+    test_remove_store(dir);
+    free(items);
+}
+END_TEST
+
 int main(void)
 {
     /* As in recserve: one BLAS thread per caller. (Threaded OpenBLAS on a
@@ -144,6 +235,7 @@ int main(void)
     tcase_add_loop_test(tc, test_matches_reference, 0, 2);
     tcase_add_test(tc, test_approximate_budget);
     tcase_add_test(tc, test_rejects_empty);
+    tcase_add_test(tc, test_published_index);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
