@@ -186,8 +186,11 @@ static int load_similarity(rs_loaded *l, uint32_t n_items, rs_error *err)
 static int make_retriever(rs_registry *reg, rs_loaded *l, const float *items, uint32_t n_items,
                           uint32_t dim, int verify, rs_error *err)
 {
-    const char *prefix = json_string_value(json_object_get(
-        json_object_get(json_object_get(l->manifest, "retrieval"), "midx"), "prefix"));
+    json_t *midx = json_object_get(json_object_get(l->manifest, "retrieval"), "midx");
+    const char *prefix = json_string_value(json_object_get(midx, "prefix"));
+    json_int_t k = json_integer_value(json_object_get(midx, "codewords"));
+    if (reg->ropt.midx_k && k != (json_int_t)reg->ropt.midx_k)
+        prefix = NULL; /* another size asked for: do not map one only to drop it */
     int rc = rs_retriever_load(items, n_items, dim, &reg->ropt, l->snap, prefix, verify,
                                &l->retriever, err);
     if (rc == 0) return 0;
