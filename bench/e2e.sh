@@ -10,6 +10,8 @@
 # ratio. Loopback only; bounded duration.
 #
 #   bench/e2e.sh STORE [recserve options...]    e.g. --retrieval midx --midx-budget 1000
+#   E2E_USERS=FILE bench/e2e.sh STORE ...       known users instead: GET
+#       /v1/users/{id}/recommendations?n=20 for the ids in FILE (one per line)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BINDIR=${BINDIR:-bin}
@@ -35,8 +37,9 @@ port=$(free_port)
 pids+=($!)
 for _ in $(seq 300); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
 
-# 200 request bodies, each a 20-item history of the store's items.
-python3 - "$work/bodies.lua" "$port" <<'EOF'
+if [ -z "${E2E_USERS:-}" ]; then
+    # 200 request bodies, each a 20-item history of the store's items.
+    python3 - "$work/bodies.lua" "$port" <<'EOF'
 import json, random, sys, urllib.request
 out, port = sys.argv[1], sys.argv[2]
 # Popular items come back from a cold-start request; widen with their neighbours.
@@ -57,16 +60,39 @@ with open(out, "w") as f:
     f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n')
     f.write("request = function()\n  counter = counter + 1\n"
             "  return wrk.format(nil, '/v1/recommend', nil, bodies[(counter % #bodies) + 1])\nend\n")
-    f.write("done = function(summary, latency, requests)\n"
-            "  io.write(string.format('non2xx %d errors %d\\n', summary.errors.status, "
-            "summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))\n"
-            "  io.write(string.format('p50_ms %.3f p99_ms %.3f\\n', latency:percentile(50)/1000, latency:percentile(99)/1000))\nend\n")
 EOF
-sample=$(curl -s -H 'Content-Type: application/json' "http://127.0.0.1:$port/v1/recommend" \
-    -d "$(sed -n 2p "$work/bodies.lua" | sed 's/^  \[\[//; s/\]\],$//')")
+    sample=$(curl -s -H 'Content-Type: application/json' "http://127.0.0.1:$port/v1/recommend" \
+        -d "$(sed -n 2p "$work/bodies.lua" | sed 's/^  \[\[//; s/\]\],$//')")
+    what="POST /v1/recommend, 20-item histories, n=20"
+else
+    # Known users (E2E_USERS: a file of user ids, one per line; the first
+    # 1000): GET /v1/users/{id}/recommendations?n=20, the stored history encoded.
+    python3 - "$work/bodies.lua" "$E2E_USERS" <<'EOF'
+import sys, urllib.parse
+out = sys.argv[1]
+users = [l.strip() for l in open(sys.argv[2]) if l.strip()][:1000]
+if not users: sys.exit("E2E_USERS names no user ids")
+with open(out, "w") as f:
+    f.write("paths = {\n")
+    for u in users:
+        f.write('  "/v1/users/%s/recommendations?n=20",\n' % urllib.parse.quote(u, safe=""))
+    f.write("}\ncounter = 0\n")
+    f.write("request = function()\n  counter = counter + 1\n"
+            "  return wrk.format('GET', paths[(counter % #paths) + 1])\nend\n")
+EOF
+    sample=$(curl -s "http://127.0.0.1:$port$(sed -n 2p "$work/bodies.lua" | sed 's/^  "//; s/",$//')")
+    what="GET /v1/users/{id}/recommendations?n=20, $(grep -c recommendations "$work/bodies.lua") known users"
+fi
+cat >>"$work/bodies.lua" <<'EOF'
+done = function(summary, latency, requests)
+  io.write(string.format('non2xx %d errors %d\n', summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+  io.write(string.format('p50_ms %.3f p99_ms %.3f\n', latency:percentile(50)/1000, latency:percentile(99)/1000))
+end
+EOF
 echo "one answer: ${#sample} bytes"
 
-echo "== recserve: POST /v1/recommend, 20-item histories, n=20, $CONNECTIONS connections, ${DURATION}s"
+echo "== recserve: $what, $CONNECTIONS connections, ${DURATION}s"
 wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" -s "$work/bodies.lua" "http://127.0.0.1:$port/" |
     tee "$work/recserve.txt"
 
