@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # server_valgrind.sh - recserve under valgrind (memcheck): a bounded round of
-# requests over every route, good and bad, then SIGTERM; any memory error or
+# requests over every route, good and bad, then SIGTERM, with brute-force
+# retrieval and with the published MIDX index; any memory error or
 # definite/indirect leak fails the scenario (valgrind's exit status 9).
 set -u
 cd "$(dirname "$0")/../.."
@@ -13,21 +14,25 @@ if ldd "$RECSERVE" 2>/dev/null | grep -qE 'lib(asan|ubsan|tsan)'; then
 fi
 make_store
 SERVER_WRAPPER="valgrind -q --error-exitcode=9 --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect"
-start_server --threads 2
 ITEM=$(awk -F'\t' 'NR > 1 { print $2; exit }' "$DATA")
 USER_ID=$(awk -F'\t' 'NR > 1 { print $1; exit }' "$DATA")
-for body in "{\"user\":\"$USER_ID\",\"n\":5}" "{\"history\":[\"$ITEM\",\"x\",\"$ITEM\"],\"exclude\":[\"$ITEM\"]}" \
-    '{"user":"nobody"}' '{"history":[]}' '{"bad":1}' '[[[[' '{"user":"a","n":0}'; do
-    post_json /v1/recommend "$body"
-    case $STATUS in 200 | 400 | 422) ;; *) fail "POST $body: status $STATUS" ;; esac
+# Brute force, then MIDX mapped from the index the trainer published.
+for retrieval in bruteforce midx; do
+    start_server --threads 2 --retrieval "$retrieval"
+    for body in "{\"user\":\"$USER_ID\",\"n\":5}" "{\"history\":[\"$ITEM\",\"x\",\"$ITEM\"],\"exclude\":[\"$ITEM\"]}" \
+        '{"user":"nobody"}' '{"history":[]}' '{"bad":1}' '[[[[' '{"user":"a","n":0}'; do
+        post_json /v1/recommend "$body"
+        case $STATUS in 200 | 400 | 422) ;; *) fail "$retrieval: POST $body: status $STATUS" ;; esac
+    done
+    for path in "/v1/users/$USER_ID/recommendations?n=3" "/v1/items/$ITEM/similar" /v1/items/none/similar \
+        /v1/models /metrics /readyz /healthz /nope; do
+        req GET "$path"
+        case $STATUS in 200 | 404) ;; *) fail "$retrieval: GET $path: status $STATUS" ;; esac
+    done
+    req POST /v1/recommend -H 'Content-Type: text/plain' --data-binary x
+    [ "$STATUS" = 415 ] || fail "$retrieval: 415 under valgrind: $STATUS"
+    stop_server
 done
-for path in "/v1/users/$USER_ID/recommendations?n=3" "/v1/items/$ITEM/similar" /v1/items/none/similar \
-    /v1/models /metrics /readyz /healthz /nope; do
-    req GET "$path"
-    case $STATUS in 200 | 404) ;; *) fail "GET $path: status $STATUS" ;; esac
-done
-req POST /v1/recommend -H 'Content-Type: text/plain' --data-binary x
-[ "$STATUS" = 415 ] || fail "415 under valgrind: $STATUS"
-stop_server
+grep -q "midx k=[0-9]*, published" "$T/server.log" || fail "the published index was not used"
 grep -E "==[0-9]+==" "$T/server.log" | head -40
 finish
