@@ -3,13 +3,15 @@
 own ranking (rectrain --rankings-out FILE): same top-N items in the same order
 (up to swaps of scores within TOL) and every score within TOL.
 
-usage: compare_rankings.py BASE_URL RANKINGS.jsonl [--tol 1e-4]
+usage: compare_rankings.py BASE_URL RANKINGS.jsonl [--tol 1e-4] [--users N]
+(--users: fail unless exactly N users were compared)
 """
 import json, sys, urllib.parse, urllib.request
 
 def main():
     base, path = sys.argv[1], sys.argv[2]
     tol = float(sys.argv[sys.argv.index("--tol") + 1]) if "--tol" in sys.argv else 1e-4
+    expect = int(sys.argv[sys.argv.index("--users") + 1]) if "--users" in sys.argv else None
     users = differ = 0
     worst = 0.0
     for line in open(path):
@@ -37,6 +39,9 @@ def main():
             print("differs: user", want["user"])
     print("%d users compared, %d differ, largest score difference %.3g (tolerance %g)"
           % (users, differ, worst, tol))
+    if expect is not None and users != expect:
+        print("expected %d users" % expect)
+        differ += 1
     sys.exit(1 if differ or users == 0 else 0)
 
 if __name__ == "__main__":

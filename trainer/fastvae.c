@@ -833,80 +833,16 @@ static int fastvae_score(void *self, const rs_csr *input, const uint32_t *users,
 static int fastvae_keep_best(void *self, rs_error *err)
 {
     rs_fastvae *f = self;
-    if (!f->best && !(f->best = rs_aligned_alloc(f->n_params, sizeof(float), err))) return -1;
-    memcpy(f->best, f->params, f->n_params * sizeof(float));
-    return 0;
+    return rs_params_keep(&f->best, f->params, f->n_params, err);
 }
 
 static int fastvae_restore_best(void *self, rs_error *err)
 {
     rs_fastvae *f = self;
-    if (!f->best) return rs_fail(err, "no best parameters were kept");
-    memcpy(f->params, f->best, f->n_params * sizeof(float));
-    return 0;
+    return rs_params_restore(f->params, f->best, f->n_params, err);
 }
 
 /* --- publishing --- */
-
-static json_t *layer_json(const char *kind, const char *weight, const char *bias, uint32_t in,
-                          uint32_t out, const char *activation)
-{
-    json_t *layer = json_pack("{s:s, s:s, s:I, s:I, s:s}", "kind", kind, "weight", weight, "in",
-                              (json_int_t)in, "out", (json_int_t)out, "activation", activation);
-    if (layer && bias) json_object_set_new(layer, "bias", json_string(bias));
-    return layer;
-}
-
-/* The MIDX index of the published item vectors: always rebuilt from the
- * final Q (the sampler's index was built from an earlier Q, and the
- * server's exact-retrieval bound needs the residuals of these vectors). */
-static int publish_midx(rs_fastvae *f, rs_publish *pub, json_t *manifest, rs_error *err)
-{
-    rs_pq pq;
-    rs_pq_options po = rs_pq_defaults();
-    po.k = f->opt.codewords;
-    po.kmeans.seed = f->opt.seed ^ 0x6d696478ULL;
-    po.kmeans.max_train = 65536;
-    if (rs_pq_build(f->Q, f->M, f->H, &po, &pq, err) != 0)
-        return rs_error_prefix(err, "building the published MIDX index");
-    uint64_t K = pq.k, cells = pq.n_cells, M = f->M;
-    struct {
-        const char *name;
-        rs_dtype dtype;
-        const void *data;
-        uint32_t ndim;
-        uint64_t shape[2];
-    } t[] = {
-        {"midx.codebook1", RS_F32, pq.c1, 2, {K, pq.d1}},
-        {"midx.codebook2", RS_F32, pq.c2, 2, {K, pq.d2}},
-        {"midx.item_cell", RS_U32, pq.code, 1, {M, 0}},
-        {"midx.cell_offsets", RS_U32, pq.offsets, 1, {cells + 1, 0}},
-        {"midx.cell_items", RS_U32, pq.ids, 1, {M, 0}},
-        {"midx.cell_radius", RS_F32, pq.cell_r, 1, {cells, 0}},
-        {"midx.cell_radius1", RS_F32, pq.cell_r1, 1, {cells, 0}},
-        {"midx.cell_radius2", RS_F32, pq.cell_r2, 1, {cells, 0}},
-    };
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i < sizeof(t) / sizeof(t[0]); i++)
-        rc = rs_publish_tensor(pub, t[i].name, t[i].dtype, t[i].ndim, t[i].shape, t[i].data, err);
-    json_t *midx = NULL;
-    if (rc == 0) {
-        midx =
-            json_pack("{s:I, s:I, s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, "
-                      "s:s, s:s}",
-                      "codewords", (json_int_t)K, "dim", (json_int_t)f->H, "d1", (json_int_t)pq.d1,
-                      "d2", (json_int_t)pq.d2, "codebook1", "midx.codebook1", "codebook2",
-                      "midx.codebook2", "item_cell", "midx.item_cell", "cell_offsets",
-                      "midx.cell_offsets", "cell_items", "midx.cell_items", "cell_radius",
-                      "midx.cell_radius", "cell_radius1", "midx.cell_radius1", "cell_radius2",
-                      "midx.cell_radius2", "popularity", "items.popularity", "popularity_transform",
-                      "log1p", "training_sampler", rs_fastvae_sampler_name(&f->opt));
-        if (!midx) rc = rs_fail(err, "out of memory building the manifest");
-    }
-    if (rc == 0) json_object_set_new(manifest, "midx", midx);
-    rs_pq_free(&pq);
-    return rc;
-}
 
 static int fastvae_publish(void *self, rs_publish *pub, json_t *manifest, rs_error *err)
 {
@@ -928,17 +864,16 @@ static int fastvae_publish(void *self, rs_publish *pub, json_t *manifest, rs_err
         if (rs_publish_tensor(pub, tensors[i].name, RS_F32, tensors[i].ndim, tensors[i].shape,
                               tensors[i].data, err) != 0)
             return -1;
-    if (publish_midx(f, pub, manifest, err) != 0) return -1;
     json_t *layers = json_array();
     if (layers) {
-        json_array_append_new(
-            layers, layer_json("sparse_linear", "encoder.0.weight", NULL, f->M, f->H, "relu"));
-        json_array_append_new(layers, layer_json("linear", "encoder.1.weight", "encoder.1.bias",
-                                                 f->H, 2 * f->L, "none"));
+        json_array_append_new(layers, rs_manifest_layer("sparse_linear", "encoder.0.weight", NULL,
+                                                        f->M, f->H, "relu"));
+        json_array_append_new(layers, rs_manifest_layer("linear", "encoder.1.weight",
+                                                        "encoder.1.bias", f->H, 2 * f->L, "none"));
         json_array_append_new(layers,
-                              layer_json("gaussian_mean", "", NULL, 2 * f->L, f->L, "none"));
-        json_array_append_new(
-            layers, layer_json("linear", "decoder.0.weight", "decoder.0.bias", f->L, f->H, "none"));
+                              rs_manifest_layer("gaussian_mean", "", NULL, 2 * f->L, f->L, "none"));
+        json_array_append_new(layers, rs_manifest_layer("linear", "decoder.0.weight",
+                                                        "decoder.0.bias", f->L, f->H, "none"));
     }
     json_t *encoder =
         layers ? json_pack("{s:s, s:o}", "input", "sqrt_count", "layers", layers) : NULL;

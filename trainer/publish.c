@@ -114,6 +114,15 @@ done:
     return rc;
 }
 
+json_t *rs_manifest_layer(const char *kind, const char *weight, const char *bias, uint32_t in,
+                          uint32_t out, const char *activation)
+{
+    json_t *layer = json_pack("{s:s, s:s, s:I, s:I, s:s}", "kind", kind, "weight", weight, "in",
+                              (json_int_t)in, "out", (json_int_t)out, "activation", activation);
+    if (layer && bias) json_object_set_new(layer, "bias", json_string(bias));
+    return layer;
+}
+
 int rs_publish_retrieval_index(rs_publish *pub, json_t *manifest, const float *vectors,
                                const float *bias, uint32_t n, uint32_t vector_dim, uint64_t seed,
                                rs_error *err)

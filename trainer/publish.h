@@ -18,6 +18,12 @@ int rs_publish_model(const char *store_dir, const char *variant, rs_train_model 
                      const rs_dataset *d, json_t *training, uint32_t keep_last, uint64_t *version,
                      rs_error *err);
 
+/* One encoder layer of the manifest (proto/model.md): {"kind", "weight",
+ * "in", "out", "activation"} and "bias" when bias is not NULL; NULL when out
+ * of memory. */
+json_t *rs_manifest_layer(const char *kind, const char *weight, const char *bias, uint32_t in,
+                          uint32_t out, const char *activation);
+
 /* Writes the serving MIDX index of the item matrix the server will rank
  * with (row i = vectors[i], then bias[i] when bias is not NULL; see
  * rs_item_matrix_with_bias) as tensors "retrieval.midx.*", with

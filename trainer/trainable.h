@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "common.h"
 #include "dataset.h"
@@ -55,5 +56,22 @@ typedef struct rs_train_model {
     size_t (*footprint)(const void *self);
     void (*free)(void *self);
 } rs_train_model;
+
+/* keep_best / restore_best for a model whose parameters are one contiguous
+ * block of n floats: *best is allocated on first use and freed with the
+ * model. */
+static inline int rs_params_keep(float **best, const float *params, size_t n, rs_error *err)
+{
+    if (!*best && !(*best = rs_aligned_alloc(n, sizeof(float), err))) return -1;
+    memcpy(*best, params, n * sizeof(float));
+    return 0;
+}
+
+static inline int rs_params_restore(float *params, const float *best, size_t n, rs_error *err)
+{
+    if (!best) return rs_fail(err, "no best parameters were kept");
+    memcpy(params, best, n * sizeof(float));
+    return 0;
+}
 
 #endif

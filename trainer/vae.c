@@ -320,26 +320,13 @@ static int vae_score(void *self, const rs_csr *input, const uint32_t *users, int
 static int vae_keep_best(void *self, rs_error *err)
 {
     rs_vae *v = self;
-    if (!v->best && !(v->best = rs_aligned_alloc(v->n_params, sizeof(float), err))) return -1;
-    memcpy(v->best, v->params, v->n_params * sizeof(float));
-    return 0;
+    return rs_params_keep(&v->best, v->params, v->n_params, err);
 }
 
 static int vae_restore_best(void *self, rs_error *err)
 {
     rs_vae *v = self;
-    if (!v->best) return rs_fail(err, "no best parameters were kept");
-    memcpy(v->params, v->best, v->n_params * sizeof(float));
-    return 0;
-}
-
-static json_t *layer_json(const char *kind, const char *weight, const char *bias, uint32_t in,
-                          uint32_t out, const char *activation)
-{
-    json_t *layer = json_pack("{s:s, s:s, s:I, s:I, s:s}", "kind", kind, "weight", weight, "in",
-                              (json_int_t)in, "out", (json_int_t)out, "activation", activation);
-    if (layer && bias) json_object_set_new(layer, "bias", json_string(bias));
-    return layer;
+    return rs_params_restore(v->params, v->best, v->n_params, err);
 }
 
 static int vae_publish(void *self, rs_publish *pub, json_t *manifest, rs_error *err)
@@ -362,13 +349,14 @@ static int vae_publish(void *self, rs_publish *pub, json_t *manifest, rs_error *
                               tensors[i].data, err) != 0)
             return -1;
     json_t *layers = json_array();
-    json_array_append_new(layers, layer_json("sparse_linear", "encoder.0.weight", "encoder.0.bias",
-                                             v->M, v->H, "tanh"));
-    json_array_append_new(
-        layers, layer_json("linear", "encoder.1.weight", "encoder.1.bias", v->H, 2 * v->L, "none"));
-    json_array_append_new(layers, layer_json("gaussian_mean", "", NULL, 2 * v->L, v->L, "none"));
-    json_array_append_new(
-        layers, layer_json("linear", "decoder.0.weight", "decoder.0.bias", v->L, v->H, "tanh"));
+    json_array_append_new(layers, rs_manifest_layer("sparse_linear", "encoder.0.weight",
+                                                    "encoder.0.bias", v->M, v->H, "tanh"));
+    json_array_append_new(layers, rs_manifest_layer("linear", "encoder.1.weight", "encoder.1.bias",
+                                                    v->H, 2 * v->L, "none"));
+    json_array_append_new(layers,
+                          rs_manifest_layer("gaussian_mean", "", NULL, 2 * v->L, v->L, "none"));
+    json_array_append_new(layers, rs_manifest_layer("linear", "decoder.0.weight", "decoder.0.bias",
+                                                    v->L, v->H, "tanh"));
     json_t *encoder = json_pack("{s:s, s:o}", "input", "l2", "layers", layers);
     json_t *items = json_pack("{s:s, s:s, s:I}", "vectors", "items.vectors", "bias", "items.bias",
                               "dim", (json_int_t)v->H);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Integration: rectrain --model fastvae on the project's synthetic data set.
 #  - trains with the MIDX-pop sampler, beats the popularity ranking, publishes
-#    a "fastvae" snapshot with the MIDX index in its manifest
+#    a "fastvae" snapshot with the serving MIDX index in its manifest
 #  - the same seed gives the same figures, with 1 or 2 threads
 #  - every sampler (and the full softmax) runs; a bad sampler name is refused
 set -euo pipefail
@@ -27,7 +27,7 @@ grep -q 'sampler midx-pop, 50 samples, 4 codewords' "$work/a.log" || fail "no sa
 grep -q 'published fv version 1' "$work/a.log" || fail "no publish line"
 "$RECTRAIN" store ls "$work/store" >"$work/ls.txt"
 grep -Eq '"family": *"fastvae"' "$work/ls.txt" || fail "family not fastvae"
-grep -Eq '"midx": *\{' "$work/ls.txt" || fail "no midx index in the manifest"
+grep -Eq '"prefix": *"retrieval.midx"' "$work/ls.txt" || fail "no serving MIDX index in the manifest"
 grep -Eq '"input": *"sqrt_count"' "$work/ls.txt" || fail "encoder input not sqrt_count"
 
 echo "-- popularity baseline is beaten"

@@ -20,39 +20,6 @@ mkdir -p "$T/data"
     skip "skipped: 'rectrain synth' failed: $(tail -1 "$T/synth.log")"
 ML10M=../shared/data/ml10m
 
-cat >"$T/compare.py" <<'PY'
-import json, sys, urllib.request
-base, path = sys.argv[1], sys.argv[2]
-users = bad = 0
-for line in open(path):
-    want = json.loads(line)
-    n = len(want["items"])
-    url = "%s/v1/users/%s/recommendations?n=%d" % (base, urllib.request.quote(want["user"], safe=""), n)
-    got = json.load(urllib.request.urlopen(url, timeout=20))
-    ids = [x["id"] for x in got["items"]]
-    scores = {x["id"]: x["score"] for x in got["items"]}
-    users += 1
-    if got["fallback"] is not None or len(ids) != n:
-        bad += 1; print("user", want["user"], "fallback or short list"); continue
-    # Same items in the same order, up to swaps of near-ties (float sums in
-    # another order); every served score close to the trainer's.
-    ws = dict(zip(want["items"], want["scores"]))
-    for k, (a, b) in enumerate(zip(ids, want["items"])):
-        # (a may be the trainer's 51st: then its served score stands in)
-        if a != b and abs(ws.get(a, scores[a]) - ws[b]) > 1e-4:
-            bad += 1; print("user", want["user"], "rank", k, "served", a, "trainer", b); break
-    else:
-        last = want["scores"][-1]
-        for a in ids:
-            ref = ws.get(a)
-            if ref is None and scores[a] < last - 1e-4: bad += 1; break
-            if ref is not None and abs(scores[a] - ref) > 1e-4:
-                bad += 1; print("user", want["user"], "item", a, scores[a], "vs", ref); break
-print("%d users compared, %d differ" % (users, bad))
-if users != int(sys.argv[3]): print("expected", sys.argv[3], "users"); bad += 1
-sys.exit(1 if bad or users == 0 else 0)
-PY
-
 # check_family NAME USERS TRAIN_ARGS...: trains into a fresh store with
 # --rankings-out, then compares what each retrieval method serves.
 check_family() {
@@ -73,7 +40,7 @@ check_family() {
         expect 200 && { [ "$(jq_py 'd["models"][0]["retrieval"]')" = "$method" ] || fail "$WHAT: retrieval"; }
         [ "$(jq_py 'd["models"][0]["midx_source"]')" = "$source" ] || fail "$WHAT: midx_source"
         echo "$name, $method ($source):"
-        python3 "$T/compare.py" "$BASE" "$T/rankings.jsonl" "$users" ||
+        python3 bench/compare_rankings.py "$BASE" "$T/rankings.jsonl" --users "$users" ||
             fail "$name: served rankings ($method, $source) differ from the trainer's"
         stop_server
     done

@@ -5,8 +5,8 @@
  * samples recovers the full-softmax loss; lazy Adam equals dense Adam on the
  * rows it touches; results do not depend on the thread count; training
  * learns a planted structure; item dropout leaves dropped items' rows alone; a published snapshot
- * loads as a servable model whose scores equal the trainer's, with a MIDX index that bounds every
- * item's residual. */
+ * loads as a servable model whose scores equal the trainer's, with a serving
+ * MIDX index whose cells bound every item's residual. */
 #include <check.h>
 #include <math.h>
 #include <omp.h>
@@ -18,6 +18,7 @@
 #include "adam.h"
 #include "evaluate.h"
 #include "fastvae.h"
+#include "midx.h"
 #include "model.h"
 #include "publish.h"
 
@@ -450,44 +451,45 @@ START_TEST(test_published_model_serves_trainer_scores)
                           users_[r], i, s, expected[(size_t)r * M + i]);
         }
     }
-    /* The MIDX index: cells partition the items, and each cell's radius
-     * bounds the residual of every item in it. */
-    rs_tensor_view c1, c2, cell, offs, cells_items, radius;
-    ck_assert_int_eq(rs_snapshot_tensor(snap, "midx.codebook1", RS_F32, &c1, &err), 0);
-    ck_assert_int_eq(rs_snapshot_tensor(snap, "midx.codebook2", RS_F32, &c2, &err), 0);
-    ck_assert_int_eq(rs_snapshot_tensor(snap, "midx.item_cell", RS_U32, &cell, &err), 0);
-    ck_assert_int_eq(rs_snapshot_tensor(snap, "midx.cell_offsets", RS_U32, &offs, &err), 0);
-    ck_assert_int_eq(rs_snapshot_tensor(snap, "midx.cell_items", RS_U32, &cells_items, &err), 0);
-    ck_assert_int_eq(rs_snapshot_tensor(snap, "midx.cell_radius", RS_F32, &radius, &err), 0);
-    uint32_t K = (uint32_t)c1.shape[0], d1 = (uint32_t)c1.shape[1], d2 = (uint32_t)c2.shape[1];
-    ck_assert_uint_eq(K, 3);
+    /* The serving MIDX index: cells partition the items, each item's row
+     * in cell order is its model row, and each cell's half radii bound the
+     * half residuals of every item in it. */
+    rs_midx idx;
+    ck_assert_msg(rs_midx_load(snap, "retrieval.midx", 1, &idx, &err) == 0, "%s", err.msg);
+    uint32_t K = idx.k, d1 = idx.d1, d2 = idx.d2;
+    ck_assert_uint_eq(K, rs_midx_serving_k(M));
+    ck_assert_uint_eq(idx.n, M);
     ck_assert_uint_eq(d1 + d2, D);
-    ck_assert_uint_eq(offs.count, K * K + 1);
-    ck_assert_uint_eq(cell.count, M);
-    const uint32_t *code = cell.data, *off = offs.data, *ids = cells_items.data;
-    const float *cb1 = c1.data, *cb2 = c2.data, *rad = radius.data;
-    ck_assert_uint_eq(off[0], 0);
-    ck_assert_uint_eq(off[K * K], M);
+    ck_assert_uint_eq(idx.offsets[0], 0);
+    ck_assert_uint_eq(idx.offsets[K * K], M);
     uint32_t *seen = calloc(M, sizeof(uint32_t));
     for (uint32_t c = 0; c < K * K; c++)
-        for (uint32_t p = off[c]; p < off[c + 1]; p++) {
-            uint32_t i = ids[p];
+        for (uint32_t p = idx.offsets[c]; p < idx.offsets[c + 1]; p++) {
+            uint32_t i = idx.ids[p];
             ck_assert_uint_lt(i, M);
-            ck_assert_uint_eq(code[i], c);
+            ck_assert_uint_eq(idx.pos[i], p);
             seen[i]++;
             const float *q = rs_model_item_matrix(m) + (size_t)i * D;
-            double r2 = 0;
+            ck_assert(memcmp(idx.vectors + (size_t)p * D, q, sizeof(float) * D) == 0);
+            double r1 = 0, r2 = 0;
             for (uint32_t j = 0; j < D; j++) {
-                float cw = j < d1 ? cb1[(c / K) * d1 + j] : cb2[(c % K) * d2 + (j - d1)];
-                r2 += ((double)q[j] - cw) * ((double)q[j] - cw);
+                float cw = j < d1 ? idx.c1[(c / K) * d1 + j] : idx.c2[(c % K) * d2 + (j - d1)];
+                double e = ((double)q[j] - cw) * ((double)q[j] - cw);
+                if (j < d1)
+                    r1 += e;
+                else
+                    r2 += e;
             }
-            ck_assert_msg(sqrt(r2) <= rad[c] * (1 + 1e-5) + 1e-6, "item %u residual %g > %g", i,
-                          sqrt(r2), rad[c]);
+            ck_assert_msg(sqrt(r1) <= idx.cell_r1[c] * (1 + 1e-5) + 1e-6,
+                          "item %u residual %g > %g", i, sqrt(r1), idx.cell_r1[c]);
+            ck_assert_msg(sqrt(r2) <= idx.cell_r2[c] * (1 + 1e-5) + 1e-6,
+                          "item %u residual %g > %g", i, sqrt(r2), idx.cell_r2[c]);
         }
     for (uint32_t i = 0; i < M; i++) ck_assert_uint_eq(seen[i], 1);
+    rs_midx_release(&idx);
     /* The manifest names the index and the sampler. */
     const char *manifest = rs_snapshot_manifest(snap);
-    ck_assert_ptr_nonnull(strstr(manifest, "\"midx\""));
+    ck_assert_ptr_nonnull(strstr(manifest, "\"retrieval.midx\""));
     ck_assert_ptr_nonnull(strstr(manifest, _i ? "\"uniform\"" : "\"midx-pop\""));
     free(seen), free(expected), free(u), free(scratch);
     rs_model_free(m);
