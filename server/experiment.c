@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "request.h"
+
 /* ---- the hash ---- */
 
 static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
@@ -181,27 +183,6 @@ void rs_format_rfc3339(double t, char *buf, size_t cap)
 
 /* ---- parsing ---- */
 
-static const char *type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "a value";
-}
-
 /* Fails on the first key of obj not in allowed (NULL-terminated). */
 static int only_fields(const json_t *obj, const char *const *allowed, const char *where,
                        rs_error *err)
@@ -238,7 +219,7 @@ static int parse_time_field(const json_t *e, const char *field, const char *wher
     if (!v || json_is_null(v)) return 0;
     if (!json_is_string(v))
         return rs_fail(err, "%s.%s: expected an RFC 3339 date-time string, got %s", where, field,
-                       type_name(v));
+                       rs_json_type_name(v));
     if (rs_parse_rfc3339(json_string_value(v), out) != 0)
         return rs_fail(err,
                        "%s.%s: \"%.64s\" is not an RFC 3339 date-time (e.g. "
@@ -267,7 +248,7 @@ static int parse_arms(const json_t *list, rs_ab_experiment *x, const char *where
         json_t *a = json_array_get(list, i);
         if (!json_is_object(a))
             return rs_fail(err, "%s: expected an object {\"name\", \"weight\"}, got %s", at,
-                           type_name(a));
+                           rs_json_type_name(a));
         if (only_fields(a, fields, at, err) != 0) return -1;
         json_t *name = json_object_get(a, "name"), *weight = json_object_get(a, "weight");
         if (!json_is_string(name)) return rs_fail(err, "%s.name: expected a variant name", at);
@@ -283,7 +264,7 @@ static int parse_arms(const json_t *list, rs_ab_experiment *x, const char *where
                                vn, x->name);
         if (!json_is_number(weight))
             return rs_fail(err, "%s.weight: expected a positive number, got %s", at,
-                           weight ? type_name(weight) : "nothing");
+                           weight ? rs_json_type_name(weight) : "nothing");
         double w = json_number_value(weight);
         if (!(w > 0) || !isfinite(w) || w > 1e9)
             return rs_fail(err, "%s.weight: %g is not a positive number (up to 1e9)", at, w);
@@ -319,7 +300,7 @@ static int parse_one(const json_t *e, int index, rs_ab_experiment *x, const char
     char where[96];
     snprintf(where, sizeof(where), "experiments[%d]", index);
     if (!json_is_object(e))
-        return rs_fail(err, "%s: expected an object, got %s", where, type_name(e));
+        return rs_fail(err, "%s: expected an object, got %s", where, rs_json_type_name(e));
     if (only_fields(e, fields, where, err) != 0) return -1;
 
     json_t *name = json_object_get(e, "name");
@@ -354,7 +335,7 @@ static int parse_one(const json_t *e, int index, rs_ab_experiment *x, const char
     if (share && !json_is_null(share)) {
         if (!json_is_number(share))
             return rs_fail(err, "%s.share: expected a number in (0, 1], got %s", where,
-                           type_name(share));
+                           rs_json_type_name(share));
         x->share = json_number_value(share);
         if (!(x->share > 0 && x->share <= 1))
             return rs_fail(err,
@@ -390,7 +371,7 @@ int rs_ab_parse(const json_t *list, const char *const *variants, int n_variants,
 {
     *out = NULL;
     if (!json_is_array(list))
-        return rs_fail(err, "experiments: expected an array, got %s", type_name(list));
+        return rs_fail(err, "experiments: expected an array, got %s", rs_json_type_name(list));
     size_t n = json_array_size(list);
     if (n > 64) return rs_fail(err, "experiments: %zu experiments; at most 64", n);
     rs_ab *ab = rs_calloc(1, sizeof(*ab), err);

@@ -49,7 +49,7 @@ int rs_json_depth_ok(const char *text, size_t len, uint32_t max_depth)
     return 1;
 }
 
-static const char *json_type_name(const json_t *v)
+const char *rs_json_type_name(const json_t *v)
 {
     switch (json_typeof(v)) {
     case JSON_OBJECT:
@@ -78,7 +78,7 @@ static int parse_ids(const char *field, json_t *v, uint32_t max, rs_id **out, ui
     if (!json_is_array(v))
         return rs_request_fail(e, 400, "invalid_request",
                                "\"%s\" must be an array of item id strings, got %s", field,
-                               json_type_name(v));
+                               rs_json_type_name(v));
     size_t count = json_array_size(v);
     if (count > max)
         return rs_request_fail(e, 422, "out_of_range",
@@ -92,7 +92,7 @@ static int parse_ids(const char *field, json_t *v, uint32_t max, rs_id **out, ui
             free(ids);
             return rs_request_fail(e, 400, "invalid_request",
                                    "\"%s\"[%zu] must be an item id string, got %s", field, i,
-                                   json_type_name(item));
+                                   rs_json_type_name(item));
         }
         ids[i].ptr = json_string_value(item);
         ids[i].len = json_string_length(item);
@@ -106,7 +106,7 @@ static int parse_string(const char *field, json_t *v, rs_id *out, rs_request_err
 {
     if (!json_is_string(v))
         return rs_request_fail(e, 400, "invalid_request", "\"%s\" must be a string, got %s", field,
-                               json_type_name(v));
+                               rs_json_type_name(v));
     out->ptr = json_string_value(v);
     out->len = json_string_length(v);
     return 0;
@@ -133,7 +133,7 @@ static int parse_fields(json_t *root, const rs_limits *lim, rs_reco_request *r, 
         } else if (strcmp(key, "n") == 0) {
             if (!json_is_integer(v))
                 return rs_request_fail(e, 400, "invalid_request",
-                                       "\"n\" must be an integer, got %s", json_type_name(v));
+                                       "\"n\" must be an integer, got %s", rs_json_type_name(v));
             json_int_t n = json_integer_value(v);
             if (n < 1 || n > (json_int_t)lim->max_n)
                 return rs_request_fail(e, 422, "out_of_range", "\"n\" is %lld; expected 1..%u",
@@ -143,7 +143,7 @@ static int parse_fields(json_t *root, const rs_limits *lim, rs_reco_request *r, 
             if (!json_is_boolean(v))
                 return rs_request_fail(e, 400, "invalid_request",
                                        "\"filter_history\" must be a boolean, got %s",
-                                       json_type_name(v));
+                                       rs_json_type_name(v));
             r->filter_history = json_is_true(v);
         } else if (strcmp(key, "variant") == 0) {
             if (parse_string("variant", v, &r->variant, e) != 0) return -1;
@@ -188,7 +188,7 @@ int rs_reco_request_parse(const char *body, size_t len, const rs_limits *lim, rs
                                jerr.line, jerr.column, jerr.text);
     if (!json_is_object(root)) {
         rs_request_fail(e, 400, "invalid_request", "the body must be a JSON object, got %s",
-                        json_type_name(root));
+                        rs_json_type_name(root));
         json_decref(root);
         return -1;
     }

@@ -77,6 +77,10 @@ void rs_reco_request_free(rs_reco_request *r);
  * hostile document cannot make it recurse deeply. */
 int rs_json_depth_ok(const char *text, size_t len, uint32_t max_depth);
 
+/* "an object", "an array", "a string", "an integer", "a number", "a boolean"
+ * or "null": a JSON value's kind, for error messages. */
+const char *rs_json_type_name(const json_t *v);
+
 /* Query parameter "n": NULL (absent) gives RS_DEFAULT_N capped at max_n; a
  * non-integer is 400, an integer outside 1..max_n is 422. */
 int rs_parse_n_param(const char *value, const rs_limits *lim, uint32_t *n, rs_request_error *e);
