@@ -21,6 +21,7 @@
 #include "midx.h"
 #include "model.h"
 #include "publish.h"
+#include "test_support.h"
 
 /* Three users over seven items. */
 static uint64_t indptr[] = {0, 3, 5, 9};
@@ -376,25 +377,9 @@ END_TEST
 
 static char dir[256];
 
-/* 60 users over 30 items in two taste groups, through the data loader. */
 static void load_small(rs_dataset *d)
 {
-    snprintf(dir, sizeof(dir), "/tmp/recsys-test-fastvae-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    char path[300];
-    snprintf(path, sizeof(path), "%s/train.tsv", dir);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fprintf(f, "user,item\n");
-    for (int u = 0; u < 60; u++)
-        for (int i = 0; i < 30; i++)
-            if ((i % 2 == u % 2) && (i * 7 + u * 3) % 5 != 0) fprintf(f, "user%d,item%d\n", u, i);
-    fclose(f);
-    rs_data_options o;
-    rs_data_options_default(&o);
-    o.train_path = path;
-    rs_error err;
-    ck_assert_msg(rs_dataset_load(&o, d, &err) == 0, "%s", err.msg);
+    test_two_group_dataset("fastvae", dir, sizeof(dir), d);
 }
 
 /* _i = 0: midx-pop; 1: uniform sampler with PIA anchors. */

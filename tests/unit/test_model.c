@@ -12,28 +12,13 @@
 #include "model.h"
 #include "publish.h"
 #include "vae.h"
+#include "test_support.h"
 
 static char dir[256];
 
-/* A small data set: 60 users over 30 items in two taste groups. */
 static void load_small(rs_dataset *d)
 {
-    snprintf(dir, sizeof(dir), "/tmp/recsys-test-model-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    char path[300];
-    snprintf(path, sizeof(path), "%s/train.tsv", dir);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fprintf(f, "user,item\n");
-    for (int u = 0; u < 60; u++)
-        for (int i = 0; i < 30; i++)
-            if ((i % 2 == u % 2) && (i * 7 + u * 3) % 5 != 0) fprintf(f, "user%d,item%d\n", u, i);
-    fclose(f);
-    rs_data_options o;
-    rs_data_options_default(&o);
-    o.train_path = path;
-    rs_error err;
-    ck_assert_msg(rs_dataset_load(&o, d, &err) == 0, "%s", err.msg);
+    test_two_group_dataset("model", dir, sizeof(dir), d);
 }
 
 static void train_and_publish(rs_dataset *d, rs_train_model *model, float pia)

@@ -3,8 +3,12 @@
 #ifndef RS_TEST_SUPPORT_H
 #define RS_TEST_SUPPORT_H
 
+#include <check.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
+
+#include "dataset.h"
 
 /* Removes a test store: the LMDB files in dir, then dir. */
 static inline void test_remove_store(const char *dir)
@@ -16,6 +20,29 @@ static inline void test_remove_store(const char *dir)
         unlink(path);
     }
     rmdir(dir);
+}
+
+/* 60 users over 30 items in two taste groups, written as a CSV file into a
+ * fresh directory (/tmp/recsys-test-TAG-XXXXXX, returned in dir) and read
+ * back through the data loader. */
+static inline void test_two_group_dataset(const char *tag, char *dir, size_t dir_cap, rs_dataset *d)
+{
+    snprintf(dir, dir_cap, "/tmp/recsys-test-%s-XXXXXX", tag);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/train.tsv", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "user,item\n");
+    for (int u = 0; u < 60; u++)
+        for (int i = 0; i < 30; i++)
+            if ((i % 2 == u % 2) && (i * 7 + u * 3) % 5 != 0) fprintf(f, "user%d,item%d\n", u, i);
+    fclose(f);
+    rs_data_options o;
+    rs_data_options_default(&o);
+    o.train_path = path;
+    rs_error err;
+    ck_assert_msg(rs_dataset_load(&o, d, &err) == 0, "%s", err.msg);
 }
 
 #endif
