@@ -3,75 +3,23 @@
 
 #include <errno.h>
 #include <jansson.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "config.h"
 #include "log.h"
 #include "store.h"
 
 void rs_conffile_free(rs_conffile *c)
 {
     if (!c) return;
-    free(c->store);
-    free(c->listen);
-    free(c->default_variant);
     for (int i = 0; i < c->n_variants; i++) free(c->variants[i]);
     free(c->variants);
-    free(c->admin_token_file);
+    rs_option_strings_free(&c->strings);
     rs_ab_free(c->ab);
     free(c);
-}
-
-/* base_dir + "/" + path unless path is absolute. */
-static char *resolve(const char *base_dir, const char *path, rs_error *err)
-{
-    char *out;
-    int n;
-    if (path[0] == '/' || !base_dir || !*base_dir)
-        n = asprintf(&out, "%s", path);
-    else
-        n = asprintf(&out, "%s/%s", base_dir, path);
-    if (n < 0) {
-        rs_fail(err, "out of memory");
-        return NULL;
-    }
-    return out;
-}
-
-static int get_string(json_t *root, const char *field, const char *origin, const json_t **out,
-                      rs_error *err)
-{
-    json_t *v = json_object_get(root, field);
-    *out = NULL;
-    if (!v || json_is_null(v)) return 0;
-    if (!json_is_string(v) || json_string_length(v) == 0)
-        return rs_fail(err, "%s: \"%s\" must be a non-empty string", origin, field);
-    if (memchr(json_string_value(v), 0, json_string_length(v)))
-        return rs_fail(err, "%s: \"%s\" must not contain a NUL character", origin, field);
-    *out = v;
-    return 0;
-}
-
-static int check_fields(json_t *obj, const char *const *allowed, const char *where, rs_error *err)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach(obj, key, v)
-    {
-        int ok = 0;
-        for (const char *const *a = allowed; *a && !ok; a++) ok = strcmp(key, *a) == 0;
-        if (!ok) {
-            char list[300] = "";
-            for (const char *const *a = allowed; *a; a++)
-                snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-                         a == allowed ? "" : ", ", *a);
-            return rs_fail(err, "%s: unknown field \"%.64s\" (known fields: %s)", where, key, list);
-        }
-    }
-    return 0;
 }
 
 static int parse_variants(json_t *v, const char *origin, rs_conffile *c, rs_error *err)
@@ -102,91 +50,36 @@ static int parse_variants(json_t *v, const char *origin, rs_conffile *c, rs_erro
     return 0;
 }
 
-static int parse_reload(json_t *v, const char *origin, rs_conffile *c, rs_error *err)
+/* The default variant the file names must be one it serves. */
+static int check_default_variant(json_t *root, const char *origin, const rs_conffile *c,
+                                 const rs_server_config *settings, rs_error *err)
 {
-    static const char *const fields[] = {"interval_seconds", "verify", NULL};
-    char where[300];
-    snprintf(where, sizeof(where), "%s: reload", origin);
-    if (!json_is_object(v)) return rs_fail(err, "%s: must be an object", where);
-    if (check_fields(v, fields, where, err) != 0) return -1;
-    json_t *iv = json_object_get(v, "interval_seconds"), *verify = json_object_get(v, "verify");
-    if (iv && !json_is_null(iv)) {
-        double s = json_is_number(iv) ? json_number_value(iv) : -1;
-        if (!(s >= 0 && s <= 86400))
-            return rs_fail(err,
-                           "%s.interval_seconds: expected a number of seconds in 0..86400 (0 "
-                           "turns polling off)",
-                           where);
-        if (s > 0 && s < 0.01)
-            return rs_fail(err, "%s.interval_seconds: %g is too short (at least 0.01)", where, s);
-        c->reload_interval = s;
-    }
-    if (verify && !json_is_null(verify)) {
-        if (!json_is_boolean(verify))
-            return rs_fail(err, "%s.verify: expected true or false", where);
-        c->verify = json_is_true(verify);
-    }
-    return 0;
+    json_t *given = json_object_get(root, "default_variant");
+    if (!given || json_is_null(given) || !c->variants) return 0;
+    for (int i = 0; i < c->n_variants; i++)
+        if (strcmp(c->variants[i], settings->default_variant) == 0) return 0;
+    return rs_fail(err, "%s: default_variant \"%s\" is not in \"variants\"", origin,
+                   settings->default_variant);
 }
 
-static int parse_admin(json_t *v, const char *origin, const char *base_dir, rs_conffile *c,
-                       rs_error *err)
+static int parse_root(json_t *root, const char *origin, const char *base_dir,
+                      rs_server_config *settings, rs_conffile *c, rs_error *err)
 {
-    static const char *const fields[] = {"token_file", NULL};
-    char where[300];
-    snprintf(where, sizeof(where), "%s: admin", origin);
-    if (!json_is_object(v)) return rs_fail(err, "%s: must be an object", where);
-    if (check_fields(v, fields, where, err) != 0) return -1;
-    const json_t *tf;
-    if (get_string(v, "token_file", where, &tf, err) != 0) return -1;
-    if (tf && !(c->admin_token_file = resolve(base_dir, json_string_value(tf), err))) return -1;
-    return 0;
-}
-
-static int parse_root(json_t *root, const char *origin, const char *base_dir, rs_conffile *c,
-                      rs_error *err)
-{
-    static const char *const fields[] = {"description",     "store",    "listen", "threads",
-                                         "default_variant", "variants", "reload", "admin",
-                                         "experiments",     NULL};
+    /* The fields parsed here; the option table names the others. */
+    static const char *const structured[] = {"description", "variants", "experiments", NULL};
     if (!json_is_object(root))
         return rs_fail(err, "%s: the top level must be a JSON object", origin);
-    if (check_fields(root, fields, origin, err) != 0) return -1;
-    const json_t *s;
-    if (get_string(root, "description", origin, &s, err) != 0) return -1;
-    if (get_string(root, "store", origin, &s, err) != 0) return -1;
-    if (s && !(c->store = resolve(base_dir, json_string_value(s), err))) return -1;
-    if (get_string(root, "listen", origin, &s, err) != 0) return -1;
-    if (s && !(c->listen = strdup(json_string_value(s)))) return rs_fail(err, "out of memory");
-    json_t *threads = json_object_get(root, "threads");
-    if (threads && !json_is_null(threads)) {
-        json_int_t t = json_is_integer(threads) ? json_integer_value(threads) : 0;
-        if (t < 1 || t > 1024)
-            return rs_fail(err, "%s: \"threads\" must be an integer in 1..1024", origin);
-        c->threads = (unsigned)t;
-    }
+    if (rs_options_load_json(rs_server_options, root, structured, origin, base_dir, settings,
+                             &c->strings, err) != 0)
+        return -1;
+    json_t *description = json_object_get(root, "description");
+    if (description && !json_is_null(description) &&
+        (!json_is_string(description) || json_string_length(description) == 0))
+        return rs_fail(err, "%s: \"description\" must be a non-empty string", origin);
     json_t *variants = json_object_get(root, "variants");
     if (variants && !json_is_null(variants) && parse_variants(variants, origin, c, err) != 0)
         return -1;
-    if (get_string(root, "default_variant", origin, &s, err) != 0) return -1;
-    if (s) {
-        rs_error nerr;
-        if (rs_store_check_name("variant", json_string_value(s), &nerr) != 0)
-            return rs_fail(err, "%s: default_variant: %s", origin, nerr.msg);
-        int known = !c->variants;
-        for (int i = 0; i < c->n_variants; i++)
-            known |= strcmp(c->variants[i], json_string_value(s)) == 0;
-        if (!known)
-            return rs_fail(err, "%s: default_variant \"%s\" is not in \"variants\"", origin,
-                           json_string_value(s));
-        if (!(c->default_variant = strdup(json_string_value(s))))
-            return rs_fail(err, "out of memory");
-    }
-    json_t *reload = json_object_get(root, "reload");
-    if (reload && !json_is_null(reload) && parse_reload(reload, origin, c, err) != 0) return -1;
-    json_t *admin = json_object_get(root, "admin");
-    if (admin && !json_is_null(admin) && parse_admin(admin, origin, base_dir, c, err) != 0)
-        return -1;
+    if (check_default_variant(root, origin, c, settings, err) != 0) return -1;
     json_t *exps = json_object_get(root, "experiments");
     json_t *none = NULL;
     if (!exps || json_is_null(exps)) exps = none = json_array();
@@ -197,7 +90,7 @@ static int parse_root(json_t *root, const char *origin, const char *base_dir, rs
 }
 
 int rs_conffile_parse(const char *text, size_t len, const char *origin, const char *base_dir,
-                      rs_conffile **out, rs_error *err)
+                      rs_server_config *settings, rs_conffile **out, rs_error *err)
 {
     *out = NULL;
     json_error_t jerr;
@@ -208,14 +101,15 @@ int rs_conffile_parse(const char *text, size_t len, const char *origin, const ch
         json_decref(root);
         return -1;
     }
-    c->reload_interval = -1;
-    c->verify = -1;
-    int rc = parse_root(root, origin, base_dir, c, err);
+    /* Into a copy, so that a refused file leaves the settings as they were. */
+    rs_server_config parsed = *settings;
+    int rc = parse_root(root, origin, base_dir, &parsed, c, err);
     json_decref(root);
     if (rc != 0) {
         rs_conffile_free(c);
         return -1;
     }
+    *settings = parsed;
     *out = c;
     return 0;
 }
@@ -247,7 +141,7 @@ static int slurp(const char *path, size_t max, char **text, size_t *len, rs_erro
     return 0;
 }
 
-int rs_conffile_load(const char *path, rs_conffile **out, rs_error *err)
+int rs_conffile_load(const char *path, rs_server_config *settings, rs_conffile **out, rs_error *err)
 {
     char *text;
     size_t len;
@@ -263,7 +157,7 @@ int rs_conffile_load(const char *path, rs_conffile **out, rs_error *err)
         slash[slash == dir ? 1 : 0] = '\0';
     else
         dir[0] = '\0';
-    int rc = rs_conffile_parse(text, len, path, dir, out, err);
+    int rc = rs_conffile_parse(text, len, path, dir, settings, out, err);
     free(dir);
     free(text);
     return rc;

@@ -1,12 +1,14 @@
 /* conffile.h - the serving config file (etc/recserve.json, documented field
- * by field in etc/README.md): store, listen address, variants to serve,
- * reload policy, admin token file and A/B experiments.
+ * by field in etc/README.md): the variants to serve and the A/B experiments,
+ * parsed here, and the scalar settings (store, listen address, reload
+ * policy, admin token file...), which the option table (config.c) defines
+ * and options.c parses into the rs_server_config.
  *
  * Owns everything it parsed (strings, the experiments). Validation is strict
- * and happens at start: unknown fields, wrong types, unknown or duplicate
- * variants, bad weights, shares and times are errors naming the field.
- * Relative paths in the file are taken relative to the file's directory.
- * Command-line options override the file (see config.c).
+ * and happens at start: unknown fields, wrong types, values out of bounds,
+ * unknown or duplicate variants, bad weights, shares and times are errors
+ * naming the field. Relative paths in the file are taken relative to the
+ * file's directory. Command-line options override the file (see config.c).
  */
 #ifndef RS_CONFFILE_H
 #define RS_CONFFILE_H
@@ -15,29 +17,28 @@
 
 #include "common.h"
 #include "experiment.h"
+#include "options.h"
 
 #define RS_CONFFILE_MAX_BYTES  (1024 * 1024)
 #define RS_MAX_VARIANTS_LISTED 32
 
+struct rs_server_config;
+
 typedef struct rs_conffile {
-    char *store;           /* NULL: not given */
-    char *listen;          /* NULL: not given */
-    unsigned threads;      /* 0: not given */
-    char *default_variant; /* NULL: not given */
-    char **variants;       /* NULL: serve every variant in the store */
+    char **variants; /* NULL: serve every variant in the store */
     int n_variants;
-    double reload_interval; /* seconds between polls; < 0: not given; 0: no polling */
-    int verify;             /* -1: not given */
-    char *admin_token_file; /* NULL: admin endpoints disabled */
-    rs_ab *ab;              /* never NULL after a successful parse (maybe no experiment) */
+    rs_ab *ab;                 /* never NULL after a successful parse (maybe no experiment) */
+    rs_option_strings strings; /* the settings' strings from the file */
 } rs_conffile;
 
-/* Reads and validates path. */
-int rs_conffile_load(const char *path, rs_conffile **out, rs_error *err);
+/* Reads and validates path and stores the settings it gives into settings
+ * (whose strings then point into *out). On failure settings is unchanged. */
+int rs_conffile_load(const char *path, struct rs_server_config *settings, rs_conffile **out,
+                     rs_error *err);
 /* The same from text; relative paths are resolved against base_dir (NULL:
  * kept as they are); origin names the text in messages. */
 int rs_conffile_parse(const char *text, size_t len, const char *origin, const char *base_dir,
-                      rs_conffile **out, rs_error *err);
+                      struct rs_server_config *settings, rs_conffile **out, rs_error *err);
 void rs_conffile_free(rs_conffile *c);
 
 /* Reads a bearer token from path: the first line, surrounding white space

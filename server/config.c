@@ -1,15 +1,227 @@
-/* config.c - command-line parsing for recserve (see config.h). */
+/* config.c - recserve's option table and command-line parsing (see
+ * config.h). Adding a setting is adding a row: parsing, --help, the config
+ * file key and the Markdown in etc/README.md follow from it. */
 #include "config.h"
 
-#include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <netdb.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "conffile.h"
+#include "store.h"
+
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x)  STRINGIFY_(x)
+/* The target of a row: a field of rs_server_config. */
+#define TARGET(field)                                                                              \
+    .offset = offsetof(rs_server_config, field), .size = sizeof(((rs_server_config *)0)->field)
+
+static const rs_option_choice retrieval_methods[] = {{"auto", RS_RETRIEVAL_AUTO},
+                                                     {"bruteforce", RS_RETRIEVAL_BRUTE},
+                                                     {"midx", RS_RETRIEVAL_MIDX},
+                                                     {0}};
+static const rs_option_choice log_levels[] = {{"debug", RS_LOG_DEBUG},
+                                              {"info", RS_LOG_INFO},
+                                              {"warn", RS_LOG_WARN},
+                                              {"error", RS_LOG_ERROR},
+                                              {0}};
+
+static int check_variant_name(const char *name, rs_error *err)
+{
+    return rs_store_check_name("variant", name, err);
+}
+
+const rs_option rs_server_options[] = {
+    {.name = "store",
+     .arg = "DIR",
+     .file_key = "store",
+     .type = RS_OPT_PATH,
+     TARGET(store_dir),
+     .help = "LMDB snapshot store written by rectrain (required)"},
+    {.name = "listen",
+     .arg = "ADDR",
+     .file_key = "listen",
+     .type = RS_OPT_STRING,
+     TARGET(listen),
+     .default_value = "127.0.0.1:8080",
+     .help = "HOST:PORT, [IPV6]:PORT or PORT (loopback); port 0 picks a free port, logged and "
+             "--port-file'd"},
+    {.name = "threads",
+     .arg = "N",
+     .file_key = "threads",
+     .type = RS_OPT_UINT,
+     TARGET(http.threads),
+     .min = 1,
+     .max = 1024,
+     .default_text = "one per core",
+     .help = "HTTP worker threads"},
+    {.name = "max-body",
+     .arg = "BYTES",
+     .type = RS_OPT_SIZE,
+     TARGET(http.max_body),
+     .min = 64,
+     .max = 1 << 30,
+     .default_value = "1M",
+     .help = "largest request body; larger bodies get 413"},
+    {.name = "timeout",
+     .arg = "SECS",
+     .type = RS_OPT_UINT,
+     TARGET(http.timeout_s),
+     .min = 1,
+     .max = 3600,
+     .default_value = "30",
+     .help = "close connections idle this long"},
+    {.name = "max-connections",
+     .arg = "N",
+     .type = RS_OPT_UINT,
+     TARGET(http.max_connections),
+     .min = 1,
+     .max = 1000000,
+     .default_value = "1024",
+     .help = "concurrent connections"},
+    {.name = "default-variant",
+     .arg = "NAME",
+     .file_key = "default_variant",
+     .type = RS_OPT_STRING,
+     TARGET(default_variant),
+     .check = check_variant_name,
+     .default_text = "the one named \"default\", else the first in the config file's "
+                     "\"variants\", else the first by name",
+     .help = "variant answering requests that name none and that no experiment claims"},
+    {.name = "retrieval",
+     .arg = "METHOD",
+     .type = RS_OPT_ENUM,
+     TARGET(retrieval.method),
+     .choices = retrieval_methods,
+     .default_value = "auto",
+     .help = "top-N search: auto is midx from " STRINGIFY(
+         RS_RETRIEVAL_AUTO_MIN_ITEMS) " items "
+                                      "on, else bruteforce; midx maps the inverted multi-index the "
+                                      "trainer published "
+                                      "with the version, or builds one when it has none"},
+    {.name = "midx-k",
+     .arg = "K",
+     .type = RS_OPT_UINT,
+     TARGET(retrieval.midx_k),
+     .min = 1,
+     .max = 4096,
+     .default_text = "the published index's, about sqrt(items / 4)",
+     .help = "MIDX codewords per codebook; another value than the published index's builds a "
+             "new index at load"},
+    {.name = "midx-budget",
+     .arg = "N",
+     .type = RS_OPT_UINT,
+     TARGET(retrieval.midx_budget),
+     .min = 0,
+     .max = 1ULL << 40,
+     .default_value = "0",
+     .help = "approximate MIDX: examine about N items per query; 0 is the exact top-N"},
+    {.name = "max-n",
+     .arg = "N",
+     .type = RS_OPT_UINT,
+     TARGET(limits.max_n),
+     .min = 1,
+     .max = 1000000,
+     .default_value = STRINGIFY(RS_DEFAULT_MAX_N),
+     .help = "largest n a client may ask for"},
+    {.name = "max-history",
+     .arg = "N",
+     .type = RS_OPT_UINT,
+     TARGET(limits.max_history),
+     .min = 1,
+     .max = 10000000,
+     .default_value = STRINGIFY(RS_DEFAULT_MAX_HISTORY),
+     .help = "longest ad-hoc history; longer ones get 422"},
+    {.name = "max-exclude",
+     .arg = "N",
+     .type = RS_OPT_UINT,
+     TARGET(limits.max_exclude),
+     .min = 0,
+     .max = 10000000,
+     .default_value = STRINGIFY(RS_DEFAULT_MAX_EXCLUDE),
+     .help = "longest exclusion list; longer ones get 422"},
+    {.name = "shutdown-grace",
+     .arg = "SECS",
+     .type = RS_OPT_SECONDS,
+     TARGET(shutdown_grace),
+     .min = 0,
+     .max = 3600,
+     .default_value = "10",
+     .help = "on SIGTERM or SIGINT, how long in-flight requests may take to finish"},
+    {.name = "no-verify",
+     .file_key = "reload.verify",
+     .type = RS_OPT_FLAG,
+     TARGET(verify),
+     .flag_value = 0,
+     .default_value = "true",
+     .help = "skip the tensor checksum verification of a version before it serves"},
+    {.name = "port-file",
+     .arg = "FILE",
+     .type = RS_OPT_PATH,
+     TARGET(port_file),
+     .help = "write the bound port number to FILE once listening"},
+    {.name = "config",
+     .arg = "FILE",
+     .type = RS_OPT_PATH,
+     TARGET(config_file),
+     .flags = RS_OPT_EARLY,
+     .help = "serving config file (JSON, see etc/README.md): variants, experiments and the "
+             "settings with a config-file key; the other options override its values"},
+    {.name = "reload-interval",
+     .arg = "SECS",
+     .file_key = "reload.interval_seconds",
+     .type = RS_OPT_SECONDS,
+     TARGET(reload_interval),
+     .min = 0,
+     .max = 86400,
+     .min_nonzero = 0.01,
+     .default_value = "1",
+     .help = "poll the store for new versions this often; 0: only on SIGHUP or "
+             "POST /v1/admin/reload"},
+    {.name = "admin-token-file",
+     .arg = "FILE",
+     .file_key = "admin.token_file",
+     .type = RS_OPT_PATH,
+     TARGET(admin_token_file),
+     .default_text = "admin endpoints disabled",
+     .help = "enable the admin endpoints for the bearer token on the first line of FILE"},
+    {.name = "log-level",
+     .arg = "LEVEL",
+     .type = RS_OPT_ENUM,
+     TARGET(log_level),
+     .choices = log_levels,
+     .default_value = "info",
+     .help = "least severe messages logged"},
+    {.name = "print-routes",
+     .type = RS_OPT_FLAG,
+     TARGET(print_routes),
+     .flag_value = 1,
+     .flags = RS_OPT_INFO,
+     .help = "print the route table (METHOD PATH) and exit"},
+    {.name = "version",
+     .type = RS_OPT_FLAG,
+     TARGET(version),
+     .flag_value = 1,
+     .flags = RS_OPT_INFO,
+     .help = "print the version and exit"},
+    {.name = "help-markdown",
+     .type = RS_OPT_FLAG,
+     TARGET(help_markdown),
+     .flag_value = 1,
+     .flags = RS_OPT_INFO | RS_OPT_STOP,
+     .help = "print this table as Markdown (the reference in etc/README.md) and exit"},
+    {.name = "help",
+     .short_name = 'h',
+     .type = RS_OPT_FLAG,
+     TARGET(help),
+     .flag_value = 1,
+     .flags = RS_OPT_INFO | RS_OPT_STOP,
+     .help = "print this text and exit"},
+    {0},
+};
 
 void rs_config_usage(FILE *out, const char *prog)
 {
@@ -18,75 +230,14 @@ void rs_config_usage(FILE *out, const char *prog)
             "\n"
             "Serves top-N recommendations over HTTP (API v1, see proto/openapi.yaml) for\n"
             "every variant published in the store DIR.\n"
-            "\n"
-            "  --store DIR             LMDB snapshot store written by rectrain (required)\n"
-            "  --listen ADDR           HOST:PORT, [IPV6]:PORT or PORT (default %s;\n"
-            "                          port 0 picks a free port, logged and --port-file'd)\n"
-            "  --threads N             worker threads (default: one per core)\n"
-            "  --max-body BYTES        largest request body; K and M suffixes allowed\n"
-            "                          (default 1M); larger bodies get 413\n"
-            "  --timeout SECONDS       close connections idle this long (default %d)\n"
-            "  --max-connections N     concurrent connections (default 1024)\n"
-            "  --default-variant NAME  variant answering requests that name none (default:\n"
-            "                          the only variant, else the one named \"default\", else\n"
-            "                          the first by name)\n"
-            "  --retrieval METHOD      auto, bruteforce or midx (default auto: midx from\n"
-            "                          %d items on); midx maps the inverted multi-index\n"
-            "                          the trainer published with the version, or builds\n"
-            "                          one when it has none\n"
-            "  --midx-k K              MIDX codewords per codebook (default: the published\n"
-            "                          index's, about sqrt(items / 4); another value\n"
-            "                          builds a new index at load)\n"
-            "  --midx-budget N         approximate MIDX: examine about N items per query\n"
-            "                          (default 0: exact top-N)\n"
-            "  --max-n N               largest n a client may ask for (default %d)\n"
-            "  --max-history N         longest ad-hoc history (default %d; beyond: 422)\n"
-            "  --max-exclude N         longest exclusion list (default %d; beyond: 422)\n"
-            "  --shutdown-grace SECS   on SIGTERM/SIGINT, how long in-flight requests may\n"
-            "                          take to finish (default 10)\n"
-            "  --no-verify             skip tensor checksum verification at load\n"
-            "  --port-file FILE        write the bound port number to FILE once listening\n"
-            "  --config FILE           serving config (JSON, see etc/README.md): store,\n"
-            "                          variants, experiments, reload, admin token; the\n"
-            "                          other options override its values\n"
-            "  --reload-interval SECS  poll the store for new versions this often (default\n"
-            "                          %g; 0: only on SIGHUP or POST /v1/admin/reload)\n"
-            "  --admin-token-file FILE enable /v1/admin/* for this bearer token (default:\n"
-            "                          admin endpoints disabled)\n"
-            "  --log-level LEVEL       debug, info, warn or error (default info)\n"
-            "  --print-routes          print the route table (METHOD PATH) and exit\n"
-            "  --version               print the version and exit\n"
-            "  --help                  this text\n",
-            prog, RS_DEFAULT_LISTEN, RS_DEFAULT_TIMEOUT, RS_RETRIEVAL_AUTO_MIN_ITEMS,
-            RS_DEFAULT_MAX_N, RS_DEFAULT_MAX_HISTORY, RS_DEFAULT_MAX_EXCLUDE,
-            RS_DEFAULT_RELOAD_INTERVAL);
+            "\n",
+            prog);
+    rs_options_help(rs_server_options, out);
 }
 
-/* Strict unsigned parse: digits only (plus an optional K/M suffix when
- * allowed), within [min, max]. */
-static int parse_uint(const char *opt, const char *text, unsigned long long min,
-                      unsigned long long max, int suffixes, unsigned long long *out, rs_error *err)
+void rs_config_markdown(FILE *out)
 {
-    const char *p = text;
-    if (*p < '0' || *p > '9') goto bad;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(p, &end, 10);
-    if (errno == ERANGE) goto bad;
-    if (suffixes && (*end == 'K' || *end == 'k' || *end == 'M' || *end == 'm')) {
-        unsigned long long mult = (*end == 'K' || *end == 'k') ? 1024ULL : 1024ULL * 1024ULL;
-        if (v > ULLONG_MAX / mult) goto bad;
-        v *= mult;
-        end++;
-    }
-    if (*end != '\0') goto bad;
-    if (v < min || v > max)
-        return rs_fail(err, "%s %s: out of range (expected %llu..%llu)", opt, text, min, max);
-    *out = v;
-    return 0;
-bad:
-    return rs_fail(err, "%s %s: expected a non-negative integer%s", opt, text,
-                   suffixes ? " (optionally with a K or M suffix)" : "");
+    rs_options_markdown(rs_server_options, out);
 }
 
 int rs_parse_listen(const char *text, struct sockaddr_storage *addr, socklen_t *len, rs_error *err)
@@ -119,7 +270,7 @@ int rs_parse_listen(const char *text, struct sockaddr_storage *addr, socklen_t *
         }
     }
     unsigned long long p;
-    if (parse_uint("--listen", port, 0, 65535, 0, &p, err) != 0)
+    if (rs_option_parse_uint(port, 0, &p) != 0 || p > 65535)
         return rs_fail(err, "--listen %s: the port must be a number 0..65535", text);
     struct addrinfo hints = {0}, *res = NULL;
     hints.ai_family = AF_UNSPEC;
@@ -145,214 +296,26 @@ static unsigned default_threads(void)
     return n < 1 ? 1 : n > 256 ? 256 : (unsigned)n;
 }
 
-enum {
-    OPT_STORE = 256,
-    OPT_LISTEN,
-    OPT_THREADS,
-    OPT_MAX_BODY,
-    OPT_TIMEOUT,
-    OPT_MAX_CONN,
-    OPT_DEFAULT_VARIANT,
-    OPT_MAX_N,
-    OPT_RETRIEVAL,
-    OPT_MIDX_K,
-    OPT_MIDX_BUDGET,
-    OPT_MAX_HISTORY,
-    OPT_MAX_EXCLUDE,
-    OPT_GRACE,
-    OPT_NO_VERIFY,
-    OPT_PORT_FILE,
-    OPT_LOG_LEVEL,
-    OPT_PRINT_ROUTES,
-    OPT_VERSION,
-    OPT_HELP,
-    OPT_CONFIG,
-    OPT_RELOAD_INTERVAL,
-    OPT_ADMIN_TOKEN_FILE,
-};
-
-/* Seconds as a decimal number within [0, max]. */
-static int parse_seconds(const char *opt, const char *text, double max, double *out, rs_error *err)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (end == text || *end != '\0' || errno == ERANGE || !(v >= 0 && v <= max))
-        return rs_fail(err, "%s %s: expected seconds in 0..%g", opt, text, max);
-    *out = v;
-    return 0;
-}
-
 void rs_config_free(rs_server_config *cfg)
 {
     rs_conffile_free(cfg->file);
     cfg->file = NULL;
 }
 
-/* The config file's values, before the command line overrides them. */
-static int apply_file(rs_server_config *cfg, rs_error *err)
-{
-    if (rs_conffile_load(cfg->config_file, &cfg->file, err) != 0) return -1;
-    const rs_conffile *f = cfg->file;
-    if (f->store) cfg->store_dir = f->store;
-    if (f->listen) cfg->listen = f->listen;
-    if (f->threads) cfg->http.threads = f->threads;
-    if (f->default_variant) cfg->default_variant = f->default_variant;
-    if (f->reload_interval >= 0) cfg->reload_interval = f->reload_interval;
-    if (f->verify >= 0) cfg->verify = f->verify;
-    if (f->admin_token_file) cfg->admin_token_file = f->admin_token_file;
-    return 0;
-}
-
 int rs_config_parse(int argc, char **argv, rs_server_config *cfg, rs_error *err)
 {
-    static const struct option longopts[] = {
-        {"store", required_argument, NULL, OPT_STORE},
-        {"listen", required_argument, NULL, OPT_LISTEN},
-        {"threads", required_argument, NULL, OPT_THREADS},
-        {"max-body", required_argument, NULL, OPT_MAX_BODY},
-        {"timeout", required_argument, NULL, OPT_TIMEOUT},
-        {"max-connections", required_argument, NULL, OPT_MAX_CONN},
-        {"default-variant", required_argument, NULL, OPT_DEFAULT_VARIANT},
-        {"max-n", required_argument, NULL, OPT_MAX_N},
-        {"retrieval", required_argument, NULL, OPT_RETRIEVAL},
-        {"midx-k", required_argument, NULL, OPT_MIDX_K},
-        {"midx-budget", required_argument, NULL, OPT_MIDX_BUDGET},
-        {"max-history", required_argument, NULL, OPT_MAX_HISTORY},
-        {"max-exclude", required_argument, NULL, OPT_MAX_EXCLUDE},
-        {"shutdown-grace", required_argument, NULL, OPT_GRACE},
-        {"no-verify", no_argument, NULL, OPT_NO_VERIFY},
-        {"port-file", required_argument, NULL, OPT_PORT_FILE},
-        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-        {"print-routes", no_argument, NULL, OPT_PRINT_ROUTES},
-        {"version", no_argument, NULL, OPT_VERSION},
-        {"help", no_argument, NULL, OPT_HELP},
-        {"config", required_argument, NULL, OPT_CONFIG},
-        {"reload-interval", required_argument, NULL, OPT_RELOAD_INTERVAL},
-        {"admin-token-file", required_argument, NULL, OPT_ADMIN_TOKEN_FILE},
-        {NULL, 0, NULL, 0},
-    };
     memset(cfg, 0, sizeof(*cfg));
-    cfg->listen = RS_DEFAULT_LISTEN;
-    cfg->http.threads = default_threads();
-    cfg->http.max_body = RS_DEFAULT_MAX_BODY;
-    cfg->http.timeout_s = RS_DEFAULT_TIMEOUT;
-    cfg->http.max_connections = 1024;
-    rs_limits_default(&cfg->limits);
-    cfg->shutdown_grace = 10.0;
-    cfg->verify = 1;
-    cfg->log_level = RS_LOG_INFO;
-    cfg->reload_interval = RS_DEFAULT_RELOAD_INTERVAL;
-
-    unsigned long long v;
-    int c;
-    opterr = 0;
-    /* First pass: only --config (unless just asking for help), whose values
-     * the other options then override. Errors are reported by the second. */
-    optind = 1;
-    int informational = 0;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        if (c == OPT_CONFIG) cfg->config_file = optarg;
-        if (c == 'h' || c == OPT_HELP || c == OPT_VERSION || c == OPT_PRINT_ROUTES)
-            informational = 1;
-    }
-    if (cfg->config_file && !informational && apply_file(cfg, err) != 0) return -1;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        switch (c) {
-        case OPT_STORE:
-            cfg->store_dir = optarg;
-            break;
-        case OPT_LISTEN:
-            cfg->listen = optarg;
-            break;
-        case OPT_THREADS:
-            if (parse_uint("--threads", optarg, 1, 1024, 0, &v, err) != 0) return -1;
-            cfg->http.threads = (unsigned)v;
-            break;
-        case OPT_MAX_BODY:
-            if (parse_uint("--max-body", optarg, 64, 1ULL << 30, 1, &v, err) != 0) return -1;
-            cfg->http.max_body = (size_t)v;
-            break;
-        case OPT_TIMEOUT:
-            if (parse_uint("--timeout", optarg, 1, 3600, 0, &v, err) != 0) return -1;
-            cfg->http.timeout_s = (unsigned)v;
-            break;
-        case OPT_MAX_CONN:
-            if (parse_uint("--max-connections", optarg, 1, 1000000, 0, &v, err) != 0) return -1;
-            cfg->http.max_connections = (unsigned)v;
-            break;
-        case OPT_DEFAULT_VARIANT:
-            cfg->default_variant = optarg;
-            break;
-        case OPT_MAX_N:
-            if (parse_uint("--max-n", optarg, 1, 1000000, 0, &v, err) != 0) return -1;
-            cfg->limits.max_n = (uint32_t)v;
-            break;
-        case OPT_RETRIEVAL:
-            if (rs_retrieval_parse(optarg, &cfg->retrieval.method) != 0)
-                return rs_fail(err, "--retrieval %s: expected auto, bruteforce or midx", optarg);
-            break;
-        case OPT_MIDX_K:
-            if (parse_uint("--midx-k", optarg, 1, 4096, 0, &v, err) != 0) return -1;
-            cfg->retrieval.midx_k = (uint32_t)v;
-            break;
-        case OPT_MIDX_BUDGET:
-            if (parse_uint("--midx-budget", optarg, 0, 1ULL << 40, 0, &v, err) != 0) return -1;
-            cfg->retrieval.midx_budget = v;
-            break;
-        case OPT_MAX_HISTORY:
-            if (parse_uint("--max-history", optarg, 1, 10000000, 0, &v, err) != 0) return -1;
-            cfg->limits.max_history = (uint32_t)v;
-            break;
-        case OPT_MAX_EXCLUDE:
-            if (parse_uint("--max-exclude", optarg, 0, 10000000, 0, &v, err) != 0) return -1;
-            cfg->limits.max_exclude = (uint32_t)v;
-            break;
-        case OPT_GRACE:
-            if (parse_uint("--shutdown-grace", optarg, 0, 3600, 0, &v, err) != 0) return -1;
-            cfg->shutdown_grace = (double)v;
-            break;
-        case OPT_NO_VERIFY:
-            cfg->verify = 0;
-            break;
-        case OPT_PORT_FILE:
-            cfg->port_file = optarg;
-            break;
-        case OPT_LOG_LEVEL:
-            if (rs_log_parse_level(optarg, &cfg->log_level) != 0)
-                return rs_fail(err, "--log-level %s: expected debug, info, warn or error", optarg);
-            break;
-        case OPT_PRINT_ROUTES:
-            cfg->print_routes = 1;
-            break;
-        case OPT_CONFIG:
-            break; /* read in the first pass */
-        case OPT_RELOAD_INTERVAL:
-            if (parse_seconds("--reload-interval", optarg, 86400, &cfg->reload_interval, err) != 0)
-                return -1;
-            if (cfg->reload_interval > 0 && cfg->reload_interval < 0.01)
-                return rs_fail(err, "--reload-interval %s: at least 0.01 (or 0 for no polling)",
-                               optarg);
-            break;
-        case OPT_ADMIN_TOKEN_FILE:
-            cfg->admin_token_file = optarg;
-            break;
-        case OPT_VERSION:
-            cfg->version = 1;
-            break;
-        case 'h':
-        case OPT_HELP:
-            cfg->help = 1;
-            return 0;
-        case ':':
-            return rs_fail(err, "option %s needs a value (see --help)", argv[optind - 1]);
-        default:
-            return rs_fail(err, "unknown option %s (see --help)", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) return rs_fail(err, "unexpected argument \"%s\" (see --help)", argv[optind]);
-    if (cfg->print_routes || cfg->version) return 0;
+    rs_limits_default(&cfg->limits); /* for the limits without an option */
+    if (rs_options_defaults(rs_server_options, cfg, err) != 0) return -1;
+    /* A first pass finds --config (errors are the second pass's to report);
+     * the other options then override the file. --help reads no file. */
+    unsigned given = rs_options_scan(rs_server_options, argc, argv, cfg);
+    if (cfg->config_file && !(given & RS_OPT_INFO) &&
+        rs_conffile_load(cfg->config_file, cfg, &cfg->file, err) != 0)
+        return -1;
+    if (rs_options_parse(rs_server_options, argc, argv, cfg, err) != 0) return -1;
+    if (cfg->http.threads == 0) cfg->http.threads = default_threads();
+    if (cfg->help || cfg->help_markdown || cfg->print_routes || cfg->version) return 0;
     if (!cfg->store_dir)
         return rs_fail(err, "--store DIR is required, or \"store\" in the --config file (see "
                             "--help)");

@@ -1,8 +1,11 @@
-/* config.h - recserve's command line: options, defaults, validation, --help.
+/* config.h - recserve's settings: the option table (rs_server_options),
+ * which gives every setting's command-line name, config-file key, type,
+ * bounds, default and help line, and the parse that applies the defaults,
+ * then the --config file, then the other options.
  *
- * Owns nothing: the parsed config points into argv, which outlives it.
- * Every numeric option is range-checked and every error names the option
- * and the offending value.
+ * Owns the parsed config file (cfg->file); every other string points into
+ * argv, which outlives the config. Every numeric option is range-checked and
+ * every error names the option (or the file key) and the offending value.
  */
 #ifndef RS_CONFIG_H
 #define RS_CONFIG_H
@@ -13,12 +16,9 @@
 #include "common.h"
 #include "http.h"
 #include "log.h"
+#include "options.h"
 #include "request.h"
 #include "retrieve.h"
-
-#define RS_DEFAULT_LISTEN   "127.0.0.1:8080"
-#define RS_DEFAULT_MAX_BODY (1024 * 1024)
-#define RS_DEFAULT_TIMEOUT  30
 
 typedef struct rs_server_config {
     const char *store_dir;
@@ -26,13 +26,14 @@ typedef struct rs_server_config {
     rs_http_config http;
     rs_limits limits;
     rs_retriever_options retrieval;
-    const char *default_variant; /* NULL: choose (see rs_config_usage) */
+    const char *default_variant; /* NULL: choose (see --default-variant) */
     const char *port_file;       /* write the bound port here */
     double shutdown_grace;       /* seconds in-flight requests get at shutdown */
     int verify;                  /* verify tensor checksums when loading */
     rs_log_level log_level;
     int print_routes;
     int help;
+    int help_markdown; /* print the option table as Markdown */
     int version;
     /* Operations (hot reload, experiments, admin): */
     const char *config_file;      /* --config: the serving config file */
@@ -41,12 +42,13 @@ typedef struct rs_server_config {
     const char *admin_token_file; /* NULL: admin endpoints disabled */
 } rs_server_config;
 
-#define RS_DEFAULT_RELOAD_INTERVAL 1.0
+/* Every option, in --help order; targets are fields of rs_server_config. */
+extern const rs_option rs_server_options[];
 
-/* Parses argv. Returns 0 (check help / print_routes / version first) or -1
- * with a message naming the bad option. With --config FILE, the file's
- * values come first and the other options override them. Release with
- * rs_config_free(), also after a failure. */
+/* Parses argv. Returns 0 (check help, help_markdown, print_routes and
+ * version first) or -1 with a message naming the bad option. The defaults
+ * come first, then with --config FILE the file's values, then the other
+ * options. Release with rs_config_free(), also after a failure. */
 int rs_config_parse(int argc, char **argv, rs_server_config *cfg, rs_error *err);
 void rs_config_free(rs_server_config *cfg);
 
@@ -54,6 +56,9 @@ void rs_config_free(rs_server_config *cfg);
  * address. HOST is a numeric address or "localhost". */
 int rs_parse_listen(const char *text, struct sockaddr_storage *addr, socklen_t *len, rs_error *err);
 
+/* --help: a synopsis, then the option table. */
 void rs_config_usage(FILE *out, const char *prog);
+/* --help-markdown: the option table as the Markdown etc/README.md holds. */
+void rs_config_markdown(FILE *out);
 
 #endif

@@ -101,8 +101,9 @@ int main(int argc, char **argv)
         rs_config_free(&cfg);
         return 2;
     }
-    if (cfg.help || cfg.version || cfg.print_routes) {
+    if (cfg.help || cfg.help_markdown || cfg.version || cfg.print_routes) {
         if (cfg.help) rs_config_usage(stdout, "recserve");
+        if (cfg.help_markdown) rs_config_markdown(stdout);
         if (cfg.version) printf("recserve %s\n", RS_SERVER_VERSION);
         if (cfg.print_routes) rs_api_print_routes(stdout);
         rs_config_free(&cfg);

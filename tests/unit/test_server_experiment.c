@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "conffile.h"
+#include "config.h"
 #include "experiment.h"
 
 /* Parses experiments from JSON text; fails the test on a parse error. */
@@ -329,43 +330,48 @@ START_TEST(test_experiment_validation)
 }
 END_TEST
 
-static rs_conffile *conf_ok(const char *text)
+/* Parses text into settings that start at the option defaults. */
+static rs_conffile *conf_ok(const char *text, rs_server_config *settings)
 {
     rs_conffile *c;
     rs_error err;
-    int rc = rs_conffile_parse(text, strlen(text), "test.json", "/etc/recsys", &c, &err);
+    memset(settings, 0, sizeof(*settings));
+    ck_assert_int_eq(rs_options_defaults(rs_server_options, settings, &err), 0);
+    int rc = rs_conffile_parse(text, strlen(text), "test.json", "/etc/recsys", settings, &c, &err);
     ck_assert_msg(rc == 0, "refused: %s", err.msg);
     return c;
 }
 
 START_TEST(test_conffile_fields)
 {
+    rs_server_config s;
     rs_conffile *c = conf_ok(
         "{\"description\":\"x\",\"store\":\"store\",\"listen\":\"127.0.0.1:9000\",\"threads\":3,"
         "\"variants\":[\"a\",\"b\"],\"default_variant\":\"a\","
         "\"reload\":{\"interval_seconds\":0.5,\"verify\":false},"
         "\"admin\":{\"token_file\":\"/run/token\"},"
         "\"experiments\":[{\"name\":\"e\",\"salt\":\"s\",\"variants\":[{\"name\":\"a\","
-        "\"weight\":9},{\"name\":\"b\",\"weight\":1}]}]}");
-    ck_assert_str_eq(c->store, "/etc/recsys/store"); /* relative to the file */
-    ck_assert_str_eq(c->listen, "127.0.0.1:9000");
-    ck_assert_uint_eq(c->threads, 3);
+        "\"weight\":9},{\"name\":\"b\",\"weight\":1}]}]}",
+        &s);
+    ck_assert_str_eq(s.store_dir, "/etc/recsys/store"); /* relative to the file */
+    ck_assert_str_eq(s.listen, "127.0.0.1:9000");
+    ck_assert_uint_eq(s.http.threads, 3);
     ck_assert_int_eq(c->n_variants, 2);
     ck_assert_str_eq(c->variants[1], "b");
-    ck_assert_str_eq(c->default_variant, "a");
-    ck_assert(c->reload_interval == 0.5);
-    ck_assert_int_eq(c->verify, 0);
-    ck_assert_str_eq(c->admin_token_file, "/run/token");
+    ck_assert_str_eq(s.default_variant, "a");
+    ck_assert(s.reload_interval == 0.5);
+    ck_assert_int_eq(s.verify, 0);
+    ck_assert_str_eq(s.admin_token_file, "/run/token");
     ck_assert_int_eq(c->ab->n, 1);
     rs_conffile_free(c);
 
-    /* Everything is optional. */
-    c = conf_ok("{}");
-    ck_assert_ptr_null(c->store);
+    /* Everything is optional: the settings keep their defaults. */
+    c = conf_ok("{}", &s);
+    ck_assert_ptr_null(s.store_dir);
     ck_assert_ptr_null(c->variants);
-    ck_assert(c->reload_interval < 0);
-    ck_assert_int_eq(c->verify, -1);
-    ck_assert_ptr_null(c->admin_token_file);
+    ck_assert(s.reload_interval == 1.0);
+    ck_assert_int_eq(s.verify, 1);
+    ck_assert_ptr_null(s.admin_token_file);
     ck_assert_int_eq(c->ab->n, 0);
     rs_conffile_free(c);
 }
@@ -397,8 +403,9 @@ START_TEST(test_conffile_errors)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         rs_conffile *c = NULL;
         rs_error err = {{0}};
-        int rc =
-            rs_conffile_parse(cases[i].json, strlen(cases[i].json), "test.json", NULL, &c, &err);
+        rs_server_config s = {0};
+        int rc = rs_conffile_parse(cases[i].json, strlen(cases[i].json), "test.json", NULL, &s, &c,
+                                   &err);
         ck_assert_msg(rc == -1 && c == NULL, "case %zu accepted", i);
         ck_assert_msg(strstr(err.msg, cases[i].expect) != NULL, "case %zu: \"%s\" lacks \"%s\"", i,
                       err.msg, cases[i].expect);
@@ -417,8 +424,9 @@ START_TEST(test_shipped_example)
     if (access(path, R_OK) != 0) return; /* not in a source tree */
     rs_conffile *c;
     rs_error err;
-    ck_assert_msg(rs_conffile_load(path, &c, &err) == 0, "%s", err.msg);
-    ck_assert_ptr_nonnull(c->store);
+    rs_server_config s = {0};
+    ck_assert_msg(rs_conffile_load(path, &s, &c, &err) == 0, "%s", err.msg);
+    ck_assert_ptr_nonnull(s.store_dir);
     rs_conffile_free(c);
 }
 END_TEST
