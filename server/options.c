@@ -486,7 +486,8 @@ static int check_target(const rs_option *o, rs_error *err)
     }
     if (!ok) return rs_fail(err, "--%s: the target does not fit the type or bounds", o->name);
     if ((o->type == RS_OPT_FLAG) == (o->arg != NULL) || !o->help)
-        return rs_fail(err, "--%s: a value placeholder (only without a flag) and help", o->name);
+        return rs_fail(err, "--%s: needs a help line, and a value placeholder unless a flag",
+                       o->name);
     if (o->short_name == ':' || o->short_name == '?')
         return rs_fail(err, "--%s: '%c' cannot be a short option", o->name, o->short_name);
     return 0;

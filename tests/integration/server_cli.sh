@@ -8,17 +8,6 @@ cd "$(dirname "$0")/../.."
 . tests/integration/lib/server.sh
 need_binaries
 
-# run_fails EXPECTED_STATUS PATTERN ARGS...: recserve exits with the status
-# and its stderr matches the pattern.
-run_fails() {
-    local want=$1 pattern=$2
-    shift 2
-    timeout 20 "$RECSERVE" "$@" >"$T/out" 2>"$T/err"
-    local rc=$?
-    [ $rc -eq "$want" ] || fail "recserve $*: exit $rc, expected $want ($(tail -1 "$T/err"))"
-    grep -qE -- "$pattern" "$T/err" || fail "recserve $*: stderr lacks /$pattern/: $(cat "$T/err")"
-}
-
 "$RECSERVE" --help >"$T/help" || fail "--help failed"
 for opt in --store --listen --threads --max-body --timeout --max-connections --default-variant \
     --max-n --max-history --max-exclude --shutdown-grace --no-verify --port-file --log-level \

@@ -14,14 +14,22 @@
 #include "config.h"
 #include "options.h"
 
-/* Parses a NULL-terminated argument list (argv[0] added). */
+/* argv for a NULL-terminated argument list of at most 62 (argv[0] added);
+ * returns argc. */
+static int make_argv(const char **args, char *argv[64])
+{
+    int argc = 0;
+    argv[argc++] = (char *)"recserve";
+    for (; *args && argc < 63; args++) argv[argc++] = (char *)*args;
+    ck_assert_ptr_null(*args);
+    argv[argc] = NULL;
+    return argc;
+}
+
 static int parse(rs_server_config *cfg, rs_error *err, const char **args)
 {
     char *argv[64];
-    int argc = 0;
-    argv[argc++] = (char *)"recserve";
-    for (; *args; args++) argv[argc++] = (char *)*args;
-    argv[argc] = NULL;
+    int argc = make_argv(args, argv);
     return rs_config_parse(argc, argv, cfg, err);
 }
 
@@ -268,11 +276,8 @@ static const rs_option demo_table[] = {
 
 static int demo_parse(demo *d, rs_error *err, const char **args)
 {
-    char *argv[32];
-    int argc = 0;
-    argv[argc++] = (char *)"demo";
-    for (; *args; args++) argv[argc++] = (char *)*args;
-    argv[argc] = NULL;
+    char *argv[64];
+    int argc = make_argv(args, argv);
     ck_assert_int_eq(rs_options_defaults(demo_table, d, err), 0);
     return rs_options_parse(demo_table, argc, argv, d, err);
 }

@@ -43,6 +43,17 @@ need_binaries() {
     need curl python3
 }
 
+# run_fails EXPECTED_STATUS PATTERN ARGS...: recserve exits with the status
+# and its stderr matches the pattern (an extended regular expression).
+run_fails() {
+    local want=$1 pattern=$2
+    shift 2
+    timeout 20 "$RECSERVE" "$@" >"$T/out" 2>"$T/err"
+    local rc=$?
+    [ $rc -eq "$want" ] || fail "recserve $*: exit $rc, expected $want ($(tail -1 "$T/err"))"
+    grep -qE -- "$pattern" "$T/err" || fail "recserve $*: stderr lacks /$pattern/: $(cat "$T/err")"
+}
+
 # make_store [VARIANT...]: a synthetic data set and a small Mult-VAE per
 # variant, published into $T/store. Sets DATA (the train file).
 make_store() {
