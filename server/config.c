@@ -3,7 +3,6 @@
  * file key and the Markdown in etc/README.md follow from it. */
 #include "config.h"
 
-#include <limits.h>
 #include <netdb.h>
 #include <stddef.h>
 #include <stdlib.h>
