@@ -23,8 +23,9 @@ struct rs_sinkhorn_workspace {
     rs_sinkhorn_options o;
     uint32_t n_items, max_history, k; /* k = min(o.k, n_items) */
     /* n_items */
-    double *logits, *log_prob, *grad;
-    int32_t *column_of; /* item -> position in Ik, -1 otherwise */
+    double *logits, *prob, *grad;
+    double log_normaliser; /* logsumexp of the current logits */
+    int32_t *column_of;    /* item -> position in Ik, -1 otherwise */
     /* top-k */
     rs_scored *heap;
     uint32_t *top;
@@ -93,7 +94,7 @@ static int alloc_buffers(rs_sinkhorn_workspace *ws, rs_error *err)
     if (!block || !ws->column_of || !ws->heap || !ws->top || !ws->steps) return -1;
     double *cur = block;
     ws->logits = take(&cur, ws->n_items);
-    ws->log_prob = take(&cur, ws->n_items);
+    ws->prob = take(&cur, ws->n_items);
     ws->grad = take(&cur, ws->n_items);
     ws->cost = take(&cur, rows * cols);
     ws->kernel = take(&cur, rows * cols);
@@ -288,14 +289,16 @@ int rs_sinkhorn_plan(rs_sinkhorn_workspace *ws, const double *cost, uint32_t n_r
 
 /* --- the user's loss --- */
 
-/* log_prob = logits - logsumexp(logits); returns the logsumexp. */
-static double log_softmax(const double *logits, uint32_t n, double *log_prob)
+/* prob = softmax(logits), with one exponential per item; log x^_i is
+ * logits_i - ws->log_normaliser wherever a log is needed. */
+static void softmax(rs_sinkhorn_workspace *ws, const double *logits)
 {
+    uint32_t n = ws->n_items;
     double m = max_of(logits, n), sum = 0.0;
-    for (uint32_t i = 0; i < n; i++) sum += exp(logits[i] - m);
-    double lse = m + log(sum);
-    for (uint32_t i = 0; i < n; i++) log_prob[i] = logits[i] - lse;
-    return lse;
+    for (uint32_t i = 0; i < n; i++) sum += ws->prob[i] = exp(logits[i] - m);
+    double inv = 1.0 / sum;
+    for (uint32_t i = 0; i < n; i++) ws->prob[i] *= inv;
+    ws->log_normaliser = m + log(sum);
 }
 
 /* Ik: the k largest logits, best first, and column_of for them. */
@@ -315,26 +318,28 @@ static void select_top(rs_sinkhorn_workspace *ws, const double *logits)
 }
 
 /* log nu over Ik (raw or renormalised, see sinkhorn.h); returns s. */
-static double topk_marginal(rs_sinkhorn_workspace *ws)
+static double topk_marginal(rs_sinkhorn_workspace *ws, const double *logits)
 {
     uint32_t k = ws->n_top;
     double mass = 0.0;
-    for (uint32_t c = 0; c < k; c++) mass += exp(ws->log_prob[ws->top[c]]);
-    double shift = ws->o.renormalise_topk ? log(mass) : 0.0;
+    for (uint32_t c = 0; c < k; c++) mass += ws->prob[ws->top[c]];
+    double shift = ws->log_normaliser + (ws->o.renormalise_topk ? log(mass) : 0.0);
     for (uint32_t c = 0; c < k; c++) {
-        ws->log_nu[c] = ws->log_prob[ws->top[c]] - shift;
+        ws->log_nu[c] = logits[ws->top[c]] - shift;
         ws->nu[c] = exp(ws->log_nu[c]);
     }
     return mass;
 }
 
-/* L2 = -sum_{I1} log x^ - alpha sum_{I2} log x^. */
-static double concentration(const rs_sinkhorn_workspace *ws, const uint32_t *history,
-                            uint32_t n_history)
+/* L2 = -sum_{I1} log x^ - alpha sum_{I2} log x^, with log x^ = z - lse. */
+static double concentration(const rs_sinkhorn_workspace *ws, const double *logits,
+                            const uint32_t *history, uint32_t n_history)
 {
     double all = 0.0, in_history = 0.0;
-    for (uint32_t i = 0; i < ws->n_items; i++) all += ws->log_prob[i];
-    for (uint32_t t = 0; t < n_history; t++) in_history += ws->log_prob[history[t]];
+    for (uint32_t i = 0; i < ws->n_items; i++) all += logits[i];
+    for (uint32_t t = 0; t < n_history; t++) in_history += logits[history[t]];
+    all -= ws->n_items * ws->log_normaliser;
+    in_history -= n_history * ws->log_normaliser;
     return -in_history - ws->o.alpha * (all - in_history);
 }
 
@@ -349,7 +354,7 @@ static void logits_gradient(rs_sinkhorn_workspace *ws, const uint32_t *history, 
     for (uint32_t c = 0; c < ws->n_top; c++) grad_sum += ws->grad_log_nu[c];
     double weight = n_history + alpha * (ws->n_items - n_history);
     double prob_factor = weight - (ws->o.renormalise_topk ? 0.0 : grad_sum);
-    for (uint32_t m = 0; m < ws->n_items; m++) grad[m] = prob_factor * exp(ws->log_prob[m]) - alpha;
+    for (uint32_t m = 0; m < ws->n_items; m++) grad[m] = prob_factor * ws->prob[m] - alpha;
     for (uint32_t t = 0; t < n_history; t++) grad[history[t]] -= 1.0 - alpha;
     for (uint32_t c = 0; c < ws->n_top; c++) {
         double g = ws->grad_log_nu[c];
@@ -387,9 +392,9 @@ int rs_sinkhorn_loss(rs_sinkhorn_workspace *ws, const rs_cooccur *cost, const do
         if (parts) *parts = p;
         return 0;
     }
-    log_softmax(logits, ws->n_items, ws->log_prob);
+    softmax(ws, logits);
     select_top(ws, logits);
-    p.topk_mass = topk_marginal(ws);
+    p.topk_mass = topk_marginal(ws, logits);
     uint32_t rows = n_history, cols = ws->n_top;
     double log_mu = -log((double)n_history);
     for (uint32_t t = 0; t < rows; t++) {
@@ -400,7 +405,7 @@ int rs_sinkhorn_loss(rs_sinkhorn_workspace *ws, const rs_cooccur *cost, const do
     fill_kernel(ws, rows, cols);
     sinkhorn_forward(ws, rows, cols);
     p.transport = sinkhorn_transport(ws, rows, cols, 1);
-    p.concentration = concentration(ws, history, n_history);
+    p.concentration = concentration(ws, logits, history, n_history);
     logits_gradient(ws, history, n_history, grad);
     *loss = p.transport + p.concentration;
     if (parts) *parts = p;
