@@ -3,6 +3,7 @@
 #include "sinkhorn.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -420,5 +421,110 @@ int rs_sinkhorn_loss_float(rs_sinkhorn_workspace *ws, const rs_cooccur *cost, co
     if (rs_sinkhorn_loss(ws, cost, ws->logits, history, n_history, loss, ws->grad, parts, err) != 0)
         return -1;
     for (uint32_t m = 0; m < ws->n_items; m++) grad[m] = (float)ws->grad[m];
+    return 0;
+}
+
+/* --- batches --- */
+
+struct rs_sinkhorn_batch {
+    int n_workspaces;
+    rs_sinkhorn_workspace **ws; /* one per OpenMP thread */
+    int max_rows;
+    double *row_loss;
+    rs_sinkhorn_parts *row_parts;
+    int *row_failed;
+    rs_error *thread_error;
+};
+
+void rs_sinkhorn_batch_free(rs_sinkhorn_batch *b)
+{
+    if (!b) return;
+    for (int t = 0; b->ws && t < b->n_workspaces; t++) rs_sinkhorn_workspace_free(b->ws[t]);
+    free(b->ws);
+    free(b->row_loss);
+    free(b->row_parts);
+    free(b->row_failed);
+    free(b->thread_error);
+    free(b);
+}
+
+rs_sinkhorn_batch *rs_sinkhorn_batch_create(const rs_sinkhorn_options *o, uint32_t n_items,
+                                            uint32_t max_history, int max_rows, rs_error *err)
+{
+    rs_sinkhorn_batch *b = rs_calloc(1, sizeof(*b), err);
+    if (!b) return NULL;
+    b->n_workspaces = omp_get_max_threads();
+    b->max_rows = max_rows > 0 ? max_rows : 1;
+    b->ws = rs_calloc((size_t)b->n_workspaces, sizeof(*b->ws), err);
+    b->row_loss = rs_malloc((size_t)b->max_rows, sizeof(double), err);
+    b->row_parts = rs_malloc((size_t)b->max_rows, sizeof(rs_sinkhorn_parts), err);
+    b->row_failed = rs_malloc((size_t)b->max_rows, sizeof(int), err);
+    b->thread_error = rs_malloc((size_t)b->n_workspaces, sizeof(rs_error), err);
+    if (!b->ws || !b->row_loss || !b->row_parts || !b->row_failed || !b->thread_error) {
+        rs_sinkhorn_batch_free(b);
+        return NULL;
+    }
+    for (int t = 0; t < b->n_workspaces; t++)
+        if (!(b->ws[t] = rs_sinkhorn_workspace_create(o, n_items, max_history, err))) {
+            rs_sinkhorn_batch_free(b);
+            return NULL;
+        }
+    return b;
+}
+
+size_t rs_sinkhorn_batch_bytes(const rs_sinkhorn_batch *b)
+{
+    size_t bytes = (size_t)b->max_rows * (sizeof(double) + sizeof(rs_sinkhorn_parts) + sizeof(int));
+    for (int t = 0; t < b->n_workspaces; t++) bytes += rs_sinkhorn_workspace_bytes(b->ws[t]);
+    return bytes;
+}
+
+/* One row: loss and scaled gradient; returns 0 or -1 (message in err). */
+static int batch_row(rs_sinkhorn_workspace *ws, const rs_cooccur *cost, float *dlogits,
+                     const float *logits, const uint32_t *history, uint32_t n_history, float scale,
+                     double *loss, rs_sinkhorn_parts *parts, rs_error *err)
+{
+    if (rs_sinkhorn_loss_float(ws, cost, logits, history, n_history, loss, dlogits, parts, err) !=
+        0)
+        return -1;
+    for (uint32_t m = 0; m < ws->n_items; m++) dlogits[m] *= scale;
+    return 0;
+}
+
+int rs_sinkhorn_batch_loss(rs_sinkhorn_batch *b, const rs_cooccur *cost, float *dlogits,
+                           const float *logits, const rs_sparse_batch *targets, float scale,
+                           double *loss, rs_sinkhorn_parts *sum, rs_error *err)
+{
+    int rows = (int)targets->n_rows;
+    if (rows > b->max_rows)
+        return rs_fail(err, "sinkhorn: batch of %d rows exceeds %d", rows, b->max_rows);
+    if (omp_get_max_threads() > b->n_workspaces)
+        return rs_fail(err, "sinkhorn: %d threads but %d workspaces", omp_get_max_threads(),
+                       b->n_workspaces);
+    size_t n = b->ws[0]->n_items;
+#pragma omp parallel for schedule(dynamic, 4)
+    for (int r = 0; r < rows; r++) {
+        int t = omp_get_thread_num();
+        uint64_t start = targets->indptr[r];
+        uint32_t len = (uint32_t)(targets->indptr[r + 1] - start);
+        b->row_failed[r] = batch_row(b->ws[t], cost, dlogits + (size_t)r * n,
+                                     logits + (size_t)r * n, targets->indices + start, len, scale,
+                                     &b->row_loss[r], &b->row_parts[r], &b->thread_error[t]);
+        if (b->row_failed[r]) b->row_failed[r] = t + 1; /* where its message is */
+    }
+    rs_sinkhorn_parts total = {0};
+    double total_loss = 0.0;
+    for (int r = 0; r < rows; r++) {
+        if (b->row_failed[r]) {
+            if (err) *err = b->thread_error[b->row_failed[r] - 1];
+            return rs_error_prefix(err, "batch row %d", r);
+        }
+        total_loss += b->row_loss[r];
+        total.transport += b->row_parts[r].transport;
+        total.concentration += b->row_parts[r].concentration;
+        total.topk_mass += b->row_parts[r].topk_mass;
+    }
+    *loss = total_loss;
+    if (sum) *sum = total;
     return 0;
 }

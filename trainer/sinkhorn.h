@@ -79,6 +79,7 @@
 
 #include "common.h"
 #include "cooccur.h"
+#include "layers.h"
 
 typedef struct rs_sinkhorn_options {
     uint32_t k;           /* top-k of the output, default 200 */
@@ -119,6 +120,25 @@ int rs_sinkhorn_loss(rs_sinkhorn_workspace *ws, const rs_cooccur *cost, const do
 int rs_sinkhorn_loss_float(rs_sinkhorn_workspace *ws, const rs_cooccur *cost, const float *logits,
                            const uint32_t *history, uint32_t n_history, double *loss, float *grad,
                            rs_sinkhorn_parts *parts, rs_error *err);
+
+/* The loss for a batch, a drop-in for core/layers.h's rs_softmax_nll in a
+ * Mult-VAE family: rows of logits (size x n_items) against the sparse
+ * targets (each row the user's distinct items; values ignored: the data is
+ * binary), dlogits = scale * d loss / d logits (may equal logits). Rows run
+ * in parallel, one workspace per OpenMP thread; the per-row losses and parts
+ * are summed serially afterwards, so the result does not depend on the
+ * thread count. */
+typedef struct rs_sinkhorn_batch rs_sinkhorn_batch;
+
+rs_sinkhorn_batch *rs_sinkhorn_batch_create(const rs_sinkhorn_options *o, uint32_t n_items,
+                                            uint32_t max_history, int max_rows, rs_error *err);
+void rs_sinkhorn_batch_free(rs_sinkhorn_batch *b);
+size_t rs_sinkhorn_batch_bytes(const rs_sinkhorn_batch *b);
+
+/* *loss and *sum (if not NULL) receive the sums over the rows. */
+int rs_sinkhorn_batch_loss(rs_sinkhorn_batch *b, const rs_cooccur *cost, float *dlogits,
+                           const float *logits, const rs_sparse_batch *targets, float scale,
+                           double *loss, rs_sinkhorn_parts *sum, rs_error *err);
 
 /* --- exposed for the tests --- */
 

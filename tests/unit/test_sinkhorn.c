@@ -5,6 +5,7 @@
  * differences are accurate to ~1e-9). */
 #include <check.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -359,6 +360,64 @@ START_TEST(test_deterministic_and_float_entry_agrees)
 }
 END_TEST
 
+/* The batch entry equals per-row calls (scaled), in place, for any thread
+ * count. */
+START_TEST(test_batch_matches_rows)
+{
+    fixture f;
+    fixture_open(&f);
+    const rs_csr *train = &f.data.train;
+    uint32_t n = train->n_cols;
+    enum { ROWS = 9 };
+    rs_sinkhorn_options o;
+    rs_sinkhorn_options_default(&o);
+    o.k = 8;
+    rs_error err;
+    rs_sinkhorn_workspace *ws = rs_sinkhorn_workspace_create(&o, n, 30, &err);
+    ck_assert(ws != NULL);
+    rs_rng rng;
+    rs_rng_seed(&rng, 8);
+    static float logits[ROWS * 256], work[ROWS * 256], want[ROWS * 256];
+    double z[256];
+    double want_loss = 0.0, row_loss;
+    for (uint32_t r = 0; r < ROWS; r++) {
+        spaced_logits(&rng, n, z);
+        for (uint32_t m = 0; m < n; m++) logits[r * n + m] = (float)z[m];
+        ck_assert(rs_sinkhorn_loss_float(
+                      ws, &f.cost, logits + r * n, train->indices + train->indptr[r],
+                      rs_csr_row_len(train, r), &row_loss, want + r * n, NULL, &err) == 0);
+        for (uint32_t m = 0; m < n; m++) want[r * n + m] *= 0.25f;
+        want_loss += row_loss;
+    }
+    rs_sparse_batch targets = {ROWS, train->indptr, train->indices, NULL};
+    for (int threads = 1; threads <= 2; threads++) {
+        omp_set_num_threads(threads);
+        rs_sinkhorn_batch *b = rs_sinkhorn_batch_create(&o, n, 30, ROWS, &err);
+        ck_assert_msg(b != NULL, "%s", err.msg);
+        memcpy(work, logits, sizeof(float) * ROWS * n);
+        double loss;
+        rs_sinkhorn_parts sum;
+        ck_assert_msg(
+            rs_sinkhorn_batch_loss(b, &f.cost, work, work, &targets, 0.25f, &loss, &sum, &err) == 0,
+            "%s", err.msg);
+        ck_assert(loss == want_loss);
+        ck_assert(fabs(sum.transport + sum.concentration - loss) < 1e-9 * loss);
+        ck_assert(memcmp(work, want, sizeof(float) * ROWS * n) == 0);
+        rs_sinkhorn_batch_free(b);
+    }
+    rs_sinkhorn_batch *small = rs_sinkhorn_batch_create(&o, n, 3, ROWS, &err);
+    double loss;
+    ck_assert(small != NULL);
+    ck_assert_int_eq(
+        rs_sinkhorn_batch_loss(small, &f.cost, work, logits, &targets, 1.0f, &loss, NULL, &err),
+        -1);
+    ck_assert_ptr_nonnull(strstr(err.msg, "exceeds"));
+    rs_sinkhorn_batch_free(small);
+    rs_sinkhorn_workspace_free(ws);
+    fixture_close(&f);
+}
+END_TEST
+
 START_TEST(test_edge_cases)
 {
     fixture f;
@@ -396,6 +455,7 @@ int main(void)
     tcase_add_test(tc, test_gradient_matches_finite_differences);
     tcase_add_test(tc, test_topk_is_the_true_topk);
     tcase_add_test(tc, test_deterministic_and_float_entry_agrees);
+    tcase_add_test(tc, test_batch_matches_rows);
     tcase_add_test(tc, test_edge_cases);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
