@@ -12,13 +12,18 @@
  * carry. With --loss-users it also runs the accelerated Sinkhorn loss and
  * gradient (trainer/sinkhorn.h) for that many users on stand-in logits
  * (log popularity plus N(0, 1) noise; a trained decoder's are not at hand
- * here) and prints the mean time per user and the two loss terms. Peak
- * memory: run it under /usr/bin/time -v.
+ * here) and prints the mean time per user and the two loss terms. Times
+ * are given as wall clock and as CPU time (process CPU for the build, which
+ * runs on every OpenMP thread; thread CPU for the loss, which runs on one):
+ * on a shared machine only the latter mean much. Peak memory: run it under
+ * /usr/bin/time -v.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 
 #include "common.h"
 #include "cooccur.h"
@@ -58,6 +63,21 @@ static int parse_args(int argc, char **argv, config *c)
             return -1;
     }
     return 0;
+}
+
+static double process_cpu_seconds(void)
+{
+    struct rusage u;
+    if (getrusage(RUSAGE_SELF, &u) != 0) return 0.0;
+    return (double)u.ru_utime.tv_sec + u.ru_utime.tv_usec * 1e-6 + (double)u.ru_stime.tv_sec +
+           u.ru_stime.tv_usec * 1e-6;
+}
+
+static double thread_cpu_seconds(void)
+{
+    struct timespec t;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t) != 0) return 0.0;
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
 }
 
 static int by_value_desc(const void *a, const void *b)
@@ -117,7 +137,8 @@ static int run_loss(const config *cfg, const rs_dataset *d, const rs_cooccur *co
     }
     rs_rng rng;
     rs_rng_seed(&rng, 1);
-    double seconds = 0.0, transport = 0.0, concentration = 0.0, mass = 0.0, history = 0.0;
+    double seconds = 0.0, cpu = 0.0, transport = 0.0, concentration = 0.0, mass = 0.0,
+           history = 0.0;
     uint32_t done = 0;
     int rc = 0;
     for (uint32_t u = 0; u < train->n_rows && done < cfg->loss_users && rc == 0; u++) {
@@ -126,10 +147,11 @@ static int run_loss(const config *cfg, const rs_dataset *d, const rs_cooccur *co
         for (uint32_t i = 0; i < n; i++)
             logits[i] = (float)(log(1.0 + d->popularity[i]) + rs_rng_normal(&rng));
         rs_sinkhorn_parts parts;
-        double loss, start = rs_now();
+        double loss, start = rs_now(), cpu_start = thread_cpu_seconds();
         rc = rs_sinkhorn_loss_float(ws, cost, logits, train->indices + train->indptr[u], len, &loss,
                                     grad, &parts, err);
         seconds += rs_now() - start;
+        cpu += thread_cpu_seconds() - cpu_start;
         transport += parts.transport;
         concentration += parts.concentration;
         mass += parts.topk_mass;
@@ -137,11 +159,11 @@ static int run_loss(const config *cfg, const rs_dataset *d, const rs_cooccur *co
         done++;
     }
     if (rc == 0 && done > 0)
-        printf("loss: %u users (mean history %.1f, k %u, L %d): %.3f ms per user; mean L1 %.4f, "
-               "L2 %.1f, top-k mass %.3f; workspace %zu bytes\n",
+        printf("loss: %u users (mean history %.1f, k %u, L %d): %.3f ms per user (CPU %.3f ms); "
+               "mean L1 %.4f, L2 %.1f, top-k mass %.3f; workspace %zu bytes\n",
                done, history / done, cfg->sinkhorn.k, cfg->sinkhorn.iterations,
-               1e3 * seconds / done, transport / done, concentration / done, mass / done,
-               rs_sinkhorn_workspace_bytes(ws));
+               1e3 * seconds / done, 1e3 * cpu / done, transport / done, concentration / done,
+               mass / done, rs_sinkhorn_workspace_bytes(ws));
     rs_sinkhorn_workspace_free(ws);
     free(logits);
     free(grad);
@@ -168,6 +190,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_cooccur: %s\n", err.msg);
         return 1;
     }
+    double cpu_start = process_cpu_seconds();
     if (rs_cooccur_build(&d.train, &cfg.cooccur, &c, &err) != 0) {
         fprintf(stderr, "bench_cooccur: %s\n", err.msg);
         rs_dataset_free(&d);
@@ -175,10 +198,12 @@ int main(int argc, char **argv)
     }
     printf("data: %u users, %u items, %llu interactions\n", d.train.n_rows, d.train.n_cols,
            (unsigned long long)rs_csr_nnz(&d.train));
-    printf("cooccur: neighbours %u, shrink %g: build %.2f s, %llu pairs kept, %zu bytes "
-           "(%.1f MB), %llu pair visits\n",
-           c.neighbours, c.shrink, c.build_seconds, (unsigned long long)c.indptr[c.n_items],
-           rs_cooccur_bytes(&c), rs_cooccur_bytes(&c) / 1e6, (unsigned long long)c.pair_visits);
+    double build_cpu = process_cpu_seconds() - cpu_start;
+    printf("cooccur: neighbours %u, shrink %g: build %.2f s (CPU %.2f s), %llu pairs kept, %zu "
+           "bytes (%.1f MB), %llu pair visits\n",
+           c.neighbours, c.shrink, c.build_seconds, build_cpu,
+           (unsigned long long)c.indptr[c.n_items], rs_cooccur_bytes(&c),
+           rs_cooccur_bytes(&c) / 1e6, (unsigned long long)c.pair_visits);
     printf("dropped: %llu co-rated pairs beyond the neighbours, largest dropped S %.4f\n",
            (unsigned long long)c.pairs_dropped, c.dropped_max);
     print_rank_profile(&c);
