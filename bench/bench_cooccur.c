@@ -73,6 +73,12 @@ static double process_cpu_seconds(void)
            u.ru_stime.tv_usec * 1e-6;
 }
 
+static double peak_rss_mb(void)
+{
+    struct rusage u;
+    return getrusage(RUSAGE_SELF, &u) == 0 ? u.ru_maxrss / 1024.0 : 0.0;
+}
+
 static double thread_cpu_seconds(void)
 {
     struct timespec t;
@@ -190,7 +196,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_cooccur: %s\n", err.msg);
         return 1;
     }
-    double cpu_start = process_cpu_seconds();
+    double cpu_start = process_cpu_seconds(), rss_before = peak_rss_mb();
     if (rs_cooccur_build(&d.train, &cfg.cooccur, &c, &err) != 0) {
         fprintf(stderr, "bench_cooccur: %s\n", err.msg);
         rs_dataset_free(&d);
@@ -204,6 +210,7 @@ int main(int argc, char **argv)
            c.neighbours, c.shrink, c.build_seconds, build_cpu,
            (unsigned long long)c.indptr[c.n_items], rs_cooccur_bytes(&c),
            rs_cooccur_bytes(&c) / 1e6, (unsigned long long)c.pair_visits);
+    printf("peak RSS: %.1f MB after loading, %.1f MB after the build\n", rss_before, peak_rss_mb());
     printf("dropped: %llu co-rated pairs beyond the neighbours, largest dropped S %.4f\n",
            (unsigned long long)c.pairs_dropped, c.dropped_max);
     print_rank_profile(&c);
