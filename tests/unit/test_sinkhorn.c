@@ -360,6 +360,63 @@ START_TEST(test_deterministic_and_float_entry_agrees)
 }
 END_TEST
 
+/* The number in a fixture name ("user12", "item7"). */
+static int name_number(const rs_idtable *t, uint32_t id)
+{
+    size_t len;
+    const char *name = rs_idtable_name(t, id, &len);
+    while (len > 0 && *name >= 'a' && *name <= 'z') name++, len--;
+    return atoi(name);
+}
+
+/* What the transport term is for: between two candidate items the model
+ * rates equally, its gradient favours (pushes up harder) the one similar
+ * to the user's items. In the fixture an item is co-rated only with items
+ * of its own parity, so a same-parity candidate costs less than 1 from the
+ * history and an other-parity one costs exactly 1. */
+START_TEST(test_transport_favours_similar_items)
+{
+    fixture f;
+    fixture_open(&f);
+    const rs_csr *train = &f.data.train;
+    uint32_t n = train->n_cols, user = 4;
+    const uint32_t *history = train->indices + train->indptr[user];
+    uint32_t n_history = rs_csr_row_len(train, user);
+    int parity = name_number(f.data.users, user) % 2;
+    double z[256], grad[256], l2_grad[256], loss;
+    int is_history[256] = {0};
+    for (uint32_t t = 0; t < n_history; t++) is_history[history[t]] = 1;
+    uint32_t near = n, far = n;
+    for (uint32_t m = 0; m < n; m++) {
+        z[m] = -3.0 - 0.01 * m;
+        if (is_history[m]) z[m] = 1.0 + 0.01 * m;
+        int same = name_number(f.data.items, m) % 2 == parity;
+        if (!is_history[m] && same && near == n) near = m;
+        if (!same && far == n) far = m;
+    }
+    ck_assert(near < n && far < n);
+    ck_assert(rs_cooccur_cost(&f.cost, history[0], far) == 1.0f);
+    z[near] = z[far] = 0.5;
+    for (int renormalise = 0; renormalise <= 1; renormalise++) {
+        rs_sinkhorn_options o;
+        rs_sinkhorn_options_default(&o);
+        o.k = n_history + 2; /* Ik = the history, near and far */
+        o.renormalise_topk = renormalise;
+        rs_error err;
+        rs_sinkhorn_workspace *ws = rs_sinkhorn_workspace_create(&o, n, n_history, &err);
+        ck_assert(ws != NULL);
+        ck_assert(rs_sinkhorn_loss(ws, &f.cost, z, history, n_history, &loss, grad, NULL, &err) ==
+                  0);
+        concentration_gradient(z, n, history, n_history, o.alpha, l2_grad);
+        double near_grad = grad[near] - l2_grad[near], far_grad = grad[far] - l2_grad[far];
+        ck_assert_msg(near_grad < far_grad - 1e-4, "renormalise %d: d L1 / d z near %g, far %g",
+                      renormalise, near_grad, far_grad);
+        rs_sinkhorn_workspace_free(ws);
+    }
+    fixture_close(&f);
+}
+END_TEST
+
 /* The batch entry equals per-row calls (scaled), in place, for any thread
  * count. */
 START_TEST(test_batch_matches_rows)
@@ -455,6 +512,7 @@ int main(void)
     tcase_add_test(tc, test_gradient_matches_finite_differences);
     tcase_add_test(tc, test_topk_is_the_true_topk);
     tcase_add_test(tc, test_deterministic_and_float_entry_agrees);
+    tcase_add_test(tc, test_transport_favours_similar_items);
     tcase_add_test(tc, test_batch_matches_rows);
     tcase_add_test(tc, test_edge_cases);
     suite_add_tcase(suite, tc);
