@@ -5,7 +5,8 @@
  *
  *   x^     = softmax(z), computed as log x^ = z - logsumexp(z)
  *   Ik     = the k largest entries of x^ (= of z; core/topk.h, ties to the
- *            smaller id)
+ *            smaller id; compared as floats, which is exact for the
+ *            trainer's float logits)
  *   mu     = x_u[I1] normalised: 1/|I1| on each history item (the training
  *            matrix is binary)
  *   nu     = x^[Ik] (see "top-k mass" below)
@@ -65,6 +66,12 @@
  * double entry point with double logits), and costs little next to the
  * decoder. rs_sinkhorn_loss_float() is the trainer's entry: float logits
  * in, float gradient out.
+ *
+ * Use in a family: the Mult-VAE forward gives the logits; where vae.c's
+ * compute_gradient calls rs_softmax_nll (logits in, scale * dlogits out, in
+ * place), a SinkhornCF family calls rs_sinkhorn_batch_loss with the same
+ * targets and scale, and the KL term and backward pass stay as they are.
+ * The cost matrix is built once from the training matrix before epoch 1.
  *
  * Cost per user: O(L |I1| k) for the iterations (2 products with K per
  * iteration forward, 2 backward) plus O(n_items) for the softmax, L2 and
