@@ -280,10 +280,13 @@ static int train_run(const options *o, const rs_dataset *d, const rs_csr *data, 
     double best = -1.0;
     *best_epoch = epochs;
     for (int e = 1; e <= epochs; e++) {
-        double mean_d, mean_g;
+        rs_ganmf_epoch_stats s;
         const double t0 = rs_now();
-        rs_ganmf_train_epoch(g, data, &mean_d, &mean_g);
-        fprintf(stderr, "epoch %3d  L_D %.5f  L_G %.5f  %.1fs", e, mean_d, mean_g, rs_now() - t0);
+        rs_ganmf_train_epoch(g, data, &s);
+        fprintf(stderr,
+                "epoch %3d  L_D %.5f  L_G %.5f  D(x) %.5f  D(G) %.5f  fm %.3g  hinge %.2f  %.1fs",
+                e, s.loss_d, s.loss_g, s.real_energy, s.fake_energy, s.feature_distance,
+                s.hinge_active, rs_now() - t0);
         if (best_epoch && select >= 0) {
             rs_eval_result r;
             if (rs_evaluate(&view, &d->train, &d->train, &d->valid, set, &r, err) != 0) return -1;

@@ -217,34 +217,54 @@ void rs_ganmf_generator_step(rs_ganmf *g, const rs_csr *data, const uint32_t *us
     rs_adam_step(&g->adam_gen, g->gen_params, g->gen_grads);
 }
 
-void rs_ganmf_train_epoch(rs_ganmf *g, const rs_csr *data, double *mean_d, double *mean_g)
+static void add_d_stats(rs_ganmf_epoch_stats *sum, const rs_ganmf_stats *s)
+{
+    sum->loss_d += s->loss;
+    sum->real_energy += s->real_energy;
+    sum->fake_energy += s->fake_energy;
+    sum->hinge_active += s->hinge_active;
+}
+
+static void add_g_stats(rs_ganmf_epoch_stats *sum, const rs_ganmf_stats *s)
+{
+    sum->loss_g += s->loss;
+    sum->feature_distance += s->feature_distance;
+}
+
+void rs_ganmf_train_epoch(rs_ganmf *g, const rs_csr *data, rs_ganmf_epoch_stats *out)
 {
     const uint32_t n = g->n_users, B = (uint32_t)g->config.batch;
     for (uint32_t u = 0; u < n; u++) g->order[u] = u;
     rs_rng_shuffle_u32(&g->rng, g->order, n);
-    double sum_d = 0.0, sum_g = 0.0;
+    rs_ganmf_epoch_stats sum = {0};
     long steps = 0;
     rs_ganmf_stats s;
     if (g->config.alternate_per_batch) {
         for (uint32_t start = 0; start < n; start += B, steps++) {
             const int size = (int)RS_MIN(B, n - start);
             rs_ganmf_discriminator_step(g, data, g->order + start, size, &s);
-            sum_d += s.loss;
+            add_d_stats(&sum, &s);
             rs_ganmf_generator_step(g, data, g->order + start, size, &s);
-            sum_g += s.loss;
+            add_g_stats(&sum, &s);
         }
     } else {
         for (uint32_t start = 0; start < n; start += B, steps++) {
             rs_ganmf_discriminator_step(g, data, g->order + start, (int)RS_MIN(B, n - start), &s);
-            sum_d += s.loss;
+            add_d_stats(&sum, &s);
         }
         for (uint32_t start = 0; start < n; start += B) {
             rs_ganmf_generator_step(g, data, g->order + start, (int)RS_MIN(B, n - start), &s);
-            sum_g += s.loss;
+            add_g_stats(&sum, &s);
         }
     }
-    if (mean_d) *mean_d = steps ? sum_d / (double)steps : 0.0;
-    if (mean_g) *mean_g = steps ? sum_g / (double)steps : 0.0;
+    if (!out) return;
+    const double k = steps ? 1.0 / (double)steps : 0.0;
+    out->loss_d = sum.loss_d * k;
+    out->loss_g = sum.loss_g * k;
+    out->real_energy = sum.real_energy * k;
+    out->fake_energy = sum.fake_energy * k;
+    out->feature_distance = sum.feature_distance * k;
+    out->hinge_active = sum.hinge_active * k;
 }
 
 void rs_ganmf_score(const rs_ganmf *g, const uint32_t *users, int B, float *scores)

@@ -153,9 +153,16 @@ void rs_ganmf_discriminator_step(rs_ganmf *g, const rs_csr *data, const uint32_t
 void rs_ganmf_generator_step(rs_ganmf *g, const rs_csr *data, const uint32_t *users, int B,
                              rs_ganmf_stats *stats);
 
-/* One epoch over every user of data (n_rows == n_users); mean_d / mean_g
- * (may be NULL) receive the mean step losses. */
-void rs_ganmf_train_epoch(rs_ganmf *g, const rs_csr *data, double *mean_d, double *mean_g);
+/* Means over an epoch's steps. */
+typedef struct rs_ganmf_epoch_stats {
+    double loss_d, loss_g;           /* L_D, L_G */
+    double real_energy, fake_energy; /* D(X), D(G(y)) seen by the D steps */
+    double feature_distance;         /* seen by the G steps */
+    double hinge_active;             /* share of D steps with the hinge active */
+} rs_ganmf_epoch_stats;
+
+/* One epoch over every user of data (n_rows == n_users); out may be NULL. */
+void rs_ganmf_train_epoch(rs_ganmf *g, const rs_csr *data, rs_ganmf_epoch_stats *out);
 
 /* scores (B x M) = Sigma[users] V^T: the known users' generated profiles. */
 void rs_ganmf_score(const rs_ganmf *g, const uint32_t *users, int B, float *scores);
