@@ -28,7 +28,7 @@
 typedef struct options {
     rs_data_options data;
     rs_ganmf_config model;
-    int epochs, threads, refit, popularity, valid_users_set;
+    int epochs, threads, refit, popularity, valid_users_set, validate_only;
     const char *select;
 } options;
 
@@ -55,7 +55,9 @@ static void usage(FILE *f)
                "  --select METRIC    validation metric choosing the epoch count (ndcg@50)\n"
                "  --no-refit         measure the selection run's best epoch instead of\n"
                "                     retraining on train + validation\n"
-               "  --popularity       also measure the popularity baseline\n"
+               "  --validate-only    stop after the selection run: print its best validation\n"
+               "                     figure (for hyperparameter grids), no test\n"
+               "  --popularity       also measure the popularity baseline (validation on stderr)\n"
                "  --seed N           data carve-out and model seed (2026)\n"
                "  --threads N        BLAS and OpenMP threads (all cores)\n");
 }
@@ -77,6 +79,7 @@ enum {
     OPT_VALID_FRACTION,
     OPT_SELECT,
     OPT_NO_REFIT,
+    OPT_VALIDATE_ONLY,
     OPT_POPULARITY,
     OPT_SEED,
     OPT_THREADS,
@@ -166,6 +169,9 @@ static int apply_option(options *o, int id, const char *arg)
     case OPT_NO_REFIT:
         o->refit = 0;
         return 0;
+    case OPT_VALIDATE_ONLY:
+        o->validate_only = 1;
+        return 0;
     case OPT_POPULARITY:
         o->popularity = 1;
         return 0;
@@ -199,6 +205,7 @@ static int parse_args(int argc, char **argv, options *o)
                                           {"valid-fraction", 1, 0, OPT_VALID_FRACTION},
                                           {"select", 1, 0, OPT_SELECT},
                                           {"no-refit", 0, 0, OPT_NO_REFIT},
+                                          {"validate-only", 0, 0, OPT_VALIDATE_ONLY},
                                           {"popularity", 0, 0, OPT_POPULARITY},
                                           {"seed", 1, 0, OPT_SEED},
                                           {"threads", 1, 0, OPT_THREADS},
@@ -272,7 +279,7 @@ static void print_header(const rs_metric_set *set)
  * on it and returns the best epoch by set index select (kept in *best). */
 static int train_run(const options *o, const rs_dataset *d, const rs_csr *data, int epochs,
                      const rs_metric_set *set, int select, rs_ganmf *g, int *best_epoch,
-                     rs_error *err)
+                     rs_eval_result *best_valid, rs_error *err)
 {
     if (rs_ganmf_init(g, &o->model, data->n_rows, data->n_cols, err) != 0) return -1;
     rs_train_model view;
@@ -293,7 +300,10 @@ static int train_run(const options *o, const rs_dataset *d, const rs_csr *data, 
             char name[32];
             rs_metric_name(set, select, name, sizeof(name));
             fprintf(stderr, "  valid %s %.4f", name, r.values[select]);
-            if (r.values[select] > best) best = r.values[select], *best_epoch = e;
+            if (r.values[select] > best) {
+                best = r.values[select], *best_epoch = e;
+                if (best_valid) *best_valid = r;
+            }
         }
         fprintf(stderr, "\n");
     }
@@ -332,9 +342,14 @@ int main(int argc, char **argv)
     if (o.popularity) {
         rs_train_model pop;
         if (rs_popularity_create(d.popularity, d.report.n_items, &pop, &err) != 0) goto fail;
-        const int rc = rs_evaluate(&pop, &d.test_input, &d.known, &d.test, &set, &r, &err);
+        rs_eval_result valid = {0};
+        int rc = rs_evaluate(&pop, &d.test_input, &d.known, &d.test, &set, &r, &err);
+        if (rc == 0 && rs_csr_nnz(&d.valid) > 0)
+            rc = rs_evaluate(&pop, &d.train, &d.train, &d.valid, &set, &valid, &err);
         pop.free(pop.self);
         if (rc != 0) goto fail;
+        fprintf(stderr, "popularity: valid %s %.4f (%.4f)\n", o.select, valid.values[select],
+                valid.std_error[select]);
         print_row("popularity", &set, &r);
         fflush(stdout);
     }
@@ -342,19 +357,28 @@ int main(int argc, char **argv)
     rs_ganmf g;
     int best_epoch;
     const int has_valid = rs_csr_nnz(&d.valid) > 0;
+    rs_eval_result valid = {0};
     if (train_run(&o, &d, &d.train, o.epochs, &set, has_valid ? select : -1, &g, &best_epoch,
-                  &err) != 0)
+                  &valid, &err) != 0)
         goto fail_model;
     fprintf(stderr, "selected %d of %d epochs on validation\n", best_epoch, o.epochs);
+    if (o.validate_only) {
+        char label[32];
+        snprintf(label, sizeof(label), "valid@%d", best_epoch);
+        print_row(label, &set, &valid);
+        rs_ganmf_free(&g);
+        rs_dataset_free(&d);
+        return 0;
+    }
     if (o.refit) {
         rs_ganmf_free(&g);
         fprintf(stderr, "refit: %d epochs on train + validation\n", best_epoch);
-        if (train_run(&o, &d, &d.known, best_epoch, &set, -1, &g, &best_epoch, &err) != 0)
+        if (train_run(&o, &d, &d.known, best_epoch, &set, -1, &g, &best_epoch, NULL, &err) != 0)
             goto fail_model;
     } else if (best_epoch != o.epochs) {
         /* Without a refit, measure the selected epoch: retrain to it. */
         rs_ganmf_free(&g);
-        if (train_run(&o, &d, &d.train, best_epoch, &set, -1, &g, &best_epoch, &err) != 0)
+        if (train_run(&o, &d, &d.train, best_epoch, &set, -1, &g, &best_epoch, NULL, &err) != 0)
             goto fail_model;
     }
     rs_train_model view;
