@@ -30,6 +30,8 @@ typedef struct options {
     rs_ganmf_config model;
     int epochs, threads, refit, popularity, valid_users_set, validate_only;
     const char *select;
+    double foldin[8]; /* ridge strengths for the fold-in measurement */
+    int n_foldin;
 } options;
 
 static void usage(FILE *f)
@@ -58,6 +60,9 @@ static void usage(FILE *f)
                "  --validate-only    stop after the selection run: print its best validation\n"
                "                     figure (for hyperparameter grids), no test\n"
                "  --popularity       also measure the popularity baseline (validation on stderr)\n"
+               "  --foldin L1,L2,..  also score the test users from their known rows folded\n"
+               "                     in by ridge, sigma = (V^T V + L I)^-1 V^T x, as a server\n"
+               "                     would for a history it has no factors for\n"
                "  --seed N           data carve-out and model seed (2026)\n"
                "  --threads N        BLAS and OpenMP threads (all cores)\n");
 }
@@ -80,6 +85,7 @@ enum {
     OPT_SELECT,
     OPT_NO_REFIT,
     OPT_VALIDATE_ONLY,
+    OPT_FOLDIN,
     OPT_POPULARITY,
     OPT_SEED,
     OPT_THREADS,
@@ -96,6 +102,21 @@ static int parse_number(const char *name, const char *arg, double lo, double hi,
         return -1;
     }
     *out = x;
+    return 0;
+}
+
+static int parse_list(options *o, const char *arg)
+{
+    char copy[256];
+    snprintf(copy, sizeof(copy), "%s", arg);
+    o->n_foldin = 0;
+    for (char *save, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (o->n_foldin == 8) {
+            fprintf(stderr, "ganmf_eval: --foldin: at most 8 values\n");
+            return -1;
+        }
+        if (parse_number("--foldin", tok, 0, 1e9, &o->foldin[o->n_foldin++]) != 0) return -1;
+    }
     return 0;
 }
 
@@ -172,6 +193,8 @@ static int apply_option(options *o, int id, const char *arg)
     case OPT_VALIDATE_ONLY:
         o->validate_only = 1;
         return 0;
+    case OPT_FOLDIN:
+        return parse_list(o, arg);
     case OPT_POPULARITY:
         o->popularity = 1;
         return 0;
@@ -206,6 +229,7 @@ static int parse_args(int argc, char **argv, options *o)
                                           {"select", 1, 0, OPT_SELECT},
                                           {"no-refit", 0, 0, OPT_NO_REFIT},
                                           {"validate-only", 0, 0, OPT_VALIDATE_ONLY},
+                                          {"foldin", 1, 0, OPT_FOLDIN},
                                           {"popularity", 0, 0, OPT_POPULARITY},
                                           {"seed", 1, 0, OPT_SEED},
                                           {"threads", 1, 0, OPT_THREADS},
@@ -310,6 +334,58 @@ static int train_run(const options *o, const rs_dataset *d, const rs_csr *data, 
     return 0;
 }
 
+/* LAPACK's Cholesky solve, as OpenBLAS exports it (column-major). */
+extern void sposv_(const char *uplo, const int *n, const int *nrhs, float *a, const int *lda,
+                   float *b, const int *ldb, int *info);
+
+/* factors (n_users x K) = ridge fold-in of every row of rows against V. In
+ * column-major terms the right-hand sides X V are a K x n_users matrix. */
+static int fold_in(const rs_ganmf *g, const rs_csr *rows, double lambda, float *factors,
+                   rs_error *err)
+{
+    const int K = (int)g->config.factors, U = (int)rows->n_rows;
+    float *gram = rs_malloc((size_t)K * K, sizeof(float), err);
+    if (!gram) return -1;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, K, (int)g->n_items, 1.0f,
+                g->item_factors, K, g->item_factors, K, 0.0f, gram, K);
+    for (int k = 0; k < K; k++) gram[(size_t)k * K + k] += (float)lambda;
+    memset(factors, 0, (size_t)U * K * sizeof(float));
+    for (int u = 0; u < U; u++)
+        for (uint64_t j = rows->indptr[u]; j < rows->indptr[u + 1]; j++)
+            cblas_saxpy(K, 1.0f, g->item_factors + (size_t)rows->indices[j] * K, 1,
+                        factors + (size_t)u * K, 1);
+    int info = 0;
+    sposv_("L", &K, &U, gram, &K, factors, &K, &info);
+    free(gram);
+    if (info != 0) return rs_fail(err, "fold-in: Cholesky failed (info %d)", info);
+    return 0;
+}
+
+/* Test figures of the model with its user factors replaced by fold-ins. */
+static int measure_foldins(const options *o, const rs_dataset *d, const rs_ganmf *g,
+                           const rs_metric_set *set, rs_error *err)
+{
+    float *factors = rs_malloc((size_t)g->n_users * g->config.factors, sizeof(float), err);
+    if (!factors) return -1;
+    rs_ganmf folded = *g; /* shares V; only score() reads this copy */
+    folded.user_factors = factors;
+    rs_train_model view;
+    as_model(&folded, &view);
+    for (int i = 0; i < o->n_foldin; i++) {
+        rs_eval_result r;
+        if (fold_in(g, &d->test_input, o->foldin[i], factors, err) != 0 ||
+            rs_evaluate(&view, &d->test_input, &d->known, &d->test, set, &r, err) != 0) {
+            free(factors);
+            return -1;
+        }
+        char label[32];
+        snprintf(label, sizeof(label), "foldin(%g)", o->foldin[i]);
+        print_row(label, set, &r);
+    }
+    free(factors);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     options o;
@@ -387,6 +463,7 @@ int main(int argc, char **argv)
     char label[32];
     snprintf(label, sizeof(label), "ganmf@%d", best_epoch);
     print_row(label, &set, &r);
+    if (measure_foldins(&o, &d, &g, &set, &err) != 0) goto fail_model;
     rs_ganmf_free(&g);
     rs_dataset_free(&d);
     return 0;
