@@ -120,94 +120,107 @@ static int parse_list(options *o, const char *arg)
     return 0;
 }
 
+/* Options taking a number: the accepted range, checked before the value is
+ * stored by set_number(). */
+static const struct numeric_option {
+    int id;
+    const char *name;
+    double lo, hi;
+} numeric_options[] = {
+    {OPT_FACTORS, "--factors", 1, 4096},
+    {OPT_HIDDEN, "--hidden", 1, 65536},
+    {OPT_BATCH, "--batch", 1, 65536},
+    {OPT_MARGIN, "--margin", 0, 1e6},
+    {OPT_LR_D, "--lr-d", 1e-9, 1},
+    {OPT_LR_G, "--lr-g", 1e-9, 1},
+    {OPT_REG_D, "--reg-d", 0, 1e3},
+    {OPT_ALPHA, "--alpha", 0, 1},
+    {OPT_EPOCHS, "--epochs", 1, 100000},
+    {OPT_VALID_USERS, "--valid-users", 0, 1e9},
+    {OPT_VALID_FRACTION, "--valid-fraction", 0.01, 0.99},
+    {OPT_SEED, "--seed", 0, 1e18},
+    {OPT_THREADS, "--threads", 1, 1024},
+};
+
+static void set_number(options *o, int id, double x)
+{
+    rs_ganmf_config *m = &o->model;
+    switch (id) {
+    case OPT_FACTORS:
+        m->factors = (uint32_t)x;
+        break;
+    case OPT_HIDDEN:
+        m->hidden = (uint32_t)x;
+        break;
+    case OPT_BATCH:
+        m->batch = (int)x;
+        break;
+    case OPT_MARGIN:
+        m->margin = (float)x;
+        break;
+    case OPT_LR_D:
+        m->lr_discriminator = (float)x;
+        break;
+    case OPT_LR_G:
+        m->lr_generator = (float)x;
+        break;
+    case OPT_REG_D:
+        m->reg_discriminator = (float)x;
+        break;
+    case OPT_ALPHA:
+        m->feature_matching = (float)x;
+        break;
+    case OPT_EPOCHS:
+        o->epochs = (int)x;
+        break;
+    case OPT_VALID_USERS:
+        o->data.valid_users = (uint32_t)x, o->valid_users_set = 1;
+        break;
+    case OPT_VALID_FRACTION:
+        o->data.valid_fraction = x;
+        break;
+    case OPT_SEED:
+        o->data.seed = m->seed = (uint64_t)x;
+        break;
+    case OPT_THREADS:
+        o->threads = (int)x;
+        break;
+    }
+}
+
 static int apply_option(options *o, int id, const char *arg)
 {
-    double x = 0;
-#define NUM(name, lo, hi)                                                                          \
-    if (parse_number(name, arg, lo, hi, &x) != 0) return -1
-    switch (id) {
-    case OPT_TRAIN:
-        o->data.train_path = arg;
+    for (size_t i = 0; i < sizeof(numeric_options) / sizeof(numeric_options[0]); i++) {
+        const struct numeric_option *n = &numeric_options[i];
+        if (n->id != id) continue;
+        double x;
+        if (parse_number(n->name, arg, n->lo, n->hi, &x) != 0) return -1;
+        set_number(o, id, x);
         return 0;
-    case OPT_TEST:
-        o->data.test_path = arg;
-        return 0;
-    case OPT_FACTORS:
-        NUM("--factors", 1, 4096);
-        o->model.factors = (uint32_t)x;
-        return 0;
-    case OPT_HIDDEN:
-        NUM("--hidden", 1, 65536);
-        o->model.hidden = (uint32_t)x;
-        return 0;
-    case OPT_BATCH:
-        NUM("--batch", 1, 65536);
-        o->model.batch = (int)x;
-        return 0;
-    case OPT_MARGIN:
-        NUM("--margin", 0, 1e6);
-        o->model.margin = (float)x;
-        return 0;
-    case OPT_LR_D:
-        NUM("--lr-d", 1e-9, 1);
-        o->model.lr_discriminator = (float)x;
-        return 0;
-    case OPT_LR_G:
-        NUM("--lr-g", 1e-9, 1);
-        o->model.lr_generator = (float)x;
-        return 0;
-    case OPT_REG_D:
-        NUM("--reg-d", 0, 1e3);
-        o->model.reg_discriminator = (float)x;
-        return 0;
-    case OPT_ALPHA:
-        NUM("--alpha", 0, 1);
-        o->model.feature_matching = (float)x;
-        return 0;
-    case OPT_EPOCHS:
-        NUM("--epochs", 1, 100000);
-        o->epochs = (int)x;
-        return 0;
-    case OPT_VALID_USERS:
-        NUM("--valid-users", 0, 1e9);
-        o->data.valid_users = (uint32_t)x, o->valid_users_set = 1;
-        return 0;
-    case OPT_VALID_FRACTION:
-        NUM("--valid-fraction", 0.01, 0.99);
-        o->data.valid_fraction = x;
-        return 0;
-    case OPT_SEED:
-        NUM("--seed", 0, 1e18);
-        o->data.seed = o->model.seed = (uint64_t)x;
-        return 0;
-    case OPT_THREADS:
-        NUM("--threads", 1, 1024);
-        o->threads = (int)x;
-        return 0;
-    case OPT_SELECT:
-        o->select = arg;
-        return 0;
-    case OPT_NO_REFIT:
-        o->refit = 0;
-        return 0;
-    case OPT_VALIDATE_ONLY:
-        o->validate_only = 1;
-        return 0;
-    case OPT_FOLDIN:
-        return parse_list(o, arg);
-    case OPT_POPULARITY:
-        o->popularity = 1;
-        return 0;
-    case OPT_ALTERNATE:
-        if (!strcmp(arg, "epoch") || !strcmp(arg, "batch")) {
-            o->model.alternate_per_batch = !strcmp(arg, "batch");
-            return 0;
-        }
-        fprintf(stderr, "ganmf_eval: --alternate: expected epoch or batch, got '%s'\n", arg);
-        return -1;
     }
-#undef NUM
-    return -1;
+    if (id == OPT_TRAIN)
+        o->data.train_path = arg;
+    else if (id == OPT_TEST)
+        o->data.test_path = arg;
+    else if (id == OPT_SELECT)
+        o->select = arg;
+    else if (id == OPT_NO_REFIT)
+        o->refit = 0;
+    else if (id == OPT_VALIDATE_ONLY)
+        o->validate_only = 1;
+    else if (id == OPT_POPULARITY)
+        o->popularity = 1;
+    else if (id == OPT_FOLDIN)
+        return parse_list(o, arg);
+    else if (id == OPT_ALTERNATE) {
+        if (strcmp(arg, "epoch") != 0 && strcmp(arg, "batch") != 0) {
+            fprintf(stderr, "ganmf_eval: --alternate: expected epoch or batch, got '%s'\n", arg);
+            return -1;
+        }
+        o->model.alternate_per_batch = !strcmp(arg, "batch");
+    } else
+        return -1;
+    return 0;
 }
 
 static int parse_args(int argc, char **argv, options *o)
