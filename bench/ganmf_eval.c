@@ -51,6 +51,8 @@ static void usage(FILE *f)
                "  --epochs N         epochs of the selection run (66)\n"
                "  --alternate MODE   epoch: a D pass then a G pass per epoch (authors' code,\n"
                "                     default); batch: D step then G step per batch (Algorithm 1)\n"
+               "  --lazy-users       Adam moves only the batch's rows of Sigma (default: all\n"
+               "                     rows, as TF1's Adam in the authors' code)\n"
                "Protocol:\n"
                "  --valid-users N    users with a validation carve-out (10%% of users)\n"
                "  --valid-fraction X share of their items carved out (0.2)\n"
@@ -86,6 +88,7 @@ enum {
     OPT_NO_REFIT,
     OPT_VALIDATE_ONLY,
     OPT_FOLDIN,
+    OPT_LAZY_USERS,
     OPT_POPULARITY,
     OPT_SEED,
     OPT_THREADS,
@@ -243,6 +246,7 @@ static int parse_args(int argc, char **argv, options *o)
                                           {"no-refit", 0, 0, OPT_NO_REFIT},
                                           {"validate-only", 0, 0, OPT_VALIDATE_ONLY},
                                           {"foldin", 1, 0, OPT_FOLDIN},
+                                          {"lazy-users", 0, 0, OPT_LAZY_USERS},
                                           {"popularity", 0, 0, OPT_POPULARITY},
                                           {"seed", 1, 0, OPT_SEED},
                                           {"threads", 1, 0, OPT_THREADS},

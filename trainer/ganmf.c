@@ -73,6 +73,11 @@ static int alloc_buffers(rs_ganmf *g, rs_error *err)
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
         if (!(*dense[i] = rs_aligned_alloc(sizes[i], sizeof(float), err))) return -1;
     if (!(g->order = rs_malloc(g->n_users, sizeof(uint32_t), err))) return -1;
+    if (!g->config.lazy_user_rows) return 0;
+    if (!(g->step_rows = rs_malloc(B + M, sizeof(uint32_t), err))) return -1;
+    if (!(g->step_grads = rs_aligned_alloc((B + M) * K, sizeof(float), err))) return -1;
+    /* The item rows follow the users in the generator block: always all. */
+    for (size_t i = 0; i < M; i++) g->step_rows[B + i] = g->n_users + (uint32_t)i;
     return 0;
 }
 
@@ -123,6 +128,8 @@ void rs_ganmf_free(rs_ganmf *g)
                        g->d_code2,    g->d_fake,     g->user_rows,   g->d_user_rows};
     for (size_t i = 0; i < sizeof(blocks) / sizeof(blocks[0]); i++) free(blocks[i]);
     free(g->order);
+    free(g->step_rows);
+    free(g->step_grads);
     rs_adam_free(&g->adam_gen);
     rs_adam_free(&g->adam_disc);
     memset(g, 0, sizeof(*g));
@@ -214,7 +221,23 @@ void rs_ganmf_generator_step(rs_ganmf *g, const rs_csr *data, const uint32_t *us
 {
     rs_ganmf_load_real(g, data, users, B);
     rs_ganmf_generator_loss(g, users, B, stats);
-    rs_adam_step(&g->adam_gen, g->gen_params, g->gen_grads);
+    if (!g->config.lazy_user_rows) {
+        rs_adam_step(&g->adam_gen, g->gen_params, g->gen_grads);
+        return;
+    }
+    /* Packed as the batch's user rows, then every item row; the item rows
+     * sit at offset config.batch so that a short last batch needs no move of
+     * them: the user rows are packed right before them. */
+    const size_t K = g->config.factors, Bmax = (size_t)g->config.batch, M = g->n_items;
+    const size_t first = Bmax - (size_t)B;
+    for (int b = 0; b < B; b++) {
+        g->step_rows[first + b] = users[b];
+        memcpy(g->step_grads + (first + b) * K, g->user_grads + (size_t)users[b] * K,
+               K * sizeof(float));
+    }
+    memcpy(g->step_grads + Bmax * K, g->item_grads, M * K * sizeof(float));
+    rs_adam_step_rows(&g->adam_gen, g->gen_params, g->step_grads + first * K, g->step_rows + first,
+                      (uint32_t)(B + M), (uint32_t)K);
 }
 
 static void add_d_stats(rs_ganmf_epoch_stats *sum, const rs_ganmf_stats *s)

@@ -56,12 +56,17 @@ typedef struct rs_ganmf_config {
     float reg_discriminator; /* lambda_D */
     float feature_matching;  /* alpha */
     int alternate_per_batch; /* 1: D step then G step per batch (Algorithm 1) */
+    /* 1: Adam moves only the batch's rows of Sigma (rs_adam_step_rows, as
+     * PyTorch's SparseAdam); 0: every row, as TF1's Adam in the authors'
+     * code (a user's row then drifts on stale moments between its batches). */
+    int lazy_user_rows;
     uint64_t seed;
 } rs_ganmf_config;
 
 /* The tuned ML1M user-mode values (authors' best_params for GANMF_user_1M):
  * K 250, h 992, batch 64, m 10, lr_D 1e-4, lr_G 1.653e-4, lambda_D 1e-4,
- * alpha 0.01, epoch-wise alternation, seed 2026. (66 epochs there.) */
+ * alpha 0.01, epoch-wise alternation, dense Adam, seed 2026. (66 epochs
+ * there.) */
 void rs_ganmf_config_default(rs_ganmf_config *c);
 
 typedef struct rs_ganmf {
@@ -89,6 +94,8 @@ typedef struct rs_ganmf {
     float *d_fake;                     /* B x M gradient w.r.t. G(y) */
     float *user_rows, *d_user_rows;    /* B x K gathered Sigma rows */
     uint32_t *order;                   /* n_users, the epoch's shuffle */
+    uint32_t *step_rows;               /* B + M rows of a lazy generator step */
+    float *step_grads;                 /* (B + M) x K, their packed gradients */
 } rs_ganmf;
 
 /* Statistics of one step, for logging and tests. */

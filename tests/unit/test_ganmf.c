@@ -311,10 +311,11 @@ static void remove_group_dir(const char *dir)
     rmdir(dir);
 }
 
-static void group_model(rs_ganmf *g, const rs_dataset *d, uint64_t seed, float lr)
+static void group_model_lazy(rs_ganmf *g, const rs_dataset *d, uint64_t seed, float lr, int lazy)
 {
     rs_ganmf_config c;
     rs_ganmf_config_default(&c);
+    c.lazy_user_rows = lazy;
     c.factors = 8;
     c.hidden = 6;
     c.batch = 16;
@@ -323,6 +324,49 @@ static void group_model(rs_ganmf *g, const rs_dataset *d, uint64_t seed, float l
     rs_error err;
     ck_assert_msg(rs_ganmf_init(g, &c, d->train.n_rows, d->train.n_cols, &err) == 0, "%s", err.msg);
 }
+
+static void group_model(rs_ganmf *g, const rs_dataset *d, uint64_t seed, float lr)
+{
+    group_model_lazy(g, d, seed, lr, 0);
+}
+
+/* Two generator steps on different batches: with dense Adam (the authors'
+ * TF1 semantics) the first batch's rows keep moving on their moments in
+ * the second step; with lazy rows they stay, while the batch's rows and the
+ * item rows move in both modes. A short batch (3 of 16) exercises the
+ * packing of the lazy step. */
+START_TEST(test_lazy_user_rows)
+{
+    char dir[256];
+    rs_dataset d;
+    test_two_group_dataset("ganmf-lazy", dir, sizeof(dir), &d);
+    const uint32_t first[3] = {2, 9, 40}, second[3] = {5, 17, 33};
+    for (int lazy = 0; lazy <= 1; lazy++) {
+        rs_ganmf g;
+        group_model_lazy(&g, &d, 3, 1e-2f, lazy);
+        const size_t K = g.config.factors;
+        rs_ganmf_generator_step(&g, &d.train, first, 3, NULL);
+        float *after_first = copy_of(g.gen_params, g.gen_count);
+        rs_ganmf_generator_step(&g, &d.train, second, 3, NULL);
+        const int first_row_moved =
+            memcmp(after_first + first[0] * K, g.user_factors + first[0] * K, K * sizeof(float));
+        const int second_row_moved =
+            memcmp(after_first + second[0] * K, g.user_factors + second[0] * K, K * sizeof(float));
+        const int items_moved =
+            memcmp(after_first + g.n_users * K, g.item_factors, g.n_items * K * sizeof(float));
+        ck_assert_msg((first_row_moved != 0) == !lazy, "lazy %d: first batch's row moved %d", lazy,
+                      first_row_moved);
+        ck_assert(second_row_moved != 0);
+        ck_assert(items_moved != 0);
+        /* A user in neither batch never moves: its gradient and moments are 0. */
+        ck_assert(memcmp(after_first, g.user_factors, K * sizeof(float)) == 0);
+        free(after_first);
+        rs_ganmf_free(&g);
+    }
+    rs_dataset_free(&d);
+    remove_group_dir(dir);
+}
+END_TEST
 
 START_TEST(test_steps_lower_their_losses)
 {
@@ -395,6 +439,7 @@ int main(void)
     TCase *tt = tcase_create("training");
     tcase_add_test(tt, test_steps_lower_their_losses);
     tcase_add_test(tt, test_deterministic_from_seed);
+    tcase_add_test(tt, test_lazy_user_rows);
     tcase_set_timeout(tt, 60);
     suite_add_tcase(s, tt);
     SRunner *sr = srunner_create(s);
