@@ -213,6 +213,8 @@ static int apply_option(options *o, int id, const char *arg)
         o->validate_only = 1;
     else if (id == OPT_POPULARITY)
         o->popularity = 1;
+    else if (id == OPT_LAZY_USERS)
+        o->model.lazy_user_rows = 1;
     else if (id == OPT_FOLDIN)
         return parse_list(o, arg);
     else if (id == OPT_ALTERNATE) {
