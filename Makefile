@@ -27,7 +27,8 @@
 #   tests/unit/test_NAME.c            trainer when trainer/NAME.c or .h exists
 #   TRAINER_UNITS below               trainer: core tests whose fixtures the
 #                                     trainer builds ("integration units")
-#   TRAINER_PROGRAMS below            trainer: bench and tool programs
+#   TRAINER_PROGRAMS below            trainer: the bench and tool programs that
+#                                     drive the trainer (bench/train.c)
 #   every other test, tool and bench  core (librecsys only)
 
 BUILD    ?= build

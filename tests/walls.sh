@@ -16,7 +16,7 @@
 # Prints one line per check and "walls: N checks, all hold", or the broken
 # wall, exiting 1.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 : "${CC:=cc}" "${CFLAGS:=}" "${BUILD:=build}" "${BINDIR:=bin}"
 : "${LAYER_CORE:=-Icore}" "${LAYER_TRAINER:=-Icore -Itrainer}" "${LAYER_SERVER:=-Icore -Iserver}"
 probe_dir=$BUILD/walls
