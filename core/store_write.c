@@ -37,6 +37,7 @@ static int delete_prefix(rs_store *s, MDB_txn *txn, const char *prefix, rs_error
 }
 
 /* ------------------------------------------------------------------------ */
+/* Publishing.                                                                */
 
 struct rs_publish {
     rs_store *store;
