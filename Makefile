@@ -10,12 +10,26 @@
 #   make fuzz       libFuzzer: request parser (FUZZ_SECONDS, 300) and answer writer (FUZZ_JSONBUF_SECONDS, 60)
 #   make format     clang-format every source file in place
 #   make format-check  fail if any source differs from .clang-format
+#   make check-walls   prove the layer walls hold (run by make test)
 #
 # Every core/*.c goes into build/librecsys.a; trainer/*.c and server/*.c
 # (except main.c) into their own archives so unit tests can link them; each
 # tests/unit/test_*.c becomes one libcheck test binary. Adding a module is
 # adding files: no edit here. Each bench/*.c is a benchmark program at
-# build/bench/NAME.
+# build/bench/NAME, each tests/tools/*.c a test program at build/tools/NAME.
+#
+# Layers. core/ sees only core/ (-Icore); trainer/ sees core/ and trainer/;
+# server/ sees core/ and server/. rectrain links librectrain + librecsys,
+# recserve librecserve + librecsys, so a wrong include fails to compile and
+# a wrong call fails to link. Programs outside the three directories get the
+# layer they test:
+#   tests/unit/test_server_*.c        server (librecserve + librecsys)
+#   tests/unit/test_NAME.c            trainer when trainer/NAME.c or .h exists
+#   TRAINER_UNITS below               trainer: core tests whose fixtures the
+#                                     trainer builds ("integration units")
+#   TRAINER_PROGRAMS below            trainer: the bench and tool programs that
+#                                     drive the trainer (bench/train.c)
+#   every other test, tool and bench  core (librecsys only)
 
 BUILD    ?= build
 BINDIR   ?= bin
@@ -41,7 +55,7 @@ PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -Wl,-rpath,$(OPE
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 CFLAGS  += -std=c11 -D_GNU_SOURCE -g $(OPT) -fopenmp -fno-math-errno -Wall -Wextra -Werror \
-           -Wshadow -Wno-unused-parameter -Icore -Itrainer -Iserver $(PKG_CFLAGS) $(SAN)
+           -Wshadow -Wno-unused-parameter $(PKG_CFLAGS) $(SAN)
 LDFLAGS += -fopenmp $(SAN)
 LDLIBS  += $(PKG_LIBS) -lm -lpthread
 
@@ -63,12 +77,38 @@ LIBCORE    := $(BUILD)/librecsys.a
 LIBTRAINER := $(BUILD)/librectrain.a
 LIBSERVER  := $(BUILD)/librecserve.a
 
+# --- Layers (see the top of this file) ---
+LAYER_CORE    := -Icore
+LAYER_TRAINER := -Icore -Itrainer
+LAYER_SERVER  := -Icore -Iserver
+
+# test_model checks core/model.c on a model the trainer trained and published.
+TRAINER_UNITS    := tests/unit/test_model.c
+TRAINER_PROGRAMS := bench/train.c
+
+unit_module    = $(patsubst test_%.c,%,$(notdir $(1)))
+SERVER_UNITS  := $(filter tests/unit/test_server_%,$(UNIT_SRC))
+TRAINER_UNITS += $(foreach t,$(filter-out $(SERVER_UNITS),$(UNIT_SRC)),\
+                   $(if $(wildcard trainer/$(call unit_module,$(t)).[ch]),$(t)))
+CORE_UNITS    := $(filter-out $(SERVER_UNITS) $(TRAINER_UNITS),$(UNIT_SRC))
+CORE_PROGRAMS := $(filter-out $(TRAINER_PROGRAMS),$(TOOL_SRC) $(BENCH_SRC))
+
+# Include path per object; the libraries a program links follow its layer.
+$(BUILD)/core/%.o:    LAYER_FLAGS = $(LAYER_CORE)
+$(BUILD)/trainer/%.o: LAYER_FLAGS = $(LAYER_TRAINER)
+$(BUILD)/server/%.o:  LAYER_FLAGS = $(LAYER_SERVER)
+$(CORE_UNITS:%.c=$(BUILD)/%.o) $(CORE_PROGRAMS:%.c=$(BUILD)/%.o):  LAYER_FLAGS = $(LAYER_CORE)
+$(TRAINER_UNITS:%.c=$(BUILD)/%.o) $(TRAINER_PROGRAMS:%.c=$(BUILD)/%.o): LAYER_FLAGS = $(LAYER_TRAINER)
+$(SERVER_UNITS:%.c=$(BUILD)/%.o): LAYER_FLAGS = $(LAYER_SERVER)
+
+layer_libs = $(if $(filter $(1),$(SERVER_UNITS)),$(LIBSERVER) ,$(if $(filter $(1),$(TRAINER_UNITS) $(TRAINER_PROGRAMS)),$(LIBTRAINER) ))$(LIBCORE)
+
 PROGRAMS := $(BINDIR)/rectrain
 ifneq ($(wildcard server/main.c),)
 PROGRAMS += $(BINDIR)/recserve
 endif
 
-.PHONY: all deps test unit integration asan demo bench bench-train format format-check clean check-deps fuzz
+.PHONY: all deps test unit integration asan demo bench bench-train format format-check clean check-deps fuzz check-walls
 
 all: check-deps $(PROGRAMS) $(UNIT_BIN) $(TOOL_BIN) $(BENCH_BIN)
 
@@ -83,7 +123,7 @@ deps:
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	@$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	@$(CC) $(CFLAGS) $(LAYER_FLAGS) -MMD -MP -c $< -o $@
 
 # Vectorised expf/tanhf (glibc libmvec) for the softmax and activations; the
 # file holds no NaN or infinity tests (see its header).
@@ -109,23 +149,34 @@ $(BINDIR)/recserve: $(BUILD)/server/main.o $(LIBSERVER) $(LIBCORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIBTRAINER) $(LIBSERVER) $(LIBCORE)
+# Test, tool and bench programs: one object (compiled with its layer's
+# include path and header dependencies), linked with its layer's libraries.
+.SECONDEXPANSION:
+$(UNIT_BIN): $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $$(call layer_libs,tests/unit/$$*.c)
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
-	@$(CC) $(CFLAGS) $< $(LIBTRAINER) $(LIBSERVER) $(LIBCORE) $(LDFLAGS) $(CHECK_LIBS) $(LDLIBS) -o $@
+	@$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) $(LDLIBS) -o $@
 
-$(BUILD)/tools/%: tests/tools/%.c $(LIBTRAINER) $(LIBSERVER) $(LIBCORE)
+$(TOOL_BIN): $(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $$(call layer_libs,tests/tools/$$*.c)
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
-	@$(CC) $(CFLAGS) $< $(LIBTRAINER) $(LIBSERVER) $(LIBCORE) $(LDFLAGS) $(LDLIBS) -o $@
+	@$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/bench/%: bench/%.c $(LIBTRAINER) $(LIBSERVER) $(LIBCORE)
+$(BENCH_BIN): $(BUILD)/bench/%: $(BUILD)/bench/%.o $$(call layer_libs,bench/$$*.c)
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
-	@$(CC) $(CFLAGS) $< $(LIBTRAINER) $(LIBSERVER) $(LIBCORE) $(LDFLAGS) $(LDLIBS) -o $@
+	@$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# Compiles probes that include another layer's headers under each layer's
+# flags (each must fail), and checks with nm that each program links only its
+# own layers (tests/walls.sh).
+check-walls: $(PROGRAMS) $(LIBCORE) $(LIBTRAINER) $(LIBSERVER)
+	@CC="$(CC)" CFLAGS="$(CFLAGS)" BUILD=$(BUILD) BINDIR=$(BINDIR) \
+	  LAYER_CORE="$(LAYER_CORE)" LAYER_TRAINER="$(LAYER_TRAINER)" LAYER_SERVER="$(LAYER_SERVER)" \
+	  tests/walls.sh
 
 # The test runner prints one line per suite and a closing "N passed, N failed".
-test: all
+test: all check-walls
 	@BUILD=$(BUILD) BINDIR=$(BINDIR) tests/run.sh
 
 unit: all
@@ -162,7 +213,9 @@ format-check:
 clean:
 	rm -rf build build-* bin
 
--include $(CORE_OBJ:.o=.d) $(TRAINER_OBJ:.o=.d) $(SERVER_OBJ:.o=.d)
+-include $(CORE_OBJ:.o=.d) $(TRAINER_OBJ:.o=.d) $(SERVER_OBJ:.o=.d) \
+         $(BUILD)/trainer/main.d $(BUILD)/server/main.d \
+         $(UNIT_SRC:%.c=$(BUILD)/%.d) $(TOOL_SRC:%.c=$(BUILD)/%.d) $(BENCH_SRC:%.c=$(BUILD)/%.d)
 
 .PHONY: tsan
 # ThreadSanitizer build of the server and the hot-reload scenarios.

@@ -26,6 +26,7 @@
 #include <sys/resource.h>
 
 #include "midx.h"
+#include "midx_store.h"
 #include "pq.h"
 #include "store.h"
 

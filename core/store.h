@@ -18,6 +18,10 @@
  * driven by a single thread from begin to commit/abort; publishes are
  * serialised (a second rs_publish_begin waits for the first to finish, also
  * across processes).
+ *
+ * Code: store.c (the handle), store_write.c (publishing), store_read.c
+ * (listing and snapshots); the stored tensor value is tensor.h, the name
+ * rule names.h, the checksum crc32c.h.
  */
 #ifndef RS_STORE_H
 #define RS_STORE_H
@@ -26,31 +30,9 @@
 #include <stdint.h>
 
 #include "common.h"
-
-#define RS_NAME_MAX      64 /* variant and tensor names: [A-Za-z0-9_.-]{1,64} */
-#define RS_TENSOR_MAXDIM 4
-
-typedef enum rs_dtype {
-    RS_F32 = 1,
-    RS_F64 = 2,
-    RS_I32 = 3,
-    RS_U32 = 4,
-    RS_I64 = 5,
-    RS_U64 = 6,
-    RS_U8 = 7,
-} rs_dtype;
-
-size_t rs_dtype_size(rs_dtype dtype);
-const char *rs_dtype_name(rs_dtype dtype);
-
-/* A read-only view of a tensor (payload is little-endian, row-major). */
-typedef struct rs_tensor_view {
-    rs_dtype dtype;
-    uint32_t ndim;
-    uint64_t shape[RS_TENSOR_MAXDIM];
-    uint64_t count; /* product of shape */
-    const void *data;
-} rs_tensor_view;
+#include "crc32c.h" /* the tensor checksum */
+#include "names.h"  /* variant and tensor name rules */
+#include "tensor.h" /* dtypes, tensor views, the stored tensor value */
 
 typedef struct rs_store rs_store;
 typedef struct rs_publish rs_publish;
@@ -134,27 +116,7 @@ int rs_snapshot_strings(const rs_snapshot *snap, const char *name, uint64_t *n,
 /* Re-verifies every tensor checksum of the version. */
 int rs_snapshot_verify(const rs_snapshot *snap, rs_error *err);
 
-/* --- Helpers (also used by tests, fuzz targets and tools) --- */
-
-#define RS_STORE_FORMAT_VERSION  1  /* the `store/format` record, proto/snapshot.md */
-#define RS_TENSOR_FORMAT_VERSION 1  /* the tensor value header */
-#define RS_TENSOR_HEADER_SIZE    64 /* bytes before a tensor's payload */
-
-/* 0 when name matches [A-Za-z0-9_.-]{1,64}; otherwise -1 with a message that
- * calls it `what` ("variant", "tensor"). */
-int rs_store_check_name(const char *what, const char *name, rs_error *err);
-
-/* CRC-32C (Castagnoli) of n bytes, continuing from crc (pass 0 to start).
- * Uses the SSE4.2 crc32 instruction when the CPU has it; the result is the
- * same as rs_crc32c_portable(), the table-driven fallback. */
-uint32_t rs_crc32c(uint32_t crc, const void *data, size_t n);
-uint32_t rs_crc32c_portable(uint32_t crc, const void *data, size_t n);
-
-/* Validates one stored tensor value (header + payload, size bytes) as laid
- * out in proto/snapshot.md, and the payload checksum when verify is set.
- * out->data points into value and carries value's alignment, which may be
- * too weak for the dtype: rs_snapshot_open() copies such payloads. */
-int rs_tensor_decode(const void *value, size_t size, int verify, rs_tensor_view *out,
-                     rs_error *err);
+/* The `store/format` record, proto/snapshot.md. */
+#define RS_STORE_FORMAT_VERSION 1
 
 #endif

@@ -10,7 +10,7 @@
 
 #include "config.h"
 #include "log.h"
-#include "store.h"
+#include "names.h"
 
 void rs_conffile_free(rs_conffile *c)
 {

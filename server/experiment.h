@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #include "common.h"
-#include "store.h"
+#include "names.h"
 
 #define RS_AB_BUCKETS  10000
 #define RS_AB_SALT_MAX 256

@@ -21,7 +21,7 @@
 #include "common.h"
 #include "stats.h"
 #include "router.h"
-#include "store.h"
+#include "names.h"
 
 typedef struct rs_http_server rs_http_server;
 

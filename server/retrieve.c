@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "midx.h"
+#include "midx_store.h"
 #include "pq.h"
 
 struct rs_retriever {

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store.h"
+#include "names.h"
 
 /* Upper bounds of the latency buckets, in seconds; +Inf is the count. */
 static const double bucket_le[] = {0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "midx.h"
+#include "midx_store.h"
 #include "model.h"
 #include "pq.h"
 #include "store.h"

@@ -19,6 +19,7 @@
 #include "evaluate.h"
 #include "fastvae.h"
 #include "midx.h"
+#include "midx_store.h"
 #include "model.h"
 #include "publish.h"
 #include "test_support.h"

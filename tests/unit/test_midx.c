@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "midx.h"
+#include "midx_store.h"
 #include "rng.h"
 #include "test_support.h"
 

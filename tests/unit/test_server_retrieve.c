@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "midx.h"
+#include "midx_store.h"
 #include "pq.h"
 
 #include "retrieve.h"

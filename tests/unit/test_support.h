@@ -6,9 +6,26 @@
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "dataset.h"
+
+/* Asserts that call (an expression using rs_error err_) returns 0, and shows
+ * the error message when it does not. */
+#define ASSERT_OK(call)                                                                            \
+    do {                                                                                           \
+        rs_error err_ = {{0}};                                                                     \
+        (void)err_;                                                                                \
+        int rc_ = (call);                                                                          \
+        ck_assert_msg(rc_ == 0, "%s failed: %s", #call, err_.msg);                                 \
+    } while (0)
+
+/* Asserts that msg contains needle. */
+static inline void assert_has(const char *msg, const char *needle)
+{
+    ck_assert_msg(strstr(msg, needle) != NULL, "message '%s' lacks '%s'", msg, needle);
+}
 
 /* Removes a test store: the LMDB files in dir, then dir. */
 static inline void test_remove_store(const char *dir)
