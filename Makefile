@@ -28,7 +28,7 @@
 #   TRAINER_UNITS below               trainer: core tests whose fixtures the
 #                                     trainer builds ("integration units")
 #   TRAINER_PROGRAMS below            trainer: the bench and tool programs that
-#                                     drive the trainer (bench/train.c)
+#                                     drive the trainer (bench/train.c, ...)
 #   every other test, tool and bench  core (librecsys only)
 
 BUILD    ?= build
@@ -84,7 +84,7 @@ LAYER_SERVER  := -Icore -Iserver
 
 # test_model checks core/model.c on a model the trainer trained and published.
 TRAINER_UNITS    := tests/unit/test_model.c
-TRAINER_PROGRAMS := bench/train.c
+TRAINER_PROGRAMS := bench/train.c bench/bench_cooccur.c bench/ganmf_eval.c
 
 unit_module    = $(patsubst test_%.c,%,$(notdir $(1)))
 SERVER_UNITS  := $(filter tests/unit/test_server_%,$(UNIT_SRC))
