@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,8 +84,18 @@ double rs_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+static _Atomic int fail_allocations;
+
+void rs_alloc_fail_for_testing(int on)
+{
+    atomic_store(&fail_allocations, on);
+}
+
 static int checked_size(size_t count, size_t size, size_t *out, rs_error *err)
 {
+    if (atomic_load_explicit(&fail_allocations, memory_order_relaxed))
+        return rs_fail_kind(err, RS_ERR_NO_MEMORY, "out of memory allocating %zu x %zu bytes",
+                            count, size);
     if (size && count > SIZE_MAX / size)
         return rs_fail_kind(err, RS_ERR_NO_MEMORY, "allocation of %zu x %zu bytes overflows", count,
                             size);

@@ -65,6 +65,10 @@ void *rs_calloc(size_t count, size_t size, rs_error *err);
  * with free(). */
 void *rs_aligned_alloc(size_t count, size_t size, rs_error *err);
 
+/* Fault injection for tests: while on, every rs_malloc, rs_calloc and
+ * rs_aligned_alloc (on any thread) fails as if memory had run out. */
+void rs_alloc_fail_for_testing(int on);
+
 #define RS_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define RS_MAX(a, b) ((a) > (b) ? (a) : (b))
 
