@@ -42,7 +42,7 @@ typedef struct rs_id {
 /* Why a request was refused: HTTP status, stable code, human message. */
 typedef struct rs_request_error {
     int status;
-    const char *code; /* "bad_json", "invalid_request", "out_of_range" */
+    const char *code; /* "bad_json", "invalid_request", "out_of_range", "out_of_memory" */
     char message[RS_ERROR_MAX];
 } rs_request_error;
 
