@@ -7,7 +7,6 @@
 #include <time.h>
 
 #include "jsonbuf.h"
-#include "log.h"
 #include "ops.h"
 #include "recommend.h"
 

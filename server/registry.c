@@ -139,7 +139,11 @@ static int items_matrix(rs_loaded *l, const char *key, uint32_t n_items, const f
     const char *name = json_string_value(json_object_get(items, key));
     if (!name) return rs_fail_kind(err, RS_ERR_NOT_FOUND, "the manifest names no item %s", key);
     rs_tensor_view v;
-    if (rs_snapshot_tensor(l->snap, name, RS_F32, &v, err) != 0) return -1;
+    if (rs_snapshot_tensor(l->snap, name, RS_F32, &v, err) != 0) {
+        /* Named but absent is a broken snapshot, not "none named". */
+        if (err->kind == RS_ERR_NOT_FOUND) err->kind = RS_ERR_CORRUPT;
+        return -1;
+    }
     if (v.ndim != 2 || v.shape[0] != n_items || v.shape[1] == 0 || v.shape[1] > (1u << 24))
         return rs_fail_kind(err, RS_ERR_CORRUPT, "tensor %s: expected %u rows of item vectors",
                             name, n_items);

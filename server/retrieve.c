@@ -128,7 +128,12 @@ int rs_retriever_load(const float *items, uint32_t n_items, uint32_t dim,
     if (!want_midx || !snap || !prefix)
         return rs_fail_kind(err, RS_ERR_NOT_FOUND, "retriever: no published MIDX index to use");
     rs_midx idx;
-    if (rs_midx_load(snap, prefix, verify, &idx, err) != 0) return -1;
+    if (rs_midx_load(snap, prefix, verify, &idx, err) != 0) {
+        /* The manifest names an index the snapshot lacks: broken, and
+         * unlike "none to use" worth a warning. */
+        if (err->kind == RS_ERR_NOT_FOUND) err->kind = RS_ERR_CORRUPT;
+        return -1;
+    }
     if (opt.midx_k && opt.midx_k != idx.k) { /* the operator asked for another size */
         rs_midx_release(&idx);
         return rs_fail_kind(err, RS_ERR_NOT_FOUND,

@@ -444,6 +444,16 @@ START_TEST(test_similar_and_swap_to_anchors)
 }
 END_TEST
 
+/* GET path answers 200 with want items. */
+static void expect_items(const char *path, size_t want)
+{
+    reply r;
+    http("GET", path, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_uint_eq(json_array_size(json_object_get(r.json, "items")), want);
+    json_decref(r.json);
+}
+
 /* Non-finite scores are never returned, on either route: a NaN in item
  * 5's encoder row makes the user vector NaN for any history holding it5 (no
  * item has a finite score), a NaN in item 9's vector makes its score and
@@ -486,10 +496,7 @@ START_TEST(test_non_finite_scores)
     check_ranking(json_object_get(r.json, "items"), sim, skip, M - 2);
     json_decref(r.json);
     /* ...and it9 itself has no neighbour with a finite similarity. */
-    http("GET", "/v1/items/it9/similar", NULL, &r);
-    ck_assert_int_eq(r.status, 200);
-    ck_assert_uint_eq(json_array_size(json_object_get(r.json, "items")), 0);
-    json_decref(r.json);
+    expect_items("/v1/items/it9/similar", 0);
 }
 END_TEST
 
@@ -525,10 +532,7 @@ START_TEST(test_out_of_memory)
     for (int k = 0; k < 3; k++) skip[user_items[1][k]] = 1;
     check_ranking(json_object_get(r.json, "items"), scores, skip, 5);
     json_decref(r.json);
-    http("GET", "/v1/items/it1/similar?n=5", NULL, &r);
-    ck_assert_int_eq(r.status, 200);
-    ck_assert_uint_eq(json_array_size(json_object_get(r.json, "items")), 5);
-    json_decref(r.json);
+    expect_items("/v1/items/it1/similar?n=5", 5);
 }
 END_TEST
 
