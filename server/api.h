@@ -1,10 +1,10 @@
 /* api.h - the REST API v1 (proto/openapi.yaml): route table and handlers.
  *
- * Owns the request-time work: resolving the variant, mapping ids to item
- * indices, encoding histories into user vectors, retrieval, the popularity
- * fallback and the JSON answers. Each pool thread keeps its own scratch
- * buffers (vectors, scores, exclusion mask), grown on demand and freed when
- * the thread exits, so the request path allocates little and locks nothing.
+ * Each handler parses the request (request.c, query parameters), acquires
+ * the variant's loaded version (registry.c, or the experiments in ops.c),
+ * has recommend.c rank (which owns the per-thread scratch) and writes the
+ * answer (jsonbuf.c for recommendations, the hot path). Failures are
+ * answered by their rs_error kind through request.c's one status table.
  * The api borrows the registry and stats, which must outlive it.
  */
 #ifndef RS_API_H

@@ -114,18 +114,20 @@ const char *rs_request_header(rs_request *req, const char *name)
     return MHD_lookup_connection_value(req->state->conn, MHD_HEADER_KIND, name);
 }
 
-int rs_request_query(rs_request *req, const char *key, const char **value)
+int rs_request_query(rs_request *req, const char *key, const char **value, rs_error *err)
 {
     rs_http_state *st = req->state;
+    *value = NULL;
     const char *raw = MHD_lookup_connection_value(st->conn, MHD_GET_ARGUMENT_KIND, key);
-    if (!raw) return 1;
+    if (!raw) return rs_fail_kind(err, RS_ERR_NOT_FOUND, "no query parameter %s", key);
     size_t len = strlen(raw);
-    query_value *q = malloc(sizeof(*q) + len + 1);
+    query_value *q = rs_malloc(1, sizeof(*q) + len + 1, err);
     if (!q) return -1;
     size_t out_len;
     if (rs_percent_decode(raw, len, q->text, &out_len) != 0) {
         free(q);
-        return -1;
+        return rs_fail_kind(err, RS_ERR_INVALID,
+                            "query parameter %s has a malformed percent-encoding", key);
     }
     q->next = st->queries;
     st->queries = q;

@@ -68,9 +68,10 @@ void rs_response_header(rs_response *resp, const char *name, const char *value);
 const char *rs_request_header(rs_request *req, const char *name);
 
 /* Percent-decoded query parameter (the first value when repeated): 0 and
- * *value when present, 1 when absent, -1 when its encoding is malformed.
- * The string lives as long as the request. */
-int rs_request_query(rs_request *req, const char *key, const char **value);
+ * *value when present; else -1, *value NULL and err's kind RS_ERR_NOT_FOUND
+ * when absent, RS_ERR_INVALID when its encoding is malformed, or
+ * RS_ERR_NO_MEMORY. The string lives as long as the request. */
+int rs_request_query(rs_request *req, const char *key, const char **value, rs_error *err);
 
 typedef void (*rs_handler_fn)(void *ctx, rs_request *req, rs_response *resp);
 

@@ -12,7 +12,6 @@
  */
 #include "registry.h"
 
-#include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -67,7 +66,7 @@ void rs_loaded_destroy(rs_loaded *l)
     rs_model_free(l->model);
     rs_snapshot_close(l->snap);
     if (l->manifest) json_decref(l->manifest);
-    free(l->sim_norms);
+    rs_similarity_release(&l->sim);
     /* Counted down only once the snapshot is closed: then the store may go. */
     if (l->store_live) atomic_fetch_sub(l->store_live, 1);
     free(l);
@@ -129,33 +128,25 @@ int rs_registry_default_slot(const rs_registry *reg)
     return atomic_load(&((rs_registry *)reg)->default_slot);
 }
 
-/* Norms of n rows of length d (for cosine similarity). */
-static float *row_norms(const float *m, uint32_t n, uint32_t d, rs_error *err)
-{
-    float *norms = rs_malloc(n, sizeof(float), err);
-    if (!norms) return NULL;
-    for (uint32_t i = 0; i < n; i++) {
-        const float *row = m + (size_t)i * d;
-        double s = 0;
-        for (uint32_t j = 0; j < d; j++) s += (double)row[j] * row[j];
-        norms[i] = (float)sqrt(s);
-    }
-    return norms;
-}
-
 /* A float matrix tensor with n_items rows named by the manifest's "items"
- * object under key (e.g. "anchors"): 0 and the view when present, 1 when the
- * manifest names none, -1 when it names one that is missing or misshapen. */
+ * object under key (e.g. "anchors"): 0 and the view when present; -1 with
+ * kind RS_ERR_NOT_FOUND when the manifest names none, another kind when it
+ * names one that is missing or misshapen. */
 static int items_matrix(rs_loaded *l, const char *key, uint32_t n_items, const float **data,
                         uint32_t *cols, rs_error *err)
 {
     json_t *items = l->manifest ? json_object_get(l->manifest, "items") : NULL;
     const char *name = json_string_value(json_object_get(items, key));
-    if (!name) return 1;
+    if (!name) return rs_fail_kind(err, RS_ERR_NOT_FOUND, "the manifest names no item %s", key);
     rs_tensor_view v;
-    if (rs_snapshot_tensor(l->snap, name, RS_F32, &v, err) != 0) return -1;
+    if (rs_snapshot_tensor(l->snap, name, RS_F32, &v, err) != 0) {
+        /* Named but absent is a broken snapshot, not "none named". */
+        if (err->kind == RS_ERR_NOT_FOUND) err->kind = RS_ERR_CORRUPT;
+        return -1;
+    }
     if (v.ndim != 2 || v.shape[0] != n_items || v.shape[1] == 0 || v.shape[1] > (1u << 24))
-        return rs_fail(err, "tensor %s: expected %u rows of item vectors", name, n_items);
+        return rs_fail_kind(err, RS_ERR_CORRUPT, "tensor %s: expected %u rows of item vectors",
+                            name, n_items);
     *data = v.data;
     *cols = (uint32_t)v.shape[1];
     return 0;
@@ -166,17 +157,19 @@ static int items_matrix(rs_loaded *l, const char *key, uint32_t n_items, const f
  * scoring matrix itself. */
 static int load_similarity(rs_loaded *l, uint32_t n_items, rs_error *err)
 {
-    int rc = items_matrix(l, "anchors", n_items, &l->sim_vectors, &l->sim_dim, err);
-    if (rc < 0) return -1;
-    l->sim_anchors = rc == 0;
-    if (rc > 0) rc = items_matrix(l, "vectors", n_items, &l->sim_vectors, &l->sim_dim, err);
-    if (rc < 0) return -1;
-    if (rc > 0) {
-        l->sim_vectors = rs_model_item_matrix(l->model);
-        l->sim_dim = rs_model_dim(l->model);
+    const float *vectors;
+    uint32_t dim;
+    int anchors = 1;
+    if (items_matrix(l, "anchors", n_items, &vectors, &dim, err) != 0) {
+        if (err->kind != RS_ERR_NOT_FOUND) return -1;
+        anchors = 0;
+        if (items_matrix(l, "vectors", n_items, &vectors, &dim, err) != 0) {
+            if (err->kind != RS_ERR_NOT_FOUND) return -1;
+            vectors = rs_model_item_matrix(l->model);
+            dim = rs_model_dim(l->model);
+        }
     }
-    l->sim_norms = row_norms(l->sim_vectors, n_items, l->sim_dim, err);
-    return l->sim_norms ? 0 : -1;
+    return rs_similarity_init(&l->sim, vectors, n_items, dim, anchors, err);
 }
 
 /* The version's retriever: the trainer's published MIDX index when the
@@ -191,13 +184,12 @@ static int make_retriever(rs_registry *reg, rs_loaded *l, const float *items, ui
     json_int_t k = json_integer_value(json_object_get(midx, "codewords"));
     if (reg->ropt.midx_k && k != (json_int_t)reg->ropt.midx_k)
         prefix = NULL; /* another size asked for: do not map one only to drop it */
-    int rc = rs_retriever_load(items, n_items, dim, &reg->ropt, l->snap, prefix, verify,
-                               &l->retriever, err);
-    if (rc == 0) return 0;
-    if (rc < 0) {
+    if (rs_retriever_load(items, n_items, dim, &reg->ropt, l->snap, prefix, verify, &l->retriever,
+                          err) == 0)
+        return 0;
+    if (err->kind != RS_ERR_NOT_FOUND)
         rs_log(RS_LOG_WARN, "%s v%llu: %s; building an index instead", l->variant,
                (unsigned long long)l->version, err->msg);
-    }
     return rs_retriever_create(items, n_items, dim, &reg->ropt, &l->retriever, err);
 }
 

@@ -22,6 +22,7 @@
 
 #include "common.h"
 #include "model.h"
+#include "recommend.h"
 #include "retrieve.h"
 #include "stats.h"
 #include "store.h"
@@ -38,12 +39,9 @@ typedef struct rs_loaded {
     rs_retriever *retriever;
     json_t *manifest; /* parsed manifest; NULL if it is not valid JSON */
     double loaded_at; /* Unix time */
-    /* Item-to-item similarity: PIA anchors (sim_anchors) or item vectors,
-     * n_items x sim_dim (views into the snapshot), with their row norms. */
-    const float *sim_vectors;
-    uint32_t sim_dim;
-    int sim_anchors;
-    float *sim_norms;
+    /* Item-to-item similarity: PIA anchors or item vectors (views into the
+     * snapshot), with their row norms. */
+    rs_similarity sim;
     rs_store *store;              /* the store it was read from */
     _Atomic uint32_t *store_live; /* that store's count of live versions */
 } rs_loaded;

@@ -27,6 +27,36 @@ int rs_request_fail(rs_request_error *e, int status, const char *code, const cha
     return -1;
 }
 
+int rs_error_http_status(rs_error_kind kind, const char **code)
+{
+    switch (kind) {
+    case RS_ERR_INVALID:
+        *code = "invalid_request";
+        return 400;
+    case RS_ERR_NOT_FOUND:
+        *code = "not_found";
+        return 404;
+    case RS_ERR_NO_MEMORY:
+        /* Transient: another replica, or this one a moment later, may have it. */
+        *code = "out_of_memory";
+        return 503;
+    case RS_ERR_NONE:
+    case RS_ERR_GENERIC:
+    case RS_ERR_CORRUPT:
+    case RS_ERR_IO:
+        break;
+    }
+    *code = "internal";
+    return 500;
+}
+
+int rs_request_fail_from(rs_request_error *e, const rs_error *err)
+{
+    const char *code;
+    int status = rs_error_http_status(err->kind, &code);
+    return rs_request_fail(e, status, code, "%s", err->msg);
+}
+
 int rs_json_depth_ok(const char *text, size_t len, uint32_t max_depth)
 {
     uint32_t depth = 0;
@@ -83,9 +113,9 @@ static int parse_ids(const char *field, json_t *v, uint32_t max, rs_id **out, ui
     if (count > max)
         return rs_request_fail(e, 422, "out_of_range",
                                "\"%s\" has %zu ids; at most %u are accepted", field, count, max);
-    rs_id *ids = count ? malloc(count * sizeof(*ids)) : NULL;
-    if (count && !ids)
-        return rs_request_fail(e, 500, "internal", "out of memory for %zu ids", count);
+    rs_error err;
+    rs_id *ids = count ? rs_malloc(count, sizeof(*ids), &err) : NULL;
+    if (count && !ids) return rs_request_fail_from(e, &err);
     for (size_t i = 0; i < count; i++) {
         json_t *item = json_array_get(v, i);
         if (!json_is_string(item)) {

@@ -42,7 +42,7 @@ typedef struct rs_id {
 /* Why a request was refused: HTTP status, stable code, human message. */
 typedef struct rs_request_error {
     int status;
-    const char *code; /* "bad_json", "invalid_request", "out_of_range" */
+    const char *code; /* "bad_json", "invalid_request", "out_of_range", "out_of_memory" */
     char message[RS_ERROR_MAX];
 } rs_request_error;
 
@@ -66,8 +66,8 @@ typedef struct rs_reco_request {
 
 /* Parses and validates a recommend body. Returns 0 and fills out, or -1 and
  * fills e (400 for malformed JSON, wrong types, unknown fields or neither
- * user nor history; 422 for n or list lengths out of range). On failure
- * nothing needs freeing. */
+ * user nor history; 422 for n or list lengths out of range; 503 when out of
+ * memory). On failure nothing needs freeing. */
 int rs_reco_request_parse(const char *body, size_t len, const rs_limits *lim, rs_reco_request *out,
                           rs_request_error *e);
 void rs_reco_request_free(rs_reco_request *r);
@@ -88,6 +88,15 @@ int rs_parse_n_param(const char *value, const rs_limits *lim, uint32_t *n, rs_re
 /* Boolean query parameter: NULL gives dflt; "true"/"1" and "false"/"0". */
 int rs_parse_bool_param(const char *name, const char *value, int dflt, int *out,
                         rs_request_error *e);
+
+/* The HTTP status and stable error code for a failure of kind: the one
+ * table the API answers failures with (invalid input 400 invalid_request,
+ * not found 404 not_found, no memory 503 out_of_memory, anything else 500
+ * internal). */
+int rs_error_http_status(rs_error_kind kind, const char **code);
+
+/* Fills e from err by rs_error_http_status and returns -1. */
+int rs_request_fail_from(rs_request_error *e, const rs_error *err);
 
 /* Fills e and returns -1 (for "return rs_request_fail(...)"). */
 int rs_request_fail(rs_request_error *e, int status, const char *code, const char *fmt, ...)

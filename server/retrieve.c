@@ -49,7 +49,8 @@ static int choose_midx(const rs_retriever_options *opt, uint32_t n_items, uint32
                (opt->method == RS_RETRIEVAL_AUTO && n_items >= RS_RETRIEVAL_AUTO_MIN_ITEMS);
     if (want && dim < 2) {
         if (opt->method == RS_RETRIEVAL_MIDX)
-            return rs_fail(err, "retriever: MIDX needs item vectors of dimension 2 or more");
+            return rs_fail_kind(err, RS_ERR_INVALID,
+                                "retriever: MIDX needs item vectors of dimension 2 or more");
         want = 0;
     }
     return want;
@@ -106,12 +107,14 @@ static int check_published(const rs_midx *idx, const float *items, uint32_t n_it
                            rs_error *err)
 {
     if (idx->n != n_items || idx->d != dim)
-        return rs_fail(err, "it covers %u items of dimension %u, the model %u of %u", idx->n,
-                       idx->d, n_items, dim);
+        return rs_fail_kind(err, RS_ERR_CORRUPT,
+                            "it covers %u items of dimension %u, the model %u of %u", idx->n,
+                            idx->d, n_items, dim);
     for (uint32_t i = 0; i < n_items; i++)
         if (memcmp(idx->vectors + (size_t)idx->pos[i] * dim, items + (size_t)i * dim,
                    sizeof(float) * dim) != 0)
-            return rs_fail(err, "item %u's vector differs from the model's", i);
+            return rs_fail_kind(err, RS_ERR_CORRUPT, "item %u's vector differs from the model's",
+                                i);
     return 0;
 }
 
@@ -123,12 +126,20 @@ int rs_retriever_load(const float *items, uint32_t n_items, uint32_t dim,
     if (o) opt = *o;
     int want_midx = choose_midx(&opt, n_items, dim, err);
     if (want_midx < 0) return -1;
-    if (!want_midx || !snap || !prefix) return 1;
+    if (!want_midx || !snap || !prefix)
+        return rs_fail_kind(err, RS_ERR_NOT_FOUND, "retriever: no published MIDX index to use");
     rs_midx idx;
-    if (rs_midx_load(snap, prefix, verify, &idx, err) != 0) return -1;
+    if (rs_midx_load(snap, prefix, verify, &idx, err) != 0) {
+        /* The manifest names an index the snapshot lacks: broken, and
+         * unlike "none to use" worth a warning. */
+        if (err->kind == RS_ERR_NOT_FOUND) err->kind = RS_ERR_CORRUPT;
+        return -1;
+    }
     if (opt.midx_k && opt.midx_k != idx.k) { /* the operator asked for another size */
         rs_midx_release(&idx);
-        return 1;
+        return rs_fail_kind(err, RS_ERR_NOT_FOUND,
+                            "retriever: the published MIDX index has %u codewords, not %u", idx.k,
+                            opt.midx_k);
     }
     rs_retriever *r = NULL;
     if (check_published(&idx, items, n_items, dim, err) != 0) {
@@ -171,6 +182,29 @@ const char *rs_retriever_midx_source(const rs_retriever *r)
     return !r->use_midx ? NULL : r->owns_pq ? "built" : "published";
 }
 
+uint32_t rs_topk_finite(float *scores, uint32_t n, const uint8_t *skip, uint32_t k, rs_scored *out)
+{
+    /* A NaN that enters the heap never leaves it (no comparison with it is
+     * true), so a result without a non-finite score is already the top k
+     * over the finite scores: the common case costs k checks. */
+    uint32_t got = rs_topk_dense(scores, n, skip, k, out);
+    uint32_t finite = 0;
+    while (finite < got && isfinite(out[finite].score)) finite++;
+    if (finite == got) return got;
+    for (uint32_t i = 0; i < n; i++)
+        if (!isfinite(scores[i])) scores[i] = -INFINITY;
+    got = rs_topk_dense(scores, n, skip, k, out);
+    while (got > 0 && !isfinite(out[got - 1].score)) got--; /* the -INFINITY tail */
+    return got;
+}
+
+static int vector_finite(const float *v, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (!isfinite(v[i])) return 0;
+    return 1;
+}
+
 rs_retrieve_scratch *rs_retrieve_scratch_new(void)
 {
     return calloc(1, sizeof(rs_retrieve_scratch));
@@ -197,7 +231,7 @@ static int brute(const rs_retriever *r, const float *u, const rs_skip *skip, uin
     /* scores = Q u: one pass over the item matrix, memory-bound. */
     cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)r->n_items, (int)r->dim, 1.0f, r->items,
                 (int)r->dim, u, 1, 0.0f, s->scores, 1);
-    *n_out = rs_topk_dense(s->scores, r->n_items, skip ? skip->mask : NULL, n, out);
+    *n_out = rs_topk_finite(s->scores, r->n_items, skip ? skip->mask : NULL, n, out);
     return 0;
 }
 
@@ -217,6 +251,12 @@ static int midx(const rs_retriever *r, const float *u, const rs_skip *skip, uint
     rs_midx_query q = {.u = u, .top_n = n, .exclude = &ex, .budget = r->budget};
     rs_midx_stats ms;
     if (rs_midx_search(idx, s->ms, &q, out, n_out, &ms, err) != 0) return -1;
+    /* The index holds finite vectors and u is finite, but a product can
+     * still overflow: keep the contract. */
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < *n_out; i++)
+        if (isfinite(out[i].score)) out[kept++] = out[i];
+    *n_out = kept;
     st->scored = ms.scored;
     st->exact = ms.exact;
     return 0;
@@ -228,6 +268,11 @@ int rs_retrieve_topn(const rs_retriever *r, const float *u, const rs_skip *skip,
 {
     rs_retrieve_stats st = {.scored = r->n_items, .exact = 1};
     *n_out = 0;
+    if (!vector_finite(u, r->dim)) { /* then no item has a finite score */
+        st.scored = 0;
+        if (stats) *stats = st;
+        return 0;
+    }
     int rc = r->use_midx ? midx(r, u, skip, n, out, n_out, s, &st, err)
                          : brute(r, u, skip, n, out, n_out, s, err);
     if (stats) *stats = st;

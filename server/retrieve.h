@@ -1,8 +1,9 @@
 /* retrieve.h - top-N maximum-inner-product retrieval over a model's item
  * vectors: the one function through which the server ranks items.
  *
- * Contract: the n items with the largest <u, q_i> among those not skipped,
- * best first, ties to the smaller item index (core/topk.h order). Two
+ * Contract: the n items with the largest <u, q_i> among those not skipped
+ * and whose score is finite, best first, ties to the smaller item index
+ * (core/topk.h order); a query vector that is not finite ranks nothing. Two
  * methods stand behind it:
  *   bruteforce  one sgemv over all items, then a bounded heap;
  *   midx        the inverted multi-index of core/midx.h, mapped from the
@@ -54,9 +55,10 @@ int rs_retriever_create(const float *items, uint32_t n_items, uint32_t dim,
  * proto/model.md, "retrieval"), when the options choose MIDX and leave the
  * codeword count open or name the published one: the index is mapped
  * zero-copy (verify: also check every residual bound, O(n d)) after checking
- * it ranks exactly these items. Returns 0 with *out set; 1 when the options
- * call for something else (the caller uses rs_retriever_create); -1 with err
- * set when the index does not load or does not match the items. */
+ * it ranks exactly these items. Returns 0 with *out set, or -1 with err set:
+ * kind RS_ERR_NOT_FOUND when there is no published index the options call
+ * for (the caller uses rs_retriever_create), RS_ERR_CORRUPT when it does not
+ * match the items, another kind when it does not load. */
 int rs_retriever_load(const float *items, uint32_t n_items, uint32_t dim,
                       const rs_retriever_options *o, const rs_snapshot *snap, const char *prefix,
                       int verify, rs_retriever **out, rs_error *err);
@@ -88,9 +90,14 @@ rs_retrieve_scratch *rs_retrieve_scratch_new(void);
 void rs_retrieve_scratch_free(rs_retrieve_scratch *s);
 
 /* Top n of u (dim floats) over the items not skipped, best first, into out
- * (room for n); *n_out = min(n, items left). */
+ * (room for n); *n_out = min(n, items left with a finite score). */
 int rs_retrieve_topn(const rs_retriever *r, const float *u, const rs_skip *skip, uint32_t n,
                      rs_scored *out, uint32_t *n_out, rs_retrieve_scratch *s,
                      rs_retrieve_stats *stats, rs_error *err);
+
+/* rs_topk_dense over the items whose score is finite: the others are never
+ * returned. When one would have been, scores[] is rewritten (non-finite
+ * entries become -INFINITY) and ranked again. */
+uint32_t rs_topk_finite(float *scores, uint32_t n, const uint8_t *skip, uint32_t k, rs_scored *out);
 
 #endif

@@ -444,6 +444,98 @@ START_TEST(test_similar_and_swap_to_anchors)
 }
 END_TEST
 
+/* GET path answers 200 with want items. */
+static void expect_items(const char *path, size_t want)
+{
+    reply r;
+    http("GET", path, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_uint_eq(json_array_size(json_object_get(r.json, "items")), want);
+    json_decref(r.json);
+}
+
+/* Non-finite scores are never returned, on either route: a NaN in item
+ * 5's encoder row makes the user vector NaN for any history holding it5 (no
+ * item has a finite score), a NaN in item 9's vector makes its score and
+ * its cosine similarities NaN. (MIDX cannot index a NaN vector, so that
+ * part runs with brute force only.) */
+START_TEST(test_non_finite_scores)
+{
+    weights w3 = w1;
+    w3.W1[5 * H] = NAN;
+    if (!use_midx) w3.V[9 * D] = NAN;
+    publish(&w3, 0);
+    rs_error err;
+    ck_assert_msg(rs_registry_load(reg, "default", 0, 1, &err) == 0, "%s", err.msg);
+    reply r;
+    http("POST", "/v1/recommend", "{\"history\":[\"it5\",\"it1\"],\"n\":5}", &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_uint_eq(json_array_size(json_object_get(r.json, "items")), 0);
+    ck_assert(json_is_null(json_object_get(r.json, "fallback")));
+    ck_assert_int_eq(json_integer_value(json_object_get(r.json, "history_used")), 2);
+    json_decref(r.json);
+    if (use_midx) return;
+    /* A finite user vector: every item but it9 (and the history) ranked. */
+    http("POST", "/v1/recommend", "{\"history\":[\"it1\",\"it2\"],\"n\":40}", &r);
+    ck_assert_int_eq(r.status, 200);
+    double scores[M];
+    uint32_t hist[2] = {1, 2};
+    expected_scores(&w3, hist, 2, scores);
+    ck_assert(isnan(scores[9]));
+    uint8_t skip[M] = {0};
+    skip[1] = skip[2] = skip[9] = 1;
+    check_ranking(json_object_get(r.json, "items"), scores, skip, M - 3);
+    json_decref(r.json);
+    /* Similar items: it9 is left out of it3's neighbours... */
+    http("GET", "/v1/items/it3/similar?n=40", NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    double sim[M];
+    cosine(w3.V, D, 3, sim);
+    memset(skip, 0, sizeof(skip));
+    skip[3] = skip[9] = 1;
+    check_ranking(json_object_get(r.json, "items"), sim, skip, M - 2);
+    json_decref(r.json);
+    /* ...and it9 itself has no neighbour with a finite similarity. */
+    expect_items("/v1/items/it9/similar", 0);
+}
+END_TEST
+
+/* Out of memory is 503 with code out_of_memory on every route, wherever it
+ * strikes (parsing a query parameter or a body, the ranking's scratch), and
+ * the server answers normally once memory is back. */
+static void expect_out_of_memory(const char *method, const char *path, const char *body)
+{
+    reply r;
+    http(method, path, body, &r);
+    json_t *error = json_object_get(r.json, "error");
+    ck_assert_msg(r.status == 503, "%s %s: %d", method, path, r.status);
+    ck_assert_str_eq(json_string_value(json_object_get(error, "code")), "out_of_memory");
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(error, "message")), "memory"));
+    json_decref(r.json);
+}
+
+START_TEST(test_out_of_memory)
+{
+    rs_alloc_fail_for_testing(1);
+    expect_out_of_memory("GET", "/v1/users/u1/recommendations?n=5", NULL); /* query value */
+    expect_out_of_memory("GET", "/v1/items/it1/similar?n=5", NULL);
+    expect_out_of_memory("POST", "/v1/recommend", "{\"history\":[\"it1\"]}");   /* the ids */
+    expect_out_of_memory("POST", "/v1/recommend", "{\"user\":\"u1\",\"n\":5}"); /* scratch */
+    expect_out_of_memory("GET", "/v1/items/it1/similar", NULL);
+    rs_alloc_fail_for_testing(0);
+    reply r;
+    http("GET", "/v1/users/u1/recommendations?n=5", NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    double scores[M];
+    expected_scores(&w1, user_items[1], 3, scores);
+    uint8_t skip[M] = {0};
+    for (int k = 0; k < 3; k++) skip[user_items[1][k]] = 1;
+    check_ranking(json_object_get(r.json, "items"), scores, skip, 5);
+    json_decref(r.json);
+    expect_items("/v1/items/it1/similar?n=5", 5);
+}
+END_TEST
+
 typedef struct hammer {
     int requests, bad;
     uint64_t max_version;
@@ -517,6 +609,8 @@ int main(void)
         tcase_add_test(tc, test_known_user_and_fallback);
         tcase_add_test(tc, test_similar_and_swap_to_anchors);
         tcase_add_test(tc, test_swap_under_load);
+        tcase_add_test(tc, test_non_finite_scores);
+        tcase_add_test(tc, test_out_of_memory);
         suite_add_tcase(s, tc);
     }
     SRunner *sr = srunner_create(s);

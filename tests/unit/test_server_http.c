@@ -33,8 +33,12 @@ static void h_echo(void *ctx, rs_request *req, rs_response *resp)
 static void h_item(void *ctx, rs_request *req, rs_response *resp)
 {
     const char *q = NULL, *n = NULL;
-    if (rs_request_query(req, "q", &q) < 0 || rs_request_query(req, "n", &n) < 0) {
-        rs_response_error(resp, 400, "bad_query", "bad query encoding");
+    rs_error err;
+    /* Absent parameters leave NULL; a malformed one is the only INVALID. */
+    if ((rs_request_query(req, "q", &q, &err) != 0 && err.kind != RS_ERR_NOT_FOUND) ||
+        (rs_request_query(req, "n", &n, &err) != 0 && err.kind != RS_ERR_NOT_FOUND)) {
+        rs_response_error(resp, 400, err.kind == RS_ERR_INVALID ? "bad_query" : "other", "%s",
+                          err.msg);
         return;
     }
     rs_response_variant(resp, 0, "v1", 7);

@@ -278,6 +278,42 @@ START_TEST(test_mutations_never_crash)
 }
 END_TEST
 
+/* The one table failures are answered with, and an id list that cannot be
+ * allocated answering 503 rather than 400. */
+START_TEST(test_error_kinds_to_status)
+{
+    static const struct {
+        rs_error_kind kind;
+        int status;
+        const char *code;
+    } table[] = {
+        {RS_ERR_INVALID, 400, "invalid_request"},
+        {RS_ERR_NOT_FOUND, 404, "not_found"},
+        {RS_ERR_NO_MEMORY, 503, "out_of_memory"},
+        {RS_ERR_CORRUPT, 500, "internal"},
+        {RS_ERR_IO, 500, "internal"},
+        {RS_ERR_GENERIC, 500, "internal"},
+    };
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+        const char *code = NULL;
+        ck_assert_int_eq(rs_error_http_status(table[i].kind, &code), table[i].status);
+        ck_assert_str_eq(code, table[i].code);
+    }
+    rs_error err;
+    rs_request_error e;
+    rs_fail_kind(&err, RS_ERR_NO_MEMORY, "out of memory allocating %d bytes", 64);
+    rs_error_prefix(&err, "ranking");
+    ck_assert_int_eq(rs_request_fail_from(&e, &err), -1);
+    ck_assert_int_eq(e.status, 503);
+    ck_assert_str_eq(e.message, "ranking: out of memory allocating 64 bytes");
+    rs_alloc_fail_for_testing(1);
+    int status = status_of("{\"history\":[\"a\",\"b\"]}");
+    rs_alloc_fail_for_testing(0);
+    ck_assert_int_eq(status, 503);
+    ck_assert_int_eq(status_of("{\"history\":[\"a\",\"b\"]}"), 0);
+}
+END_TEST
+
 Suite *server_request_suite(void)
 {
     Suite *s = suite_create("server_request");
@@ -294,6 +330,7 @@ Suite *server_request_suite(void)
     tcase_add_test(tc, test_depth_limit);
     tcase_add_test(tc, test_query_params);
     tcase_add_test(tc, test_mutations_never_crash);
+    tcase_add_test(tc, test_error_kinds_to_status);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -4,6 +4,7 @@
  * index of other items. */
 #include <cblas.h>
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,64 @@ START_TEST(test_rejects_empty)
     ck_assert_int_eq(rs_retriever_create(&x, 1, 1, NULL, &r, &err), 0);
     ck_assert_str_eq(rs_retriever_method(r), "bruteforce");
     rs_retriever_free(r);
+}
+END_TEST
+
+/* Non-finite scores are never returned: the answer is the top n over the
+ * finite ones, even when NaN scores come first (where a plain heap would
+ * hold on to them) or an infinite one would top the list. */
+START_TEST(test_non_finite_scores)
+{
+    enum { NI = 50, DI = 3, WANT = 8 };
+    float items[NI * DI], u[DI] = {1.0f, -0.5f, 0.25f};
+    rs_rng rng;
+    rs_rng_seed(&rng, 5);
+    for (int k = 0; k < NI * DI; k++) items[k] = (float)rs_rng_below(&rng, 9) - 4;
+    items[0 * DI + 1] = NAN; /* scanned first: enters the heap */
+    items[3 * DI + 0] = NAN;
+    items[7 * DI + 2] = INFINITY; /* the best score, if it counted */
+    items[9 * DI + 0] = -INFINITY;
+    ref all[NI];
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < NI; i++) {
+        double sc = 0;
+        for (int k = 0; k < DI; k++) sc += (double)items[i * DI + k] * u[k];
+        if (isfinite(sc)) all[kept++] = (ref){sc, i};
+    }
+    qsort(all, kept, sizeof(ref), by_score_desc);
+    rs_retriever_options o = {.method = RS_RETRIEVAL_BRUTE};
+    rs_retriever *r;
+    rs_error err;
+    ck_assert_int_eq(rs_retriever_create(items, NI, DI, &o, &r, &err), 0);
+    rs_retrieve_scratch *scr = rs_retrieve_scratch_new();
+    rs_scored out[NI];
+    uint32_t got;
+    rs_retrieve_stats st;
+    ck_assert_int_eq(rs_retrieve_topn(r, u, NULL, WANT, out, &got, scr, &st, &err), 0);
+    ck_assert_uint_eq(got, WANT);
+    for (uint32_t j = 0; j < got; j++) {
+        ck_assert_uint_eq(out[j].id, all[j].id);
+        ck_assert_double_eq((double)out[j].score, all[j].score);
+    }
+    /* Asking for everything returns only the finite ones. */
+    ck_assert_int_eq(rs_retrieve_topn(r, u, NULL, NI, out, &got, scr, &st, &err), 0);
+    ck_assert_uint_eq(got, kept);
+    ck_assert_uint_eq(kept, NI - 4);
+    /* A non-finite query ranks nothing, by either method (MIDX would
+     * otherwise refuse it). */
+    float bad[DI] = {1.0f, NAN, 0.0f};
+    ck_assert_int_eq(rs_retrieve_topn(r, bad, NULL, WANT, out, &got, scr, &st, &err), 0);
+    ck_assert_uint_eq(got, 0);
+    rs_retriever_free(r);
+    for (int k = 0; k < NI * DI; k++)
+        if (!isfinite(items[k])) items[k] = 1.0f;
+    o.method = RS_RETRIEVAL_MIDX;
+    o.midx_k = 3;
+    ck_assert_msg(rs_retriever_create(items, NI, DI, &o, &r, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(rs_retrieve_topn(r, bad, NULL, WANT, out, &got, scr, &st, &err), 0);
+    ck_assert_uint_eq(got, 0);
+    rs_retriever_free(r);
+    rs_retrieve_scratch_free(scr);
 }
 END_TEST
 
@@ -202,20 +261,30 @@ START_TEST(test_published_index)
     }
     rs_retriever_free(built);
     rs_retriever_free(pub);
-    /* Another codeword count or brute force: not applicable (1). */
+    /* Another codeword count, brute force or no prefix: nothing to load
+     * (not found: the caller builds one). */
     rs_retriever *r = NULL;
-    ck_assert_int_eq(rs_retriever_load(items, N, DIM, &o, snap, "idx", 0, &r, &err), 1);
+    ck_assert_int_eq(rs_retriever_load(items, N, DIM, &o, snap, "idx", 0, &r, &err), -1);
+    ck_assert_int_eq(err.kind, RS_ERR_NOT_FOUND);
     rs_retriever_options brute = {.method = RS_RETRIEVAL_BRUTE};
-    ck_assert_int_eq(rs_retriever_load(items, N, DIM, &brute, snap, "idx", 0, &r, &err), 1);
-    ck_assert_ptr_null(r);
-    /* An index of other vectors, of another size, or absent: refused. */
+    ck_assert_int_eq(rs_retriever_load(items, N, DIM, &brute, snap, "idx", 0, &r, &err), -1);
+    ck_assert_int_eq(err.kind, RS_ERR_NOT_FOUND);
     rs_retriever_options midx = {.method = RS_RETRIEVAL_MIDX};
+    ck_assert_int_eq(rs_retriever_load(items, N, DIM, &midx, snap, NULL, 0, &r, &err), -1);
+    ck_assert_int_eq(err.kind, RS_ERR_NOT_FOUND);
+    ck_assert_ptr_null(r);
+    /* An index of other vectors or of another size: corrupt; one the
+     * manifest names but the snapshot lacks: refused, and not "not found"
+     * (the server warns about it before building one). */
     items[5 * DIM + 3] += 1.0f;
     ck_assert_int_eq(rs_retriever_load(items, N, DIM, &midx, snap, "idx", 0, &r, &err), -1);
     ck_assert_msg(strstr(err.msg, "item 5's vector differs") != NULL, "%s", err.msg);
+    ck_assert_int_eq(err.kind, RS_ERR_CORRUPT);
     ck_assert_int_eq(rs_retriever_load(items, N - 1, DIM, &midx, snap, "idx", 0, &r, &err), -1);
     ck_assert_msg(strstr(err.msg, "covers 3000 items") != NULL, "%s", err.msg);
+    ck_assert_int_eq(err.kind, RS_ERR_CORRUPT);
     ck_assert_int_eq(rs_retriever_load(items, N, DIM, &midx, snap, "nothing", 0, &r, &err), -1);
+    ck_assert_int_ne(err.kind, RS_ERR_NOT_FOUND);
     ck_assert_ptr_null(r);
     rs_retrieve_scratch_free(scr);
     rs_snapshot_close(snap);
@@ -236,6 +305,7 @@ int main(void)
     tcase_add_loop_test(tc, test_matches_reference, 0, 2);
     tcase_add_test(tc, test_approximate_budget);
     tcase_add_test(tc, test_rejects_empty);
+    tcase_add_test(tc, test_non_finite_scores);
     tcase_add_test(tc, test_published_index);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -1,0 +1,333 @@
+/* recommend.c - history mapping, exclusions, retrieval, the popularity
+ * fallback and similar items for one request (see recommend.h). */
+#include "recommend.h"
+
+#include <cblas.h>
+#include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- per-thread scratch ---- */
+
+typedef struct scratch {
+    float *uvec, *enc, *scores;
+    size_t uvec_cap, enc_cap, scores_cap;
+    uint8_t *mask; /* n_items flags, all zero between requests */
+    size_t mask_cap;
+    uint32_t *items, *touched; /* history indices; mask entries to clear */
+    size_t items_cap, touched_cap;
+    rs_scored *top;
+    size_t top_cap;
+    uint32_t *unknown, *seen; /* unknown ids' positions; their hash set */
+    size_t unknown_cap, seen_cap, seen_slots;
+    rs_retrieve_scratch *retrieve;
+} scratch;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static _Thread_local scratch *tl_scratch;
+
+static void scratch_free(void *p)
+{
+    scratch *s = p;
+    if (!s) return;
+    free(s->uvec);
+    free(s->enc);
+    free(s->scores);
+    free(s->mask);
+    free(s->items);
+    free(s->touched);
+    free(s->top);
+    free(s->unknown);
+    free(s->seen);
+    rs_retrieve_scratch_free(s->retrieve);
+    free(s);
+}
+
+static void scratch_key_init(void)
+{
+    pthread_key_create(&scratch_key, scratch_free);
+}
+
+static scratch *my_scratch(rs_error *err)
+{
+    if (tl_scratch) return tl_scratch;
+        /* First request on this pool thread. OpenMP builds of OpenBLAS size
+         * each call's thread team from the calling thread's OpenMP setting,
+         * which a thread not created by OpenMP inherits from the environment
+         * (all cores): without this, every request's sgemv would fork a team and
+         * concurrent requests would spin against each other (measured: 33 vs
+         * 1,675 requests/s). Parallelism comes from concurrent requests. */
+#ifdef _OPENMP
+    omp_set_num_threads(1);
+#endif
+    pthread_once(&scratch_once, scratch_key_init);
+    scratch *s = rs_calloc(1, sizeof(*s), err);
+    if (!s) return NULL;
+    pthread_setspecific(scratch_key, s); /* freed at thread exit */
+    tl_scratch = s;
+    return s;
+}
+
+/* Grows *p to hold need elements of size elem (contents not kept). */
+static int reserve(void **p, size_t *cap, size_t need, size_t elem, rs_error *err)
+{
+    if (need <= *cap) return 0;
+    size_t n = need < 64 ? 64 : need;
+    void *q = rs_malloc(n, elem, err);
+    if (!q) return -1;
+    free(*p);
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+static int reserve_mask(scratch *s, size_t n, rs_error *err)
+{
+    if (n <= s->mask_cap) return 0;
+    uint8_t *m = rs_calloc(n, 1, err);
+    if (!m) return -1;
+    free(s->mask);
+    s->mask = m;
+    s->mask_cap = n;
+    return 0;
+}
+
+/* Marks index in the mask; remembers it for clearing. Returns 1 when it was
+ * not marked before. */
+static inline int mark(scratch *s, uint32_t index, uint32_t *n_touched)
+{
+    if (s->mask[index]) return 0;
+    s->mask[index] = 1;
+    s->touched[(*n_touched)++] = index;
+    return 1;
+}
+
+static void clear_marks(scratch *s, uint32_t n_touched)
+{
+    for (uint32_t i = 0; i < n_touched; i++) s->mask[s->touched[i]] = 0;
+}
+
+/* ---- unknown history ids, each once ---- */
+
+static uint64_t id_hash(const rs_id *id)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < id->len; i++) h = (h ^ (unsigned char)id->ptr[i]) * 1099511628211ull;
+    return h;
+}
+
+/* Records history[pos] as unknown unless an equal id was recorded before.
+ * The hash set (positions + 1, 0 = empty) is made at the first unknown id,
+ * with room for every history id, so it never fills. */
+static int note_unknown(scratch *s, const rs_reco_query *q, uint32_t pos, uint32_t *n_unknown,
+                        rs_error *err)
+{
+    if (*n_unknown == 0) {
+        size_t slots = 64;
+        while (slots < 2 * (size_t)q->n_history) slots *= 2;
+        if (reserve((void **)&s->seen, &s->seen_cap, slots, sizeof(uint32_t), err) != 0 ||
+            reserve((void **)&s->unknown, &s->unknown_cap, q->n_history, sizeof(uint32_t), err) !=
+                0)
+            return -1;
+        memset(s->seen, 0, slots * sizeof(uint32_t));
+        s->seen_slots = slots;
+    }
+    const rs_id *id = &q->history[pos];
+    size_t slot_mask = s->seen_slots - 1; /* a power of two */
+    for (size_t h = id_hash(id) & slot_mask;; h = (h + 1) & slot_mask) {
+        uint32_t at = s->seen[h];
+        if (at == 0) {
+            s->seen[h] = pos + 1;
+            s->unknown[(*n_unknown)++] = pos;
+            return 0;
+        }
+        const rs_id *other = &q->history[at - 1];
+        if (other->len == id->len && memcmp(other->ptr, id->ptr, id->len) == 0) return 0;
+    }
+}
+
+/* ---- recommendations ---- */
+
+/* Maps the history to unique item indices in s->items (marked in the mask);
+ * unknown ids go to s->unknown. Returns the count, or -1 when out of memory. */
+static int64_t map_history(const rs_reco_query *q, scratch *s, uint32_t *n_touched,
+                           uint32_t *n_unknown, rs_error *err)
+{
+    uint32_t used = 0, n_items = rs_model_n_items(q->model);
+    if (q->has_history) {
+        for (uint32_t i = 0; i < q->n_history; i++) {
+            uint32_t idx;
+            const rs_id *id = &q->history[i];
+            if (rs_model_item_index(q->model, id->ptr, id->len, &idx) == 0 && idx < n_items) {
+                if (mark(s, idx, n_touched)) s->items[used++] = idx;
+            } else if (note_unknown(s, q, i, n_unknown, err) != 0) {
+                return -1;
+            }
+        }
+    } else if (q->user) {
+        const uint32_t *items;
+        uint32_t n;
+        if (rs_model_user_history(q->model, q->user->ptr, q->user->len, &items, &n) == 0) {
+            for (uint32_t i = 0; i < n; i++)
+                if (items[i] < n_items && mark(s, items[i], n_touched)) s->items[used++] = items[i];
+        }
+    }
+    return used;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : (x > y);
+}
+
+static size_t history_capacity(const rs_reco_query *q)
+{
+    if (q->has_history) return q->n_history;
+    const uint32_t *items;
+    uint32_t n = 0;
+    if (q->user && rs_model_user_history(q->model, q->user->ptr, q->user->len, &items, &n) != 0)
+        n = 0;
+    return n;
+}
+
+static int reserve_for_query(scratch *s, const rs_reco_query *q, rs_error *err)
+{
+    const rs_model *model = q->model;
+    size_t hist_cap = history_capacity(q);
+    if (reserve_mask(s, rs_model_n_items(model), err) != 0 ||
+        reserve((void **)&s->items, &s->items_cap, hist_cap + 1, sizeof(uint32_t), err) != 0 ||
+        reserve((void **)&s->touched, &s->touched_cap, hist_cap + q->n_exclude + 1,
+                sizeof(uint32_t), err) != 0 ||
+        reserve((void **)&s->uvec, &s->uvec_cap, rs_model_dim(model), sizeof(float), err) != 0 ||
+        reserve((void **)&s->enc, &s->enc_cap, rs_model_scratch_floats(model) + 1, sizeof(float),
+                err) != 0 ||
+        reserve((void **)&s->top, &s->top_cap, q->n, sizeof(rs_scored), err) != 0)
+        return -1;
+    if (!s->retrieve && !(s->retrieve = rs_retrieve_scratch_new()))
+        return rs_fail_kind(err, RS_ERR_NO_MEMORY, "out of memory for the retrieval scratch");
+    return 0;
+}
+
+/* Unknown user or nothing known in the history: the most popular items. */
+static uint32_t popular(const rs_model *model, const scratch *s, uint32_t n)
+{
+    const uint32_t *order = rs_model_popular_order(model);
+    const float *pop = rs_model_popularity(model);
+    uint32_t n_items = rs_model_n_items(model), got = 0;
+    for (uint32_t i = 0; i < n_items && got < n; i++) {
+        uint32_t idx = order[i];
+        if (idx >= n_items || s->mask[idx] || !isfinite(pop[idx])) continue;
+        s->top[got++] = (rs_scored){pop[idx], idx};
+    }
+    return got;
+}
+
+int rs_recommend(const rs_reco_query *q, rs_reco_result *out, rs_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    out->retrieval = (rs_retrieve_stats){0, 1};
+    scratch *s = my_scratch(err);
+    if (!s || reserve_for_query(s, q, err) != 0) return -1;
+    const rs_model *model = q->model;
+    uint32_t n_items = rs_model_n_items(model), n_touched = 0, n_unknown = 0;
+    int64_t used = map_history(q, s, &n_touched, &n_unknown, err);
+    if (used < 0) {
+        clear_marks(s, n_touched);
+        return -1;
+    }
+    /* The history marks double as exclusions only when filtering it. */
+    if (!q->filter_history) {
+        clear_marks(s, n_touched);
+        n_touched = 0;
+    }
+    for (uint32_t i = 0; i < q->n_exclude; i++) {
+        uint32_t idx;
+        const rs_id *id = &q->exclude[i];
+        if (rs_model_item_index(model, id->ptr, id->len, &idx) == 0 && idx < n_items)
+            mark(s, idx, &n_touched);
+    }
+    uint32_t got = 0;
+    if (used == 0) {
+        out->fallback = RS_FALLBACK_POPULARITY;
+        got = popular(model, s, q->n);
+    } else {
+        /* The encoder wants increasing indices (else it sorts a copy); MIDX
+         * wants the skipped ids sorted. */
+        qsort(s->items, (size_t)used, sizeof(uint32_t), cmp_u32);
+        qsort(s->touched, n_touched, sizeof(uint32_t), cmp_u32);
+        rs_skip skip = {s->mask, s->touched, n_touched};
+        if (rs_model_encode(model, s->items, (uint32_t)used, s->uvec, s->enc, err) != 0 ||
+            rs_retrieve_topn(q->retriever, s->uvec, &skip, q->n, s->top, &got, s->retrieve,
+                             &out->retrieval, err) != 0) {
+            clear_marks(s, n_touched);
+            return -1;
+        }
+    }
+    clear_marks(s, n_touched);
+    out->items = s->top;
+    out->n_items = got;
+    out->history_used = (uint32_t)used;
+    out->unknown = s->unknown;
+    out->n_unknown = n_unknown;
+    return 0;
+}
+
+/* ---- similar items ---- */
+
+int rs_similarity_init(rs_similarity *sim, const float *vectors, uint32_t n_items, uint32_t dim,
+                       int anchors, rs_error *err)
+{
+    memset(sim, 0, sizeof(*sim));
+    float *norms = rs_malloc(n_items, sizeof(float), err);
+    if (!norms) return -1;
+    for (uint32_t i = 0; i < n_items; i++) {
+        const float *row = vectors + (size_t)i * dim;
+        double sum = 0;
+        for (uint32_t j = 0; j < dim; j++) sum += (double)row[j] * row[j];
+        norms[i] = (float)sqrt(sum);
+    }
+    *sim = (rs_similarity){vectors, n_items, dim, anchors, norms};
+    return 0;
+}
+
+void rs_similarity_release(rs_similarity *sim)
+{
+    free(sim->norms);
+    memset(sim, 0, sizeof(*sim));
+}
+
+int rs_similar(const rs_similar_query *q, rs_similar_result *out, rs_error *err)
+{
+    const rs_similarity *sim = q->sim;
+    uint32_t n_items = sim->n_items, d = sim->dim, item;
+    memset(out, 0, sizeof(*out));
+    if (rs_model_item_index(q->model, q->item.ptr, q->item.len, &item) != 0 || item >= n_items)
+        return rs_fail_kind(err, RS_ERR_NOT_FOUND, "item \"%.*s\" is not in the model",
+                            (int)RS_MIN(q->item.len, 100), q->item.ptr);
+    scratch *s = my_scratch(err);
+    if (!s || reserve_mask(s, n_items, err) != 0 ||
+        reserve((void **)&s->scores, &s->scores_cap, n_items, sizeof(float), err) != 0 ||
+        reserve((void **)&s->top, &s->top_cap, q->n, sizeof(rs_scored), err) != 0)
+        return -1;
+    /* Cosine similarity: one pass of dot products, then divide by norms (a
+     * zero vector is similar to nothing: 0). */
+    const float *m = sim->vectors, *norms = sim->norms;
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n_items, (int)d, 1.0f, m, (int)d,
+                m + (size_t)item * d, 1, 0.0f, s->scores, 1);
+    for (uint32_t j = 0; j < n_items; j++) {
+        float denom = norms[item] * norms[j];
+        s->scores[j] = denom == 0.0f ? 0.0f : s->scores[j] / denom;
+    }
+    s->mask[item] = 1;
+    out->n_items = rs_topk_finite(s->scores, n_items, s->mask, q->n, s->top);
+    s->mask[item] = 0;
+    out->item = item;
+    out->items = s->top;
+    return 0;
+}

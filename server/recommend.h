@@ -1,0 +1,99 @@
+/* recommend.h - the ranking behind every request, without JSON or HTTP.
+ *
+ * Owns what happens between a parsed request and its answer: mapping the
+ * history's item ids (or a known user's training history) to item indices,
+ * the exclusions and the seen-item filter, encoding and retrieval, the
+ * popularity fallback, and the cosine ranking of similar items (with the row
+ * norms it needs, computed once per loaded version: rs_similarity).
+ *
+ * Non-finite scores, one rule on every route: an item whose score is NaN or
+ * infinite is never returned. The answer is the best n among the items with a
+ * finite score, so it holds fewer than n items when fewer have one (none when
+ * the encoder produced a non-finite user vector).
+ *
+ * Memory: each calling thread keeps its own scratch (vectors, scores, the
+ * exclusion mask), grown on demand through rs_malloc and freed when the
+ * thread exits, so the hot path allocates little and locks nothing. A
+ * result points into that scratch and stays valid until the same thread's
+ * next call. Failures: RS_ERR_NOT_FOUND for a similar-items query naming an
+ * unknown item, RS_ERR_NO_MEMORY when scratch cannot grow, else the kind
+ * the model or the retriever reported.
+ */
+#ifndef RS_RECOMMEND_H
+#define RS_RECOMMEND_H
+
+#include <stdint.h>
+
+#include "common.h"
+#include "model.h"
+#include "request.h"
+#include "retrieve.h"
+#include "topk.h"
+
+/* ---- recommendations ---- */
+
+typedef struct rs_reco_query {
+    const rs_model *model;         /* the variant's version: both borrowed */
+    const rs_retriever *retriever; /* ranks model's item matrix */
+    const rs_id *user;             /* NULL: none; else encoded when there is no history */
+    int has_history;               /* history was given (possibly empty) */
+    const rs_id *history;
+    uint32_t n_history;
+    const rs_id *exclude; /* never returned; unknown ids are ignored */
+    uint32_t n_exclude;
+    uint32_t n;         /* how many items to return at most */
+    int filter_history; /* leave out the encoded history's items */
+} rs_reco_query;
+
+typedef enum rs_fallback {
+    RS_FALLBACK_NONE = 0,   /* the model ranked the items */
+    RS_FALLBACK_POPULARITY, /* unknown user or no known history item: most popular first */
+} rs_fallback;
+
+typedef struct rs_reco_result {
+    const rs_scored *items; /* best first (scratch) */
+    uint32_t n_items;
+    rs_fallback fallback;
+    uint32_t history_used; /* distinct known items encoded */
+    /* Positions in query->history of the ids the model does not know: the
+     * first occurrence of each distinct one, in order (scratch). */
+    const uint32_t *unknown;
+    uint32_t n_unknown;
+    rs_retrieve_stats retrieval; /* how the items were ranked (no fallback) */
+} rs_reco_result;
+
+int rs_recommend(const rs_reco_query *q, rs_reco_result *out, rs_error *err);
+
+/* ---- similar items ---- */
+
+/* What similar items are compared on: n_items rows of dim floats (borrowed,
+ * e.g. PIA anchors or item vectors viewed in a snapshot), and their norms
+ * (owned). */
+typedef struct rs_similarity {
+    const float *vectors;
+    uint32_t n_items, dim;
+    int anchors; /* the rows are PIA anchors (else item vectors) */
+    float *norms;
+} rs_similarity;
+
+int rs_similarity_init(rs_similarity *sim, const float *vectors, uint32_t n_items, uint32_t dim,
+                       int anchors, rs_error *err);
+void rs_similarity_release(rs_similarity *sim);
+
+typedef struct rs_similar_query {
+    const rs_model *model; /* resolves the item id */
+    const rs_similarity *sim;
+    rs_id item;
+    uint32_t n;
+} rs_similar_query;
+
+typedef struct rs_similar_result {
+    uint32_t item;          /* the query item's index */
+    const rs_scored *items; /* by descending cosine similarity, the item left out (scratch) */
+    uint32_t n_items;
+} rs_similar_result;
+
+/* RS_ERR_NOT_FOUND when the model does not know the item. */
+int rs_similar(const rs_similar_query *q, rs_similar_result *out, rs_error *err);
+
+#endif
