@@ -16,7 +16,8 @@
  * whole known history), with trainer/evaluate.c's rs_evaluate and the
  * metric set of core/metrics.h. Dense EASE is also refitted at λ = 500
  * (the reference in the data README) and, with --ease-float 1, in float;
- * sparse EASE keeps the top-k of each row of the refitted dense B.
+ * sparse EASE keeps the top-k of each row of the refitted dense B, by value
+ * and by magnitude (|w|).
  *
  * Seconds are wall-clock on a shared machine: rough.
  */
@@ -178,17 +179,19 @@ static int run_ease(const bench_options *o, const rs_dataset *d, const split_vie
     if (o->ease_float && ease_point(&d->known, best_reg, RS_EASE_FLOAT, test, NULL, NULL) != 0)
         return -1;
     int rc = 0;
-    for (int g = 0; rc == 0 && g < o->ease_topk.n; g++) {
+    for (int g = 0; rc == 0 && g < 2 * o->ease_topk.n; g++) {
         rs_ease_sparse s;
         rs_error err;
         double t0 = rs_now();
-        if (rs_ease_sparsify(&dense, (uint32_t)o->ease_topk.v[g], &s, &err) != 0) {
+        rs_ease_keep keep = g % 2 ? RS_EASE_KEEP_MAGNITUDE : RS_EASE_KEEP_LARGEST;
+        if (rs_ease_sparsify(&dense, (uint32_t)o->ease_topk.v[g / 2], keep, &s, &err) != 0) {
             fprintf(stderr, "baselines: %s\n", err.msg);
             rc = -1;
             break;
         }
         char label[64];
-        snprintf(label, sizeof(label), "ease-sparse reg=%g topk=%u", best_reg, s.k);
+        snprintf(label, sizeof(label), "ease-sparse reg=%g topk=%u%s", best_reg, s.k,
+                 keep == RS_EASE_KEEP_MAGNITUDE ? " |w|" : "");
         ease_view v = {NULL, &s};
         rc = measure(label, &v, ease_view_score, s.n_items, test, rs_now() - t0, NULL);
         rs_ease_sparse_free(&s);

@@ -182,7 +182,8 @@ void rs_ease_score(const rs_ease *m, const uint32_t *history, uint32_t n, float 
     }
 }
 
-int rs_ease_sparsify(const rs_ease *m, uint32_t k, rs_ease_sparse *out, rs_error *err)
+int rs_ease_sparsify(const rs_ease *m, uint32_t k, rs_ease_keep keep, rs_ease_sparse *out,
+                     rs_error *err)
 {
     memset(out, 0, sizeof(*out));
     uint32_t M = m->n_items, kept = RS_MIN(k, M > 0 ? M - 1 : 0);
@@ -203,12 +204,14 @@ int rs_ease_sparsify(const rs_ease *m, uint32_t k, rs_ease_sparse *out, rs_error
         rs_topk top;
         rs_topk_init(&top, heaps + (size_t)i * kept, kept);
         const float *row = m->weights + (size_t)i * M;
-        for (uint32_t j = 0; j < M; j++)
-            if (j != i && rs_topk_would_enter(&top, row[j], j)) rs_topk_push(&top, row[j], j);
+        for (uint32_t j = 0; j < M; j++) {
+            float rank = keep == RS_EASE_KEEP_MAGNITUDE ? fabsf(row[j]) : row[j];
+            if (j != i && rs_topk_would_enter(&top, rank, j)) rs_topk_push(&top, rank, j);
+        }
         uint32_t got = rs_topk_sorted(&top);
         for (uint32_t e = 0; e < got; e++) {
             out->columns[(size_t)i * kept + e] = top.heap[e].id;
-            out->weights[(size_t)i * kept + e] = top.heap[e].score;
+            out->weights[(size_t)i * kept + e] = row[top.heap[e].id];
         }
     }
     for (uint32_t i = 0; i <= M; i++) out->offsets[i] = (uint64_t)i * kept;

@@ -133,26 +133,31 @@ START_TEST(test_sparsify_keeps_true_top_k)
     rs_ease m;
     fit(&x, RS_EASE_DOUBLE, &m);
     static const uint32_t ks[] = {1, 5, ITEMS - 1, 100};
-    for (size_t t = 0; t < 4; t++) {
-        rs_ease_sparse s;
-        rs_error err;
-        ck_assert_msg(rs_ease_sparsify(&m, ks[t], &s, &err) == 0, "%s", err.msg);
-        uint32_t kept = ks[t] < ITEMS - 1 ? ks[t] : ITEMS - 1;
-        ck_assert_uint_eq(s.k, kept);
-        for (uint32_t i = 0; i < ITEMS; i++) {
-            rs_scored all[ITEMS];
-            uint32_t n = 0;
-            for (uint32_t j = 0; j < ITEMS; j++)
-                if (j != i) all[n++] = (rs_scored){m.weights[i * ITEMS + j], j};
-            qsort(all, n, sizeof(all[0]), by_weight_desc);
-            ck_assert_uint_eq(s.offsets[i + 1] - s.offsets[i], kept);
-            for (uint32_t e = 0; e < kept; e++) {
-                ck_assert_uint_eq(s.columns[s.offsets[i] + e], all[e].id);
-                ck_assert_float_eq(s.weights[s.offsets[i] + e], all[e].score);
+    for (int keep = 0; keep < 2; keep++)
+        for (size_t t = 0; t < 4; t++) {
+            rs_ease_sparse s;
+            rs_error err;
+            ck_assert_msg(rs_ease_sparsify(&m, ks[t], keep, &s, &err) == 0, "%s", err.msg);
+            uint32_t kept = ks[t] < ITEMS - 1 ? ks[t] : ITEMS - 1;
+            ck_assert_uint_eq(s.k, kept);
+            for (uint32_t i = 0; i < ITEMS; i++) {
+                rs_scored all[ITEMS];
+                uint32_t n = 0;
+                for (uint32_t j = 0; j < ITEMS; j++) {
+                    float w = m.weights[i * ITEMS + j];
+                    if (j != i)
+                        all[n++] = (rs_scored){keep == RS_EASE_KEEP_MAGNITUDE ? fabsf(w) : w, j};
+                }
+                qsort(all, n, sizeof(all[0]), by_weight_desc);
+                ck_assert_uint_eq(s.offsets[i + 1] - s.offsets[i], kept);
+                for (uint32_t e = 0; e < kept; e++) {
+                    ck_assert_uint_eq(s.columns[s.offsets[i] + e], all[e].id);
+                    ck_assert_float_eq(s.weights[s.offsets[i] + e],
+                                       m.weights[i * ITEMS + all[e].id]);
+                }
             }
+            rs_ease_sparse_free(&s);
         }
-        rs_ease_sparse_free(&s);
-    }
     rs_ease_free(&m);
     rs_csr_free(&x);
 }
@@ -168,7 +173,7 @@ START_TEST(test_sparse_recommend_matches_scoring)
     fit(&x, RS_EASE_DOUBLE, &m);
     rs_ease_sparse s;
     rs_error err;
-    ck_assert_msg(rs_ease_sparsify(&m, 3, &s, &err) == 0, "%s", err.msg);
+    ck_assert_msg(rs_ease_sparsify(&m, 3, RS_EASE_KEEP_MAGNITUDE, &s, &err) == 0, "%s", err.msg);
     float accumulator[ITEMS] = {0}, scores[ITEMS];
     uint8_t mark[ITEMS] = {0};
     uint32_t touched[ITEMS];
