@@ -4,7 +4,7 @@
  *   build/bench/baselines DIR [--ease-reg L1,L2,...] [--ease-topk K1,K2,...]
  *                         [--ease-float 0|1] [--factors K1,...] [--ials-reg R1,...]
  *                         [--alpha0 A1,...] [--nu N] [--epochs E] [--skip-ease]
- *                         [--skip-ials] [--seed S]
+ *                         [--skip-ials] [--test-only] [--seed S]
  *
  * DIR holds train.tsv and test.tsv (../shared/data/ml100k, ml10m). The data
  * are loaded as rectrain loads them (core/dataset.h, explicit test file, a
@@ -17,7 +17,8 @@
  * metric set of core/metrics.h. Dense EASE is also refitted at λ = 500
  * (the reference in the data README) and, with --ease-float 1, in float;
  * sparse EASE keeps the top-k of each row of the refitted dense B, by value
- * and by magnitude (|w|).
+ * and by magnitude (|w|). --test-only fits iALS once, at the first value of
+ * each grid, on train + validation and scores test (no selection).
  *
  * Seconds are wall-clock on a shared machine: rough.
  */
@@ -44,7 +45,7 @@ typedef struct bench_options {
     const char *dir;
     grid ease_reg, ease_topk, factors, ials_reg, alpha0;
     double nu;
-    int epochs, ease_float, skip_ease, skip_ials;
+    int epochs, ease_float, skip_ease, skip_ials, test_only;
     uint64_t seed;
 } bench_options;
 
@@ -235,8 +236,8 @@ static int ials_point(const bench_options *o, const rs_csr *fit, uint32_t k, dou
 static int run_ials(const bench_options *o, const rs_dataset *d, const split_view *valid,
                     const split_view *test)
 {
-    double best = -1, value, chosen[3] = {0};
-    for (int a = 0; a < o->factors.n; a++)
+    double best = -1, value, chosen[3] = {o->factors.v[0], o->ials_reg.v[0], o->alpha0.v[0]};
+    for (int a = 0; !o->test_only && a < o->factors.n; a++)
         for (int b = 0; b < o->ials_reg.n; b++)
             for (int c = 0; c < o->alpha0.n; c++) {
                 double point[3] = {o->factors.v[a], o->ials_reg.v[b], o->alpha0.v[c]};
@@ -245,8 +246,12 @@ static int run_ials(const bench_options *o, const rs_dataset *d, const split_vie
                     return -1;
                 if (value > best) best = value, memcpy(chosen, point, sizeof(point));
             }
-    printf("# ials: chosen k=%g reg=%g a0=%g on validation NDCG@50 %.4f\n", chosen[0], chosen[1],
-           chosen[2], best);
+    if (o->test_only)
+        printf("# ials: k=%g reg=%g a0=%g given (--test-only, no validation)\n", chosen[0],
+               chosen[1], chosen[2]);
+    else
+        printf("# ials: chosen k=%g reg=%g a0=%g on validation NDCG@50 %.4f\n", chosen[0],
+               chosen[1], chosen[2], best);
     return ials_point(o, &d->known, (uint32_t)chosen[0], chosen[1], chosen[2], test, NULL);
 }
 
@@ -269,6 +274,8 @@ static int parse_args(int argc, char **argv, bench_options *o)
             o->skip_ease = 1, takes = 0;
         else if (!strcmp(opt, "--skip-ials"))
             o->skip_ials = 1, takes = 0;
+        else if (!strcmp(opt, "--test-only"))
+            o->test_only = 1, takes = 0;
         else if (opt[0] != '-' && !o->dir)
             o->dir = opt, takes = 0;
         else if (!arg)
