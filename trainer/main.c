@@ -565,8 +565,7 @@ static int run_train(int argc, char **argv)
     rs_data_report_print(&d.report, stderr);
     if (create_model(&c, &d, &model, &err) != 0) goto fail;
     fprintf(stderr, "model %s: %u items, %d threads, %.1f MiB of parameters and buffers\n",
-            model.family, model.n_items, c.threads,
-            (double)model.footprint(model.self) / 1048576.0);
+            model.family, model.n_items, c.threads, (double)rs_model_footprint(&model) / 1048576.0);
     signal(SIGINT, on_stop_signal);
     signal(SIGTERM, on_stop_signal);
     /* With --refit the first pass only chooses the epoch count: its test
