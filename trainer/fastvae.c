@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "family.h"
 #include "input.h"
 #include "layers.h"
 #include "pq.h"
@@ -316,9 +317,8 @@ static int build_input(rs_fastvae *f, const rs_csr *data, const uint32_t *users,
         rs_grow_floats(&f->pos_coef, &f->pos_coef_cap, nnz, err) != 0)
         return -1;
     uint32_t H = f->H, L = f->L;
+    if (epoch_rng) rs_input_dropout(&f->input, X, users, epoch_rng, item_dropout, f->user_rng);
     float keep_scale = dropout > 0.0f ? 1.0f / (1.0f - dropout) : 1.0f;
-    float item_scale = item_dropout > 0.0f ? 1.0f / (1.0f - item_dropout) : 1.0f;
-    float *values = f->input.values;
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < size; r++) {
         float *mask = f->mask + (size_t)r * H;
@@ -326,15 +326,10 @@ static int build_input(rs_fastvae *f, const rs_csr *data, const uint32_t *users,
             for (uint32_t j = 0; j < H; j++) mask[j] = 1.0f;
             continue;
         }
-        rs_rng rng;
-        rs_rng_split(epoch_rng, users[r], &rng);
-        if (item_dropout > 0.0f)
-            for (uint64_t p = X->indptr[r]; p < X->indptr[r + 1]; p++)
-                values[p] = rs_rng_uniform_f(&rng) >= item_dropout ? values[p] * item_scale : 0.0f;
+        rs_rng *rng = &f->user_rng[r];
         for (uint32_t j = 0; j < H; j++)
-            mask[j] = dropout <= 0.0f || rs_rng_uniform_f(&rng) >= dropout ? keep_scale : 0.0f;
-        for (uint32_t j = 0; j < L; j++) f->eps[(size_t)r * L + j] = (float)rs_rng_normal(&rng);
-        f->user_rng[r] = rng;
+            mask[j] = dropout <= 0.0f || rs_rng_uniform_f(rng) >= dropout ? keep_scale : 0.0f;
+        for (uint32_t j = 0; j < L; j++) f->eps[(size_t)r * L + j] = (float)rs_rng_normal(rng);
     }
     return 0;
 }
@@ -760,3 +755,76 @@ void rs_fastvae_get_timing(const rs_fastvae *f, rs_fastvae_timing *t)
 {
     *t = f->timing;
 }
+
+/* --- the family (family.h) --- */
+
+static int parse_sampler(const char *value, void *options)
+{
+    rs_error err;
+    if (rs_fastvae_sampler_parse(value, options, &err) == 0) return 0;
+    fprintf(stderr, "rectrain: %s\n", err.msg);
+    return -1;
+}
+
+#define FV_INT(nm, ty, field, a, lo, hi, h)                                                        \
+    RS_OPT_INT_(nm, ty, rs_fastvae_options, field, a, lo, hi, h)
+static const rs_option fastvae_options[] = {
+    RS_OPT_BATCH(rs_fastvae_options, batch_size),
+    RS_OPT_LR(rs_fastvae_options, lr),
+    RS_OPT_WEIGHT_DECAY(rs_fastvae_options, weight_decay),
+    RS_OPT_HIDDEN(rs_fastvae_options, hidden, "item and user vector width"),
+    RS_OPT_LATENT(rs_fastvae_options, latent),
+    RS_OPT_DROPOUT(rs_fastvae_options, dropout,
+                   "dropout probability on the pooled history embedding"),
+    RS_OPT_PIA(rs_fastvae_options),
+    {.name = "sampler",
+     .type = RS_OPT_CUSTOM,
+     .arg = "NAME",
+     .parse = parse_sampler,
+     .default_text = "midx-pop",
+     .help = "negative sampler of the sampled softmax: uniform | pop | midx-uni | midx-pop | "
+             "midx-exact (the exact softmax drawn through MIDX, O(M) per user: diagnostics) | "
+             "full (no sampling: exact softmax over all items)"},
+    FV_INT("samples", RS_OPT_U32, samples, "T", 1, 1000000,
+           "items drawn per user, shared by its positives"),
+    FV_INT("codewords", RS_OPT_U32, codewords, "K", 1, 4096,
+           "codewords per codebook of the sampler's MIDX; the published serving index sizes its "
+           "own (sqrt(items / 4))"),
+    FV_INT("rebuild-every", RS_OPT_LONG, rebuild_every, "N", 0, 1L << 40,
+           "rebuild the sampler from the current item vectors every N steps (0 = at the start "
+           "of every epoch)"),
+    FV_INT("lr-step", RS_OPT_INT, lr_step, "N", 0, 100000,
+           "StepLR: multiply the learning rate by --lr-gamma every N epochs (0 = constant rate)"),
+    RS_OPT_REAL_("lr-gamma", RS_OPT_FLOAT, rs_fastvae_options, lr_gamma, "G", 1e-6, 1,
+                 "StepLR factor"),
+    RS_OPT_REAL_("item-dropout", RS_OPT_FLOAT, rs_fastvae_options, item_dropout, "P", 0, 0.99,
+                 "drop history items before pooling, as the paper's input dropout (0 = off, as "
+                 "the authors' code); item tables use lazy Adam (only rows a batch touches are "
+                 "updated)"),
+};
+
+static void fastvae_options_default(void *options)
+{
+    rs_fastvae_options_default(options);
+}
+
+static int fastvae_family_create(const void *options, const rs_family_inputs *in,
+                                 rs_train_model *out, rs_error *err)
+{
+    rs_fastvae_options o = *(const rs_fastvae_options *)options;
+    o.seed = in->seed;
+    if (rs_fastvae_create(&o, in->n_items, in->popularity, out, err) != 0) return -1;
+    fprintf(stderr, "fastvae: sampler %s, %u samples, %u codewords, batch %d, lr %g\n",
+            rs_fastvae_sampler_name(&o), o.samples, o.codewords, o.batch_size, (double)o.lr);
+    return 0;
+}
+
+const rs_family rs_family_fastvae = {
+    "fastvae",
+    "FastVAE: sampled softmax with MIDX samplers",
+    "FastVAE (--model fastvae)",
+    sizeof(rs_fastvae_options),
+    fastvae_options_default,
+    RS_FAMILY_OPTIONS(fastvae_options),
+    fastvae_family_create,
+};

@@ -72,6 +72,22 @@ int rs_input_gather(rs_input *in, const rs_csr *data, const uint32_t *users, int
     return 0;
 }
 
+void rs_input_dropout(rs_input *in, const rs_sparse_batch *X, const uint32_t *users,
+                      const rs_rng *epoch_rng, float p, rs_rng *streams)
+{
+    float keep_scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f, *values = in->values;
+    int size = (int)X->n_rows;
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < size; r++) {
+        rs_rng rng;
+        rs_rng_split(epoch_rng, users[r], &rng);
+        if (p > 0.0f)
+            for (uint64_t k = X->indptr[r]; k < X->indptr[r + 1]; k++)
+                values[k] = rs_rng_uniform_f(&rng) >= p ? values[k] * keep_scale : 0.0f;
+        if (streams) streams[r] = rng;
+    }
+}
+
 void rs_input_fixed_noise(float *eps, const float *fixed, size_t n)
 {
     if (fixed)

@@ -8,6 +8,7 @@
 
 #include "dataset.h"
 #include "layers.h"
+#include "rng.h"
 
 typedef struct rs_input {
     uint64_t *indptr; /* rows + 1 */
@@ -22,6 +23,14 @@ void rs_input_free(rs_input *in);
 /* Gathers the rows of users[0..size) of data into in and X. */
 int rs_input_gather(rs_input *in, const rs_csr *data, const uint32_t *users, int size,
                     rs_sparse_batch *X, rs_error *err);
+/* Inverted dropout on the values of X (= in's): each entry dropped with
+ * probability p (drawn from the user's stream, rs_rng_split(epoch_rng,
+ * user id), so results do not depend on batch order or thread count), kept
+ * ones scaled by 1/(1-p); nothing is drawn when p <= 0. streams (size
+ * entries, may be NULL) receive each user's stream after the draws, for the
+ * family's further per-user randomness. */
+void rs_input_dropout(rs_input *in, const rs_sparse_batch *X, const uint32_t *users,
+                      const rs_rng *epoch_rng, float p, rs_rng *streams);
 /* Evaluation or a test: eps (n floats) from fixed, or zero when NULL. */
 void rs_input_fixed_noise(float *eps, const float *fixed, size_t n);
 /* Grows *p (an array of *cap floats) to hold at least need. */

@@ -1,6 +1,8 @@
 /* popularity.c - the popularity baseline (see popularity.h). */
 #include "popularity.h"
 
+#include "family.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,3 +50,13 @@ int rs_popularity_create(const float *popularity, uint32_t n_items, rs_train_mod
     out->free = free;
     return 0;
 }
+
+static int popularity_family_create(const void *options, const rs_family_inputs *in,
+                                    rs_train_model *out, rs_error *err)
+{
+    return rs_popularity_create(in->popularity, in->n_items, out, err);
+}
+
+const rs_family rs_family_popularity = {
+    "popularity", "baseline, not publishable", "", 0, NULL, NULL, 0, popularity_family_create,
+};

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "family.h"
 #include "input.h"
 #include "layers.h"
 
@@ -24,6 +25,7 @@ struct rs_vae {
     float *h1, *e, *eps, *z, *h3, *logits;
     float *dh1, *de, *dz, *dh3;
     rs_input input;
+    rs_rng *user_rng; /* capacity per-user streams */
 };
 
 void rs_vae_options_default(rs_vae_options *o)
@@ -74,6 +76,7 @@ static void vae_free(void *self)
     float *bufs[] = {v->h1, v->e, v->eps, v->z, v->h3, v->logits, v->dh1, v->de, v->dz, v->dh3};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) free(bufs[i]);
     rs_input_free(&v->input);
+    free(v->user_rng);
     free(v);
 }
 
@@ -88,6 +91,7 @@ static int alloc_buffers(rs_vae *v, rs_error *err)
                 {&v->dz, B * L},    {&v->logits, B * M}};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
         if (!(*bufs[i].buf = rs_aligned_alloc(bufs[i].n, sizeof(float), err))) return -1;
+    if (!(v->user_rng = rs_malloc(B, sizeof(rs_rng), err))) return -1;
     return rs_input_init(&v->input, v->capacity, err);
 }
 
@@ -101,18 +105,11 @@ static int build_input(rs_vae *v, const rs_csr *data, const uint32_t *users, int
 {
     if (rs_input_gather(&v->input, data, users, size, X, err) != 0) return -1;
     if (!epoch_rng) return 0;
-    float keep_scale = dropout > 0.0f ? 1.0f / (1.0f - dropout) : 1.0f;
-    float *values = v->input.values;
+    rs_input_dropout(&v->input, X, users, epoch_rng, dropout, v->user_rng);
 #pragma omp parallel for schedule(static)
-    for (int r = 0; r < size; r++) {
-        rs_rng rng;
-        rs_rng_split(epoch_rng, users[r], &rng);
-        for (uint64_t p = X->indptr[r]; p < X->indptr[r + 1]; p++) {
-            int kept = dropout <= 0.0f || rs_rng_uniform_f(&rng) >= dropout;
-            values[p] = kept ? values[p] * keep_scale : 0.0f;
-        }
-        for (uint32_t j = 0; j < v->L; j++) v->eps[(long)r * v->L + j] = (float)rs_rng_normal(&rng);
-    }
+    for (int r = 0; r < size; r++)
+        for (uint32_t j = 0; j < v->L; j++)
+            v->eps[(long)r * v->L + j] = (float)rs_rng_normal(&v->user_rng[r]);
     return 0;
 }
 
@@ -284,3 +281,38 @@ int rs_vae_gradient(rs_vae *vae, const rs_train_batch *batch, const float *fixed
     *objective = (stats.loss + batch->beta * stats.kl + stats.reg) / batch->size;
     return 0;
 }
+
+/* --- the family (family.h) --- */
+
+static const rs_option vae_options[] = {
+    RS_OPT_BATCH(rs_vae_options, batch_size),
+    RS_OPT_LR(rs_vae_options, lr),
+    RS_OPT_WEIGHT_DECAY(rs_vae_options, weight_decay),
+    RS_OPT_HIDDEN(rs_vae_options, hidden, "hidden layer width"),
+    RS_OPT_LATENT(rs_vae_options, latent),
+    RS_OPT_DROPOUT(rs_vae_options, dropout, "dropout probability on the input"),
+    RS_OPT_PIA(rs_vae_options),
+};
+
+static void vae_options_default(void *options)
+{
+    rs_vae_options_default(options);
+}
+
+static int vae_family_create(const void *options, const rs_family_inputs *in, rs_train_model *out,
+                             rs_error *err)
+{
+    rs_vae_options o = *(const rs_vae_options *)options;
+    o.seed = in->seed;
+    return rs_vae_create(&o, in->n_items, out, err);
+}
+
+const rs_family rs_family_vae = {
+    "vae",
+    "Mult-VAE, full softmax",
+    "Mult-VAE (--model vae)",
+    sizeof(rs_vae_options),
+    vae_options_default,
+    RS_FAMILY_OPTIONS(vae_options),
+    vae_family_create,
+};
