@@ -165,6 +165,10 @@ void rs_option_print_markdown(FILE *f, const rs_option *o, const char *help,
     fprintf(f, "| `--%s%s%s` | %s | ", o->name, o->arg ? " " : "", o->arg ? o->arg : "",
             default_text && *default_text ? default_text : "");
     for (const char *p = help; *p; p++) {
+        if (*p == '<' || *p == '>') {
+            fputs(*p == '<' ? "&lt;" : "&gt;", f);
+            continue;
+        }
         if (*p == '|') fputc('\\', f);
         fputc(*p, f);
     }
