@@ -62,8 +62,8 @@ static int parse_select_rule(const char *s, void *base)
     return 0;
 }
 
-#define INT_(nm, ty, field, a, lo, hi, h)  RS_OPT_INT_(nm, ty, rs_cli, field, a, lo, hi, h)
-#define REAL_(nm, ty, field, a, lo, hi, h) RS_OPT_REAL_(nm, ty, rs_cli, field, a, lo, hi, h)
+#define INT_(nm, ty, field, a, lo, hi, h)  RS_OPT_INT_(nm, ty, rs_cli, field, a, lo, hi, h, NULL)
+#define REAL_(nm, ty, field, a, lo, hi, h) RS_OPT_REAL_(nm, ty, rs_cli, field, a, lo, hi, h, NULL)
 #define STRING_(nm, field, a, h)                                                                   \
     {                                                                                              \
         .name = nm, .type = RS_OPT_STRING, .arg = a, .help = h, .offset = offsetof(rs_cli, field)  \

@@ -93,28 +93,6 @@ struct rs_fastvae {
     uint64_t acc_start_cap, acc_perm_cap;
 };
 
-void rs_fastvae_options_default(rs_fastvae_options *o)
-{
-    o->hidden = 200;
-    o->latent = 32;
-    o->dropout = 0.5f;
-    o->item_dropout = 0.5f;
-    o->lr = 1e-3f;
-    o->weight_decay = 0.0f;
-    o->lr_step = 5;
-    o->lr_gamma = 0.95f;
-    o->batch_size = 256;
-    o->full_softmax = 0;
-    o->sampler = RS_SAMPLER_MIDX_POP;
-    o->samples = 200;
-    o->codewords = 16;
-    o->rebuild_every = 0;
-    o->seed = 98765;
-    o->pia_lambda = 0.0f;
-    o->pia_patience = 2;
-    o->pia_factor = 2.0f;
-}
-
 int rs_fastvae_sampler_parse(const char *name, rs_fastvae_options *o, rs_error *err)
 {
     if (name && strcmp(name, "full") == 0) {
@@ -130,6 +108,64 @@ int rs_fastvae_sampler_parse(const char *name, rs_fastvae_options *o, rs_error *
 const char *rs_fastvae_sampler_name(const rs_fastvae_options *o)
 {
     return o->full_softmax ? "full" : rs_sampler_kind_name(o->sampler);
+}
+
+/* The command line's options of the family, and their defaults. */
+static int parse_sampler(const char *value, void *options)
+{
+    rs_error err;
+    if (rs_fastvae_sampler_parse(value, options, &err) == 0) return 0;
+    fprintf(stderr, "rectrain: %s\n", err.msg);
+    return -1;
+}
+
+#define FV_INT(nm, ty, field, a, lo, hi, h, d)                                                     \
+    RS_OPT_INT_(nm, ty, rs_fastvae_options, field, a, lo, hi, h, d)
+static const rs_option fastvae_options[] = {
+    RS_OPT_PIA(rs_fastvae_options),
+    RS_OPT_HIDDEN(rs_fastvae_options, hidden, "item and user vector width", "200"),
+    {.name = "sampler",
+     .type = RS_OPT_CUSTOM,
+     .arg = "NAME",
+     .parse = parse_sampler,
+     .def = "midx-pop",
+     .default_text = "midx-pop",
+     .help = "negative sampler of the sampled softmax: uniform | pop | midx-uni | midx-pop | "
+             "midx-exact (the exact softmax drawn through MIDX, O(M) per user: diagnostics) | "
+             "full (no sampling: exact softmax over all items)"},
+    FV_INT("samples", RS_OPT_U32, samples, "T", 1, 1000000,
+           "items drawn per user, shared by its positives", "200"),
+    RS_OPT_LATENT(rs_fastvae_options, latent, "32"),
+    FV_INT("codewords", RS_OPT_U32, codewords, "K", 1, 4096,
+           "codewords per codebook of the sampler's MIDX; the published serving index sizes its "
+           "own (sqrt(items / 4))",
+           "16"),
+    RS_OPT_BATCH(rs_fastvae_options, batch_size, "256"),
+    FV_INT("rebuild-every", RS_OPT_LONG, rebuild_every, "N", 0, 1L << 40,
+           "rebuild the sampler from the current item vectors every N steps (0 = at the start "
+           "of every epoch)",
+           "0"),
+    RS_OPT_LR(rs_fastvae_options, lr, "1e-3"),
+    FV_INT("lr-step", RS_OPT_INT, lr_step, "N", 0, 100000,
+           "StepLR: multiply the learning rate by --lr-gamma every N epochs (0 = constant rate)",
+           "5"),
+    RS_OPT_WEIGHT_DECAY(rs_fastvae_options, weight_decay),
+    RS_OPT_REAL_("lr-gamma", RS_OPT_FLOAT, rs_fastvae_options, lr_gamma, "G", 1e-6, 1,
+                 "StepLR factor", "0.95"),
+    RS_OPT_DROPOUT(rs_fastvae_options, dropout,
+                   "dropout probability on the pooled history embedding"),
+    RS_OPT_REAL_("item-dropout", RS_OPT_FLOAT, rs_fastvae_options, item_dropout, "P", 0, 0.99,
+                 "drop history items before pooling, as the paper's input dropout (0 = off, as "
+                 "the authors' code); item tables use lazy Adam (only rows a batch touches are "
+                 "updated)",
+                 "0.5"),
+};
+
+void rs_fastvae_options_default(rs_fastvae_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    rs_options_default(fastvae_options, sizeof(fastvae_options) / sizeof(fastvae_options[0]), o);
+    o->seed = 98765;
 }
 
 static int grow_u64(uint64_t **p, uint64_t *cap, uint64_t need, rs_error *err)
@@ -698,20 +734,20 @@ int rs_fastvae_create(const rs_fastvae_options *o, uint32_t n_items, const float
         if (!(f->sampler = rs_sampler_new(o->sampler, &so, err))) goto fail;
     }
     if (init_params(f, err) != 0 || alloc_buffers(f, err) != 0) goto fail;
-    memset(out, 0, sizeof(*out));
-    out->family = "fastvae";
-    out->self = f;
-    out->batch_capacity = f->capacity;
-    out->n_items = n_items;
-    out->params = &f->params;
-    out->pia = f->A ? &f->pia : NULL;
+    *out = (rs_train_model){"fastvae",
+                            f,
+                            f->capacity,
+                            n_items,
+                            &f->params,
+                            f->A ? &f->pia : NULL,
+                            {0},
+                            fastvae_begin_epoch,
+                            fastvae_train_batch,
+                            fastvae_score,
+                            fastvae_options_json,
+                            fastvae_footprint,
+                            fastvae_free};
     describe(f, &out->serve);
-    out->begin_epoch = fastvae_begin_epoch;
-    out->train_batch = fastvae_train_batch;
-    out->score = fastvae_score;
-    out->options_json = fastvae_options_json;
-    out->footprint = fastvae_footprint;
-    out->free = fastvae_free;
     return 0;
 fail:
     fastvae_free(f);
@@ -757,51 +793,6 @@ void rs_fastvae_get_timing(const rs_fastvae *f, rs_fastvae_timing *t)
 }
 
 /* --- the family (family.h) --- */
-
-static int parse_sampler(const char *value, void *options)
-{
-    rs_error err;
-    if (rs_fastvae_sampler_parse(value, options, &err) == 0) return 0;
-    fprintf(stderr, "rectrain: %s\n", err.msg);
-    return -1;
-}
-
-#define FV_INT(nm, ty, field, a, lo, hi, h)                                                        \
-    RS_OPT_INT_(nm, ty, rs_fastvae_options, field, a, lo, hi, h)
-static const rs_option fastvae_options[] = {
-    RS_OPT_BATCH(rs_fastvae_options, batch_size),
-    RS_OPT_LR(rs_fastvae_options, lr),
-    RS_OPT_WEIGHT_DECAY(rs_fastvae_options, weight_decay),
-    RS_OPT_HIDDEN(rs_fastvae_options, hidden, "item and user vector width"),
-    RS_OPT_LATENT(rs_fastvae_options, latent),
-    RS_OPT_DROPOUT(rs_fastvae_options, dropout,
-                   "dropout probability on the pooled history embedding"),
-    RS_OPT_PIA(rs_fastvae_options),
-    {.name = "sampler",
-     .type = RS_OPT_CUSTOM,
-     .arg = "NAME",
-     .parse = parse_sampler,
-     .default_text = "midx-pop",
-     .help = "negative sampler of the sampled softmax: uniform | pop | midx-uni | midx-pop | "
-             "midx-exact (the exact softmax drawn through MIDX, O(M) per user: diagnostics) | "
-             "full (no sampling: exact softmax over all items)"},
-    FV_INT("samples", RS_OPT_U32, samples, "T", 1, 1000000,
-           "items drawn per user, shared by its positives"),
-    FV_INT("codewords", RS_OPT_U32, codewords, "K", 1, 4096,
-           "codewords per codebook of the sampler's MIDX; the published serving index sizes its "
-           "own (sqrt(items / 4))"),
-    FV_INT("rebuild-every", RS_OPT_LONG, rebuild_every, "N", 0, 1L << 40,
-           "rebuild the sampler from the current item vectors every N steps (0 = at the start "
-           "of every epoch)"),
-    FV_INT("lr-step", RS_OPT_INT, lr_step, "N", 0, 100000,
-           "StepLR: multiply the learning rate by --lr-gamma every N epochs (0 = constant rate)"),
-    RS_OPT_REAL_("lr-gamma", RS_OPT_FLOAT, rs_fastvae_options, lr_gamma, "G", 1e-6, 1,
-                 "StepLR factor"),
-    RS_OPT_REAL_("item-dropout", RS_OPT_FLOAT, rs_fastvae_options, item_dropout, "P", 0, 0.99,
-                 "drop history items before pooling, as the paper's input dropout (0 = off, as "
-                 "the authors' code); item tables use lazy Adam (only rows a batch touches are "
-                 "updated)"),
-};
 
 static void fastvae_options_default(void *options)
 {

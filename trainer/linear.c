@@ -133,18 +133,18 @@ static int linear_create(const void *options, const rs_family_inputs *in, rs_tra
     return 0;
 }
 
+static const rs_option linear_option_table[] = {
+    RS_OPT_HIDDEN(linear_options, dim, "embedding width", "64"),
+    RS_OPT_DROPOUT(linear_options, dropout, "dropout probability on the input"),
+    RS_OPT_LR(linear_options, lr, "3e-3"),
+    RS_OPT_WEIGHT_DECAY(linear_options, weight_decay),
+    RS_OPT_BATCH(linear_options, batch_size, "256"),
+};
+
 static void linear_default(void *options)
 {
-    *(linear_options *)options = (linear_options){64, 0.5f, 3e-3f, 0.0f, 256};
+    rs_options_default(RS_FAMILY_OPTIONS(linear_option_table), options);
 }
-
-static const rs_option linear_option_table[] = {
-    RS_OPT_BATCH(linear_options, batch_size),
-    RS_OPT_LR(linear_options, lr),
-    RS_OPT_WEIGHT_DECAY(linear_options, weight_decay),
-    RS_OPT_HIDDEN(linear_options, dim, "embedding width"),
-    RS_OPT_DROPOUT(linear_options, dropout, "dropout probability on the input"),
-};
 
 const rs_family rs_family_linear = {
     "linear",

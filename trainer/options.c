@@ -80,6 +80,13 @@ static int apply_value(const rs_option *o, const char *value, void *base)
     }
 }
 
+int rs_options_default(const rs_option *table, int n, void *base)
+{
+    for (int i = 0; i < n; i++)
+        if (table[i].def && rs_option_apply(&table[i], table[i].def, base) != 0) return -1;
+    return 0;
+}
+
 void rs_option_format(const rs_option *o, const void *base, char *out, size_t size)
 {
     const char *field = (const char *)base + o->offset;

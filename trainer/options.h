@@ -45,47 +45,55 @@ typedef struct rs_option {
     /* The default as help text when it is not the struct's field (e.g.
      * computed later); "" prints none. */
     const char *default_text;
+    /* The default value, set by rs_options_default (NULL: the struct's own
+     * default function sets it). */
+    const char *def;
     /* RS_GIVEN(type, field): an int field set to 1 when the option is given. */
     size_t given;
 } rs_option;
 
 #define RS_GIVEN(type, field) (offsetof(type, field) + 1)
 
-#define RS_OPT_INT_(nm, ty, st, field, a, lo_, hi_, h)                                             \
+#define RS_OPT_INT_(nm, ty, st, field, a, lo_, hi_, h, d)                                          \
     {                                                                                              \
         .name = nm, .type = ty, .arg = a, .help = h, .offset = offsetof(st, field), .min = lo_,    \
-        .max = hi_                                                                                 \
+        .max = hi_, .def = d                                                                       \
     }
-#define RS_OPT_REAL_(nm, ty, st, field, a, lo_, hi_, h)                                            \
+#define RS_OPT_REAL_(nm, ty, st, field, a, lo_, hi_, h, d)                                         \
     {                                                                                              \
         .name = nm, .type = ty, .arg = a, .help = h, .offset = offsetof(st, field), .lo = lo_,     \
-        .hi = hi_                                                                                  \
+        .hi = hi_, .def = d                                                                        \
     }
 
-/* The options every learned family reads the same way. */
-#define RS_OPT_BATCH(st, field)                                                                    \
-    RS_OPT_INT_("batch", RS_OPT_INT, st, field, "N", 1, 100000, "users per batch")
-#define RS_OPT_LR(st, field)                                                                       \
-    RS_OPT_REAL_("lr", RS_OPT_FLOAT, st, field, "X", 1e-9, 10, "Adam learning rate")
+/* The options every learned family reads the same way (d: the default). */
+#define RS_OPT_BATCH(st, field, d)                                                                 \
+    RS_OPT_INT_("batch", RS_OPT_INT, st, field, "N", 1, 100000, "users per batch", d)
+#define RS_OPT_LR(st, field, d)                                                                    \
+    RS_OPT_REAL_("lr", RS_OPT_FLOAT, st, field, "X", 1e-9, 10, "Adam learning rate", d)
 #define RS_OPT_WEIGHT_DECAY(st, field)                                                             \
-    RS_OPT_REAL_("weight-decay", RS_OPT_FLOAT, st, field, "X", 0, 10, "L2 weight decay")
-#define RS_OPT_HIDDEN(st, field, h) RS_OPT_INT_("hidden", RS_OPT_U32, st, field, "N", 1, 100000, h)
-#define RS_OPT_LATENT(st, field)                                                                   \
-    RS_OPT_INT_("latent", RS_OPT_U32, st, field, "N", 1, 100000, "latent dimension")
+    RS_OPT_REAL_("weight-decay", RS_OPT_FLOAT, st, field, "X", 0, 10, "L2 weight decay", "0")
+#define RS_OPT_HIDDEN(st, field, h, d)                                                             \
+    RS_OPT_INT_("hidden", RS_OPT_U32, st, field, "N", 1, 100000, h, d)
+#define RS_OPT_LATENT(st, field, d)                                                                \
+    RS_OPT_INT_("latent", RS_OPT_U32, st, field, "N", 1, 100000, "latent dimension", d)
 #define RS_OPT_DROPOUT(st, field, h)                                                               \
-    RS_OPT_REAL_("dropout", RS_OPT_FLOAT, st, field, "P", 0, 0.99, h)
+    RS_OPT_REAL_("dropout", RS_OPT_FLOAT, st, field, "P", 0, 0.99, h, "0.5")
 /* Personalized Item Alignment (pia.h): fields pia_lambda, pia_patience,
- * pia_factor. */
+ * pia_factor; off by default. */
 #define RS_OPT_PIA(st)                                                                             \
     RS_OPT_REAL_("pia", RS_OPT_FLOAT, st, pia_lambda, "LAMBDA", 0, 1e6,                            \
                  "Personalized Item Alignment: learnable item anchors pull the masked "            \
                  "posterior toward the user's anchor centroid (0 = off); anchors are "             \
-                 "published for item similarity"),                                                 \
+                 "published for item similarity",                                                  \
+                 "0"),                                                                             \
         RS_OPT_INT_("pia-patience", RS_OPT_INT, st, pia_patience, "P", 1, 1000,                    \
-                    "evaluations without validation gain before lambda grows"),                    \
+                    "evaluations without validation gain before lambda grows", "2"),               \
         RS_OPT_REAL_("pia-factor", RS_OPT_FLOAT, st, pia_factor, "S", 1, 1000,                     \
-                     "lambda multiplier when it grows")
+                     "lambda multiplier when it grows", "2")
 
+/* Sets every field of the table that has a default (.def) in the struct at
+ * base; -1 (after printing why) when a default is out of its bounds. */
+int rs_options_default(const rs_option *table, int n, void *base);
 /* Sets the option's field in the struct at base from value; prints the
  * error ("rectrain: --NAME: expected ...") and returns -1 when it is bad. */
 int rs_option_apply(const rs_option *o, const char *value, void *base);

@@ -28,18 +28,22 @@ struct rs_vae {
     rs_rng *user_rng; /* capacity per-user streams */
 };
 
+/* The command line's options of the family, and their defaults. */
+static const rs_option vae_options[] = {
+    RS_OPT_BATCH(rs_vae_options, batch_size, "500"),
+    RS_OPT_LR(rs_vae_options, lr, "1e-3"),
+    RS_OPT_WEIGHT_DECAY(rs_vae_options, weight_decay),
+    RS_OPT_HIDDEN(rs_vae_options, hidden, "hidden layer width", "600"),
+    RS_OPT_LATENT(rs_vae_options, latent, "200"),
+    RS_OPT_DROPOUT(rs_vae_options, dropout, "dropout probability on the input"),
+    RS_OPT_PIA(rs_vae_options),
+};
+
 void rs_vae_options_default(rs_vae_options *o)
 {
-    o->hidden = 600;
-    o->latent = 200;
-    o->dropout = 0.5f;
-    o->lr = 1e-3f;
-    o->weight_decay = 0.0f;
-    o->batch_size = 500;
+    memset(o, 0, sizeof(*o));
+    rs_options_default(vae_options, sizeof(vae_options) / sizeof(vae_options[0]), o);
     o->seed = 98765;
-    o->pia_lambda = 0.0f;
-    o->pia_patience = 2;
-    o->pia_factor = 2.0f;
 }
 
 /* Weights ~ N(0, 2 / (fan_in + fan_out)), biases ~ N(0, 0.001^2), as in the
@@ -230,28 +234,17 @@ int rs_vae_create(const rs_vae_options *o, uint32_t n_items, rs_train_model *out
     rs_vae *v = rs_calloc(1, sizeof(*v), err);
     if (!v) return -1;
     v->opt = *o;
-    v->M = n_items;
-    v->H = o->hidden;
-    v->L = o->latent;
-    v->capacity = o->batch_size;
+    v->M = n_items, v->H = o->hidden, v->L = o->latent, v->capacity = o->batch_size;
     rs_pia_init(&v->pia, o->pia_lambda, o->pia_patience, o->pia_factor);
     if (init_params(v, err) != 0 || alloc_buffers(v, err) != 0) {
         vae_free(v);
         return -1;
     }
-    memset(out, 0, sizeof(*out));
-    out->family = "vae";
-    out->self = v;
-    out->batch_capacity = v->capacity;
-    out->n_items = n_items;
-    out->params = &v->params;
-    out->pia = v->t[ANCHORS].size ? &v->pia : NULL;
+    rs_pia *pia = v->t[ANCHORS].size ? &v->pia : NULL;
+    *out = (rs_train_model){
+        "vae",           v,         v->capacity,      n_items,       &v->params, pia, {0}, NULL,
+        vae_train_batch, vae_score, vae_options_json, vae_footprint, vae_free};
     describe(v, &out->serve);
-    out->train_batch = vae_train_batch;
-    out->score = vae_score;
-    out->options_json = vae_options_json;
-    out->footprint = vae_footprint;
-    out->free = vae_free;
     return 0;
 }
 
@@ -283,16 +276,6 @@ int rs_vae_gradient(rs_vae *vae, const rs_train_batch *batch, const float *fixed
 }
 
 /* --- the family (family.h) --- */
-
-static const rs_option vae_options[] = {
-    RS_OPT_BATCH(rs_vae_options, batch_size),
-    RS_OPT_LR(rs_vae_options, lr),
-    RS_OPT_WEIGHT_DECAY(rs_vae_options, weight_decay),
-    RS_OPT_HIDDEN(rs_vae_options, hidden, "hidden layer width"),
-    RS_OPT_LATENT(rs_vae_options, latent),
-    RS_OPT_DROPOUT(rs_vae_options, dropout, "dropout probability on the input"),
-    RS_OPT_PIA(rs_vae_options),
-};
 
 static void vae_options_default(void *options)
 {
