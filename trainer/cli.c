@@ -203,13 +203,6 @@ static void *family_defaults(const rs_family *f)
     return o;
 }
 
-static const rs_option *family_option(const rs_family *f, const char *name)
-{
-    for (int i = 0; i < f->n_options; i++)
-        if (!strcmp(f->options[i].name, name)) return &f->options[i];
-    return NULL;
-}
-
 /* How many families define an option named name, and the first that does. */
 static int families_with(const char *name, const rs_family **first)
 {
@@ -217,7 +210,7 @@ static int families_with(const char *name, const rs_family **first)
     const rs_family *const *fams = rs_families(&n);
     *first = NULL;
     for (int i = 0; i < n; i++)
-        if (family_option(fams[i], name)) {
+        if (rs_family_option(fams[i], name)) {
             if (!count++) *first = fams[i];
         }
     return count;
@@ -276,7 +269,7 @@ static void print_shared(FILE *f, const char *name, void **defaults, int md)
     int same_help = 1, same_default = 1;
     size_t dl = 0, hl = 0;
     for (int i = 0; i < n; i++) {
-        const rs_option *o = family_option(fams[i], name);
+        const rs_option *o = rs_family_option(fams[i], name);
         if (!o) continue;
         rs_option_format(o, defaults[i], value, sizeof(value));
         if (first) same_help &= !strcmp(o->help, first->help);
@@ -396,7 +389,8 @@ static int apply_family_options(rs_cli *c, const entry *e, const int *given, con
                                 int n)
 {
     for (int k = 0; k < n; k++) {
-        const rs_option *mine = c->family ? family_option(c->family, e[given[k]].opt->name) : NULL;
+        const rs_option *mine =
+            c->family ? rs_family_option(c->family, e[given[k]].opt->name) : NULL;
         if (mine) {
             if (rs_option_apply(mine, values[k], c->family_options) != 0) return -1;
             continue;

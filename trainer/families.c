@@ -26,3 +26,10 @@ const rs_family *rs_family_find(const char *name)
         if (!strcmp(families[i]->name, name)) return families[i];
     return NULL;
 }
+
+const rs_option *rs_family_option(const rs_family *family, const char *name)
+{
+    for (int i = 0; i < family->n_options; i++)
+        if (!strcmp(family->options[i].name, name)) return &family->options[i];
+    return NULL;
+}

@@ -38,5 +38,7 @@ typedef struct rs_family {
 /* The registered families, in registration order. */
 const rs_family *const *rs_families(int *n);
 const rs_family *rs_family_find(const char *name);
+/* The family's option called name, or NULL. */
+const rs_option *rs_family_option(const rs_family *family, const char *name);
 
 #endif

@@ -651,6 +651,14 @@ static int fastvae_score(void *self, const rs_csr *input, const uint32_t *users,
     return 0;
 }
 
+/* Full softmax only: the sampled softmax's gradient needs fixed samples
+ * (rs_fastvae_gradient). */
+static int fastvae_gradient(void *self, const rs_train_batch *batch, double *objective,
+                            rs_error *err)
+{
+    return rs_fastvae_gradient(self, batch, NULL, NULL, NULL, objective, err);
+}
+
 static json_t *fastvae_options_json(const void *self)
 {
     const rs_fastvae *f = self;
@@ -744,6 +752,7 @@ int rs_fastvae_create(const rs_fastvae_options *o, uint32_t n_items, const float
                             fastvae_begin_epoch,
                             fastvae_train_batch,
                             fastvae_score,
+                            fastvae_gradient,
                             fastvae_options_json,
                             fastvae_footprint,
                             fastvae_free};

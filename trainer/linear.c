@@ -56,10 +56,10 @@ static int forward(linear *m, const rs_csr *data, const uint32_t *users, int siz
     return 0;
 }
 
-static int linear_train_batch(void *self, const rs_train_batch *batch, rs_step_stats *stats,
-                              rs_error *err)
+/* Forward, loss and gradient; dropout only when training (epoch_rng). */
+static int compute_gradient(linear *m, const rs_train_batch *batch, rs_step_stats *stats,
+                            rs_error *err)
 {
-    linear *m = self;
     rs_sparse_batch X;
     if (forward(m, batch->data, batch->users, batch->size, batch->epoch_rng, m->logits, &X, err))
         return -1;
@@ -71,7 +71,26 @@ static int linear_train_batch(void *self, const rs_train_batch *batch, rs_step_s
     rs_dense_t_backward(m->dh, t[Q].grad, t[BIAS].grad, m->logits, m->h, t[Q].value, batch->size,
                         (int)m->D, (int)m->M);
     rs_sparse_backward(t[E].grad, NULL, m->dh, &X, (int)m->D);
+    return 0;
+}
+
+static int linear_train_batch(void *self, const rs_train_batch *batch, rs_step_stats *stats,
+                              rs_error *err)
+{
+    linear *m = self;
+    if (compute_gradient(m, batch, stats, err) != 0) return -1;
     rs_params_step(&m->params);
+    return 0;
+}
+
+static int linear_gradient(void *self, const rs_train_batch *batch, double *objective,
+                           rs_error *err)
+{
+    rs_train_batch b = *batch;
+    b.epoch_rng = NULL;
+    rs_step_stats stats;
+    if (compute_gradient(self, &b, &stats, err) != 0) return -1;
+    *objective = stats.loss / batch->size;
     return 0;
 }
 
@@ -127,6 +146,7 @@ static int linear_create(const void *options, const rs_family_inputs *in, rs_tra
                   NULL},
         .train_batch = linear_train_batch,
         .score = linear_score,
+        .gradient = linear_gradient,
         .options_json = linear_options_json,
         .free = linear_free,
     };

@@ -72,6 +72,11 @@ typedef struct rs_train_model {
      * `input`; must be safe to call between training steps. */
     int (*score)(void *self, const rs_csr *input, const uint32_t *users, int size, float *scores,
                  rs_error *err);
+    /* Forward + backward on a batch without the optimiser step and with
+     * the randomness off (no dropout, zero noise): the gradient is then
+     * rs_params_dense_gradient(params) and *objective the objective per
+     * user. For the finite-difference checks; NULL when not offered. */
+    int (*gradient)(void *self, const rs_train_batch *batch, double *objective, rs_error *err);
     /* The manifest's "model_options" object (a new reference), or NULL. */
     json_t *(*options_json)(const void *self);
     /* Bytes of activation buffers and other state beyond the parameters. */

@@ -193,6 +193,11 @@ static int vae_score(void *self, const rs_csr *input, const uint32_t *users, int
     return 0;
 }
 
+static int vae_gradient(void *self, const rs_train_batch *batch, double *objective, rs_error *err)
+{
+    return rs_vae_gradient(self, batch, NULL, objective, err);
+}
+
 static json_t *vae_options_json(const void *self)
 {
     const rs_vae *v = self;
@@ -241,9 +246,10 @@ int rs_vae_create(const rs_vae_options *o, uint32_t n_items, rs_train_model *out
         return -1;
     }
     rs_pia *pia = v->t[ANCHORS].size ? &v->pia : NULL;
-    *out = (rs_train_model){
-        "vae",           v,         v->capacity,      n_items,       &v->params, pia, {0}, NULL,
-        vae_train_batch, vae_score, vae_options_json, vae_footprint, vae_free};
+    *out = (rs_train_model){"vae",           v,         v->capacity,  n_items,
+                            &v->params,      pia,       {0},          NULL,
+                            vae_train_batch, vae_score, vae_gradient, vae_options_json,
+                            vae_footprint,   vae_free};
     describe(v, &out->serve);
     return 0;
 }
