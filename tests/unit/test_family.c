@@ -102,33 +102,6 @@ START_TEST(test_every_family_gradient_matches_finite_differences)
 }
 END_TEST
 
-/* Served scores for user u: stored history -> encoder -> item matrix. */
-static void check_served(rs_model *m, const rs_dataset *d, rs_train_model *model)
-{
-    uint32_t M = d->report.n_items, D = rs_model_dim(m), users[8];
-    for (uint32_t r = 0; r < 8; r++) users[r] = r * 7;
-    float *expected = malloc(sizeof(float) * M * 8), *u = malloc(sizeof(float) * D);
-    float *scratch = malloc(sizeof(float) * rs_model_scratch_floats(m));
-    rs_error err;
-    ck_assert_int_eq(model->score(model->self, &d->known, users, 8, expected, &err), 0);
-    for (uint32_t r = 0; r < 8; r++) {
-        const char *id = rs_idtable_name(d->users, users[r], NULL);
-        const uint32_t *items;
-        uint32_t n;
-        ck_assert_int_eq(rs_model_user_history(m, id, strlen(id), &items, &n), 0);
-        ck_assert_int_eq(rs_model_encode(m, items, n, u, scratch, &err), 0);
-        for (uint32_t i = 0; i < M; i++) {
-            const float *q = rs_model_item_matrix(m) + (size_t)i * D;
-            double s = 0;
-            for (uint32_t j = 0; j < D; j++) s += (double)u[j] * q[j];
-            ck_assert_msg(fabs(s - expected[(size_t)r * M + i]) < 1e-4,
-                          "%s user %u item %u: %g vs %g", model->family, users[r], i, s,
-                          expected[(size_t)r * M + i]);
-        }
-    }
-    free(expected), free(u), free(scratch);
-}
-
 START_TEST(test_every_publishable_family_serves_its_scores)
 {
     char dir[256], store_dir[300];
@@ -177,7 +150,9 @@ START_TEST(test_every_publishable_family_serves_its_scores)
             ck_assert_uint_eq(idx.n, d.report.n_items);
             ck_assert_uint_eq(idx.d1 + idx.d2, rs_model_dim(m));
             rs_midx_release(&idx);
-            check_served(m, &d, &model);
+            uint32_t users_[8];
+            for (uint32_t r = 0; r < 8; r++) users_[r] = r * 7;
+            test_check_served_scores(m, &model, &d, users_, 8);
             rs_model_free(m);
             rs_snapshot_close(snap);
             rs_store_close(store);
