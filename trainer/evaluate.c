@@ -92,7 +92,8 @@ int rs_write_rankings(rs_train_model *model, const rs_csr *input, const rs_idtab
                       rs_error *err)
 {
     uint32_t M = model->n_items, chosen[64];
-    float *scores = rs_aligned_alloc((size_t)64 * M, sizeof(float), err);
+    int batch = RS_MIN(64, model->batch_capacity); /* a model scores at most its capacity */
+    float *scores = rs_aligned_alloc((size_t)batch * M, sizeof(float), err);
     rs_scored *top = rs_malloc(k, sizeof(rs_scored), err);
     FILE *f = NULL;
     int rc = -1;
@@ -104,7 +105,7 @@ int rs_write_rankings(rs_train_model *model, const rs_csr *input, const rs_idtab
     uint32_t written = 0;
     for (uint32_t u = 0; u < input->n_rows && written < n_users;) {
         int size = 0;
-        for (; u < input->n_rows && size < 64 && written + (uint32_t)size < n_users; u++)
+        for (; u < input->n_rows && size < batch && written + (uint32_t)size < n_users; u++)
             if (rs_csr_row_len(input, u) > 0) chosen[size++] = u;
         if (size == 0) break;
         if (model->score(model->self, input, chosen, size, scores, err) != 0) goto done;

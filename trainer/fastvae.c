@@ -22,23 +22,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adam.h"
+#include "family.h"
+#include "input.h"
 #include "layers.h"
 #include "pq.h"
-#include "publish.h"
 
 /* rng stream ids for sampler rebuilds: above every user id (< 2^32). */
 #define REBUILD_STREAM 0x100000000ULL
 /* Full softmax: logits buffer of at most this many floats (chunks of users). */
 #define FULL_LOGITS_FLOATS (1UL << 26)
-
-/* The gradient rows of an item table touched by one batch. */
-typedef struct rowgrad {
-    uint32_t width, n, cap;
-    uint32_t *rows; /* n touched table rows, in first-touch order */
-    int32_t *slot;  /* by table row: its index in rows / grad, or -1 */
-    float *grad;    /* cap x width */
-} rowgrad;
 
 /* Dot product and axpy over H floats, vectorised (the summation order is
  * fixed by the code, not by the thread count). */
@@ -62,17 +54,13 @@ struct rs_fastvae {
     int capacity;
     float *counts; /* M training counts (NULL when not given) */
 
-    size_t n_params, n_small;
-    float *params, *best;
-    float *E, *Wenc, *benc, *Wdec, *bdec, *Q, *A; /* views into params */
-    float *small_grads;                           /* dWenc | dbenc | dWdec | dbdec */
-    float *dWenc, *dbenc, *dWdec, *dbdec;
-    rowgrad gE, gQ, gA;
-    float *dQ_dense;    /* full softmax: M x H */
-    float *dense_grads; /* rs_fastvae_grads: allocated on first use */
-    rs_adam adam_E, adam_small, adam_Q, adam_A;
-    float pia_lambda;
-    int evals_without_gain;
+    rs_params params;
+    float *E, *Wenc, *benc, *Wdec, *bdec, *Q, *A; /* the tensors' values */
+    float *dWenc, *dbenc, *dWdec, *dbdec;         /* dense gradients */
+    rs_rowgrad *gE, *gQ, *gA;                     /* item-table gradient rows */
+    float *dQ_dense;                              /* full softmax: M x H */
+    float *dense_grads;                           /* rs_fastvae_grads */
+    rs_pia pia;
     long step;
 
     rs_sampler *sampler; /* NULL in full softmax mode */
@@ -82,11 +70,10 @@ struct rs_fastvae {
     int n_su;
     rs_fastvae_timing timing;
 
-    /* The sparse input batch. */
-    uint64_t *x_indptr;
-    uint32_t *x_indices;
-    float *x_values, *pos_lq, *pos_coef; /* x_cap each */
-    uint64_t x_cap;
+    /* The sparse input batch and per-positive sampled-softmax state. */
+    rs_input input;
+    float *pos_lq, *pos_coef;
+    uint64_t pos_lq_cap, pos_coef_cap;
     /* Activations and gradients (capacity rows). */
     rs_rng *user_rng;
     float *h0, *mask, *h1, *e, *eps, *z, *u;
@@ -106,28 +93,6 @@ struct rs_fastvae {
     uint64_t acc_start_cap, acc_perm_cap;
 };
 
-void rs_fastvae_options_default(rs_fastvae_options *o)
-{
-    o->hidden = 200;
-    o->latent = 32;
-    o->dropout = 0.5f;
-    o->item_dropout = 0.5f;
-    o->lr = 1e-3f;
-    o->weight_decay = 0.0f;
-    o->lr_step = 5;
-    o->lr_gamma = 0.95f;
-    o->batch_size = 256;
-    o->full_softmax = 0;
-    o->sampler = RS_SAMPLER_MIDX_POP;
-    o->samples = 200;
-    o->codewords = 16;
-    o->rebuild_every = 0;
-    o->seed = 98765;
-    o->pia_lambda = 0.0f;
-    o->pia_patience = 2;
-    o->pia_factor = 2.0f;
-}
-
 int rs_fastvae_sampler_parse(const char *name, rs_fastvae_options *o, rs_error *err)
 {
     if (name && strcmp(name, "full") == 0) {
@@ -145,60 +110,62 @@ const char *rs_fastvae_sampler_name(const rs_fastvae_options *o)
     return o->full_softmax ? "full" : rs_sampler_kind_name(o->sampler);
 }
 
-/* --- item-table gradient rows --- */
-
-static int rowgrad_init(rowgrad *g, uint32_t n_rows, uint32_t width, rs_error *err)
+/* The command line's options of the family, and their defaults. */
+static int parse_sampler(const char *value, void *options)
 {
-    g->width = width;
-    g->n = 0;
-    g->cap = RS_MIN(n_rows, 1024u);
-    if (!(g->slot = rs_malloc(n_rows, sizeof(int32_t), err))) return -1;
-    for (uint32_t i = 0; i < n_rows; i++) g->slot[i] = -1;
-    if (!(g->rows = rs_malloc(g->cap, sizeof(uint32_t), err))) return -1;
-    if (!(g->grad = rs_malloc((size_t)g->cap * width, sizeof(float), err))) return -1;
-    return 0;
+    rs_error err;
+    if (rs_fastvae_sampler_parse(value, options, &err) == 0) return 0;
+    fprintf(stderr, "rectrain: %s\n", err.msg);
+    return -1;
 }
 
-static void rowgrad_free(rowgrad *g)
-{
-    free(g->slot);
-    free(g->rows);
-    free(g->grad);
-    memset(g, 0, sizeof(*g));
-}
+#define FV_INT(nm, ty, field, a, lo, hi, h, d)                                                     \
+    RS_OPT_INT_(nm, ty, rs_fastvae_options, field, a, lo, hi, h, d)
+static const rs_option fastvae_options[] = {
+    RS_OPT_PIA(rs_fastvae_options),
+    RS_OPT_HIDDEN(rs_fastvae_options, hidden, "item and user vector width", "200"),
+    {.name = "sampler",
+     .type = RS_OPT_CUSTOM,
+     .arg = "NAME",
+     .parse = parse_sampler,
+     .def = "midx-pop",
+     .default_text = "midx-pop",
+     .help = "negative sampler of the sampled softmax: uniform | pop | midx-uni | midx-pop | "
+             "midx-exact (the exact softmax drawn through MIDX, O(M) per user: diagnostics) | "
+             "full (no sampling: exact softmax over all items)"},
+    FV_INT("samples", RS_OPT_U32, samples, "T", 1, 1000000,
+           "items drawn per user, shared by its positives", "200"),
+    RS_OPT_LATENT(rs_fastvae_options, latent, "32"),
+    FV_INT("codewords", RS_OPT_U32, codewords, "K", 1, 4096,
+           "codewords per codebook of the sampler's MIDX; the published serving index sizes its "
+           "own (sqrt(items / 4))",
+           "16"),
+    RS_OPT_BATCH(rs_fastvae_options, batch_size, "256"),
+    FV_INT("rebuild-every", RS_OPT_LONG, rebuild_every, "N", 0, 1L << 40,
+           "rebuild the sampler from the current item vectors every N steps (0 = at the start "
+           "of every epoch)",
+           "0"),
+    RS_OPT_LR(rs_fastvae_options, lr, "1e-3"),
+    FV_INT("lr-step", RS_OPT_INT, lr_step, "N", 0, 100000,
+           "StepLR: multiply the learning rate by --lr-gamma every N epochs (0 = constant rate)",
+           "5"),
+    RS_OPT_WEIGHT_DECAY(rs_fastvae_options, weight_decay),
+    RS_OPT_REAL_("lr-gamma", RS_OPT_FLOAT, rs_fastvae_options, lr_gamma, "G", 1e-6, 1,
+                 "StepLR factor", "0.95"),
+    RS_OPT_DROPOUT(rs_fastvae_options, dropout,
+                   "dropout probability on the pooled history embedding"),
+    RS_OPT_REAL_("item-dropout", RS_OPT_FLOAT, rs_fastvae_options, item_dropout, "P", 0, 0.99,
+                 "drop history items before pooling, as the paper's input dropout (0 = off, as "
+                 "the authors' code); item tables use lazy Adam (only rows a batch touches are "
+                 "updated)",
+                 "0.5"),
+};
 
-/* Room for `more` new rows (at most the table's), so touches cannot fail. */
-static int rowgrad_reserve(rowgrad *g, uint64_t more, uint32_t n_table, rs_error *err)
+void rs_fastvae_options_default(rs_fastvae_options *o)
 {
-    uint64_t need = RS_MIN((uint64_t)g->n + more, (uint64_t)n_table);
-    if (need <= g->cap) return 0;
-    uint64_t cap = RS_MIN(RS_MAX(need, (uint64_t)g->cap * 2), (uint64_t)n_table);
-    uint32_t *rows = realloc(g->rows, cap * sizeof(uint32_t));
-    if (!rows) return rs_fail(err, "out of memory for %llu gradient rows", (unsigned long long)cap);
-    g->rows = rows;
-    float *grad = realloc(g->grad, cap * g->width * sizeof(float));
-    if (!grad) return rs_fail(err, "out of memory for %llu gradient rows", (unsigned long long)cap);
-    g->grad = grad;
-    g->cap = (uint32_t)cap;
-    return 0;
-}
-
-/* The slot of a table row, claiming a zeroed one on first touch. */
-static inline uint32_t rowgrad_touch(rowgrad *g, uint32_t row)
-{
-    int32_t s = g->slot[row];
-    if (s >= 0) return (uint32_t)s;
-    s = (int32_t)g->n++;
-    g->slot[row] = s;
-    g->rows[s] = row;
-    memset(g->grad + (size_t)s * g->width, 0, sizeof(float) * g->width);
-    return (uint32_t)s;
-}
-
-static void rowgrad_clear(rowgrad *g)
-{
-    for (uint32_t k = 0; k < g->n; k++) g->slot[g->rows[k]] = -1;
-    g->n = 0;
+    memset(o, 0, sizeof(*o));
+    rs_options_default(fastvae_options, sizeof(fastvae_options) / sizeof(fastvae_options[0]), o);
+    o->seed = 98765;
 }
 
 static int grow_u64(uint64_t **p, uint64_t *cap, uint64_t need, rs_error *err)
@@ -216,13 +183,13 @@ static int grow_u64(uint64_t **p, uint64_t *cap, uint64_t need, rs_error *err)
  * for k < n. Entries are grouped by row with a stable counting sort; each
  * row is then summed in entry order by one thread, so the result is the
  * same for any thread count. */
-static int accumulate_rows(rs_fastvae *f, rowgrad *g, uint32_t n_table, uint64_t n,
-                           const float *src, rs_error *err)
+static int accumulate_rows(rs_fastvae *f, rs_rowgrad *g, uint64_t n, const float *src,
+                           rs_error *err)
 {
     const uint32_t *item = f->ent_item, *user = f->ent_user;
     const float *coef = f->ent_coef;
-    if (rowgrad_reserve(g, n, n_table, err) != 0) return -1;
-    for (uint64_t k = 0; k < n; k++) rowgrad_touch(g, item[k]);
+    if (rs_rowgrad_reserve(g, n, err) != 0) return -1;
+    for (uint64_t k = 0; k < n; k++) rs_rowgrad_touch(g, item[k]);
     uint32_t rows = g->n, w = g->width;
     if (grow_u64(&f->acc_start, &f->acc_start_cap, (uint64_t)rows + 1, err) != 0) return -1;
     if (grow_u64(&f->acc_perm, &f->acc_perm_cap, n, err) != 0) return -1;
@@ -264,48 +231,40 @@ static int reserve_entries(rs_fastvae *f, uint64_t n, rs_error *err)
 
 /* --- parameters and buffers --- */
 
-static size_t layout(rs_fastvae *f, float *base)
-{
-    size_t M = f->M, H = f->H, L = f->L, off = 0;
-#define TAKE(ptr, count)                                                                           \
-    do {                                                                                           \
-        f->ptr = base ? base + off : NULL;                                                         \
-        off += (count);                                                                            \
-    } while (0)
-    TAKE(E, M * H);
-    TAKE(Wenc, H * 2 * L);
-    TAKE(benc, 2 * L);
-    TAKE(Wdec, L * H);
-    TAKE(bdec, H);
-    TAKE(Q, M * H);
-    TAKE(A, f->opt.pia_lambda > 0.0f ? M * L : 0);
-#undef TAKE
-    if (f->opt.pia_lambda <= 0.0f) f->A = NULL;
-    return off;
-}
+enum { T_E, T_WENC, T_BENC, T_WDEC, T_BDEC, T_Q, T_A, N_TENSORS };
 
-/* Zero-mean uniform values of standard deviation std (cheaper than normal
- * draws for the M x H tables: a million-item model has 4e8 of them). */
-static void init_uniform(float *x, size_t n, double std, rs_rng *rng)
+/* Uniform values. Item tables: std 1/sqrt(H) (unit expected row norm);
+ * dense weights: std sqrt(2 / (fan_in + fan_out)); biases: std 0.001;
+ * anchors: std 1/sqrt(L). The item tables get lazy Adam; Q gets dense Adam
+ * in full softmax mode, where every row is touched. */
+static int init_params(rs_fastvae *f, rs_error *err)
 {
-    float a = (float)(std * sqrt(3.0));
-    for (size_t i = 0; i < n; i++) x[i] = a * (2.0f * rs_rng_uniform_f(rng) - 1.0f);
-}
-
-/* Item tables: std 1/sqrt(H) (unit expected row norm); dense weights: std
- * sqrt(2 / (fan_in + fan_out)); biases: std 0.001; anchors: std 1/sqrt(L). */
-static void init_params(rs_fastvae *f)
-{
-    rs_rng rng;
-    rs_rng_seed(&rng, f->opt.seed);
-    double M = f->M, H = f->H, L = f->L;
-    init_uniform(f->E, (size_t)(M * H), 1.0 / sqrt(H), &rng);
-    init_uniform(f->Wenc, (size_t)(H * 2 * L), sqrt(2.0 / (H + 2 * L)), &rng);
-    init_uniform(f->benc, 2 * f->L, 0.001, &rng);
-    init_uniform(f->Wdec, (size_t)(L * H), sqrt(2.0 / (L + H)), &rng);
-    init_uniform(f->bdec, f->H, 0.001, &rng);
-    init_uniform(f->Q, (size_t)(M * H), 1.0 / sqrt(H), &rng);
-    if (f->A) init_uniform(f->A, (size_t)(M * L), sqrt(1.0 / L), &rng);
+    uint64_t M = f->M, H = f->H, L = f->L;
+    double h = H, l = L;
+    rs_optim_kind q_optim = f->opt.full_softmax ? RS_OPTIM_DENSE : RS_OPTIM_ROWS;
+    rs_tensor_spec specs[N_TENSORS] = {
+        [T_E] = {"encoder.0.weight", M, H, RS_INIT_UNIFORM, 1.0 / sqrt(h), RS_OPTIM_ROWS},
+        [T_WENC] = {"encoder.1.weight", H, 2 * L, RS_INIT_UNIFORM, sqrt(2.0 / (h + 2 * l)),
+                    RS_OPTIM_DENSE},
+        [T_BENC] = {"encoder.1.bias", 2 * L, 0, RS_INIT_UNIFORM, 0.001, RS_OPTIM_DENSE},
+        [T_WDEC] = {"decoder.0.weight", L, H, RS_INIT_UNIFORM, sqrt(2.0 / (l + h)), RS_OPTIM_DENSE},
+        [T_BDEC] = {"decoder.0.bias", H, 0, RS_INIT_UNIFORM, 0.001, RS_OPTIM_DENSE},
+        [T_Q] = {"items.vectors", M, H, RS_INIT_UNIFORM, 1.0 / sqrt(h), q_optim},
+        [T_A] = {"items.anchors", f->opt.pia_lambda > 0.0f ? M : 0, L, RS_INIT_UNIFORM,
+                 sqrt(1.0 / l), RS_OPTIM_ROWS},
+    };
+    if (rs_params_init(&f->params, specs, N_TENSORS, f->opt.seed, f->opt.lr, f->opt.weight_decay,
+                       err) != 0)
+        return -1;
+    rs_param *t = f->params.t;
+    f->E = t[T_E].value, f->gE = &t[T_E].rowgrad;
+    f->Wenc = t[T_WENC].value, f->dWenc = t[T_WENC].grad;
+    f->benc = t[T_BENC].value, f->dbenc = t[T_BENC].grad;
+    f->Wdec = t[T_WDEC].value, f->dWdec = t[T_WDEC].grad;
+    f->bdec = t[T_BDEC].value, f->dbdec = t[T_BDEC].grad;
+    f->Q = t[T_Q].value, f->gQ = &t[T_Q].rowgrad, f->dQ_dense = t[T_Q].grad;
+    f->A = t[T_A].value, f->gA = &t[T_A].rowgrad;
+    return 0;
 }
 
 static void fastvae_free(void *self)
@@ -313,25 +272,12 @@ static void fastvae_free(void *self)
     rs_fastvae *f = self;
     if (!f) return;
     free(f->counts);
-    free(f->params);
-    free(f->best);
-    free(f->small_grads);
-    rowgrad_free(&f->gE);
-    rowgrad_free(&f->gQ);
-    rowgrad_free(&f->gA);
-    free(f->dQ_dense);
-    free(f->dense_grads);
-    rs_adam_free(&f->adam_E);
-    rs_adam_free(&f->adam_small);
-    rs_adam_free(&f->adam_Q);
-    rs_adam_free(&f->adam_A);
+    rs_params_free(&f->params);
     rs_sampler_free(f->sampler);
     for (int t = 0; t < f->n_su; t++) rs_sampler_user_free(f->su[t]);
     free(f->su);
     free(f->thread_seconds);
-    free(f->x_indptr);
-    free(f->x_indices);
-    free(f->x_values);
+    rs_input_free(&f->input);
     free(f->pos_lq);
     free(f->pos_coef);
     free(f->user_rng);
@@ -366,33 +312,13 @@ static int ensure_thread_states(rs_fastvae *f, rs_error *err)
 static int alloc_buffers(rs_fastvae *f, rs_error *err)
 {
     size_t B = (size_t)f->capacity, M = f->M, H = f->H, L = f->L, T = f->T;
-    f->n_params = layout(f, NULL);
-    if (!(f->params = rs_aligned_alloc(f->n_params, sizeof(float), err))) return -1;
-    layout(f, f->params);
-    f->n_small = H * 2 * L + 2 * L + L * H + H;
-    if (!(f->small_grads = rs_aligned_alloc(f->n_small, sizeof(float), err))) return -1;
-    f->dWenc = f->small_grads;
-    f->dbenc = f->dWenc + H * 2 * L;
-    f->dWdec = f->dbenc + 2 * L;
-    f->dbdec = f->dWdec + L * H;
-    if (rowgrad_init(&f->gE, f->M, f->H, err) != 0) return -1;
-    if (rs_adam_init(&f->adam_E, M * H, f->opt.lr, f->opt.weight_decay, err) != 0) return -1;
-    if (rs_adam_init(&f->adam_small, f->n_small, f->opt.lr, f->opt.weight_decay, err) != 0)
-        return -1;
-    if (rs_adam_init(&f->adam_Q, M * H, f->opt.lr, f->opt.weight_decay, err) != 0) return -1;
     if (f->opt.full_softmax) {
-        if (!(f->dQ_dense = rs_aligned_alloc(M * H, sizeof(float), err))) return -1;
         f->chunk = (int)RS_MAX(1UL, RS_MIN((size_t)B, FULL_LOGITS_FLOATS / M));
         if (!(f->logits = rs_aligned_alloc((size_t)f->chunk * M, sizeof(float), err))) return -1;
     } else {
-        if (rowgrad_init(&f->gQ, f->M, f->H, err) != 0) return -1;
         if (!(f->samp = rs_malloc(B * T, sizeof(uint32_t), err))) return -1;
         if (!(f->samp_lq = rs_malloc(B * T, sizeof(float), err))) return -1;
         if (!(f->samp_coef = rs_malloc(B * T, sizeof(float), err))) return -1;
-    }
-    if (f->A) {
-        if (rowgrad_init(&f->gA, f->M, f->L, err) != 0) return -1;
-        if (rs_adam_init(&f->adam_A, M * L, f->opt.lr, f->opt.weight_decay, err) != 0) return -1;
     }
     float **bh[] = {&f->h0, &f->mask, &f->h1, &f->u, &f->du, &f->dh1};
     for (size_t i = 0; i < sizeof(bh) / sizeof(bh[0]); i++)
@@ -405,29 +331,8 @@ static int alloc_buffers(rs_fastvae *f, rs_error *err)
         if (!(*bl[i] = rs_aligned_alloc(B * L, sizeof(float), err))) return -1;
     if (!(f->user_rng = rs_malloc(B, sizeof(rs_rng), err))) return -1;
     if (!(f->user_loss = rs_malloc(B, sizeof(double), err))) return -1;
-    if (!(f->x_indptr = rs_malloc(B + 1, sizeof(uint64_t), err))) return -1;
+    if (rs_input_init(&f->input, f->capacity, err) != 0) return -1;
     return ensure_thread_states(f, err);
-}
-
-static int reserve_input(rs_fastvae *f, uint64_t nnz, rs_error *err)
-{
-    if (nnz <= f->x_cap) return 0;
-    uint64_t cap = nnz + nnz / 2 + 1024;
-    float **fl[] = {&f->x_values, &f->pos_lq, &f->pos_coef};
-    for (size_t i = 0; i < 3; i++) {
-        float *p = realloc(*fl[i], cap * sizeof(float));
-        if (!p)
-            return rs_fail(err, "out of memory for a batch of %llu interactions",
-                           (unsigned long long)nnz);
-        *fl[i] = p;
-    }
-    uint32_t *ix = realloc(f->x_indices, cap * sizeof(uint32_t));
-    if (!ix)
-        return rs_fail(err, "out of memory for a batch of %llu interactions",
-                       (unsigned long long)nnz);
-    f->x_indices = ix;
-    f->x_cap = cap;
-    return 0;
 }
 
 /* --- forward --- */
@@ -442,49 +347,26 @@ static int build_input(rs_fastvae *f, const rs_csr *data, const uint32_t *users,
                        const rs_rng *epoch_rng, float dropout, float item_dropout,
                        rs_sparse_batch *X, rs_error *err)
 {
-    uint64_t nnz = 0;
-    f->x_indptr[0] = 0;
-    for (int r = 0; r < size; r++) {
-        uint32_t u = users[r];
-        if (u >= data->n_rows)
-            return rs_fail(err, "batch user %u out of range (%u rows)", u, data->n_rows);
-        nnz += data->indptr[u + 1] - data->indptr[u];
-        f->x_indptr[r + 1] = nnz;
-    }
-    if (reserve_input(f, nnz, err) != 0) return -1;
+    if (rs_input_gather(&f->input, data, users, size, X, err) != 0) return -1;
+    uint64_t nnz = X->indptr[size];
+    if (rs_grow_floats(&f->pos_lq, &f->pos_lq_cap, nnz, err) != 0 ||
+        rs_grow_floats(&f->pos_coef, &f->pos_coef_cap, nnz, err) != 0)
+        return -1;
     uint32_t H = f->H, L = f->L;
+    if (epoch_rng) rs_input_dropout(&f->input, X, users, epoch_rng, item_dropout, f->user_rng);
     float keep_scale = dropout > 0.0f ? 1.0f / (1.0f - dropout) : 1.0f;
-    float item_scale = item_dropout > 0.0f ? 1.0f / (1.0f - item_dropout) : 1.0f;
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < size; r++) {
-        uint32_t u = users[r];
-        const uint32_t *row = data->indices + data->indptr[u];
-        uint64_t n = data->indptr[u + 1] - data->indptr[u], out = f->x_indptr[r];
-        float value = n ? 1.0f / sqrtf((float)n) : 0.0f;
-        for (uint64_t p = 0; p < n; p++) {
-            f->x_indices[out + p] = row[p];
-            f->x_values[out + p] = value;
-        }
         float *mask = f->mask + (size_t)r * H;
         if (!epoch_rng) {
             for (uint32_t j = 0; j < H; j++) mask[j] = 1.0f;
             continue;
         }
-        rs_rng rng;
-        rs_rng_split(epoch_rng, u, &rng);
-        if (item_dropout > 0.0f)
-            for (uint64_t p = 0; p < n; p++)
-                f->x_values[out + p] =
-                    rs_rng_uniform_f(&rng) >= item_dropout ? value * item_scale : 0.0f;
+        rs_rng *rng = &f->user_rng[r];
         for (uint32_t j = 0; j < H; j++)
-            mask[j] = dropout <= 0.0f || rs_rng_uniform_f(&rng) >= dropout ? keep_scale : 0.0f;
-        for (uint32_t j = 0; j < L; j++) f->eps[(size_t)r * L + j] = (float)rs_rng_normal(&rng);
-        f->user_rng[r] = rng;
+            mask[j] = dropout <= 0.0f || rs_rng_uniform_f(rng) >= dropout ? keep_scale : 0.0f;
+        for (uint32_t j = 0; j < L; j++) f->eps[(size_t)r * L + j] = (float)rs_rng_normal(rng);
     }
-    X->n_rows = (uint32_t)size;
-    X->indptr = f->x_indptr;
-    X->indices = f->x_indices;
-    X->values = f->x_values;
     return 0;
 }
 
@@ -623,7 +505,7 @@ static int sampled_softmax(rs_fastvae *f, const rs_sparse_batch *X, float scale,
             f->ent_coef[k] = f->samp_coef[(size_t)r * T + t];
         }
     }
-    return accumulate_rows(f, &f->gQ, M, k, f->u, err);
+    return accumulate_rows(f, f->gQ, k, f->u, err);
 }
 
 /* The exact softmax over all items, chunk by chunk of users: dU and the
@@ -631,7 +513,6 @@ static int sampled_softmax(rs_fastvae *f, const rs_sparse_batch *X, float scale,
 static double full_softmax(rs_fastvae *f, const rs_sparse_batch *X, float scale)
 {
     int B = (int)X->n_rows, H = (int)f->H, M = (int)f->M;
-    memset(f->dQ_dense, 0, sizeof(float) * (size_t)f->M * f->H);
     double loss = 0.0;
     for (int start = 0; start < B; start += f->chunk) {
         int sb = RS_MIN(f->chunk, B - start);
@@ -647,50 +528,16 @@ static double full_softmax(rs_fastvae *f, const rs_sparse_batch *X, float scale)
 
 /* --- backward --- */
 
-/* PIA (as in vae.c): R = mean_i ||mu - a_i||^2 + sum exp(logvar); adds
- * scale * dR to de and to the anchor rows. Serial: rows share anchors. */
-static int pia_backward(rs_fastvae *f, const rs_sparse_batch *X, float scale, double *reg,
-                        rs_error *err)
-{
-    int L = (int)f->L;
-    *reg = 0.0;
-    if (rowgrad_reserve(&f->gA, X->indptr[X->n_rows] - X->indptr[0], f->M, err) != 0) return -1;
-    for (uint32_t r = 0; r < X->n_rows; r++) {
-        uint64_t n = X->indptr[r + 1] - X->indptr[r];
-        if (n == 0) continue;
-        const float *mu = f->e + (size_t)r * 2 * L, *logvar = mu + L;
-        float *dmu = f->de + (size_t)r * 2 * L, *dlogvar = dmu + L;
-        double sum = 0.0;
-        for (uint64_t p = X->indptr[r]; p < X->indptr[r + 1]; p++) {
-            const float *a = f->A + (size_t)X->indices[p] * L;
-            float *da = f->gA.grad + (size_t)rowgrad_touch(&f->gA, X->indices[p]) * L;
-            for (int j = 0; j < L; j++) {
-                float diff = mu[j] - a[j];
-                sum += (double)diff * diff / (double)n;
-                dmu[j] += scale * 2.0f * diff / (float)n;
-                da[j] -= scale * 2.0f * diff / (float)n;
-            }
-        }
-        for (int j = 0; j < L; j++) {
-            float var = expf(logvar[j]);
-            sum += var;
-            dlogvar[j] += scale * var;
-        }
-        *reg += sum;
-    }
-    return 0;
-}
-
 /* From dL/du (in du) to every gradient. Returns -1 on allocation failure. */
 static int backward(rs_fastvae *f, const rs_sparse_batch *X, float kl_scale, float pia_scale,
                     double *kl, double *reg, rs_error *err)
 {
     int B = (int)X->n_rows, H = (int)f->H, L = (int)f->L;
-    memset(f->small_grads, 0, sizeof(float) * f->n_small);
     rs_dense_backward(f->dz, f->dWdec, f->dbdec, f->du, f->z, f->Wdec, B, L, H);
     *kl = rs_gaussian_backward(f->de, f->dz, f->e, f->eps, B, L, kl_scale);
     *reg = 0.0;
-    if (f->A && pia_backward(f, X, pia_scale, reg, err) != 0) return -1;
+    if (f->A && rs_pia_backward(X, f->e, f->de, f->L, &f->params.t[T_A], pia_scale, reg, err) != 0)
+        return -1;
     rs_dense_backward(f->dh1, f->dWenc, f->dbenc, f->de, f->h1, f->Wenc, B, H, 2 * L);
     /* Through ReLU and dropout: h1 = relu(h0 * mask). */
     long n = (long)B * H;
@@ -705,7 +552,7 @@ static int backward(rs_fastvae *f, const rs_sparse_batch *X, float kl_scale, flo
             f->ent_user[k] = (uint32_t)r;
             f->ent_coef[k++] = X->values[p];
         }
-    return accumulate_rows(f, &f->gE, f->M, k, f->dh1, err);
+    return accumulate_rows(f, f->gE, k, f->dh1, err);
 }
 
 /* --- the sampler --- */
@@ -723,16 +570,12 @@ static int rebuild_sampler(rs_fastvae *f, rs_rng *rng, rs_error *err)
     return 0;
 }
 
-static void set_lr(rs_fastvae *f, float lr)
-{
-    f->adam_E.lr = f->adam_small.lr = f->adam_Q.lr = f->adam_A.lr = lr;
-}
-
 static int fastvae_begin_epoch(void *self, int epoch, rs_rng *rng, rs_error *err)
 {
     rs_fastvae *f = self;
     if (f->opt.lr_step > 0)
-        set_lr(f, f->opt.lr * powf(f->opt.lr_gamma, (float)((epoch - 1) / f->opt.lr_step)));
+        rs_params_set_lr(&f->params,
+                         f->opt.lr * powf(f->opt.lr_gamma, (float)((epoch - 1) / f->opt.lr_step)));
     if (f->opt.rebuild_every > 0 && f->sampler_built) return 0;
     rs_rng r;
     rs_rng_split(rng, REBUILD_STREAM, &r); /* leaves the epoch stream as it was */
@@ -740,13 +583,6 @@ static int fastvae_begin_epoch(void *self, int epoch, rs_rng *rng, rs_error *err
 }
 
 /* --- one step --- */
-
-static void clear_rows(rs_fastvae *f)
-{
-    rowgrad_clear(&f->gE);
-    if (!f->opt.full_softmax) rowgrad_clear(&f->gQ);
-    if (f->A) rowgrad_clear(&f->gA);
-}
 
 static int compute_gradient(rs_fastvae *f, const rs_train_batch *batch, const float *fixed_eps,
                             const uint32_t *fixed_samples, const float *fixed_log_q,
@@ -756,20 +592,14 @@ static int compute_gradient(rs_fastvae *f, const rs_train_batch *batch, const fl
         return rs_fail(err, "batch of %d users (capacity %d)", batch->size, f->capacity);
     if (batch->data->n_cols != f->M)
         return rs_fail(err, "batch data has %u items, the model %u", batch->data->n_cols, f->M);
-    clear_rows(f);
+    rs_params_zero_grad(&f->params);
     rs_sparse_batch X;
     float dropout = batch->epoch_rng ? f->opt.dropout : 0.0f;
     float item_dropout = batch->epoch_rng ? f->opt.item_dropout : 0.0f;
     if (build_input(f, batch->data, batch->users, batch->size, batch->epoch_rng, dropout,
                     item_dropout, &X, err) != 0)
         return -1;
-    if (!batch->epoch_rng) {
-        size_t n = (size_t)batch->size * f->L;
-        if (fixed_eps)
-            memcpy(f->eps, fixed_eps, sizeof(float) * n);
-        else
-            memset(f->eps, 0, sizeof(float) * n);
-    }
+    if (!batch->epoch_rng) rs_input_fixed_noise(f->eps, fixed_eps, (size_t)batch->size * f->L);
     forward(f, &X, f->eps);
     float scale = 1.0f / (float)batch->size;
     if (f->opt.full_softmax) {
@@ -783,10 +613,10 @@ static int compute_gradient(rs_fastvae *f, const rs_train_batch *batch, const fl
         if (sampled_softmax(f, &X, scale, fixed_samples, fixed_log_q, &stats->loss, err) != 0)
             return -1;
     }
-    if (backward(f, &X, batch->beta * scale, f->pia_lambda * scale, &stats->kl, &stats->reg, err) !=
+    if (backward(f, &X, batch->beta * scale, f->pia.lambda * scale, &stats->kl, &stats->reg, err) !=
         0)
         return -1;
-    stats->reg *= f->pia_lambda;
+    stats->reg *= f->pia.lambda;
     return 0;
 }
 
@@ -804,14 +634,7 @@ static int fastvae_train_batch(void *self, const rs_train_batch *batch, rs_step_
         if (rebuild_sampler(f, &r, err) != 0) return -1;
     }
     if (compute_gradient(f, batch, NULL, NULL, NULL, stats, err) != 0) return -1;
-    rs_adam_step_rows(&f->adam_E, f->E, f->gE.grad, f->gE.rows, f->gE.n, f->H);
-    rs_adam_step(&f->adam_small, f->Wenc, f->small_grads);
-    if (f->opt.full_softmax)
-        rs_adam_step(&f->adam_Q, f->Q, f->dQ_dense);
-    else
-        rs_adam_step_rows(&f->adam_Q, f->Q, f->gQ.grad, f->gQ.rows, f->gQ.n, f->H);
-    if (f->A) rs_adam_step_rows(&f->adam_A, f->A, f->gA.grad, f->gA.rows, f->gA.n, f->L);
-    clear_rows(f);
+    rs_params_step(&f->params);
     f->step++;
     return 0;
 }
@@ -820,8 +643,6 @@ static int fastvae_score(void *self, const rs_csr *input, const uint32_t *users,
                          float *scores, rs_error *err)
 {
     rs_fastvae *f = self;
-    if (size > f->capacity)
-        return rs_fail(err, "batch of %d users exceeds capacity %d", size, f->capacity);
     if (size <= 0) return 0;
     rs_sparse_batch X;
     if (build_input(f, input, users, size, NULL, 0.0f, 0.0f, &X, err) != 0) return -1;
@@ -830,54 +651,17 @@ static int fastvae_score(void *self, const rs_csr *input, const uint32_t *users,
     return 0;
 }
 
-static int fastvae_keep_best(void *self, rs_error *err)
+/* Full softmax only: the sampled softmax's gradient needs fixed samples
+ * (rs_fastvae_gradient). */
+static int fastvae_gradient(void *self, const rs_train_batch *batch, double *objective,
+                            rs_error *err)
 {
-    rs_fastvae *f = self;
-    return rs_params_keep(&f->best, f->params, f->n_params, err);
+    return rs_fastvae_gradient(self, batch, NULL, NULL, NULL, objective, err);
 }
 
-static int fastvae_restore_best(void *self, rs_error *err)
+static json_t *fastvae_options_json(const void *self)
 {
-    rs_fastvae *f = self;
-    return rs_params_restore(f->params, f->best, f->n_params, err);
-}
-
-/* --- publishing --- */
-
-static int fastvae_publish(void *self, rs_publish *pub, json_t *manifest, rs_error *err)
-{
-    rs_fastvae *f = self;
-    uint64_t M = f->M, H = f->H, L = f->L;
-    struct {
-        const char *name;
-        const float *data;
-        uint32_t ndim;
-        uint64_t shape[2];
-    } tensors[] = {
-        {"encoder.0.weight", f->E, 2, {M, H}},      {"encoder.1.weight", f->Wenc, 2, {H, 2 * L}},
-        {"encoder.1.bias", f->benc, 1, {2 * L, 0}}, {"decoder.0.weight", f->Wdec, 2, {L, H}},
-        {"decoder.0.bias", f->bdec, 1, {H, 0}},     {"items.vectors", f->Q, 2, {M, H}},
-        {"items.anchors", f->A, 2, {M, L}},
-    };
-    size_t n_tensors = sizeof(tensors) / sizeof(tensors[0]) - (f->A ? 0 : 1);
-    for (size_t i = 0; i < n_tensors; i++)
-        if (rs_publish_tensor(pub, tensors[i].name, RS_F32, tensors[i].ndim, tensors[i].shape,
-                              tensors[i].data, err) != 0)
-            return -1;
-    json_t *layers = json_array();
-    if (layers) {
-        json_array_append_new(layers, rs_manifest_layer("sparse_linear", "encoder.0.weight", NULL,
-                                                        f->M, f->H, "relu"));
-        json_array_append_new(layers, rs_manifest_layer("linear", "encoder.1.weight",
-                                                        "encoder.1.bias", f->H, 2 * f->L, "none"));
-        json_array_append_new(layers,
-                              rs_manifest_layer("gaussian_mean", "", NULL, 2 * f->L, f->L, "none"));
-        json_array_append_new(layers, rs_manifest_layer("linear", "decoder.0.weight",
-                                                        "decoder.0.bias", f->L, f->H, "none"));
-    }
-    json_t *encoder =
-        layers ? json_pack("{s:s, s:o}", "input", "sqrt_count", "layers", layers) : NULL;
-    json_t *items = json_pack("{s:s, s:I}", "vectors", "items.vectors", "dim", (json_int_t)f->H);
+    const rs_fastvae *f = self;
     json_t *hyper = json_pack(
         "{s:I, s:I, s:f, s:f, s:f, s:i, s:f, s:i, s:s, s:I, s:I, s:I, s:s}", "hidden",
         (json_int_t)f->H, "latent", (json_int_t)f->L, "dropout", (double)f->opt.dropout, "lr",
@@ -886,53 +670,38 @@ static int fastvae_publish(void *self, rs_publish *pub, json_t *manifest, rs_err
         rs_fastvae_sampler_name(&f->opt), "samples", (json_int_t)f->opt.samples, "codewords",
         (json_int_t)f->opt.codewords, "rebuild_every", (json_int_t)f->opt.rebuild_every,
         "optimizer", "adam, lazy rows for item tables");
-    if (!encoder || !items || !hyper) {
-        json_decref(encoder);
-        json_decref(items);
-        json_decref(hyper);
-        return rs_fail(err, "out of memory building the manifest");
-    }
-    json_object_set_new(hyper, "item_dropout", json_real(f->opt.item_dropout));
-    if (f->A) {
-        json_object_set_new(items, "anchors", json_string("items.anchors"));
-        json_object_set_new(hyper, "pia_lambda", json_real(f->opt.pia_lambda));
-        json_object_set_new(hyper, "pia_lambda_final", json_real(f->pia_lambda));
-    }
-    json_object_set_new(manifest, "family", json_string("fastvae"));
-    json_object_set_new(manifest, "encoder", encoder);
-    json_object_set_new(manifest, "items", items);
-    json_object_set_new(manifest, "model_options", hyper);
-    return rs_publish_retrieval_index(pub, manifest, f->Q, NULL, f->M, f->H, f->opt.seed, err);
-}
-
-static void fastvae_after_eval(void *self, int epoch, double selection_value, int improved)
-{
-    rs_fastvae *f = self;
-    if (!f->A) return;
-    f->evals_without_gain = improved ? 0 : f->evals_without_gain + 1;
-    if (f->evals_without_gain >= f->opt.pia_patience) {
-        f->pia_lambda *= f->opt.pia_factor;
-        f->evals_without_gain = 0;
-        fprintf(stderr, "epoch %d: no validation gain for %d evaluations, PIA lambda -> %g\n",
-                epoch, f->opt.pia_patience, (double)f->pia_lambda);
-    }
+    if (hyper) json_object_set_new(hyper, "item_dropout", json_real(f->opt.item_dropout));
+    return hyper;
 }
 
 static size_t fastvae_footprint(const void *self)
 {
     const rs_fastvae *f = self;
     size_t B = (size_t)f->capacity, M = f->M, H = f->H, L = f->L;
-    size_t floats = f->n_params * (f->best ? 4 : 3) /* params, adam m, v (+ best) */ + f->n_small +
-                    B * (7 * H + 7 * L);
-    if (f->opt.full_softmax)
-        floats += M * H + (size_t)f->chunk * M;
-    else
-        floats += (size_t)f->gQ.cap * H + 3 * B * f->T;
-    floats += (size_t)f->gE.cap * H + (size_t)f->gA.cap * L;
-    size_t bytes = floats * sizeof(float) + f->x_cap * 16 + f->ent_cap * 12 +
-                   (f->A ? 3 : 2) * M * sizeof(int32_t);
+    size_t floats = B * (7 * H + 7 * L);
+    floats += f->opt.full_softmax ? (size_t)f->chunk * M : 3 * B * f->T;
+    size_t bytes = floats * sizeof(float) + f->input.cap * 8 +
+                   (f->pos_lq_cap + f->pos_coef_cap) * 4 + f->ent_cap * 12;
     if (f->sampler) bytes += rs_sampler_bytes(f->sampler);
     return bytes;
+}
+
+/* The manifest's encoder: pooled embeddings [M -> H relu] -> [H -> 2L] ->
+ * mu -> [L -> H]: the user vector, scored against items.vectors. */
+static void describe(const rs_fastvae *f, rs_servable *s)
+{
+    uint32_t M = f->M, H = f->H, L = f->L;
+    *s = (rs_servable){
+        "sqrt_count",
+        4,
+        {{"sparse_linear", "encoder.0.weight", NULL, M, H, "relu"},
+         {"linear", "encoder.1.weight", "encoder.1.bias", H, 2 * L, "none"},
+         {"gaussian_mean", "", NULL, 2 * L, L, "none"},
+         {"linear", "decoder.0.weight", "decoder.0.bias", L, H, "none"}},
+        "items.vectors",
+        NULL,
+        "items.anchors",
+    };
 }
 
 int rs_fastvae_create(const rs_fastvae_options *o, uint32_t n_items, const float *item_counts,
@@ -962,7 +731,7 @@ int rs_fastvae_create(const rs_fastvae_options *o, uint32_t n_items, const float
     f->L = o->latent;
     f->T = o->full_softmax ? 0 : o->samples;
     f->capacity = o->batch_size;
-    f->pia_lambda = o->pia_lambda;
+    rs_pia_init(&f->pia, o->pia_lambda, o->pia_patience, o->pia_factor);
     if (item_counts) {
         if (!(f->counts = rs_malloc(n_items, sizeof(float), err))) goto fail;
         memcpy(f->counts, item_counts, sizeof(float) * n_items);
@@ -972,22 +741,22 @@ int rs_fastvae_create(const rs_fastvae_options *o, uint32_t n_items, const float
         so.k = o->codewords;
         if (!(f->sampler = rs_sampler_new(o->sampler, &so, err))) goto fail;
     }
-    if (alloc_buffers(f, err) != 0) goto fail;
-    init_params(f);
-    memset(out, 0, sizeof(*out));
-    out->family = "fastvae";
-    out->self = f;
-    out->batch_capacity = f->capacity;
-    out->n_items = n_items;
-    out->begin_epoch = fastvae_begin_epoch;
-    out->train_batch = fastvae_train_batch;
-    out->score = fastvae_score;
-    out->keep_best = fastvae_keep_best;
-    out->restore_best = fastvae_restore_best;
-    out->publish = fastvae_publish;
-    out->after_eval = fastvae_after_eval;
-    out->footprint = fastvae_footprint;
-    out->free = fastvae_free;
+    if (init_params(f, err) != 0 || alloc_buffers(f, err) != 0) goto fail;
+    *out = (rs_train_model){"fastvae",
+                            f,
+                            f->capacity,
+                            n_items,
+                            &f->params,
+                            f->A ? &f->pia : NULL,
+                            {0},
+                            fastvae_begin_epoch,
+                            fastvae_train_batch,
+                            fastvae_score,
+                            fastvae_gradient,
+                            fastvae_options_json,
+                            fastvae_footprint,
+                            fastvae_free};
+    describe(f, &out->serve);
     return 0;
 fail:
     fastvae_free(f);
@@ -1003,21 +772,13 @@ rs_fastvae *rs_fastvae_of(rs_train_model *model)
 
 float *rs_fastvae_params(rs_fastvae *f, size_t *n)
 {
-    *n = f->n_params;
-    return f->params;
+    *n = f->params.n_floats;
+    return f->params.block;
 }
 
 float *rs_fastvae_grads(rs_fastvae *f)
 {
     return f->dense_grads;
-}
-
-/* Scatters the row gradients of a table into a dense block. */
-static void scatter_rows(float *dense, const rowgrad *g)
-{
-    for (uint32_t k = 0; k < g->n; k++)
-        memcpy(dense + (size_t)g->rows[k] * g->width, g->grad + (size_t)k * g->width,
-               sizeof(float) * g->width);
 }
 
 int rs_fastvae_gradient(rs_fastvae *f, const rs_train_batch *batch, const float *fixed_eps,
@@ -1026,22 +787,11 @@ int rs_fastvae_gradient(rs_fastvae *f, const rs_train_batch *batch, const float 
 {
     if (!f->opt.full_softmax && (!fixed_samples || !fixed_log_q))
         return rs_fail(err, "fastvae gradient: the sampled softmax needs fixed samples and log Q");
-    if (!f->dense_grads && !(f->dense_grads = rs_aligned_alloc(f->n_params, sizeof(float), err)))
-        return -1;
     rs_train_batch b = *batch;
     b.epoch_rng = NULL; /* deterministic: no dropout, eps from fixed_eps */
     rs_step_stats stats;
     if (compute_gradient(f, &b, fixed_eps, fixed_samples, fixed_log_q, &stats, err) != 0) return -1;
-    float *d = f->dense_grads;
-    memset(d, 0, sizeof(float) * f->n_params);
-    scatter_rows(d + (f->E - f->params), &f->gE);
-    memcpy(d + (f->Wenc - f->params), f->small_grads, sizeof(float) * f->n_small);
-    if (f->opt.full_softmax)
-        memcpy(d + (f->Q - f->params), f->dQ_dense, sizeof(float) * (size_t)f->M * f->H);
-    else
-        scatter_rows(d + (f->Q - f->params), &f->gQ);
-    if (f->A) scatter_rows(d + (f->A - f->params), &f->gA);
-    clear_rows(f);
+    if (!(f->dense_grads = rs_params_dense_gradient(&f->params, err))) return -1;
     *objective = (stats.loss + batch->beta * stats.kl + stats.reg) / batch->size;
     return 0;
 }
@@ -1050,3 +800,31 @@ void rs_fastvae_get_timing(const rs_fastvae *f, rs_fastvae_timing *t)
 {
     *t = f->timing;
 }
+
+/* --- the family (family.h) --- */
+
+static void fastvae_options_default(void *options)
+{
+    rs_fastvae_options_default(options);
+}
+
+static int fastvae_family_create(const void *options, const rs_family_inputs *in,
+                                 rs_train_model *out, rs_error *err)
+{
+    rs_fastvae_options o = *(const rs_fastvae_options *)options;
+    o.seed = in->seed;
+    if (rs_fastvae_create(&o, in->n_items, in->popularity, out, err) != 0) return -1;
+    fprintf(stderr, "fastvae: sampler %s, %u samples, %u codewords, batch %d, lr %g\n",
+            rs_fastvae_sampler_name(&o), o.samples, o.codewords, o.batch_size, (double)o.lr);
+    return 0;
+}
+
+const rs_family rs_family_fastvae = {
+    "fastvae",
+    "FastVAE: sampled softmax with MIDX samplers",
+    "FastVAE (--model fastvae)",
+    sizeof(rs_fastvae_options),
+    fastvae_options_default,
+    RS_FAMILY_OPTIONS(fastvae_options),
+    fastvae_family_create,
+};

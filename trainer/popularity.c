@@ -1,6 +1,8 @@
 /* popularity.c - the popularity baseline (see popularity.h). */
 #include "popularity.h"
 
+#include "family.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,16 +27,6 @@ static int pop_score(void *self, const rs_csr *input, const uint32_t *users, int
     return 0;
 }
 
-static int pop_nothing(void *self, rs_error *err)
-{
-    return 0;
-}
-
-static int pop_publish(void *self, rs_publish *pub, json_t *manifest, rs_error *err)
-{
-    return rs_fail(err, "the popularity baseline has no encoder to publish");
-}
-
 static size_t pop_footprint(const void *self)
 {
     return sizeof(popularity_model);
@@ -54,10 +46,17 @@ int rs_popularity_create(const float *popularity, uint32_t n_items, rs_train_mod
     out->n_items = n_items;
     out->train_batch = pop_train_batch;
     out->score = pop_score;
-    out->keep_best = pop_nothing;
-    out->restore_best = pop_nothing;
-    out->publish = pop_publish;
     out->footprint = pop_footprint;
     out->free = free;
     return 0;
 }
+
+static int popularity_family_create(const void *options, const rs_family_inputs *in,
+                                    rs_train_model *out, rs_error *err)
+{
+    return rs_popularity_create(in->popularity, in->n_items, out, err);
+}
+
+const rs_family rs_family_popularity = {
+    "popularity", "baseline, not publishable", "", 0, NULL, NULL, 0, popularity_family_create,
+};

@@ -79,54 +79,24 @@ static json_t *base_manifest(const rs_dataset *d, json_t *training)
                      fingerprint, "training", training);
 }
 
-int rs_publish_model(const char *store_dir, const char *variant, rs_train_model *model,
-                     const rs_dataset *d, json_t *training, uint32_t keep_last, uint64_t *version,
-                     rs_error *err)
+static json_t *manifest_layer(const rs_layer_spec *l)
 {
-    rs_store *store = NULL;
-    rs_publish *pub = NULL;
-    json_t *manifest = NULL;
-    char *text = NULL;
-    int rc = -1;
-    if (rs_store_open(store_dir, RS_STORE_CREATE, 0, &store, err) != 0) goto done;
-    if (rs_publish_begin(store, variant, &pub, version, err) != 0) goto done;
-    if (!(manifest = base_manifest(d, training))) {
-        rs_fail(err, "out of memory building the manifest");
-        goto done;
-    }
-    json_object_set_new(manifest, "variant", json_string(variant));
-    json_object_set_new(manifest, "version", json_integer((json_int_t)*version));
-    if (model->publish(model->self, pub, manifest, err) != 0) goto done;
-    if (publish_data(pub, d, err) != 0) goto done;
-    if (!(text = json_dumps(manifest, JSON_INDENT(2) | JSON_SORT_KEYS))) {
-        rs_fail(err, "out of memory serialising the manifest");
-        goto done;
-    }
-    rs_publish *committing = pub;
-    pub = NULL; /* commit frees it on success and on failure */
-    if (rs_publish_commit(committing, text, keep_last, err) != 0) goto done;
-    rc = 0;
-done:
-    if (pub) rs_publish_abort(pub);
-    if (rc != 0) rs_error_prefix(err, "publishing %s to %s", variant, store_dir);
-    free(text);
-    json_decref(manifest);
-    if (store) rs_store_close(store);
-    return rc;
-}
-
-json_t *rs_manifest_layer(const char *kind, const char *weight, const char *bias, uint32_t in,
-                          uint32_t out, const char *activation)
-{
-    json_t *layer = json_pack("{s:s, s:s, s:I, s:I, s:s}", "kind", kind, "weight", weight, "in",
-                              (json_int_t)in, "out", (json_int_t)out, "activation", activation);
-    if (layer && bias) json_object_set_new(layer, "bias", json_string(bias));
+    json_t *layer =
+        json_pack("{s:s, s:s, s:I, s:I, s:s}", "kind", l->kind, "weight", l->weight, "in",
+                  (json_int_t)l->in, "out", (json_int_t)l->out, "activation", l->activation);
+    if (layer && l->bias) json_object_set_new(layer, "bias", json_string(l->bias));
     return layer;
 }
 
-int rs_publish_retrieval_index(rs_publish *pub, json_t *manifest, const float *vectors,
-                               const float *bias, uint32_t n, uint32_t vector_dim, uint64_t seed,
-                               rs_error *err)
+/* The serving MIDX index of the item matrix the server will rank with (row
+ * i = vectors[i], then bias[i] when bias is not NULL; see
+ * rs_item_matrix_with_bias) as tensors "retrieval.midx.*", with
+ * rs_midx_serving_k(n) codewords, named in the manifest: "retrieval":
+ * {"midx": {"prefix", "codewords", "n_items", "dim"}}. The server maps it
+ * instead of building one at load. */
+static int publish_retrieval_index(rs_publish *pub, json_t *manifest, const float *vectors,
+                                   const float *bias, uint32_t n, uint32_t vector_dim,
+                                   uint64_t seed, rs_error *err)
 {
     uint32_t dim = vector_dim + (bias ? 1 : 0);
     if (n == 0 || dim < 2) return 0; /* MIDX needs two halves: brute force it is */
@@ -154,4 +124,104 @@ int rs_publish_retrieval_index(rs_publish *pub, json_t *manifest, const float *v
     }
     free(owned);
     return rc == 0 ? 0 : rs_error_prefix(err, "serving index");
+}
+
+/* "encoder" and "items" of the manifest from the model's description
+ * (proto/model.md); NULL when out of memory. */
+static json_t *encoder_json(const rs_servable *s)
+{
+    json_t *layers = json_array();
+    for (int i = 0; layers && i < s->n_layers; i++)
+        if (json_array_append_new(layers, manifest_layer(&s->layers[i])) != 0) {
+            json_decref(layers);
+            return NULL;
+        }
+    return layers ? json_pack("{s:s, s:o}", "input", s->input, "layers", layers) : NULL;
+}
+
+static json_t *items_json(const rs_servable *s, const rs_param *vectors, int has_anchors)
+{
+    json_t *items =
+        json_pack("{s:s, s:I}", "vectors", s->vectors, "dim", (json_int_t)vectors->spec.cols);
+    if (items && s->bias) json_object_set_new(items, "bias", json_string(s->bias));
+    if (items && has_anchors) json_object_set_new(items, "anchors", json_string(s->anchors));
+    return items;
+}
+
+static json_t *options_json(rs_train_model *model)
+{
+    json_t *options = model->options_json ? model->options_json(model->self) : json_object();
+    if (options && model->pia) {
+        json_object_set_new(options, "pia_lambda", json_real(model->pia->lambda_initial));
+        json_object_set_new(options, "pia_lambda_final", json_real(model->pia->lambda));
+    }
+    return options;
+}
+
+/* The model's tensors, its description in the manifest and ALWAYS the
+ * serving index of its item matrix: no family can forget one. */
+static int publish_servable(rs_train_model *model, rs_publish *pub, json_t *manifest, rs_error *err)
+{
+    const rs_servable *s = &model->serve;
+    const rs_params *p = model->params;
+    if (!s->input || !p)
+        return rs_fail(err, "the %s baseline has no encoder to publish", model->family);
+    int iv = rs_params_find(p, s->vectors), ib = s->bias ? rs_params_find(p, s->bias) : -1;
+    int has_anchors = s->anchors && rs_params_find(p, s->anchors) >= 0;
+    if (iv < 0 || (s->bias && ib < 0))
+        return rs_fail(err, "%s: the item matrix or bias is not in the tensor table",
+                       model->family);
+    if (rs_params_publish(p, pub, err) != 0) return -1;
+    const rs_param *vectors = &p->t[iv];
+    json_t *encoder = encoder_json(s), *items = items_json(s, vectors, has_anchors),
+           *options = options_json(model);
+    if (!encoder || !items || !options) {
+        json_decref(encoder);
+        json_decref(items);
+        json_decref(options);
+        return rs_fail(err, "out of memory building the manifest");
+    }
+    json_object_set_new(manifest, "family", json_string(model->family));
+    json_object_set_new(manifest, "encoder", encoder);
+    json_object_set_new(manifest, "items", items);
+    json_object_set_new(manifest, "model_options", options);
+    return publish_retrieval_index(pub, manifest, vectors->value, ib >= 0 ? p->t[ib].value : NULL,
+                                   (uint32_t)vectors->spec.rows, (uint32_t)vectors->spec.cols,
+                                   p->seed, err);
+}
+
+int rs_publish_model(const char *store_dir, const char *variant, rs_train_model *model,
+                     const rs_dataset *d, json_t *training, uint32_t keep_last, uint64_t *version,
+                     rs_error *err)
+{
+    rs_store *store = NULL;
+    rs_publish *pub = NULL;
+    json_t *manifest = NULL;
+    char *text = NULL;
+    int rc = -1;
+    if (rs_store_open(store_dir, RS_STORE_CREATE, 0, &store, err) != 0) goto done;
+    if (rs_publish_begin(store, variant, &pub, version, err) != 0) goto done;
+    if (!(manifest = base_manifest(d, training))) {
+        rs_fail(err, "out of memory building the manifest");
+        goto done;
+    }
+    json_object_set_new(manifest, "variant", json_string(variant));
+    json_object_set_new(manifest, "version", json_integer((json_int_t)*version));
+    if (publish_servable(model, pub, manifest, err) != 0) goto done;
+    if (publish_data(pub, d, err) != 0) goto done;
+    if (!(text = json_dumps(manifest, JSON_INDENT(2) | JSON_SORT_KEYS))) {
+        rs_fail(err, "out of memory serialising the manifest");
+        goto done;
+    }
+    rs_publish *committing = pub;
+    pub = NULL; /* commit frees it on success and on failure */
+    if (rs_publish_commit(committing, text, keep_last, err) != 0) goto done;
+    rc = 0;
+done:
+    if (pub) rs_publish_abort(pub);
+    if (rc != 0) rs_error_prefix(err, "publishing %s to %s", variant, store_dir);
+    free(text);
+    json_decref(manifest);
+    if (store) rs_store_close(store);
+    return rc;
 }

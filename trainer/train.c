@@ -10,6 +10,27 @@
 
 volatile int rs_train_stop_requested = 0;
 
+int rs_model_keep_best(rs_train_model *model, rs_error *err)
+{
+    return model->params ? rs_params_keep_best(model->params, err) : 0;
+}
+
+int rs_model_restore_best(rs_train_model *model, rs_error *err)
+{
+    return model->params ? rs_params_restore_best(model->params, err) : 0;
+}
+
+void rs_model_after_eval(rs_train_model *model, int epoch, int improved)
+{
+    if (model->pia) rs_pia_after_eval(model->pia, epoch, improved);
+}
+
+size_t rs_model_footprint(const rs_train_model *model)
+{
+    return (model->params ? rs_params_bytes(model->params) : 0) +
+           (model->footprint ? model->footprint(model->self) : 0);
+}
+
 void rs_train_options_default(rs_train_options *o)
 {
     o->epochs = 50;
@@ -172,14 +193,14 @@ int rs_train_run(rs_train_model *model, const rs_dataset *d, const rs_metric_set
             summary->best_epoch = epoch;
             summary->best_valid = valid;
             summary->best_test = test;
-            if (model->keep_best(model->self, err) != 0) goto done;
+            if (rs_model_keep_best(model, err) != 0) goto done;
         }
         fprintf(stderr, "  (eval %.1fs)%s\n", rs_now() - e0 - train_seconds,
                 !has_valid ? ""
                 : improved ? " * best"
                 : keep     ? " * kept (within 1 s.e.)"
                            : "");
-        if (model->after_eval) model->after_eval(model->self, epoch, selection, improved);
+        rs_model_after_eval(model, epoch, improved);
         if (csv) {
             fprintf(csv, "%d,%s,%.6f,%.6f,%.6f,%.3f", epoch, o->phase, total.loss / n_users,
                     total.kl / n_users, beta, train_seconds);
@@ -197,7 +218,7 @@ int rs_train_run(rs_train_model *model, const rs_dataset *d, const rs_metric_set
         }
     }
     summary->selected_on_valid = has_valid;
-    if (summary->best_epoch && model->restore_best(model->self, err) != 0) goto done;
+    if (summary->best_epoch && rs_model_restore_best(model, err) != 0) goto done;
     summary->seconds_total = rs_now() - t0;
     summary->mean_epoch_seconds = summary->seconds_train / summary->epochs_run;
     rc = 0;

@@ -9,10 +9,11 @@
 
 #include <jansson.h>
 #include <stdint.h>
-#include <string.h>
 
 #include "common.h"
 #include "dataset.h"
+#include "params.h"
+#include "pia.h"
 #include "rng.h"
 #include "store.h"
 
@@ -31,11 +32,38 @@ typedef struct rs_step_stats {
     double reg;  /* regulariser (e.g. PIA) summed over the batch */
 } rs_step_stats;
 
+/* One encoder layer of the manifest (proto/model.md); weight and bias name
+ * published tensors (bias NULL: none). */
+typedef struct rs_layer_spec {
+    const char *kind, *weight, *bias;
+    uint32_t in, out;
+    const char *activation;
+} rs_layer_spec;
+
+#define RS_MAX_LAYERS 8
+
+/* What the server needs to rank with the model: how it encodes a history
+ * (the manifest's "encoder") and which tensors are the item matrix, its
+ * optional bias and the optional PIA anchors ("items"). input NULL: the
+ * model cannot be published. */
+typedef struct rs_servable {
+    const char *input; /* "l2" or "sqrt_count" */
+    int n_layers;
+    rs_layer_spec layers[RS_MAX_LAYERS];
+    const char *vectors, *bias, *anchors; /* tensor names; bias, anchors may be NULL */
+} rs_servable;
+
 typedef struct rs_train_model {
     const char *family;
     void *self;
     int batch_capacity;
     uint32_t n_items;
+    /* The tensor table (NULL for a model without parameters): the generic
+     * code keeps and restores the best epoch and publishes from it. */
+    rs_params *params;
+    /* The PIA schedule when PIA is on (NULL otherwise). */
+    rs_pia *pia;
+    rs_servable serve;
     /* Called once at the start of every epoch (e.g. to rebuild samplers). */
     int (*begin_epoch)(void *self, int epoch, rs_rng *rng, rs_error *err);
     int (*train_batch)(void *self, const rs_train_batch *batch, rs_step_stats *stats,
@@ -44,34 +72,24 @@ typedef struct rs_train_model {
      * `input`; must be safe to call between training steps. */
     int (*score)(void *self, const rs_csr *input, const uint32_t *users, int size, float *scores,
                  rs_error *err);
-    /* Remember / bring back the current parameters as the best so far. */
-    int (*keep_best)(void *self, rs_error *err);
-    int (*restore_best)(void *self, rs_error *err);
-    /* Adds the model's tensors to pub and its description to manifest
-     * (keys "family", "layers", "dims", ...). */
-    int (*publish)(void *self, rs_publish *pub, json_t *manifest, rs_error *err);
-    /* Called after each evaluation with the validation figure the run
-     * selects on (for adaptive schedules such as PIA's lambda). */
-    void (*after_eval)(void *self, int epoch, double selection_value, int improved);
+    /* Forward + backward on a batch without the optimiser step and with
+     * the randomness off (no dropout, zero noise): the gradient is then
+     * rs_params_dense_gradient(params) and *objective the objective per
+     * user. For the finite-difference checks; NULL when not offered. */
+    int (*gradient)(void *self, const rs_train_batch *batch, double *objective, rs_error *err);
+    /* The manifest's "model_options" object (a new reference), or NULL. */
+    json_t *(*options_json)(const void *self);
+    /* Bytes of activation buffers and other state beyond the parameters. */
     size_t (*footprint)(const void *self);
     void (*free)(void *self);
 } rs_train_model;
 
-/* keep_best / restore_best for a model whose parameters are one contiguous
- * block of n floats: *best is allocated on first use and freed with the
- * model. */
-static inline int rs_params_keep(float **best, const float *params, size_t n, rs_error *err)
-{
-    if (!*best && !(*best = rs_aligned_alloc(n, sizeof(float), err))) return -1;
-    memcpy(*best, params, n * sizeof(float));
-    return 0;
-}
-
-static inline int rs_params_restore(float *params, const float *best, size_t n, rs_error *err)
-{
-    if (!best) return rs_fail(err, "no best parameters were kept");
-    memcpy(params, best, n * sizeof(float));
-    return 0;
-}
+/* Remember / bring back the current parameters as the best so far. */
+int rs_model_keep_best(rs_train_model *model, rs_error *err);
+int rs_model_restore_best(rs_train_model *model, rs_error *err);
+/* After each evaluation: the adaptive schedules (PIA's lambda). */
+void rs_model_after_eval(rs_train_model *model, int epoch, int improved);
+/* Parameters, optimiser state and buffers, in bytes. */
+size_t rs_model_footprint(const rs_train_model *model);
 
 #endif

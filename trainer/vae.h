@@ -21,17 +21,14 @@
 
 #include "trainable.h"
 
+/* Defaults: the option table in vae.c (rectrain --help). */
 typedef struct rs_vae_options {
-    uint32_t hidden; /* H, default 600 */
-    uint32_t latent; /* L, default 200 */
-    float dropout;   /* input dropout probability, default 0.5 */
-    float lr;        /* Adam learning rate, default 1e-3 */
-    float weight_decay;
-    int batch_size;   /* default 500 */
-    uint64_t seed;    /* initialisation */
-    float pia_lambda; /* 0: PIA off */
-    int pia_patience; /* evaluations without gain before lambda grows (2) */
-    float pia_factor; /* lambda multiplier (2) */
+    uint32_t hidden, latent;      /* H, L */
+    float dropout;                /* on the input */
+    float lr, weight_decay;       /* Adam */
+    int batch_size, pia_patience; /* PIA (pia.h): evaluations without gain before lambda grows */
+    float pia_lambda, pia_factor; /* 0: PIA off; lambda multiplier */
+    uint64_t seed;                /* initialisation */
 } rs_vae_options;
 
 void rs_vae_options_default(rs_vae_options *o);

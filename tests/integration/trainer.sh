@@ -95,9 +95,24 @@ grep -qi "empty\|no interactions" "$work/empty.log" || { cat "$work/empty.log"; 
 ! "$RECTRAIN" --data "$work/nope.tsv" --epochs 1 2>"$work/missing.log" || fail "missing file accepted"
 grep -q "nope.tsv" "$work/missing.log" || fail "missing file not named"
 
-echo "-- --help documents every option"
+echo "-- --help and the Markdown reference come from the option tables"
 "$RECTRAIN" --help >"$work/help.txt"
-for opt in $(grep -o '{"[a-z-]*", [01], 0, OPT_' "${RECSYS_ROOT:-.}/trainer/main.c" | cut -d'"' -f2); do
-    grep -q -- "--$opt" "$work/help.txt" || fail "--help does not mention --$opt"
+for opt in data test model epochs batch hidden latent sampler pia select-rule refit store variant \
+    keep rankings-out metrics-out; do
+    grep -q -- "--$opt " "$work/help.txt" || fail "--help does not mention --$opt"
 done
+grep -q -- '--batch N .*(vae 500, fastvae 256' "$work/help.txt" || fail "--help: per-family defaults"
+"$RECTRAIN" --help-markdown >"$work/options.md"
+diff -u "${RECSYS_ROOT:-.}/trainer/OPTIONS.md" "$work/options.md" ||
+    fail "trainer/OPTIONS.md is stale: regenerate it with rectrain --help-markdown"
+! "$RECTRAIN" --data "$work/data/train.tsv" --lr 99 2>"$work/bound.log" || fail "--lr 99 accepted"
+grep -q "rectrain: --lr: expected a number in \[1e-09, 10\], got '99'" "$work/bound.log" ||
+    fail "bound message: $(cat "$work/bound.log")"
+! "$RECTRAIN" --data "$work/data/train.tsv" --model vae --samples 0 2>"$work/fam.log" ||
+    fail "another family's option is not checked"
+grep -q "rectrain: --samples: expected an integer in \[1, 1000000\]" "$work/fam.log" ||
+    fail "another family's option message: $(cat "$work/fam.log")"
+! "$RECTRAIN" --data "$work/data/train.tsv" --model nope 2>"$work/model.log" || fail "--model nope"
+grep -q "unknown model 'nope' (available: vae, fastvae, popularity, linear)" "$work/model.log" ||
+    fail "unknown model message: $(cat "$work/model.log")"
 echo "ok"

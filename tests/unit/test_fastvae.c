@@ -420,23 +420,7 @@ START_TEST(test_published_model_serves_trainer_scores)
     enum { R = 20 };
     uint32_t users_[R];
     for (uint32_t r = 0; r < R; r++) users_[r] = r * 3;
-    float *expected = malloc(sizeof(float) * M * R), *u = malloc(sizeof(float) * D);
-    float *scratch = malloc(sizeof(float) * rs_model_scratch_floats(m));
-    ck_assert_int_eq(model.score(model.self, &d.known, users_, R, expected, &err), 0);
-    for (uint32_t r = 0; r < R; r++) {
-        const char *id = rs_idtable_name(d.users, users_[r], NULL);
-        const uint32_t *items;
-        uint32_t n;
-        ck_assert_int_eq(rs_model_user_history(m, id, strlen(id), &items, &n), 0);
-        ck_assert_int_eq(rs_model_encode(m, items, n, u, scratch, &err), 0);
-        for (uint32_t i = 0; i < M; i++) {
-            const float *q = rs_model_item_matrix(m) + (size_t)i * D;
-            double s = 0;
-            for (uint32_t j = 0; j < D; j++) s += (double)u[j] * q[j];
-            ck_assert_msg(fabs(s - expected[(size_t)r * M + i]) < 1e-4, "user %u item %u: %g vs %g",
-                          users_[r], i, s, expected[(size_t)r * M + i]);
-        }
-    }
+    test_check_served_scores(m, &model, &d, users_, R);
     /* The serving MIDX index: cells partition the items, each item's row
      * in cell order is its model row, and each cell's half radii bound the
      * half residuals of every item in it. */
@@ -477,7 +461,7 @@ START_TEST(test_published_model_serves_trainer_scores)
     const char *manifest = rs_snapshot_manifest(snap);
     ck_assert_ptr_nonnull(strstr(manifest, "\"retrieval.midx\""));
     ck_assert_ptr_nonnull(strstr(manifest, _i ? "\"uniform\"" : "\"midx-pop\""));
-    free(seen), free(expected), free(u), free(scratch);
+    free(seen);
     rs_model_free(m);
     rs_snapshot_close(snap);
     rs_store_close(store);

@@ -1,0 +1,35 @@
+/* cli.h - rectrain's training command line: the program's option table
+ * plus every registered family's (family.h), parsed with getopt_long and
+ * printed as --help and as the Markdown reference (--help-markdown, kept
+ * in trainer/OPTIONS.md). */
+#ifndef RS_CLI_H
+#define RS_CLI_H
+
+#include <stdio.h>
+
+#include "dataset.h"
+#include "family.h"
+#include "metrics.h"
+#include "train.h"
+
+typedef struct rs_cli {
+    rs_data_options data;
+    rs_train_options train;
+    rs_metric_set metrics;
+    const char *model; /* --model */
+    const rs_family *family;
+    void *family_options; /* family->options_size bytes, set from the command line */
+    const char *store, *variant, *select, *rankings_out;
+    uint32_t rankings_users, keep;
+    int threads, valid_users_set, split_set, refit, refitted;
+} rs_cli;
+
+/* Parses argv into c. Returns 0, or -1 after printing why to stderr; with
+ * --help or --help-markdown prints to stdout and exits 0. */
+int rs_cli_parse(int argc, char **argv, rs_cli *c);
+void rs_cli_free(rs_cli *c);
+
+void rs_cli_usage(FILE *f);
+void rs_cli_markdown(FILE *f);
+
+#endif
