@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "family.h"
 #include "midx.h"
+#include "midx_store.h"
 #include "model.h"
 #include "publish.h"
 #include "test_support.h"
