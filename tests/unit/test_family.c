@@ -21,7 +21,7 @@
 #include "midx_store.h"
 #include "model.h"
 #include "publish.h"
-#include "test_support.h"
+#include "test_support_trainer.h"
 
 /* Small models: the options a family has of these get these values. */
 static void small_options(const rs_family *f, void *options, int full_softmax)

@@ -22,7 +22,7 @@
 #include "midx_store.h"
 #include "model.h"
 #include "publish.h"
-#include "test_support.h"
+#include "test_support_trainer.h"
 
 /* Three users over seven items. */
 static uint64_t indptr[] = {0, 3, 5, 9};

@@ -13,8 +13,6 @@
 #include <string.h>
 
 #include "dataset.h"
-#include "model.h"
-#include "trainable.h"
 
 /* Asserts that call (an expression using rs_error err_) returns 0, and shows
  * the error message when it does not. */
@@ -65,35 +63,6 @@ static inline void test_two_group_dataset(const char *tag, char *dir, size_t dir
     o.train_path = path;
     rs_error err;
     ck_assert_msg(rs_dataset_load(&o, d, &err) == 0, "%s", err.msg);
-}
-
-/* The server's model m (loaded from what `model` published) gives the
- * n users users[] the trainer's own scores: stored history -> encoder ->
- * item matrix, every item within 1e-4. */
-static inline void test_check_served_scores(rs_model *m, rs_train_model *model, const rs_dataset *d,
-                                            const uint32_t *users, uint32_t n_users)
-{
-    uint32_t M = d->report.n_items, D = rs_model_dim(m);
-    float *expected = malloc(sizeof(float) * M * n_users), *u = malloc(sizeof(float) * D);
-    float *scratch = malloc(sizeof(float) * rs_model_scratch_floats(m));
-    rs_error err;
-    ck_assert_int_eq(model->score(model->self, &d->known, users, (int)n_users, expected, &err), 0);
-    for (uint32_t r = 0; r < n_users; r++) {
-        const char *id = rs_idtable_name(d->users, users[r], NULL);
-        const uint32_t *items;
-        uint32_t n;
-        ck_assert_int_eq(rs_model_user_history(m, id, strlen(id), &items, &n), 0);
-        ck_assert_int_eq(rs_model_encode(m, items, n, u, scratch, &err), 0);
-        for (uint32_t i = 0; i < M; i++) {
-            const float *q = rs_model_item_matrix(m) + (size_t)i * D;
-            double s = 0;
-            for (uint32_t j = 0; j < D; j++) s += (double)u[j] * q[j];
-            ck_assert_msg(fabs(s - expected[(size_t)r * M + i]) < 1e-4,
-                          "%s user %u item %u: %g vs %g", model->family, users[r], i, s,
-                          expected[(size_t)r * M + i]);
-        }
-    }
-    free(expected), free(u), free(scratch);
 }
 
 #endif
