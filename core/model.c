@@ -8,7 +8,9 @@
  *   sparse_linear  y = x W + b, W one row per item (n_items x out)
  *   linear         y = x W + b, W (in x out)
  *   gaussian_mean  y = the first half of x (the mean of q(z|x))
- * each followed by its activation (tanh, relu or none). The last output is
+ * each followed by its activation (tanh, relu or none). A factor model's
+ * encoder is one "foldin" layer instead (core/model_factor.c: stored user
+ * factors, and a least-squares fold-in of any other history). The last output is
  * the user vector; with an item bias it gets a trailing 1 and the item rows
  * a trailing bias, so scoring is one inner product.
  *
@@ -26,6 +28,7 @@
 
 #include "idtable.h"
 #include "layers.h"
+#include "model_factor.h"
 
 typedef enum { LAYER_SPARSE, LAYER_LINEAR, LAYER_GAUSSIAN_MEAN } layer_kind;
 typedef enum { ACT_NONE, ACT_TANH, ACT_RELU } activation;
@@ -52,6 +55,8 @@ struct rs_model {
     rs_idtable *item_ids, *user_ids;
     const uint64_t *history_indptr;
     const uint32_t *history_indices;
+    int is_factor; /* a "foldin" encoder (model_factor.h) instead of layers */
+    rs_factor_encoder factor;
 };
 
 static int parse_activation(const char *s, activation *out)
@@ -121,6 +126,20 @@ static int load_layer(rs_model *m, const rs_snapshot *snap, json_t *spec, int in
     return 0;
 }
 
+/* A factor model: one "foldin" layer on the "binary" input. */
+static int load_factor_encoder(rs_model *m, const rs_snapshot *snap, const char *input,
+                               json_t *layers, rs_error *err)
+{
+    if (!input || strcmp(input, "binary") || json_array_size(layers) != 1)
+        return rs_fail(err, "manifest foldin encoder: one layer on the \"binary\" input");
+    if (rs_factor_encoder_load(&m->factor, snap, json_array_get(layers, 0), m->n_items, m->n_users,
+                               err) != 0)
+        return -1;
+    m->is_factor = 1;
+    m->vector_dim = m->factor.k;
+    return 0;
+}
+
 static int load_encoder(rs_model *m, const rs_snapshot *snap, json_t *manifest, rs_error *err)
 {
     json_t *encoder = json_object_get(manifest, "encoder");
@@ -131,6 +150,8 @@ static int load_encoder(rs_model *m, const rs_snapshot *snap, json_t *manifest, 
         return rs_fail(err, "manifest encoder has %zu layers, at most %d supported",
                        json_array_size(layers), MAX_LAYERS);
     const char *input = json_string_value(json_object_get(encoder, "input"));
+    const char *first = json_string_value(json_object_get(json_array_get(layers, 0), "kind"));
+    if (first && !strcmp(first, "foldin")) return load_factor_encoder(m, snap, input, layers, err);
     if (!input || (strcmp(input, "l2") && strcmp(input, "sqrt_count")))
         return rs_fail(err, "manifest encoder input must be \"l2\" or \"sqrt_count\"");
     m->n_layers = (int)json_array_size(layers);
@@ -297,6 +318,7 @@ done:
 void rs_model_free(rs_model *model)
 {
     if (!model) return;
+    rs_factor_encoder_free(&model->factor);
     free(model->owned_item_matrix);
     free(model->popular_order);
     rs_idtable_free(model->item_ids);
@@ -331,7 +353,8 @@ const float *rs_model_item_matrix(const rs_model *model)
 
 size_t rs_model_scratch_floats(const rs_model *model)
 {
-    /* Two activation buffers of the widest layer. */
+    /* Two activation buffers of the widest layer, or the fold-in's. */
+    if (model->is_factor) return rs_factor_encoder_scratch_floats(&model->factor) + 16;
     return 2 * (size_t)model->widest + 16;
 }
 
@@ -388,6 +411,12 @@ int rs_model_encode(const rs_model *model, const uint32_t *items, uint32_t n, fl
                 distinct[n_distinct++] = distinct[k];
         items = distinct;
     }
+    if (m->is_factor) {
+        int rc = rs_factor_encode(&m->factor, items, n_distinct, user_vector, scratch, err);
+        free(distinct);
+        if (rc == 0 && m->has_bias) user_vector[m->vector_dim] = 1.0f;
+        return rc;
+    }
     float *x = scratch, *y = scratch + m->widest;
     encode_input(m, items, n_distinct, x);
     activate(m->layers[0].act, x, m->layers[0].out);
@@ -441,4 +470,20 @@ int rs_model_user_history(const rs_model *model, const char *id, size_t len, con
     *items = model->history_indices + model->history_indptr[u];
     *n = (uint32_t)(model->history_indptr[u + 1] - model->history_indptr[u]);
     return 0;
+}
+
+int rs_model_encode_user(const rs_model *model, const char *id, size_t len, float *user_vector,
+                         float *scratch, rs_error *err)
+{
+    uint32_t u;
+    if (rs_idtable_find(model->user_ids, id, len, &u) != 0)
+        return rs_fail_kind(err, RS_ERR_NOT_FOUND, "unknown user");
+    if (model->is_factor && model->factor.users) {
+        if (rs_factor_user(&model->factor, u, user_vector, err) != 0) return -1;
+        if (model->has_bias) user_vector[model->vector_dim] = 1.0f;
+        return 0;
+    }
+    const uint64_t *p = model->history_indptr;
+    return rs_model_encode(model, model->history_indices + p[u], (uint32_t)(p[u + 1] - p[u]),
+                           user_vector, scratch, err);
 }

@@ -53,6 +53,12 @@ size_t rs_model_scratch_floats(const rs_model *model);
 int rs_model_encode(const rs_model *model, const uint32_t *items, uint32_t n, float *user_vector,
                     float *scratch, rs_error *err);
 
+/* A known user's vector: their stored factor when the model keeps one (a
+ * factor model, proto/model.md), else the encoding of their stored history.
+ * RS_ERR_NOT_FOUND for an unknown id. */
+int rs_model_encode_user(const rs_model *model, const char *id, size_t len, float *user_vector,
+                         float *scratch, rs_error *err);
+
 /* Item id <-> index. rs_model_item_index returns 0 when found, -1 when not. */
 int rs_model_item_index(const rs_model *model, const char *id, size_t len, uint32_t *index);
 const char *rs_model_item_id(const rs_model *model, uint32_t index, size_t *len);

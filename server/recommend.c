@@ -262,9 +262,14 @@ int rs_recommend(const rs_reco_query *q, rs_reco_result *out, rs_error *err)
         qsort(s->items, (size_t)used, sizeof(uint32_t), cmp_u32);
         qsort(s->touched, n_touched, sizeof(uint32_t), cmp_u32);
         rs_skip skip = {s->mask, s->touched, n_touched};
-        if (rs_model_encode(model, s->items, (uint32_t)used, s->uvec, s->enc, err) != 0 ||
-            rs_retrieve_topn(q->retriever, s->uvec, &skip, q->n, s->top, &got, s->retrieve,
-                             &out->retrieval, err) != 0) {
+        /* A known user without a given history: their stored vector (a
+         * factor model's stored factor; else the same encoding). */
+        int encoded =
+            q->has_history
+                ? rs_model_encode(model, s->items, (uint32_t)used, s->uvec, s->enc, err)
+                : rs_model_encode_user(model, q->user->ptr, q->user->len, s->uvec, s->enc, err);
+        if (encoded != 0 || rs_retrieve_topn(q->retriever, s->uvec, &skip, q->n, s->top, &got,
+                                             s->retrieve, &out->retrieval, err) != 0) {
             clear_marks(s, n_touched);
             return -1;
         }

@@ -7,7 +7,9 @@
     X(vae)                                                                                         \
     X(fastvae)                                                                                     \
     X(popularity)                                                                                  \
-    X(linear)
+    X(linear)                                                                                      \
+    X(ials)                                                                                        \
+    X(ganmf)
 
 #define DECLARE(name) extern const rs_family rs_family_##name;
 #define ENTRY(name)   &rs_family_##name,

@@ -19,6 +19,7 @@ typedef struct rs_family_inputs {
     uint32_t n_items;
     const float *popularity; /* n_items training interaction counts */
     uint64_t seed;           /* --seed: initialisation */
+    uint32_t n_users;        /* rows of the training matrix (factor models) */
 } rs_family_inputs;
 
 typedef struct rs_family {

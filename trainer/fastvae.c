@@ -701,6 +701,7 @@ static void describe(const rs_fastvae *f, rs_servable *s)
         "items.vectors",
         NULL,
         "items.anchors",
+        NULL,
     };
 }
 
@@ -755,7 +756,8 @@ int rs_fastvae_create(const rs_fastvae_options *o, uint32_t n_items, const float
                             fastvae_gradient,
                             fastvae_options_json,
                             fastvae_footprint,
-                            fastvae_free};
+                            fastvae_free,
+                            NULL};
     describe(f, &out->serve);
     return 0;
 fail:

@@ -143,6 +143,7 @@ static int linear_create(const void *options, const rs_family_inputs *in, rs_tra
                   {{"sparse_linear", "encoder.0.weight", NULL, m->M, m->D, "none"}},
                   "items.vectors",
                   "items.bias",
+                  NULL,
                   NULL},
         .train_batch = linear_train_batch,
         .score = linear_score,

@@ -103,7 +103,7 @@ static void print_summary(const rs_cli *c, const rs_train_summary *s)
 /* Creates the model the options ask for. */
 static int create_model(rs_cli *c, rs_dataset *d, rs_train_model *model, rs_error *err)
 {
-    rs_family_inputs in = {d->report.n_items, d->popularity, c->train.seed};
+    rs_family_inputs in = {d->report.n_items, d->popularity, c->train.seed, d->report.n_users};
     return c->family->create(c->family_options, &in, model, err);
 }
 

@@ -79,8 +79,21 @@ static json_t *base_manifest(const rs_dataset *d, json_t *training)
                      fingerprint, "training", training);
 }
 
-static json_t *manifest_layer(const rs_layer_spec *l)
+/* A factor model's one layer (core/model_factor.h). */
+static json_t *foldin_layer(const rs_layer_spec *l, const rs_foldin_spec *f)
 {
+    json_t *layer =
+        json_pack("{s:s, s:s, s:I, s:I, s:f, s:f, s:f, s:f}", "kind", l->kind, "weight", l->weight,
+                  "in", (json_int_t)l->in, "out", (json_int_t)l->out, "unobserved_weight",
+                  (double)f->unobserved_weight, "observed_weight", (double)f->observed_weight,
+                  "reg", (double)f->reg, "reg_exponent", (double)f->reg_exponent);
+    if (layer && f->users) json_object_set_new(layer, "users", json_string(f->users));
+    return layer;
+}
+
+static json_t *manifest_layer(const rs_layer_spec *l, const rs_foldin_spec *foldin)
+{
+    if (foldin) return foldin_layer(l, foldin);
     json_t *layer =
         json_pack("{s:s, s:s, s:I, s:I, s:s}", "kind", l->kind, "weight", l->weight, "in",
                   (json_int_t)l->in, "out", (json_int_t)l->out, "activation", l->activation);
@@ -132,7 +145,7 @@ static json_t *encoder_json(const rs_servable *s)
 {
     json_t *layers = json_array();
     for (int i = 0; layers && i < s->n_layers; i++)
-        if (json_array_append_new(layers, manifest_layer(&s->layers[i])) != 0) {
+        if (json_array_append_new(layers, manifest_layer(&s->layers[i], s->foldin)) != 0) {
             json_decref(layers);
             return NULL;
         }
@@ -160,7 +173,8 @@ static json_t *options_json(rs_train_model *model)
 
 /* The model's tensors, its description in the manifest and ALWAYS the
  * serving index of its item matrix: no family can forget one. */
-static int publish_servable(rs_train_model *model, rs_publish *pub, json_t *manifest, rs_error *err)
+static int publish_servable(rs_train_model *model, const rs_csr *known, rs_publish *pub,
+                            json_t *manifest, rs_error *err)
 {
     const rs_servable *s = &model->serve;
     const rs_params *p = model->params;
@@ -171,6 +185,7 @@ static int publish_servable(rs_train_model *model, rs_publish *pub, json_t *mani
     if (iv < 0 || (s->bias && ib < 0))
         return rs_fail(err, "%s: the item matrix or bias is not in the tensor table",
                        model->family);
+    if (model->before_publish && model->before_publish(model->self, known, err) != 0) return -1;
     if (rs_params_publish(p, pub, err) != 0) return -1;
     const rs_param *vectors = &p->t[iv];
     json_t *encoder = encoder_json(s), *items = items_json(s, vectors, has_anchors),
@@ -207,7 +222,7 @@ int rs_publish_model(const char *store_dir, const char *variant, rs_train_model 
     }
     json_object_set_new(manifest, "variant", json_string(variant));
     json_object_set_new(manifest, "version", json_integer((json_int_t)*version));
-    if (publish_servable(model, pub, manifest, err) != 0) goto done;
+    if (publish_servable(model, &d->known, pub, manifest, err) != 0) goto done;
     if (publish_data(pub, d, err) != 0) goto done;
     if (!(text = json_dumps(manifest, JSON_INDENT(2) | JSON_SORT_KEYS))) {
         rs_fail(err, "out of memory serialising the manifest");

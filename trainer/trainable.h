@@ -40,6 +40,14 @@ typedef struct rs_layer_spec {
     const char *activation;
 } rs_layer_spec;
 
+/* A factor model's encoder (proto/model.md, "Factor models"): its one
+ * layer is of kind "foldin", weight the item factors, and these are the
+ * stored user factors' tensor (NULL: none) and the fold-in's weights. */
+typedef struct rs_foldin_spec {
+    const char *users;
+    float unobserved_weight, observed_weight, reg, reg_exponent;
+} rs_foldin_spec;
+
 #define RS_MAX_LAYERS 8
 
 /* What the server needs to rank with the model: how it encodes a history
@@ -47,10 +55,11 @@ typedef struct rs_layer_spec {
  * optional bias and the optional PIA anchors ("items"). input NULL: the
  * model cannot be published. */
 typedef struct rs_servable {
-    const char *input; /* "l2" or "sqrt_count" */
+    const char *input; /* "l2", "sqrt_count" or (foldin) "binary" */
     int n_layers;
     rs_layer_spec layers[RS_MAX_LAYERS];
     const char *vectors, *bias, *anchors; /* tensor names; bias, anchors may be NULL */
+    const rs_foldin_spec *foldin;         /* factor models only, else NULL */
 } rs_servable;
 
 typedef struct rs_train_model {
@@ -82,6 +91,10 @@ typedef struct rs_train_model {
     /* Bytes of activation buffers and other state beyond the parameters. */
     size_t (*footprint)(const void *self);
     void (*free)(void *self);
+    /* Called by the publisher before the tensors are written, with the
+     * known histories the store will hold (e.g. to make stored user factors
+     * their fold-ins); NULL when not needed. */
+    int (*before_publish)(void *self, const rs_csr *known, rs_error *err);
 } rs_train_model;
 
 /* Remember / bring back the current parameters as the best so far. */

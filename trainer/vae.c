@@ -227,6 +227,7 @@ static void describe(rs_vae *v, rs_servable *s)
         "items.vectors",
         "items.bias",
         "items.anchors",
+        NULL,
     };
 }
 
@@ -249,7 +250,7 @@ int rs_vae_create(const rs_vae_options *o, uint32_t n_items, rs_train_model *out
     *out = (rs_train_model){"vae",           v,         v->capacity,  n_items,
                             &v->params,      pia,       {0},          NULL,
                             vae_train_batch, vae_score, vae_gradient, vae_options_json,
-                            vae_footprint,   vae_free};
+                            vae_footprint,   vae_free,  NULL};
     describe(v, &out->serve);
     return 0;
 }

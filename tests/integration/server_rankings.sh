@@ -4,9 +4,10 @@
 # top-50 over items outside the user's history), with brute-force retrieval
 # and with exact MIDX retrieval (over the index the trainer published, and
 # over one the server builds), for each model family the trainer publishes:
-#   - Mult-VAE, FastVAE and the linear family on the synthetic data set,
-#     150 users;
-#   - FastVAE and Mult-VAE trained one epoch on MovieLens 10M, 1,000 users,
+#   - Mult-VAE, FastVAE, the linear family and the factor models (iALS,
+#     GANMF: a known user is served their stored factor) on the synthetic
+#     data set, 150 users;
+#   - FastVAE, Mult-VAE and iALS trained one epoch on MovieLens 10M, 1,000 users,
 #     when ../shared/data/ml10m is there (skipped with a message otherwise).
 # Same items in the same order (up to swaps of near-ties) and every score
 # within 1e-4 of the trainer's.
@@ -52,11 +53,15 @@ check_family "synthetic vae" 150 "${synth[@]}" --model vae --hidden 48 --latent 
 check_family "synthetic fastvae" 150 "${synth[@]}" --model fastvae --hidden 32 --latent 8 \
     --samples 50 --codewords 4
 check_family "synthetic linear" 150 "${synth[@]}" --model linear --hidden 16 --batch 32 --lr 0.01
+check_family "synthetic ials" 150 "${synth[@]}" --model ials --factors 16 --reg 0.01 --alpha 10
+check_family "synthetic ganmf" 150 "${synth[@]}" --model ganmf --factors 16 --hidden 24 --batch 32 \
+    --lr-d 1e-3 --lr-g 1.65e-3
 
 if [ -r "$ML10M/train.tsv" ] && [ -r "$ML10M/test.tsv" ]; then
     ml=(--data "$ML10M/train.tsv" --test "$ML10M/test.tsv" --epochs 1 --threads 2)
     check_family "ml10m fastvae" 1000 "${ml[@]}" --model fastvae
     check_family "ml10m vae" 1000 "${ml[@]}" --model vae
+    check_family "ml10m ials" 1000 "${ml[@]}" --model ials --factors 32 --reg 0.01 --alpha0 0.1
 else
     echo "MovieLens 10M comparison skipped: $ML10M/{train,test}.tsv not found (the shared data sits beside the project)"
 fi

@@ -26,9 +26,9 @@
 /* Small models: the options a family has of these get these values. */
 static void small_options(const rs_family *f, void *options, int full_softmax)
 {
-    static const char *const settings[][2] = {{"hidden", "6"},    {"latent", "3"},
-                                              {"batch", "16"},    {"samples", "10"},
-                                              {"codewords", "3"}, {"dropout", "0.2"}};
+    static const char *const settings[][2] = {
+        {"hidden", "6"},    {"latent", "3"},    {"batch", "16"}, {"samples", "10"},
+        {"codewords", "3"}, {"dropout", "0.2"}, {"factors", "4"}};
     if (f->options_default) f->options_default(options);
     for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
         const rs_option *o = rs_family_option(f, settings[i][0]);
@@ -44,7 +44,7 @@ static void create(const rs_family *f, const rs_dataset *d, int full_softmax, vo
 {
     *options = calloc(1, f->options_size ? f->options_size : 1);
     small_options(f, *options, full_softmax);
-    rs_family_inputs in = {d->report.n_items, d->popularity, 11};
+    rs_family_inputs in = {d->report.n_items, d->popularity, 11, d->report.n_users};
     rs_error err;
     ck_assert_msg(f->create(*options, &in, model, &err) == 0, "%s: %s", f->name, err.msg);
 }

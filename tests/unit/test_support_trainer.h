@@ -22,10 +22,9 @@ static inline void test_check_served_scores(rs_model *m, rs_train_model *model, 
     ck_assert_int_eq(model->score(model->self, &d->known, users, (int)n_users, expected, &err), 0);
     for (uint32_t r = 0; r < n_users; r++) {
         const char *id = rs_idtable_name(d->users, users[r], NULL);
-        const uint32_t *items;
-        uint32_t n;
-        ck_assert_int_eq(rs_model_user_history(m, id, strlen(id), &items, &n), 0);
-        ck_assert_int_eq(rs_model_encode(m, items, n, u, scratch, &err), 0);
+        /* The known-user path: a factor model's stored factor, else the
+         * encoding of the stored history. */
+        ck_assert_int_eq(rs_model_encode_user(m, id, strlen(id), u, scratch, &err), 0);
         for (uint32_t i = 0; i < M; i++) {
             const float *q = rs_model_item_matrix(m) + (size_t)i * D;
             double s = 0;
