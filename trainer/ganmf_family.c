@@ -21,10 +21,10 @@
  *   users.factors  (n_users x K)  Sigma
  *   items.vectors  (n_items x K)  V
  */
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "factor_family.h"
 #include "family.h"
 #include "ganmf.h"
 
@@ -93,8 +93,7 @@ static int ganmf_score(void *self, const rs_csr *input, const uint32_t *users, i
             return rs_fail(err, "GANMF: user %u is not a training user", users[r]);
         memcpy(m->user_rows + (size_t)r * K, sigma + (size_t)users[r] * K, sizeof(float) * K);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, size, (int)M, (int)K, 1.0f, m->user_rows,
-                (int)K, v, (int)K, 0.0f, scores, (int)M);
+    rs_factor_scores(m->user_rows, size, v, M, K, scores);
     return 0;
 }
 
@@ -153,13 +152,7 @@ static int ganmf_create(const void *options, const rs_family_inputs *in, rs_trai
         .batch_capacity = o->batch_size,
         .n_items = M,
         .params = &m->params,
-        .serve = {"binary",
-                  1,
-                  {{"foldin", "items.vectors", NULL, M, K, "none"}},
-                  "items.vectors",
-                  NULL,
-                  NULL,
-                  &m->foldin},
+        .serve = rs_factor_servable(M, K, &m->foldin),
         .begin_epoch = ganmf_begin_epoch,
         .train_batch = ganmf_train_batch,
         .score = ganmf_score,

@@ -72,17 +72,16 @@ float rs_ials_row_reg(const rs_ials *m, uint32_t n, uint32_t n_other)
     return m->reg * powf((float)n + m->unobserved_weight * (float)n_other, m->reg_exponent);
 }
 
-/* Solves every row of `rows` (solved x fixed interactions) for `solved`
- * with `fixed` (n_fixed x k) held. A row without interactions gets the
+/* Solves rows which[0..count) of `rows` (which NULL: rows 0..count) into
+ * the rows of solved, in that order, with `fixed`
+ * (n_fixed x k, Gram `gram`) held. A row without interactions gets the
  * zero factor, the exact minimiser of its terms. */
-static int half_step(const rs_ials *m, const rs_csr *rows, float *solved, const float *fixed,
-                     uint32_t n_fixed, rs_error *err)
+static int solve_rows(const rs_ials *m, const rs_csr *rows, const uint32_t *which, uint32_t count,
+                      float *solved, const float *fixed, uint32_t n_fixed, const float *gram,
+                      rs_error *err)
 {
     uint32_t k = m->k;
     size_t per_thread = rs_foldin_workspace_floats(k);
-    float *gram = rs_aligned_alloc((size_t)k * k, sizeof(float), err);
-    if (!gram) return -1;
-    rs_gram(fixed, n_fixed, k, gram);
     int failed = 0;
     rs_error first = {{0}};
 #pragma omp parallel
@@ -94,24 +93,38 @@ static int half_step(const rs_ials *m, const rs_csr *rows, float *solved, const 
             if (!failed) failed = 1, first = local;
         }
 #pragma omp for schedule(dynamic, 32)
-        for (uint32_t r = 0; r < rows->n_rows; r++) {
+        for (uint32_t i = 0; i < count; i++) {
             if (!work || failed) continue;
-            uint32_t n = rs_csr_row_len(rows, r);
+            uint32_t r = which ? which[i] : i, n = rs_csr_row_len(rows, r);
             rs_foldin_weights w = {m->unobserved_weight, 1.0f, rs_ials_row_reg(m, n, n_fixed)};
             if (rs_foldin(fixed, k, gram, rows->indices + rows->indptr[r], n, &w,
-                          solved + (size_t)r * k, work, &local) != 0) {
+                          solved + (size_t)i * k, work, &local) != 0) {
 #pragma omp critical(ials_error)
                 if (!failed) failed = 1, first = local;
             }
         }
         free(work);
     }
+    if (failed && err) *err = first;
+    return failed ? -1 : 0;
+}
+
+/* Every row of `rows` (solved x fixed interactions) for `solved`. */
+static int half_step(const rs_ials *m, const rs_csr *rows, float *solved, const float *fixed,
+                     uint32_t n_fixed, rs_error *err)
+{
+    float *gram = rs_aligned_alloc((size_t)m->k * m->k, sizeof(float), err);
+    if (!gram) return -1;
+    rs_gram(fixed, n_fixed, m->k, gram);
+    int rc = solve_rows(m, rows, NULL, rows->n_rows, solved, fixed, n_fixed, gram, err);
     free(gram);
-    if (failed) {
-        if (err) *err = first;
-        return -1;
-    }
-    return 0;
+    return rc;
+}
+
+int rs_ials_foldin_rows(const rs_ials *m, const float *item_gram, const rs_csr *histories,
+                        const uint32_t *users, uint32_t count, float *out, rs_error *err)
+{
+    return solve_rows(m, histories, users, count, out, m->item_factors, m->n_items, item_gram, err);
 }
 
 int rs_ials_update_users(rs_ials *m, const rs_csr *train, rs_error *err)

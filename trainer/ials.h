@@ -89,4 +89,9 @@ float rs_ials_row_reg(const rs_ials *m, uint32_t n, uint32_t n_other);
 int rs_ials_foldin(const rs_ials *m, const float *item_gram, const uint32_t *history, uint32_t n,
                    float *out, float *workspace, rs_error *err);
 
+/* rs_ials_foldin of rows users[0..count) of histories (users NULL: rows
+ * 0..count) into the rows of out (count x k), OpenMP over the rows. */
+int rs_ials_foldin_rows(const rs_ials *m, const float *item_gram, const rs_csr *histories,
+                        const uint32_t *users, uint32_t count, float *out, rs_error *err);
+
 #endif

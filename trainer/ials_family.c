@@ -26,11 +26,11 @@
  *   users.factors  (n_users x K)  W, published as the stored user factors
  *   items.vectors  (n_items x K)  H, the item factors (no item bias)
  */
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "factor_family.h"
 #include "family.h"
 #include "ials.h"
 #include "linalg.h"
@@ -84,33 +84,7 @@ static const float *item_gram(ials_family *m)
 static int foldin_rows(ials_family *m, const rs_csr *input, const uint32_t *users, uint32_t size,
                        float *out, rs_error *err)
 {
-    const float *gram = item_gram(m);
-    size_t per_thread = rs_foldin_workspace_floats(m->core.k);
-    int failed = 0;
-    rs_error first = {{0}};
-#pragma omp parallel
-    {
-        rs_error local;
-        float *work = rs_aligned_alloc(per_thread, sizeof(float), &local);
-        if (!work) {
-#pragma omp critical(ials_family_error)
-            if (!failed) failed = 1, first = local;
-        }
-#pragma omp for schedule(dynamic, 16)
-        for (uint32_t r = 0; r < size; r++) {
-            if (!work || failed) continue;
-            uint32_t u = users ? users[r] : r;
-            if (rs_ials_foldin(&m->core, gram, input->indices + input->indptr[u],
-                               rs_csr_row_len(input, u), out + (size_t)r * m->core.k, work,
-                               &local) != 0) {
-#pragma omp critical(ials_family_error)
-                if (!failed) failed = 1, first = local;
-            }
-        }
-        free(work);
-    }
-    if (failed && err) *err = first;
-    return failed ? -1 : 0;
+    return rs_ials_foldin_rows(&m->core, item_gram(m), input, users, size, out, err);
 }
 
 static int ials_begin_epoch(void *self, int epoch, rs_rng *rng, rs_error *err)
@@ -151,8 +125,7 @@ static int ials_score(void *self, const rs_csr *input, const uint32_t *users, in
     ials_family *m = self;
     uint32_t K = m->core.k, M = m->core.n_items;
     if (foldin_rows(m, input, users, (uint32_t)size, m->user_rows, err) != 0) return -1;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, size, (int)M, (int)K, 1.0f, m->user_rows,
-                (int)K, m->core.item_factors, (int)K, 0.0f, scores, (int)M);
+    rs_factor_scores(m->user_rows, size, m->core.item_factors, M, K, scores);
     return 0;
 }
 
@@ -226,13 +199,7 @@ static int ials_create(const void *options, const rs_family_inputs *in, rs_train
         .batch_capacity = o->batch_size,
         .n_items = M,
         .params = &m->params,
-        .serve = {"binary",
-                  1,
-                  {{"foldin", "items.vectors", NULL, M, K, "none"}},
-                  "items.vectors",
-                  NULL,
-                  NULL,
-                  &m->foldin},
+        .serve = rs_factor_servable(M, K, &m->foldin),
         .begin_epoch = ials_begin_epoch,
         .train_batch = ials_train_batch,
         .score = ials_score,

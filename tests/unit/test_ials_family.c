@@ -38,12 +38,20 @@ static void load_with_validation(char *dir, size_t cap, rs_dataset *d)
     ck_assert_uint_gt(rs_csr_nnz(&d->known), rs_csr_nnz(&d->train));
 }
 
-static void *family_options(const rs_family *f, const char *const (*set)[2], int n)
+/* The family called name with its defaults and set[0..n) applied, created
+ * for d; the options are returned for freeing. */
+static void *create_family(const char *name, const char *const (*set)[2], int n,
+                           const rs_dataset *d, rs_train_model *model)
 {
+    const rs_family *f = rs_family_find(name);
+    ck_assert_ptr_nonnull(f);
     void *o = calloc(1, f->options_size);
     f->options_default(o);
     for (int i = 0; i < n; i++)
         ck_assert_int_eq(rs_option_apply(rs_family_option(f, set[i][0]), set[i][1], o), 0);
+    rs_family_inputs in = {d->report.n_items, d->popularity, 7, d->report.n_users};
+    rs_error err;
+    ck_assert_msg(f->create(o, &in, model, &err) == 0, "%s", err.msg);
     return o;
 }
 
@@ -108,14 +116,10 @@ START_TEST(test_ials_stored_factor_is_the_served_foldin)
     char dir[256];
     rs_dataset d;
     load_with_validation(dir, sizeof(dir), &d);
-    const rs_family *f = rs_family_find("ials");
-    ck_assert_ptr_nonnull(f);
     static const char *const set[][2] = {{"factors", "6"}, {"reg", "0.05"}, {"alpha", "4"}};
-    void *options = family_options(f, set, 3);
-    rs_family_inputs in = {d.report.n_items, d.popularity, 7, d.report.n_users};
     rs_train_model model;
+    void *options = create_family("ials", set, 3, &d, &model);
     rs_error err;
-    ck_assert_msg(f->create(options, &in, &model, &err) == 0, "%s", err.msg);
     double losses[5];
     train(&model, &d, 5, losses);
     for (int e = 1; e < 5; e++)
@@ -177,15 +181,11 @@ START_TEST(test_ganmf_serves_sigma_and_ridge_foldin)
     char dir[256];
     rs_dataset d;
     load_with_validation(dir, sizeof(dir), &d);
-    const rs_family *f = rs_family_find("ganmf");
-    ck_assert_ptr_nonnull(f);
     static const char *const set[][2] = {
         {"factors", "5"}, {"hidden", "8"}, {"batch", "16"}, {"foldin-reg", "2"}};
-    void *options = family_options(f, set, 4);
-    rs_family_inputs in = {d.report.n_items, d.popularity, 7, d.report.n_users};
     rs_train_model model;
+    void *options = create_family("ganmf", set, 4, &d, &model);
     rs_error err;
-    ck_assert_msg(f->create(options, &in, &model, &err) == 0, "%s", err.msg);
     double losses[2];
     train(&model, &d, 2, losses);
     rs_store *store;
