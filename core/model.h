@@ -6,7 +6,9 @@
  * Every model family the trainer publishes (Mult-VAE "vae", FastVAE
  * "fastvae") is scored the same way: score(i) = <user_vector, item_row(i)>,
  * where an item bias, when the model has one, is folded in as the last
- * coordinate (the user vector then ends with 1).
+ * coordinate (the user vector then ends with 1). Factor models ("ials",
+ * "ganmf") encode a history by a least-squares fold-in onto their item
+ * factors and keep known users' factors (core/model_factor.h).
  *
  * Thread safety: after rs_model_load() the model is read-only; any number of
  * threads may call rs_model_encode() at once, each with its own scratch.
