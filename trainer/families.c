@@ -7,7 +7,8 @@
     X(vae)                                                                                         \
     X(fastvae)                                                                                     \
     X(popularity)                                                                                  \
-    X(linear)
+    X(linear)                                                                                      \
+    X(sinkhorn)
 
 #define DECLARE(name) extern const rs_family rs_family_##name;
 #define ENTRY(name)   &rs_family_##name,

@@ -4,8 +4,8 @@
 # top-50 over items outside the user's history), with brute-force retrieval
 # and with exact MIDX retrieval (over the index the trainer published, and
 # over one the server builds), for each model family the trainer publishes:
-#   - Mult-VAE, FastVAE and the linear family on the synthetic data set,
-#     150 users;
+#   - Mult-VAE, FastVAE, the linear family and SinkhornCF on the synthetic
+#     data set, 150 users;
 #   - FastVAE and Mult-VAE trained one epoch on MovieLens 10M, 1,000 users,
 #     when ../shared/data/ml10m is there (skipped with a message otherwise).
 # Same items in the same order (up to swaps of near-ties) and every score
@@ -52,6 +52,7 @@ check_family "synthetic vae" 150 "${synth[@]}" --model vae --hidden 48 --latent 
 check_family "synthetic fastvae" 150 "${synth[@]}" --model fastvae --hidden 32 --latent 8 \
     --samples 50 --codewords 4
 check_family "synthetic linear" 150 "${synth[@]}" --model linear --hidden 16 --batch 32 --lr 0.01
+check_family "synthetic sinkhorn" 150 "${synth[@]}" --model sinkhorn --hidden 48 --latent 12
 
 if [ -r "$ML10M/train.tsv" ] && [ -r "$ML10M/test.tsv" ]; then
     ml=(--data "$ML10M/train.tsv" --test "$ML10M/test.tsv" --epochs 1 --threads 2)
