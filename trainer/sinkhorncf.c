@@ -38,6 +38,7 @@ typedef struct sinkhorn_loss {
     /* The terms summed since the last report, per user (see report()). */
     rs_sinkhorn_parts sum;
     uint64_t users;
+    int epoch; /* the epoch under way (0: none began, e.g. in gradient checks) */
 } sinkhorn_loss;
 
 static int loss_compute(void *self, float *dlogits, const float *logits,
@@ -55,9 +56,10 @@ static int loss_compute(void *self, float *dlogits, const float *logits,
     return 0;
 }
 
-/* The two terms' means since the last report, on stderr: how the loss
- * splits between transport and concentration is what its tuning is about
- * (the loss line of the epoch shows only their sum). */
+/* The two terms' means over the epoch, on stderr (at the start of the
+ * next one, and at the end for the last): how the loss splits between
+ * transport and concentration is what its tuning is about (the loss line
+ * of the epoch shows only their sum). */
 static void report(sinkhorn_loss *s, int epoch)
 {
     if (s->users) {
@@ -74,7 +76,9 @@ static void report(sinkhorn_loss *s, int epoch)
 
 static void loss_begin_epoch(void *self, int epoch)
 {
-    if (epoch > 1) report(self, epoch - 1);
+    sinkhorn_loss *s = self;
+    if (s->epoch > 0) report(s, s->epoch);
+    s->epoch = epoch;
 }
 
 static json_t *loss_options_json(const void *self)
@@ -98,6 +102,7 @@ static void loss_free(void *self)
 {
     sinkhorn_loss *s = self;
     if (!s) return;
+    if (s->epoch > 0) report(s, s->epoch); /* the last epoch's terms */
     rs_sinkhorn_batch_free(s->batch);
     rs_cooccur_free(&s->cost);
     free(s);
