@@ -9,7 +9,8 @@
     X(popularity)                                                                                  \
     X(linear)                                                                                      \
     X(ials)                                                                                        \
-    X(ganmf)
+    X(ganmf)                                                                                       \
+    X(sinkhorn)
 
 #define DECLARE(name) extern const rs_family rs_family_##name;
 #define ENTRY(name)   &rs_family_##name,

@@ -20,6 +20,10 @@ typedef struct rs_family_inputs {
     const float *popularity; /* n_items training interaction counts */
     uint64_t seed;           /* --seed: initialisation */
     uint32_t n_users;        /* rows of the training matrix (factor models) */
+    /* The users x items matrix the model will be trained on (for a family
+     * that derives something from the data before training, e.g.
+     * SinkhornCF's item-item cost); may be NULL for families that need none. */
+    const rs_csr *train;
 } rs_family_inputs;
 
 typedef struct rs_family {

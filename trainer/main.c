@@ -100,10 +100,11 @@ static void print_summary(const rs_cli *c, const rs_train_summary *s)
     }
 }
 
-/* Creates the model the options ask for. */
+/* Creates the model the options ask for, to be trained on d->train. */
 static int create_model(rs_cli *c, rs_dataset *d, rs_train_model *model, rs_error *err)
 {
-    rs_family_inputs in = {d->report.n_items, d->popularity, c->train.seed, d->report.n_users};
+    rs_family_inputs in = {d->report.n_items, d->popularity, c->train.seed, d->report.n_users,
+                           &d->train};
     return c->family->create(c->family_options, &in, model, err);
 }
 
@@ -130,7 +131,7 @@ static int refit(rs_cli *c, rs_dataset *d, rs_train_model *model, rs_train_summa
     model->free(model->self);
     memset(model, 0, sizeof(*model));
     rs_train_summary refit_summary;
-    int rc = create_model(c, d, model, err);
+    int rc = create_model(c, &all, model, err);
     if (rc == 0) rc = rs_train_run(model, &all, &c->metrics, &o, &refit_summary, err);
     free(no_rows);
     if (rc != 0) return -1;

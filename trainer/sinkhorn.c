@@ -47,6 +47,7 @@ void rs_sinkhorn_options_default(rs_sinkhorn_options *o)
     o->epsilon = 1.0;
     o->alpha = 0.03;
     o->renormalise_topk = 0;
+    o->transport_weight = 1.0;
 }
 
 static int check_options(const rs_sinkhorn_options *o, rs_error *err)
@@ -58,6 +59,9 @@ static int check_options(const rs_sinkhorn_options *o, rs_error *err)
         return rs_fail(err, "sinkhorn: epsilon must be >= 0.01 (got %g)", o->epsilon);
     if (!(o->alpha >= 0.0 && o->alpha < 1.0))
         return rs_fail(err, "sinkhorn: alpha must be in [0, 1) (got %g)", o->alpha);
+    if (!(o->transport_weight >= 0.0))
+        return rs_fail(err, "sinkhorn: the transport weight must be >= 0 (got %g)",
+                       o->transport_weight);
     return 0;
 }
 
@@ -406,9 +410,11 @@ int rs_sinkhorn_loss(rs_sinkhorn_workspace *ws, const rs_cooccur *cost, const do
     fill_kernel(ws, rows, cols);
     sinkhorn_forward(ws, rows, cols);
     p.transport = sinkhorn_transport(ws, rows, cols, 1);
+    double weight = ws->o.transport_weight;
+    for (uint32_t c = 0; c < cols; c++) ws->grad_log_nu[c] *= weight;
     p.concentration = concentration(ws, logits, history, n_history);
     logits_gradient(ws, history, n_history, grad);
-    *loss = p.transport + p.concentration;
+    *loss = weight * p.transport + p.concentration;
     if (parts) *parts = p;
     return 0;
 }

@@ -14,7 +14,12 @@
  *   b0 = 1; for l = 1..L: a_l = mu / (K b_{l-1}), b_l = nu / (K^T a_l)
  *   P      = diag(a_L) K diag(b_L),  L1 = <C[I1, Ik], P>
  *   L2     = -sum_{i in I1} log x^_i - alpha * sum_{i in I2} log x^_i
- *   loss   = L1 + L2   (the family adds beta * KL)
+ *   loss   = w L1 + L2   (the family adds beta * KL)
+ *
+ * w (transport_weight) is 1 in the paper and by default. It is there for
+ * tuning: per user L2 is a sum of |I1| + alpha |I2| log-probabilities, in
+ * the thousands on MovieLens, while L1 is a cost of at most 1, so at w = 1
+ * the transport term's share of the gradient is small.
  *
  * I2. Algorithm 1, line 1: "I1 <- {i | x_ui > 0}, I2 <- [I] \ I1": I2 is
  * every item the user has NOT consumed (all n_items - |I1| of them), not the
@@ -89,18 +94,19 @@
 #include "layers.h"
 
 typedef struct rs_sinkhorn_options {
-    uint32_t k;           /* top-k of the output, default 200 */
-    int iterations;       /* L, default 5 */
-    double epsilon;       /* entropic smoothing, default 1.0 (>= 0.01) */
-    double alpha;         /* weight of each unconsumed item in L2, default 0.03 */
-    int renormalise_topk; /* 0 (paper): nu = x^[Ik]; 1: nu = x^[Ik] / sum */
+    uint32_t k;              /* top-k of the output, default 200 */
+    int iterations;          /* L, default 5 */
+    double epsilon;          /* entropic smoothing, default 1.0 (>= 0.01) */
+    double alpha;            /* weight of each unconsumed item in L2, default 0.03 */
+    int renormalise_topk;    /* 0 (paper): nu = x^[Ik]; 1: nu = x^[Ik] / sum */
+    double transport_weight; /* w, default 1 (paper); >= 0 */
 } rs_sinkhorn_options;
 
 void rs_sinkhorn_options_default(rs_sinkhorn_options *o);
 
 /* The two terms of one user's loss. */
 typedef struct rs_sinkhorn_parts {
-    double transport;     /* L1 = <C, P> */
+    double transport;     /* L1 = <C, P> (not multiplied by w) */
     double concentration; /* L2 */
     double topk_mass;     /* s = sum of x^ over Ik */
 } rs_sinkhorn_parts;

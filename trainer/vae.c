@@ -26,18 +26,11 @@ struct rs_vae {
     float *dh1, *de, *dz, *dh3;
     rs_input input;
     rs_rng *user_rng; /* capacity per-user streams */
+    rs_vae_loss loss; /* compute NULL: the multinomial likelihood */
 };
 
 /* The command line's options of the family, and their defaults. */
-static const rs_option vae_options[] = {
-    RS_OPT_BATCH(rs_vae_options, batch_size, "500"),
-    RS_OPT_LR(rs_vae_options, lr, "1e-3"),
-    RS_OPT_WEIGHT_DECAY(rs_vae_options, weight_decay),
-    RS_OPT_HIDDEN(rs_vae_options, hidden, "hidden layer width", "600"),
-    RS_OPT_LATENT(rs_vae_options, latent, "200"),
-    RS_OPT_DROPOUT(rs_vae_options, dropout, "dropout probability on the input"),
-    RS_OPT_PIA(rs_vae_options),
-};
+static const rs_option vae_options[] = {RS_OPT_VAE};
 
 void rs_vae_options_default(rs_vae_options *o)
 {
@@ -81,6 +74,7 @@ static void vae_free(void *self)
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) free(bufs[i]);
     rs_input_free(&v->input);
     free(v->user_rng);
+    if (v->loss.free) v->loss.free(v->loss.self);
     free(v);
 }
 
@@ -166,7 +160,10 @@ static int compute_gradient(rs_vae *v, const rs_train_batch *batch, const float 
     /* The likelihood targets are the user's positives with weight 1. */
     rs_sparse_batch T = {X.n_rows, X.indptr, X.indices, NULL};
     float scale = 1.0f / (float)batch->size;
-    stats->loss = rs_softmax_nll(v->logits, v->logits, &T, (int)v->M, scale);
+    if (!v->loss.compute)
+        stats->loss = rs_softmax_nll(v->logits, v->logits, &T, (int)v->M, scale);
+    else if (v->loss.compute(v->loss.self, v->logits, v->logits, &T, scale, &stats->loss, err) != 0)
+        return -1;
     rs_params_zero_grad(&v->params);
     stats->kl =
         backward(v, &X, v->eps, batch->beta * scale, v->pia.lambda * scale, &stats->reg, err);
@@ -180,6 +177,14 @@ static int vae_train_batch(void *self, const rs_train_batch *batch, rs_step_stat
     rs_vae *v = self;
     if (compute_gradient(v, batch, NULL, v->opt.dropout, stats, err) != 0) return -1;
     rs_params_step(&v->params);
+    return 0;
+}
+
+static int vae_begin_epoch(void *self, int epoch, rs_rng *rng, rs_error *err)
+{
+    (void)rng, (void)err;
+    rs_vae *v = self;
+    v->loss.begin_epoch(v->loss.self, epoch);
     return 0;
 }
 
@@ -201,16 +206,24 @@ static int vae_gradient(void *self, const rs_train_batch *batch, double *objecti
 static json_t *vae_options_json(const void *self)
 {
     const rs_vae *v = self;
-    return json_pack("{s:I, s:I, s:f, s:f, s:f, s:i}", "hidden", (json_int_t)v->H, "latent",
-                     (json_int_t)v->L, "dropout", (double)v->opt.dropout, "lr", (double)v->opt.lr,
-                     "weight_decay", (double)v->opt.weight_decay, "batch_size", v->opt.batch_size);
+    json_t *o =
+        json_pack("{s:I, s:I, s:f, s:f, s:f, s:i}", "hidden", (json_int_t)v->H, "latent",
+                  (json_int_t)v->L, "dropout", (double)v->opt.dropout, "lr", (double)v->opt.lr,
+                  "weight_decay", (double)v->opt.weight_decay, "batch_size", v->opt.batch_size);
+    if (o && v->loss.options_json &&
+        json_object_set_new(o, "loss", v->loss.options_json(v->loss.self)) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
 }
 
 static size_t vae_footprint(const void *self)
 {
     const rs_vae *v = self;
     size_t B = (size_t)v->capacity;
-    return B * (4 * v->H + 4 * v->L + 2 * v->L + v->M) * sizeof(float) + v->input.cap * 8;
+    size_t loss = v->loss.footprint ? v->loss.footprint(v->loss.self) : 0;
+    return B * (4 * v->H + 4 * v->L + 2 * v->L + v->M) * sizeof(float) + v->input.cap * 8 + loss;
 }
 
 /* The manifest's encoder: [M -> H tanh] -> [H -> 2L] -> mu -> [L -> H tanh]. */
@@ -233,12 +246,27 @@ static void describe(rs_vae *v, rs_servable *s)
 
 int rs_vae_create(const rs_vae_options *o, uint32_t n_items, rs_train_model *out, rs_error *err)
 {
+    return rs_vae_create_with_loss(o, n_items, NULL, out, err);
+}
+
+static int check_options(const rs_vae_options *o, uint32_t n_items, rs_error *err)
+{
     if (n_items == 0 || o->hidden == 0 || o->latent == 0 || o->batch_size <= 0)
         return rs_fail(err, "vae: items, hidden, latent and batch size must be positive");
     if (o->dropout < 0.0f || o->dropout >= 1.0f)
         return rs_fail(err, "vae: dropout must be in [0, 1), got %g", (double)o->dropout);
-    rs_vae *v = rs_calloc(1, sizeof(*v), err);
-    if (!v) return -1;
+    return 0;
+}
+
+int rs_vae_create_with_loss(const rs_vae_options *o, uint32_t n_items, const rs_vae_loss *loss,
+                            rs_train_model *out, rs_error *err)
+{
+    rs_vae *v = NULL;
+    if (check_options(o, n_items, err) != 0 || !(v = rs_calloc(1, sizeof(*v), err))) {
+        if (loss && loss->free) loss->free(loss->self);
+        return -1;
+    }
+    if (loss) v->loss = *loss;
     v->opt = *o;
     v->M = n_items, v->H = o->hidden, v->L = o->latent, v->capacity = o->batch_size;
     rs_pia_init(&v->pia, o->pia_lambda, o->pia_patience, o->pia_factor);
@@ -246,11 +274,21 @@ int rs_vae_create(const rs_vae_options *o, uint32_t n_items, rs_train_model *out
         vae_free(v);
         return -1;
     }
-    rs_pia *pia = v->t[ANCHORS].size ? &v->pia : NULL;
-    *out = (rs_train_model){"vae",           v,         v->capacity,  n_items,
-                            &v->params,      pia,       {0},          NULL,
-                            vae_train_batch, vae_score, vae_gradient, vae_options_json,
-                            vae_footprint,   vae_free,  NULL};
+    *out = (rs_train_model){
+        .family = loss ? loss->family : "vae",
+        .self = v,
+        .batch_capacity = v->capacity,
+        .n_items = n_items,
+        .params = &v->params,
+        .pia = v->t[ANCHORS].size ? &v->pia : NULL,
+        .begin_epoch = v->loss.begin_epoch ? vae_begin_epoch : NULL,
+        .train_batch = vae_train_batch,
+        .score = vae_score,
+        .gradient = vae_gradient,
+        .options_json = vae_options_json,
+        .footprint = vae_footprint,
+        .free = vae_free,
+    };
     describe(v, &out->serve);
     return 0;
 }

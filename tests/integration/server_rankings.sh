@@ -4,7 +4,7 @@
 # top-50 over items outside the user's history), with brute-force retrieval
 # and with exact MIDX retrieval (over the index the trainer published, and
 # over one the server builds), for each model family the trainer publishes:
-#   - Mult-VAE, FastVAE, the linear family and the factor models (iALS,
+#   - Mult-VAE, FastVAE, the linear family, SinkhornCF and the factor models (iALS,
 #     GANMF: a known user is served their stored factor) on the synthetic
 #     data set, 150 users;
 #   - FastVAE, Mult-VAE and iALS trained one epoch on MovieLens 10M, 1,000 users,
@@ -56,6 +56,7 @@ check_family "synthetic linear" 150 "${synth[@]}" --model linear --hidden 16 --b
 check_family "synthetic ials" 150 "${synth[@]}" --model ials --factors 16 --reg 0.01 --alpha 10
 check_family "synthetic ganmf" 150 "${synth[@]}" --model ganmf --factors 16 --hidden 24 --batch 32 \
     --lr-d 1e-3 --lr-g 1.65e-3
+check_family "synthetic sinkhorn" 150 "${synth[@]}" --model sinkhorn --hidden 48 --latent 12
 
 if [ -r "$ML10M/train.tsv" ] && [ -r "$ML10M/test.tsv" ]; then
     ml=(--data "$ML10M/train.tsv" --test "$ML10M/test.tsv" --epochs 1 --threads 2)

@@ -44,7 +44,7 @@ static void create(const rs_family *f, const rs_dataset *d, int full_softmax, vo
 {
     *options = calloc(1, f->options_size ? f->options_size : 1);
     small_options(f, *options, full_softmax);
-    rs_family_inputs in = {d->report.n_items, d->popularity, 11, d->report.n_users};
+    rs_family_inputs in = {d->report.n_items, d->popularity, 11, d->report.n_users, &d->train};
     rs_error err;
     ck_assert_msg(f->create(*options, &in, model, &err) == 0, "%s: %s", f->name, err.msg);
 }

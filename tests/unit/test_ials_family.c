@@ -49,7 +49,7 @@ static void *create_family(const char *name, const char *const (*set)[2], int n,
     f->options_default(o);
     for (int i = 0; i < n; i++)
         ck_assert_int_eq(rs_option_apply(rs_family_option(f, set[i][0]), set[i][1], o), 0);
-    rs_family_inputs in = {d->report.n_items, d->popularity, 7, d->report.n_users};
+    rs_family_inputs in = {d->report.n_items, d->popularity, 7, d->report.n_users, &d->train};
     rs_error err;
     ck_assert_msg(f->create(o, &in, model, &err) == 0, "%s", err.msg);
     return o;
