@@ -131,8 +131,8 @@ static int ganmf_create(const void *options, const rs_family_inputs *in, rs_trai
     c.lazy_user_rows = o->lazy_users, c.seed = in->seed;
     uint32_t K = o->factors, M = in->n_items;
     rs_tensor_spec specs[N_TENSORS] = {
-        [USERS] = {"users.factors", in->n_users, K, RS_INIT_NORMAL, 0.0, RS_OPTIM_DENSE},
-        [ITEMS] = {"items.vectors", M, K, RS_INIT_NORMAL, 0.0, RS_OPTIM_DENSE},
+        [USERS] = {"users.factors", in->n_users, K, RS_INIT_NORMAL, 0.0, RS_OPTIM_NONE},
+        [ITEMS] = {"items.vectors", M, K, RS_INIT_NORMAL, 0.0, RS_OPTIM_NONE},
     };
     if (rs_ganmf_init(&m->g, &c, in->n_users, M, err) != 0) {
         free(m);

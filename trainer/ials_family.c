@@ -171,8 +171,8 @@ static int ials_create(const void *options, const rs_family_inputs *in, rs_train
     float alpha0 = o->alpha > 0 ? 1.0f / o->alpha : o->alpha0;
     double scale = o->init_stddev / sqrt((double)K);
     rs_tensor_spec specs[N_TENSORS] = {
-        [USERS] = {"users.factors", in->n_users, K, RS_INIT_NORMAL, scale, RS_OPTIM_DENSE},
-        [ITEMS] = {"items.vectors", M, K, RS_INIT_NORMAL, scale, RS_OPTIM_DENSE},
+        [USERS] = {"users.factors", in->n_users, K, RS_INIT_NORMAL, scale, RS_OPTIM_NONE},
+        [ITEMS] = {"items.vectors", M, K, RS_INIT_NORMAL, scale, RS_OPTIM_NONE},
     };
     size_t gram_floats = (size_t)K * K, items_floats = (size_t)M * K;
     if (rs_params_init(&m->params, specs, N_TENSORS, in->seed, 1e-3f, 0.0f, err) ||

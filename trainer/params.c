@@ -73,6 +73,7 @@ static int attach(rs_params *p, float lr, float weight_decay, rs_error *err)
         if (!t->size) continue;
         t->value = p->block + off;
         off += t->size;
+        if (t->spec.optim == RS_OPTIM_NONE) continue;
         if (t->spec.optim == RS_OPTIM_DENSE) {
             t->grad = p->grads + dense_off;
             dense_off += t->size;
@@ -127,14 +128,14 @@ void rs_params_zero_grad(rs_params *p)
 {
     if (p->grads) memset(p->grads, 0, p->n_dense * sizeof(float));
     for (int i = 0; i < p->n; i++)
-        if (p->t[i].size && !p->t[i].grad) rowgrad_clear(&p->t[i].rowgrad);
+        if (p->t[i].size && p->t[i].spec.optim == RS_OPTIM_ROWS) rowgrad_clear(&p->t[i].rowgrad);
 }
 
 void rs_params_step(rs_params *p)
 {
     for (int i = 0; i < p->n; i++) {
         rs_param *t = &p->t[i];
-        if (!t->size) continue;
+        if (!t->size || t->spec.optim == RS_OPTIM_NONE) continue;
         if (t->grad)
             rs_adam_step(&t->adam, t->value, t->grad);
         else
@@ -185,7 +186,10 @@ float *rs_params_dense_gradient(rs_params *p, rs_error *err)
 
 size_t rs_params_bytes(const rs_params *p)
 {
-    size_t floats = p->n_floats * (p->best ? 4 : 3) /* params, adam m, v (+ best) */ + p->n_dense;
+    size_t optimised = 0; /* floats with Adam state (m and v) */
+    for (int i = 0; i < p->n; i++)
+        if (p->t[i].spec.optim != RS_OPTIM_NONE) optimised += p->t[i].size;
+    size_t floats = p->n_floats * (p->best ? 2 : 1) + 2 * optimised + p->n_dense;
     size_t bytes = 0;
     for (int i = 0; i < p->n; i++) {
         const rs_rowgrad *g = &p->t[i].rowgrad;

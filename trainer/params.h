@@ -32,6 +32,8 @@ typedef enum {
 typedef enum {
     RS_OPTIM_DENSE, /* dense gradient, dense Adam */
     RS_OPTIM_ROWS,  /* gradient rows of the touched table rows, lazy Adam */
+    RS_OPTIM_NONE,  /* solved by the family itself (closed form, ALS, its own
+                     * optimiser): no gradient and no Adam state */
 } rs_optim_kind;
 
 typedef struct rs_tensor_spec {
