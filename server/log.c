@@ -20,18 +20,6 @@ void rs_log_set_level(rs_log_level level)
     min_level = level;
 }
 
-int rs_log_parse_level(const char *name, rs_log_level *out)
-{
-    static const char *names[] = {"debug", "info", "warn", "error"};
-    for (int i = 0; i < 4; i++) {
-        if (strcasecmp(name, names[i]) == 0) {
-            *out = (rs_log_level)i;
-            return 0;
-        }
-    }
-    return -1;
-}
-
 void rs_log(rs_log_level level, const char *fmt, ...)
 {
     static const char *tags[] = {"DEBUG", "INFO", "WARN", "ERROR"};

@@ -10,8 +10,6 @@
 typedef enum rs_log_level { RS_LOG_DEBUG = 0, RS_LOG_INFO, RS_LOG_WARN, RS_LOG_ERROR } rs_log_level;
 
 void rs_log_set_level(rs_log_level level);
-/* Parses "debug", "info", "warn" or "error"; returns -1 for anything else. */
-int rs_log_parse_level(const char *name, rs_log_level *out);
 void rs_log(rs_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -27,19 +27,6 @@ struct rs_retrieve_scratch {
     uint32_t ms_k, ms_d, ms_n; /* what ms was made for */
 };
 
-int rs_retrieval_parse(const char *name, rs_retrieval *out)
-{
-    if (!strcmp(name, "auto"))
-        *out = RS_RETRIEVAL_AUTO;
-    else if (!strcmp(name, "bruteforce"))
-        *out = RS_RETRIEVAL_BRUTE;
-    else if (!strcmp(name, "midx"))
-        *out = RS_RETRIEVAL_MIDX;
-    else
-        return -1;
-    return 0;
-}
-
 /* Whether the options choose MIDX for this catalogue; -1 when they ask for
  * it and it cannot be had. */
 static int choose_midx(const rs_retriever_options *opt, uint32_t n_items, uint32_t dim,

@@ -42,9 +42,6 @@ typedef struct rs_retriever_options {
     uint64_t midx_budget; /* 0 = exact; else examine about this many items */
 } rs_retriever_options;
 
-/* Parses "auto", "bruteforce" or "midx"; -1 for anything else. */
-int rs_retrieval_parse(const char *name, rs_retrieval *out);
-
 typedef struct rs_retriever rs_retriever;
 typedef struct rs_retrieve_scratch rs_retrieve_scratch;
 
