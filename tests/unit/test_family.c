@@ -97,9 +97,7 @@ START_TEST(test_every_family_gradient_matches_finite_differences)
     }
     ck_assert_int_ge(checked, 3); /* vae, fastvae, linear at least */
     rs_dataset_free(&d);
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    test_remove_tree(dir);
 }
 END_TEST
 
@@ -164,9 +162,7 @@ START_TEST(test_every_publishable_family_serves_its_scores)
     }
     ck_assert_int_ge(published, 3);
     rs_dataset_free(&d);
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    test_remove_tree(dir);
 }
 END_TEST
 

@@ -467,9 +467,7 @@ START_TEST(test_published_model_serves_trainer_scores)
     rs_store_close(store);
     model.free(model.self);
     rs_dataset_free(&d);
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    test_remove_tree(dir);
 }
 END_TEST
 

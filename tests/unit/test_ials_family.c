@@ -99,9 +99,7 @@ static void close_all(rs_store *store, rs_snapshot *snap, rs_model *m, const cha
     rs_model_free(m);
     rs_snapshot_close(snap);
     rs_store_close(store);
-    char cmd[1100];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    test_remove_tree(dir);
 }
 
 static double max_abs_diff(const float *a, const float *b, uint32_t n)

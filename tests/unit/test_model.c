@@ -59,9 +59,7 @@ static void open_model(rs_store **store, rs_snapshot **snap, rs_model **m)
 
 static void remove_dir(void)
 {
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    test_remove_tree(dir);
 }
 
 /* _i = 0 plain, 1 with PIA anchors (published as an extra tensor). */

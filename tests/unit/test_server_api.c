@@ -24,6 +24,7 @@
 #include "registry.h"
 #include "rng.h"
 #include "store.h"
+#include "test_support.h"
 
 enum { M = 40, H = 6, L = 3, D = 5, USERS = 12 };
 
@@ -294,9 +295,7 @@ static void teardown(void)
     rs_api_free(api);
     rs_stats_free(stats);
     rs_store_close(store);
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    test_remove_tree(dir);
 }
 
 /* ---- tests ---- */

@@ -99,9 +99,7 @@ START_TEST(test_without_transport_and_alpha_it_is_mult_vae)
     plain_sinkhorn.free(plain_sinkhorn.self);
     sinkhorn.free(sinkhorn.self);
     rs_dataset_free(&d);
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    test_remove_tree(dir);
 }
 END_TEST
 
@@ -141,9 +139,7 @@ START_TEST(test_manifest_options_name_the_loss)
     json_decref(o);
     vae.free(vae.self);
     rs_dataset_free(&d);
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    test_remove_tree(dir);
 }
 END_TEST
 
@@ -161,9 +157,7 @@ START_TEST(test_needs_the_training_matrix)
     ck_assert_ptr_nonnull(strstr(err.msg, "training matrix"));
     free(o);
     rs_dataset_free(&d);
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    test_remove_tree(dir);
 }
 END_TEST
 

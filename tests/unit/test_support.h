@@ -42,6 +42,15 @@ static inline void test_remove_store(const char *dir)
     rmdir(dir);
 }
 
+/* Removes a test directory and everything below it (a fixture's data
+ * files and stores), failing the test when it cannot. */
+static inline void test_remove_tree(const char *dir)
+{
+    char cmd[1100];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
 /* 60 users over 30 items in two taste groups, written as a CSV file into a
  * fresh directory (/tmp/recsys-test-TAG-XXXXXX, returned in dir) and read
  * back through the data loader. */
