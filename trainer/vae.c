@@ -298,17 +298,6 @@ rs_vae *rs_vae_of(rs_train_model *model)
     return model->self;
 }
 
-float *rs_vae_params(rs_vae *vae, size_t *n)
-{
-    *n = vae->params.n_floats;
-    return vae->params.block;
-}
-
-float *rs_vae_grads(rs_vae *vae)
-{
-    return vae->params.grads;
-}
-
 int rs_vae_gradient(rs_vae *vae, const rs_train_batch *batch, const float *fixed_eps,
                     double *objective, rs_error *err)
 {

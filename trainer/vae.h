@@ -72,8 +72,6 @@ int rs_vae_create_with_loss(const rs_vae_options *o, uint32_t n_items, const rs_
 /* --- exposed for the gradient-check tests --- */
 typedef struct rs_vae rs_vae;
 rs_vae *rs_vae_of(rs_train_model *model);
-float *rs_vae_params(rs_vae *vae, size_t *n);
-float *rs_vae_grads(rs_vae *vae);
 /* Forward + backward on a batch without the optimiser step; eps (size x L)
  * and the dropout mask are drawn from the batch's rng unless fixed_noise is
  * set, in which case dropout is off and eps is taken from fixed_eps (or
