@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blas_kernel.h"
 #include "dataset.h"
 #include "ease.h"
 #include "evaluate.h"
@@ -336,6 +337,7 @@ fail:
 
 int main(int argc, char **argv)
 {
+    rs_blas_kernel_ensure(argv);
     bench_options o;
     if (parse_args(argc, argv, &o) != 0) return 2;
     rs_dataset d;

@@ -25,6 +25,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "blas_kernel.h"
 #include "common.h"
 #include "cooccur.h"
 #include "dataset.h"
@@ -178,6 +179,7 @@ static int run_loss(const config *cfg, const rs_dataset *d, const rs_cooccur *co
 
 int main(int argc, char **argv)
 {
+    rs_blas_kernel_ensure(argv);
     config cfg;
     if (parse_args(argc, argv, &cfg) != 0) {
         fprintf(stderr,

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "blas_kernel.h"
 #include "midx.h"
 #include "midx_store.h"
 #include "pq.h"
@@ -215,6 +216,7 @@ static double time_brute(const float *items, uint32_t n, uint32_t d, const float
 
 int main(int argc, char **argv)
 {
+    rs_blas_kernel_ensure(argv);
     params p;
     if (argc < 2 || parse_args(argc, argv, &p) != 0) {
         fprintf(stderr,

@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "blas_kernel.h"
 #include "common.h"
 #include "rng.h"
 #include "sampler.h"
@@ -132,6 +133,7 @@ static void make_items(float *q, float *counts, uint32_t M, uint32_t D, rs_rng *
 
 int main(int argc, char **argv)
 {
+    rs_blas_kernel_ensure(argv);
     config cfg;
     if (parse_args(argc, argv, &cfg) != 0) return 2;
     const rs_sampler_kind kinds[] = {RS_SAMPLER_UNIFORM, RS_SAMPLER_POP, RS_SAMPLER_MIDX_UNI,

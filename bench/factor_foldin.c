@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blas_kernel.h"
 #include "model.h"
 #include "store.h"
 #include "topk.h"
@@ -44,6 +45,7 @@ static void rank(const rs_model *m, const float *u, const uint8_t *skip, uint32_
 
 int main(int argc, char **argv)
 {
+    rs_blas_kernel_ensure(argv);
     if (argc < 3) {
         fprintf(stderr, "usage: factor_foldin STORE VARIANT [USERS] [K]\n");
         return 2;

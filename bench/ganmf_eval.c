@@ -57,6 +57,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blas_kernel.h"
 #include "dataset.h"
 #include "evaluate.h"
 #include "ganmf.h"
@@ -444,6 +445,7 @@ static int measure_foldins(const options *o, const rs_dataset *d, const rs_ganmf
 
 int main(int argc, char **argv)
 {
+    rs_blas_kernel_ensure(argv);
     options o;
     if (parse_args(argc, argv, &o) != 0) return 2;
     if (o.threads > 0) {

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blas_kernel.h"
 #include "fastvae.h"
 
 typedef struct bench_options {
@@ -177,6 +178,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
+    rs_blas_kernel_ensure(argv);
     bench_options o = {.users = 20000,
                        .history = 30,
                        .samples = 200,

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "blas_kernel.h"
 #include "config.h"
 #include "conffile.h"
 #include "http.h"
@@ -94,6 +95,7 @@ static void check_config_variants(const rs_server_config *cfg, rs_registry *reg)
 
 int main(int argc, char **argv)
 {
+    rs_blas_kernel_ensure(argv);
     rs_server_config cfg;
     rs_error err;
     if (rs_config_parse(argc, argv, &cfg, &err) != 0) {
@@ -167,8 +169,9 @@ int main(int argc, char **argv)
     rs_api_attach_server(api, srv);
     char where[300];
     describe_listen(&cfg, rs_http_port(srv), where, sizeof(where));
-    rs_log(RS_LOG_INFO, "listening on http://%s (%u threads, %d variant%s, default %s)", where,
-           cfg.http.threads, loaded, loaded == 1 ? "" : "s",
+    rs_log(RS_LOG_INFO,
+           "listening on http://%s (%u threads, BLAS kernel %s, %d variant%s, default %s)", where,
+           cfg.http.threads, rs_blas_kernel_name(), loaded, loaded == 1 ? "" : "s",
            rs_registry_slot_name(reg, rs_registry_default_slot(reg)));
     if (cfg.port_file && write_port_file(cfg.port_file, rs_http_port(srv), &err) != 0) goto out;
 

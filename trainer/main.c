@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "blas_kernel.h"
 #include "cli.h"
 #include "dataset.h"
 #include "options.h"
@@ -171,8 +172,10 @@ static int run_train(int argc, char **argv)
     if (load_data(&c, &d, &err) != 0) goto fail;
     rs_data_report_print(&d.report, stderr);
     if (create_model(&c, &d, &model, &err) != 0) goto fail;
-    fprintf(stderr, "model %s: %u items, %d threads, %.1f MiB of parameters and buffers\n",
-            model.family, model.n_items, c.threads, (double)rs_model_footprint(&model) / 1048576.0);
+    fprintf(stderr,
+            "model %s: %u items, %d threads (BLAS kernel %s), %.1f MiB of parameters and buffers\n",
+            model.family, model.n_items, c.threads, rs_blas_kernel_name(),
+            (double)rs_model_footprint(&model) / 1048576.0);
     signal(SIGINT, on_stop_signal);
     signal(SIGTERM, on_stop_signal);
     /* With --refit the first pass only chooses the epoch count: its test
@@ -327,6 +330,7 @@ static int run_store_ls(const char *dir)
 
 int main(int argc, char **argv)
 {
+    rs_blas_kernel_ensure(argv);
     if (argc >= 2 && !strcmp(argv[1], "synth")) return run_synth(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "store")) {
         if (argc == 4 && !strcmp(argv[2], "ls")) return run_store_ls(argv[3]);

@@ -21,6 +21,10 @@ VALGRIND_BUILD=${BUILD:-build}-valgrind
 make -s BUILD="$VALGRIND_BUILD" BINDIR="$VALGRIND_BUILD/bin" OPT=-O2 "$VALGRIND_BUILD/bin/recserve" \
     >"$T/valgrind-build.log" 2>&1 || { cat "$T/valgrind-build.log"; fail "could not build recserve for valgrind"; }
 RECSERVE=$VALGRIND_BUILD/bin/recserve
+# recserve re-execs itself with a better OpenBLAS kernel when OpenBLAS
+# fell back to a generic one (core/blas_kernel.h); valgrind would not follow
+# that exec, so the kernel is fixed here: Prescott runs on every x86-64 CPU.
+export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Prescott}
 make_store
 SERVER_WRAPPER="valgrind -q --error-exitcode=9 --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect"
 ITEM=$(awk -F'\t' 'NR > 1 { print $2; exit }' "$DATA")
