@@ -18,6 +18,8 @@
 # e.g. GRID_ials='--factors 64 --reg 0.01|--factors 128 --reg 0.01'.
 # The defaults below are small on purpose for ml10m-sized data (tens of
 # minutes per VAE run on 2 cores); FAMILIES lists what runs by default.
+# PUBLISH=DIR publishes each family's final model to the store DIR/FAMILY
+# (variant FAMILY), e.g. for bench/e2e.sh.
 set -euo pipefail
 data=${1:?usage: bench/families.sh DATA_DIR [OUT_DIR] [FAMILY ...]}
 out=${2:-$(mktemp -d)}
@@ -51,9 +53,10 @@ best_valid() {
              $c != "" && $c + 0 > best { best = $c + 0 } END { printf "%.4f\n", best }' "$1"
 }
 
+help=$("$BIN/rectrain" --help 2>&1 || true)
 rows=()
 for family in "${families[@]}"; do
-    if ! "$BIN/rectrain" --help 2>&1 | grep -q "$family ("; then
+    if ! grep -q "$family (" <<<"$help"; then
         echo "# $family: not a family of this rectrain, skipped" >&2
         continue
     fi
@@ -76,9 +79,12 @@ for family in "${families[@]}"; do
     done
     [ "$best_score" != -1 ] || continue
     name="$family.final"
+    publish=()
+    [ -z "${PUBLISH:-}" ] || [ "$family" = popularity ] ||
+        publish=(--store "$PUBLISH/$family" --variant "$family")
     # shellcheck disable=SC2086
     "$BIN/rectrain" --data "$data/train.tsv" --test "$data/test.tsv" --model "$family" \
-        ${!epochs_var} $best_point --refit --seed 1 --progress off \
+        ${!epochs_var} $best_point --refit --seed 1 --progress off "${publish[@]}" \
         --metrics-out "$out/$name.csv" >"$out/$name.log" 2>&1 ||
         { echo "# $family final run failed, see $out/$name.log" >&2; continue; }
     test_line=$(grep '^test (' "$out/$name.log" | tail -1)
