@@ -287,17 +287,10 @@ static double sinkhorn_transport(rs_sinkhorn_workspace *ws, uint32_t rows, uint3
     return transport;
 }
 
-/* K = exp(-C / eps). Most pairs of a user's items and the top-k are not
- * among the kept neighbours (C = 1) and some are an item onto itself
- * (C = 0): those take the two constants, the same values bit for bit, and
- * only the others an exponential. */
 static void fill_kernel(rs_sinkhorn_workspace *ws, uint32_t rows, uint32_t cols)
 {
-    double inv_eps = 1.0 / ws->o.epsilon, far = exp(-inv_eps);
-    for (size_t e = 0; e < (size_t)rows * cols; e++) {
-        double c = ws->cost[e];
-        ws->kernel[e] = c == 1.0 ? far : c == 0.0 ? 1.0 : exp(-c * inv_eps);
-    }
+    double inv_eps = 1.0 / ws->o.epsilon;
+    for (size_t e = 0; e < (size_t)rows * cols; e++) ws->kernel[e] = exp(-ws->cost[e] * inv_eps);
 }
 
 int rs_sinkhorn_plan(rs_sinkhorn_workspace *ws, const double *cost, uint32_t n_rows,
@@ -542,7 +535,7 @@ static inline double exp_nonpositive_double(double x)
     return p * scale;
 }
 
-/* fill_kernel with the vectorised exponential: no branch per entry. */
+/* fill_kernel with the vectorised exponential. */
 static void fill_kernel_fast(rs_sinkhorn_workspace *ws, uint32_t rows, uint32_t cols)
 {
     double inv_eps = 1.0 / ws->o.epsilon;
