@@ -84,7 +84,7 @@ LAYER_SERVER  := -Icore -Iserver
 
 # test_model checks core/model.c on a model the trainer trained and published.
 TRAINER_UNITS    := tests/unit/test_model.c
-TRAINER_PROGRAMS := bench/train.c bench/bench_cooccur.c bench/ganmf_eval.c bench/baselines.c
+TRAINER_PROGRAMS := bench/train.c bench/bench_cooccur.c bench/bench_sinkhorn.c bench/ganmf_eval.c bench/baselines.c
 
 unit_module    = $(patsubst test_%.c,%,$(notdir $(1)))
 SERVER_UNITS  := $(filter tests/unit/test_server_%,$(UNIT_SRC))

@@ -65,12 +65,31 @@
  * d L1 / d log nu, then the softmax Jacobian carries it and L2's gradient
  * to z. C is a constant (it comes from the data).
  *
- * Precision. Everything after the logits is double: the transport term is
- * a sum of |I1| k products and L2 a sum over every item; double keeps the
- * gradient check against finite differences meaningful (the tests run the
- * double entry point with double logits), and costs little next to the
- * decoder. rs_sinkhorn_loss_float() is the trainer's entry: float logits
- * in, float gradient out.
+ * Two paths. rs_sinkhorn_loss() is the reference: double throughout (the
+ * tests run it with double logits, which keeps the finite-difference check
+ * meaningful), log-domain iterations, a heap over every item for the
+ * top-k. rs_sinkhorn_loss_float() and rs_sinkhorn_batch_loss() are what
+ * training runs, float logits in and float gradient out, built so that the
+ * loss costs a few softmaxes rather than dozens:
+ *   - the O(n_items) parts in float and vectorised: exp(z - max z) by a
+ *     polynomial the compiler vectorises (glibc's expf does not), the sums
+ *     (of those and of z, for lse and L2) in double accumulators, and the
+ *     gradient W x^ - alpha written straight from the float exponentials;
+ *   - the top-k: a strided sample of 512 logits gives a threshold that the
+ *     top-k very likely all reach; the heap runs over the items at or above
+ *     it (a few hundred of 8,530 on MovieLens) if at least k are, else over
+ *     all of them, so the result is exactly select_top's;
+ *   - the |I1| x k core stays double (the options allow eps = 0.01, where
+ *     the kernel exp(-1/eps) ~ 4e-44 is below float's normal range), but
+ *     iterates in the plain domain: the tape's shifted exponentials
+ *     exp(f - max f), exp(g - max g) are the scalings mu / (K b), nu / (K^T a)
+ *     over their largest entry, the same numbers to rounding without an exp
+ *     or a log per entry; the kernel's exponentials are vectorised, the cost
+ *     rows gathered without a branch per neighbour. When the top-k logits
+ *     span more than 500 (nu beyond double's range relative to its largest
+ *     entry) the row goes through the reference instead.
+ * The two agree to float rounding: the tests bound the difference entry by
+ * entry (test_float_path_matches_reference).
  *
  * Use in a family: the Mult-VAE forward gives the logits; where vae.c's
  * compute_gradient calls rs_softmax_nll (logits in, scale * dlogits out, in
@@ -79,8 +98,12 @@
  * The cost matrix is built once from the training matrix before epoch 1.
  *
  * Cost per user: O(L |I1| k) for the iterations (2 products with K per
- * iteration forward, 2 backward) plus O(n_items) for the softmax, L2 and
- * the gradient and O(n_items log k) for the top-k. No allocation: every
+ * iteration forward, 2 backward), O(|I1| (k + neighbours)) for the cost
+ * gather, plus O(n_items) for the softmax, L2 and the gradient and, on the
+ * float path, O(n_items + c log k) for the top-k (c candidates past the
+ * pre-filter; the reference's heap is O(n_items log k)). The batch hands
+ * rows out longest history first, so that no thread is left finishing a
+ * long one alone. No allocation: every
  * buffer lives in a workspace (one per thread) sized for the longest
  * history at creation.
  */
@@ -128,8 +151,9 @@ int rs_sinkhorn_loss(rs_sinkhorn_workspace *ws, const rs_cooccur *cost, const do
                      const uint32_t *history, uint32_t n_history, double *loss, double *grad,
                      rs_sinkhorn_parts *parts, rs_error *err);
 
-/* The same from float logits to a float gradient (converted through the
- * workspace's double buffers). */
+/* The same from float logits to a float gradient: the float path (see
+ * "Two paths" above), equal to rs_sinkhorn_loss on the converted logits up
+ * to float rounding. grad may equal logits. */
 int rs_sinkhorn_loss_float(rs_sinkhorn_workspace *ws, const rs_cooccur *cost, const float *logits,
                            const uint32_t *history, uint32_t n_history, double *loss, float *grad,
                            rs_sinkhorn_parts *parts, rs_error *err);
@@ -137,8 +161,9 @@ int rs_sinkhorn_loss_float(rs_sinkhorn_workspace *ws, const rs_cooccur *cost, co
 /* The loss for a batch, a drop-in for core/layers.h's rs_softmax_nll in a
  * Mult-VAE family: rows of logits (size x n_items) against the sparse
  * targets (each row the user's distinct items; values ignored: the data is
- * binary), dlogits = scale * d loss / d logits (may equal logits). Rows run
- * in parallel, one workspace per OpenMP thread; the per-row losses and parts
+ * binary), dlogits = scale * d loss / d logits (may equal logits), each row
+ * by the float path. Rows run in parallel, longest history first, one
+ * workspace per OpenMP thread; the per-row losses and parts
  * are summed serially afterwards, so the result does not depend on the
  * thread count. */
 typedef struct rs_sinkhorn_batch rs_sinkhorn_batch;
