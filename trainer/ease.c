@@ -52,10 +52,10 @@ int rs_ease_check_memory(uint32_t n_items, const rs_ease_options *o, rs_error *e
     if (limit == 0) return 0; /* unknown: let the allocation decide */
     if (need > limit)
         return rs_fail(err,
-                       "EASE needs %u x %u item-item matrices: %.2f GB for %u items, more than "
-                       "the %.2f GB of %s; reduce the catalogue (e.g. k-core filtering) or use "
-                       "a factor model (ials)",
-                       n_items, n_items, need / 1e9, n_items, limit / 1e9, source);
+                       "EASE needs %u x %u item-item matrices: %.2f MiB for %u items, more "
+                       "than the %.2f MiB of %s; reduce the catalogue (e.g. k-core filtering) "
+                       "or use a factor model (ials)",
+                       n_items, n_items, need / 1048576.0, n_items, limit / 1048576.0, source);
     return 0;
 }
 
