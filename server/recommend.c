@@ -261,6 +261,24 @@ static uint32_t popular(const rs_model *model, const scratch *s, uint32_t got, u
     return got;
 }
 
+/* An item-item model: the history's rows summed (in increasing item order,
+ * as the trainer sums them), the best n touched items outside the mask,
+ * then, when fewer, the most popular others (recommend.h). */
+static uint32_t rank_rows(const rs_reco_query *q, const rs_itemitem *ii, scratch *s, uint32_t used,
+                          uint32_t *n_touched, rs_reco_result *out)
+{
+    qsort(s->items, used, sizeof(uint32_t), cmp_u32);
+    uint32_t n_candidates;
+    uint32_t got = rs_itemitem_recommend(ii, s->items, used, s->mask, q->n, s->sums, s->sum_marks,
+                                         s->candidates, &n_candidates, s->top);
+    out->retrieval = (rs_retrieve_stats){n_candidates, 1};
+    if (got == q->n) return got;
+    for (uint32_t i = 0; i < got; i++) mark(s, s->top[i].id, n_touched);
+    uint32_t filled = popular(q->model, s, got, q->n);
+    out->filled = filled - got;
+    return filled;
+}
+
 int rs_recommend(const rs_reco_query *q, rs_reco_result *out, rs_error *err)
 {
     memset(out, 0, sizeof(*out));
@@ -288,19 +306,7 @@ int rs_recommend(const rs_reco_query *q, rs_reco_result *out, rs_error *err)
     uint32_t got = 0;
     const rs_itemitem *ii = rs_model_itemitem(model);
     if (used > 0 && ii) {
-        /* Sum the history's rows (in increasing item order, as the trainer
-         * does); fewer than n touched: fill with the most popular others. */
-        qsort(s->items, (size_t)used, sizeof(uint32_t), cmp_u32);
-        uint32_t n_candidates;
-        got = rs_itemitem_recommend(ii, s->items, (uint32_t)used, s->mask, q->n, s->sums,
-                                    s->sum_marks, s->candidates, &n_candidates, s->top);
-        out->retrieval = (rs_retrieve_stats){n_candidates, 1};
-        if (got < q->n) {
-            for (uint32_t i = 0; i < got; i++) mark(s, s->top[i].id, &n_touched);
-            uint32_t ranked = got;
-            got = popular(model, s, got, q->n);
-            out->filled = got - ranked;
-        }
+        got = rank_rows(q, ii, s, (uint32_t)used, &n_touched, out);
     } else if (used == 0) {
         out->fallback = RS_FALLBACK_POPULARITY;
         got = popular(model, s, 0, q->n);
