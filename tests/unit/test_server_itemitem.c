@@ -29,7 +29,7 @@ static rs_registry *reg;
 static uint64_t offsets[M + 1];
 static uint32_t columns[M * K];
 static float weights[M * K], pop[M];
-static char item_names[M][8];
+static char item_names[M][16];
 
 /* Row i: K distinct other items with random weights; distinct popularity. */
 static void publish(void)
@@ -54,9 +54,9 @@ static void publish(void)
     ck_assert_int_eq(rs_publish_tensor(pub, "nb.columns", RS_U32, 1, &n_entries, columns, &err), 0);
     ck_assert_int_eq(rs_publish_tensor(pub, "nb.weights", RS_F32, 1, &n_entries, weights, &err), 0);
     ck_assert_int_eq(rs_publish_tensor(pub, "items.popularity", RS_F32, 1, &n_items, pop, &err), 0);
-    char *items[M], *users[USERS], user_names[USERS][8];
-    for (int i = 0; i < M; i++) snprintf(item_names[i], 8, "i%d", i), items[i] = item_names[i];
-    for (int u = 0; u < USERS; u++) snprintf(user_names[u], 8, "u%d", u), users[u] = user_names[u];
+    char *items[M], *users[USERS], user_names[USERS][16];
+    for (int i = 0; i < M; i++) snprintf(item_names[i], 16, "i%d", i), items[i] = item_names[i];
+    for (int u = 0; u < USERS; u++) snprintf(user_names[u], 16, "u%d", u), users[u] = user_names[u];
     ck_assert_int_eq(rs_publish_strings(pub, "items.ids", items, M, &err), 0);
     ck_assert_int_eq(rs_publish_strings(pub, "users.ids", users, USERS, &err), 0);
     /* user u: items 2u and 2u + 1 */
@@ -214,7 +214,7 @@ START_TEST(test_known_users_and_fallback)
     rs_loaded *l = rs_registry_acquire(reg, NULL, 0);
     rs_scored want[M];
     for (uint32_t u = 0; u < USERS; u++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof(name), "u%u", u);
         rs_id user = {name, strlen(name)};
         rs_reco_query q = {.model = l->model, .user = &user, .n = 10, .filter_history = 1};
