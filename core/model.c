@@ -57,6 +57,8 @@ struct rs_model {
     const uint32_t *history_indices;
     int is_factor; /* a "foldin" encoder (model_factor.h) instead of layers */
     rs_factor_encoder factor;
+    int is_itemitem; /* "kind": "item_item" (itemitem.h): no encoder, no item matrix */
+    rs_itemitem itemitem;
 };
 
 static int parse_activation(const char *s, activation *out)
@@ -288,6 +290,22 @@ static int read_counts(rs_model *m, json_t *manifest, rs_error *err)
     return 0;
 }
 
+/* The model's representation: an item-item model's rows, else the encoder
+ * and the item matrix. */
+static int load_ranker(rs_model *m, const rs_snapshot *snap, json_t *manifest, rs_error *err)
+{
+    const char *kind = json_string_value(json_object_get(manifest, "kind"));
+    if (kind && !strcmp(kind, "item_item")) {
+        m->is_itemitem = 1;
+        return rs_itemitem_load(&m->itemitem, snap, json_object_get(manifest, "item_item"),
+                                m->n_items, err);
+    }
+    if (kind && strcmp(kind, "embedding"))
+        return rs_fail_kind(err, RS_ERR_CORRUPT, "manifest: unknown model kind '%s'", kind);
+    if (load_encoder(m, snap, manifest, err) != 0) return -1;
+    return load_items(m, snap, manifest, err);
+}
+
 int rs_model_load(const rs_snapshot *snap, rs_model **out, rs_error *err)
 {
     *out = NULL;
@@ -297,8 +315,8 @@ int rs_model_load(const rs_snapshot *snap, rs_model **out, rs_error *err)
     rs_model *m = rs_calloc(1, sizeof(*m), err);
     int rc = -1;
     if (!m) goto done;
-    if (read_counts(m, manifest, err) != 0 || load_encoder(m, snap, manifest, err) != 0 ||
-        load_items(m, snap, manifest, err) != 0 || load_popularity(m, snap, err) != 0 ||
+    if (read_counts(m, manifest, err) != 0 || load_ranker(m, snap, manifest, err) != 0 ||
+        load_popularity(m, snap, err) != 0 ||
         load_id_table(snap, "items.ids", m->n_items, &m->item_ids, err) != 0 ||
         load_id_table(snap, "users.ids", m->n_users, &m->user_ids, err) != 0 ||
         load_histories(m, snap, err) != 0)
@@ -351,6 +369,11 @@ const float *rs_model_item_matrix(const rs_model *model)
     return model->item_matrix;
 }
 
+const rs_itemitem *rs_model_itemitem(const rs_model *model)
+{
+    return model->is_itemitem ? &model->itemitem : NULL;
+}
+
 size_t rs_model_scratch_floats(const rs_model *model)
 {
     /* Two activation buffers of the widest layer, or the fold-in's. */
@@ -392,6 +415,8 @@ int rs_model_encode(const rs_model *model, const uint32_t *items, uint32_t n, fl
                     float *scratch, rs_error *err)
 {
     const rs_model *m = model;
+    if (m->is_itemitem)
+        return rs_fail_kind(err, RS_ERR_INVALID, "an item-item model has no user vector");
     for (uint32_t k = 0; k < n; k++)
         if (items[k] >= m->n_items)
             return rs_fail(err, "item index %u out of range (%u items)", items[k], m->n_items);
@@ -478,6 +503,8 @@ int rs_model_encode_user(const rs_model *model, const char *id, size_t len, floa
     uint32_t u;
     if (rs_idtable_find(model->user_ids, id, len, &u) != 0)
         return rs_fail_kind(err, RS_ERR_NOT_FOUND, "unknown user");
+    if (model->is_itemitem)
+        return rs_fail_kind(err, RS_ERR_INVALID, "an item-item model has no user vector");
     if (model->is_factor && model->factor.users) {
         if (rs_factor_user(&model->factor, u, user_vector, err) != 0) return -1;
         if (model->has_bias) user_vector[model->vector_dim] = 1.0f;

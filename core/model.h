@@ -8,7 +8,9 @@
  * where an item bias, when the model has one, is folded in as the last
  * coordinate (the user vector then ends with 1). Factor models ("ials",
  * "ganmf") encode a history by a least-squares fold-in onto their item
- * factors and keep known users' factors (core/model_factor.h).
+ * factors and keep known users' factors (core/model_factor.h). Item-item
+ * models ("kind": "item_item", sparse EASE) have no encoder: a history is
+ * ranked by summing its items' kept rows (core/itemitem.h).
  *
  * Thread safety: after rs_model_load() the model is read-only; any number of
  * threads may call rs_model_encode() at once, each with its own scratch.
@@ -21,6 +23,7 @@
 #include <stdint.h>
 
 #include "common.h"
+#include "itemitem.h"
 #include "store.h"
 
 typedef struct rs_model rs_model;
@@ -36,8 +39,13 @@ uint32_t rs_model_n_users(const rs_model *model);
 /* Length of user vectors and item rows (bias coordinate included). */
 uint32_t rs_model_dim(const rs_model *model);
 
-/* n_items x dim, row-major. */
+/* n_items x dim, row-major; NULL for an item-item model. */
 const float *rs_model_item_matrix(const rs_model *model);
+
+/* An item-item model's rows ("kind": "item_item", core/itemitem.h), or
+ * NULL for a model ranked by user vector and item matrix. Such a model has
+ * dim 0 and no encoder: requests rank with rs_itemitem_recommend. */
+const rs_itemitem *rs_model_itemitem(const rs_model *model);
 
 /* The item matrix every family is scored with, from a snapshot's item
  * tensors: row i = vectors[i] (vector_dim floats), then bias[i] when bias is

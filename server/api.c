@@ -97,7 +97,7 @@ static char *answer_text(const rs_loaded *l, const rs_reco_query *q, const rs_re
                          const rs_ops_choice *choice, size_t *len)
 {
     const rs_model *model = l->model;
-    const char *family = rs_model_family(model), *method = rs_retriever_method(l->retriever);
+    const char *family = rs_model_family(model), *method = rs_loaded_method(l);
     int fallback = res->fallback != RS_FALLBACK_NONE;
     rs_jsonbuf b;
     rs_jsonbuf_init(&b, 256 + 48 * (size_t)res->n_items);
@@ -142,6 +142,10 @@ static char *answer_text(const rs_loaded *l, const rs_reco_query *q, const rs_re
         else
             rs_jsonbuf_lit(&b, ",\"exact\":false,\"scored\":");
         rs_jsonbuf_uint(&b, res->retrieval.scored);
+        if (rs_model_itemitem(model)) {
+            rs_jsonbuf_lit(&b, ",\"filled\":");
+            rs_jsonbuf_uint(&b, res->filled);
+        }
         rs_jsonbuf_lit(&b, "}");
     }
     if (q->user) {
@@ -251,10 +255,12 @@ static json_t *similar_json(const rs_loaded *l, const rs_similar_result *res)
     }
     size_t len;
     const char *id = rs_model_item_id(model, res->item, &len);
+    /* An item-item model answers with the item's kept row (recommend.h). */
+    int rows = rs_model_itemitem(model) != NULL;
+    const char *method = rows ? RS_METHOD_ITEM_ITEM : l->sim.anchors ? "anchors" : "item_vectors";
     return json_pack("{s:s,s:I,s:o,s:s,s:s,s:o}", "variant", l->variant, "version",
-                     (json_int_t)l->version, "item", id_json(id, len), "method",
-                     l->sim.anchors ? "anchors" : "item_vectors", "similarity", "cosine", "items",
-                     items);
+                     (json_int_t)l->version, "item", id_json(id, len), "method", method,
+                     "similarity", rows ? "weight" : "cosine", "items", items);
 }
 
 static void h_similar(void *ctx, rs_request *req, rs_response *resp)
@@ -337,17 +343,16 @@ static void h_models(void *ctx, rs_request *req, rs_response *resp)
         rs_loaded *l = rs_registry_acquire_slot(api->reg, i);
         if (!l) continue;
         json_t *metrics = manifest_metrics(l->manifest);
-        json_t *m = json_pack("{s:s,s:I,s:s,s:I,s:I,s:I,s:s,s:I,s:b,s:b,s:o,s:o,s:o}", "variant",
-                              l->variant, "version", (json_int_t)l->version, "family",
-                              rs_model_family(l->model), "dim", (json_int_t)rs_model_dim(l->model),
-                              "n_items", (json_int_t)rs_model_n_items(l->model), "n_users",
-                              (json_int_t)rs_model_n_users(l->model), "retrieval",
-                              rs_retriever_method(l->retriever), "midx_k",
-                              (json_int_t)rs_retriever_midx_k(l->retriever), "default", i == def,
-                              "anchors", l->sim.anchors, "loaded_at", iso_time(l->loaded_at),
-                              "metrics", metrics ? metrics : json_null(), "manifest",
-                              l->manifest ? json_deep_copy(l->manifest) : json_null());
-        const char *source = rs_retriever_midx_source(l->retriever);
+        json_t *m = json_pack(
+            "{s:s,s:I,s:s,s:I,s:I,s:I,s:s,s:I,s:b,s:b,s:o,s:o,s:o}", "variant", l->variant,
+            "version", (json_int_t)l->version, "family", rs_model_family(l->model), "dim",
+            (json_int_t)rs_model_dim(l->model), "n_items", (json_int_t)rs_model_n_items(l->model),
+            "n_users", (json_int_t)rs_model_n_users(l->model), "retrieval", rs_loaded_method(l),
+            "midx_k", (json_int_t)(l->retriever ? rs_retriever_midx_k(l->retriever) : 0), "default",
+            i == def, "anchors", l->sim.anchors, "loaded_at", iso_time(l->loaded_at), "metrics",
+            metrics ? metrics : json_null(), "manifest",
+            l->manifest ? json_deep_copy(l->manifest) : json_null());
+        const char *source = l->retriever ? rs_retriever_midx_source(l->retriever) : NULL;
         if (m) json_object_set_new(m, "midx_source", source ? json_string(source) : json_null());
         json_array_append_new(models, m);
         rs_loaded_release(l);

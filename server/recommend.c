@@ -1,5 +1,6 @@
-/* recommend.c - history mapping, exclusions, retrieval, the popularity
- * fallback and similar items for one request (see recommend.h). */
+/* recommend.c - history mapping, exclusions, retrieval (or an item-item
+ * model's row sums), the popularity fallback and similar items for one
+ * request (see recommend.h). */
 #include "recommend.h"
 
 #include <cblas.h>
@@ -25,6 +26,12 @@ typedef struct scratch {
     uint32_t *unknown, *seen; /* unknown ids' positions; their hash set */
     size_t unknown_cap, seen_cap, seen_slots;
     rs_retrieve_scratch *retrieve;
+    /* Item-item models: the row sums (all 0 between requests), their touch
+     * marks (all clear) and the touched items, n_items each. */
+    float *sums;
+    uint8_t *sum_marks;
+    uint32_t *candidates;
+    size_t sums_cap;
 } scratch;
 
 static pthread_key_t scratch_key;
@@ -45,6 +52,9 @@ static void scratch_free(void *p)
     free(s->unknown);
     free(s->seen);
     rs_retrieve_scratch_free(s->retrieve);
+    free(s->sums);
+    free(s->sum_marks);
+    free(s->candidates);
     free(s);
 }
 
@@ -94,6 +104,26 @@ static int reserve_mask(scratch *s, size_t n, rs_error *err)
     free(s->mask);
     s->mask = m;
     s->mask_cap = n;
+    return 0;
+}
+
+/* The item-item scratch for n items, zeroed when it grows. */
+static int reserve_sums(scratch *s, size_t n, rs_error *err)
+{
+    if (n <= s->sums_cap) return 0;
+    float *sums = rs_calloc(n, sizeof(float), err);
+    uint8_t *marks = sums ? rs_calloc(n, 1, err) : NULL;
+    uint32_t *candidates = marks ? rs_malloc(n, sizeof(uint32_t), err) : NULL;
+    if (!candidates) {
+        free(sums);
+        free(marks);
+        return -1;
+    }
+    free(s->sums);
+    free(s->sum_marks);
+    free(s->candidates);
+    s->sums = sums, s->sum_marks = marks, s->candidates = candidates;
+    s->sums_cap = n;
     return 0;
 }
 
@@ -202,30 +232,51 @@ static int reserve_for_query(scratch *s, const rs_reco_query *q, rs_error *err)
     size_t hist_cap = history_capacity(q);
     if (reserve_mask(s, rs_model_n_items(model), err) != 0 ||
         reserve((void **)&s->items, &s->items_cap, hist_cap + 1, sizeof(uint32_t), err) != 0 ||
-        reserve((void **)&s->touched, &s->touched_cap, hist_cap + q->n_exclude + 1,
+        reserve((void **)&s->touched, &s->touched_cap, hist_cap + q->n_exclude + q->n + 1,
                 sizeof(uint32_t), err) != 0 ||
         reserve((void **)&s->uvec, &s->uvec_cap, rs_model_dim(model), sizeof(float), err) != 0 ||
         reserve((void **)&s->enc, &s->enc_cap, rs_model_scratch_floats(model) + 1, sizeof(float),
                 err) != 0 ||
         reserve((void **)&s->top, &s->top_cap, q->n, sizeof(rs_scored), err) != 0)
         return -1;
+    if (rs_model_itemitem(model) && reserve_sums(s, rs_model_n_items(model), err) != 0) return -1;
     if (!s->retrieve && !(s->retrieve = rs_retrieve_scratch_new()))
         return rs_fail_kind(err, RS_ERR_NO_MEMORY, "out of memory for the retrieval scratch");
     return 0;
 }
 
-/* Unknown user or nothing known in the history: the most popular items. */
-static uint32_t popular(const rs_model *model, const scratch *s, uint32_t n)
+/* Unknown user or nothing known in the history: the most popular items
+ * not marked, into s->top from position got on (an item-item model's
+ * fill-up, see recommend.h, starts after its ranked items). */
+static uint32_t popular(const rs_model *model, const scratch *s, uint32_t got, uint32_t n)
 {
     const uint32_t *order = rs_model_popular_order(model);
     const float *pop = rs_model_popularity(model);
-    uint32_t n_items = rs_model_n_items(model), got = 0;
+    uint32_t n_items = rs_model_n_items(model);
     for (uint32_t i = 0; i < n_items && got < n; i++) {
         uint32_t idx = order[i];
         if (idx >= n_items || s->mask[idx] || !isfinite(pop[idx])) continue;
         s->top[got++] = (rs_scored){pop[idx], idx};
     }
     return got;
+}
+
+/* An item-item model: the history's rows summed (in increasing item order,
+ * as the trainer sums them), the best n touched items outside the mask,
+ * then, when fewer, the most popular others (recommend.h). */
+static uint32_t rank_rows(const rs_reco_query *q, const rs_itemitem *ii, scratch *s, uint32_t used,
+                          uint32_t *n_touched, rs_reco_result *out)
+{
+    qsort(s->items, used, sizeof(uint32_t), cmp_u32);
+    uint32_t n_candidates;
+    uint32_t got = rs_itemitem_recommend(ii, s->items, used, s->mask, q->n, s->sums, s->sum_marks,
+                                         s->candidates, &n_candidates, s->top);
+    out->retrieval = (rs_retrieve_stats){n_candidates, 1};
+    if (got == q->n) return got;
+    for (uint32_t i = 0; i < got; i++) mark(s, s->top[i].id, n_touched);
+    uint32_t filled = popular(q->model, s, got, q->n);
+    out->filled = filled - got;
+    return filled;
 }
 
 int rs_recommend(const rs_reco_query *q, rs_reco_result *out, rs_error *err)
@@ -253,9 +304,12 @@ int rs_recommend(const rs_reco_query *q, rs_reco_result *out, rs_error *err)
             mark(s, idx, &n_touched);
     }
     uint32_t got = 0;
-    if (used == 0) {
+    const rs_itemitem *ii = rs_model_itemitem(model);
+    if (used > 0 && ii) {
+        got = rank_rows(q, ii, s, (uint32_t)used, &n_touched, out);
+    } else if (used == 0) {
         out->fallback = RS_FALLBACK_POPULARITY;
-        got = popular(model, s, q->n);
+        got = popular(model, s, 0, q->n);
     } else {
         /* The encoder wants increasing indices (else it sorts a copy); MIDX
          * wants the skipped ids sorted. */
@@ -307,11 +361,29 @@ void rs_similarity_release(rs_similarity *sim)
     memset(sim, 0, sizeof(*sim));
 }
 
+/* An item-item model's similar items: the item's kept row. */
+static int similar_row(const rs_similar_query *q, const rs_itemitem *ii, rs_similar_result *out,
+                       rs_error *err)
+{
+    uint32_t item;
+    if (rs_model_item_index(q->model, q->item.ptr, q->item.len, &item) != 0 || item >= ii->n_items)
+        return rs_fail_kind(err, RS_ERR_NOT_FOUND, "item \"%.*s\" is not in the model",
+                            (int)RS_MIN(q->item.len, 100), q->item.ptr);
+    scratch *s = my_scratch(err);
+    if (!s || reserve((void **)&s->top, &s->top_cap, q->n, sizeof(rs_scored), err) != 0) return -1;
+    out->item = item;
+    out->items = s->top;
+    out->n_items = rs_itemitem_row(ii, item, q->n, s->top);
+    return 0;
+}
+
 int rs_similar(const rs_similar_query *q, rs_similar_result *out, rs_error *err)
 {
+    memset(out, 0, sizeof(*out));
+    const rs_itemitem *ii = rs_model_itemitem(q->model);
+    if (ii) return similar_row(q, ii, out, err);
     const rs_similarity *sim = q->sim;
     uint32_t n_items = sim->n_items, d = sim->dim, item;
-    memset(out, 0, sizeof(*out));
     if (rs_model_item_index(q->model, q->item.ptr, q->item.len, &item) != 0 || item >= n_items)
         return rs_fail_kind(err, RS_ERR_NOT_FOUND, "item \"%.*s\" is not in the model",
                             (int)RS_MIN(q->item.len, 100), q->item.ptr);

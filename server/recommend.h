@@ -11,6 +11,16 @@
  * finite score, so it holds fewer than n items when fewer have one (none when
  * the encoder produced a non-finite user vector).
  *
+ * Item-item models (core/itemitem.h, sparse EASE) are ranked without a
+ * retriever: the history's kept rows are summed and the best n of the items
+ * they touch returned (retrieval.scored = the touched count). When fewer
+ * than n touched items are left after the seen filter and exclusions, the
+ * answer is filled up with the most popular items neither seen (when
+ * filtering), excluded nor already ranked, each with its popularity count
+ * as score, and `filled` says how many of the trailing items are such
+ * fill-up. Similar items of such a model are the item's kept row by
+ * descending weight (negative weights included, after the positive ones).
+ *
  * Memory: each calling thread keeps its own scratch (vectors, scores, the
  * exclusion mask), grown on demand through rs_malloc and freed when the
  * thread exits, so the hot path allocates little and locks nothing. A
@@ -60,15 +70,17 @@ typedef struct rs_reco_result {
     const uint32_t *unknown;
     uint32_t n_unknown;
     rs_retrieve_stats retrieval; /* how the items were ranked (no fallback) */
+    /* Item-item models: how many of the items, at the end, are the popularity
+     * fill-up (see the top of the file); 0 for every other model. */
+    uint32_t filled;
 } rs_reco_result;
 
 int rs_recommend(const rs_reco_query *q, rs_reco_result *out, rs_error *err);
 
 /* ---- similar items ---- */
 
-/* What similar items are compared on: n_items rows of dim floats (borrowed,
- * e.g. PIA anchors or item vectors viewed in a snapshot), and their norms
- * (owned). */
+/* What similar items are compared on (unused for an item-item model): n_items rows of dim floats
+ * (borrowed, e.g. PIA anchors or item vectors viewed in a snapshot), and their norms (owned). */
 typedef struct rs_similarity {
     const float *vectors;
     uint32_t n_items, dim;

@@ -214,7 +214,8 @@ static int build(rs_registry *reg, const char *variant, uint64_t version, int ve
     if (rs_model_load(l->snap, &l->model, err) != 0) goto fail;
     uint32_t n_items = rs_model_n_items(l->model), dim = rs_model_dim(l->model);
     const float *items = rs_model_item_matrix(l->model);
-    if (n_items == 0 || dim == 0 || !items) {
+    int itemitem = rs_model_itemitem(l->model) != NULL;
+    if (n_items == 0 || (!itemitem && (dim == 0 || !items))) {
         rs_fail(err, "the model has no items (%u x %u)", n_items, dim);
         goto fail_prefixed;
     }
@@ -225,8 +226,11 @@ static int build(rs_registry *reg, const char *variant, uint64_t version, int ve
     if (!l->manifest)
         rs_log(RS_LOG_WARN, "%s v%llu: manifest is not valid JSON: %s", variant,
                (unsigned long long)l->version, jerr.text);
-    if (make_retriever(reg, l, items, n_items, dim, verify, err) != 0) goto fail_prefixed;
-    if (load_similarity(l, n_items, err) != 0) goto fail_prefixed;
+    /* An item-item model ranks with its own rows: no retriever, no
+     * similarity vectors (the retrieval options do not apply to it). */
+    if (!itemitem && (make_retriever(reg, l, items, n_items, dim, verify, err) != 0 ||
+                      load_similarity(l, n_items, err) != 0))
+        goto fail_prefixed;
     l->loaded_at = (double)time(NULL);
     atomic_store(&l->refs, 1);
     *out = l;
@@ -236,6 +240,11 @@ fail_prefixed:
 fail:
     rs_loaded_destroy(l);
     return -1;
+}
+
+const char *rs_loaded_method(const rs_loaded *l)
+{
+    return l->retriever ? rs_retriever_method(l->retriever) : RS_METHOD_ITEM_ITEM;
 }
 
 /* The slot for a variant name, created on first use (admin lock held). */
@@ -274,11 +283,11 @@ int rs_registry_load(rs_registry *reg, const char *variant, uint64_t version, in
     while (atomic_load(&s->pins) != 0) sched_yield();
     pthread_mutex_unlock(&reg->admin);
     char method[48];
-    if (rs_retriever_midx_k(l->retriever))
+    if (l->retriever && rs_retriever_midx_k(l->retriever))
         snprintf(method, sizeof(method), "midx k=%u, %s", rs_retriever_midx_k(l->retriever),
                  rs_retriever_midx_source(l->retriever));
     else
-        snprintf(method, sizeof(method), "%s", rs_retriever_method(l->retriever));
+        snprintf(method, sizeof(method), "%s", rs_loaded_method(l));
     rs_log(RS_LOG_INFO, "loaded %s version %llu (%s, %u items, dim %u, %s) in %.3fs%s", variant,
            (unsigned long long)l->version, rs_model_family(l->model), rs_model_n_items(l->model),
            rs_model_dim(l->model), method, rs_now() - t0,

@@ -36,9 +36,9 @@ typedef struct rs_loaded {
     uint64_t version;
     rs_snapshot *snap;
     rs_model *model;
-    rs_retriever *retriever;
-    json_t *manifest; /* parsed manifest; NULL if it is not valid JSON */
-    double loaded_at; /* Unix time */
+    rs_retriever *retriever; /* NULL for an item-item model (it ranks with its rows) */
+    json_t *manifest;        /* parsed manifest; NULL if it is not valid JSON */
+    double loaded_at;        /* Unix time */
     /* Item-to-item similarity: PIA anchors or item vectors (views into the
      * snapshot), with their row norms. */
     rs_similarity sim;
@@ -91,6 +91,11 @@ rs_loaded *rs_registry_acquire_slot(rs_registry *reg, int slot);
  * or not loaded. */
 rs_loaded *rs_registry_acquire(rs_registry *reg, const char *name, size_t len);
 void rs_loaded_release(rs_loaded *loaded);
+
+/* How the version ranks: its retriever's method, or RS_METHOD_ITEM_ITEM
+ * for an item-item model (core/itemitem.h), which has no retriever. */
+#define RS_METHOD_ITEM_ITEM "item_item"
+const char *rs_loaded_method(const rs_loaded *l);
 
 /* Frees a loaded version no registry holds (used by tests and on failure). */
 void rs_loaded_destroy(rs_loaded *loaded);

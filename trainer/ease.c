@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "itemitem.h"
 #include "transpose.h"
 
 /* OpenBLAS's bundled LAPACK (no lapacke.h on Debian): Cholesky factor and
@@ -43,7 +44,7 @@ static uint64_t available_memory(void)
     return (uint64_t)kb * 1024;
 }
 
-static int check_memory(uint32_t n_items, const rs_ease_options *o, rs_error *err)
+int rs_ease_check_memory(uint32_t n_items, const rs_ease_options *o, rs_error *err)
 {
     uint64_t need = rs_ease_bytes_needed(n_items, o->precision);
     uint64_t limit = o->max_memory ? o->max_memory : available_memory();
@@ -51,10 +52,10 @@ static int check_memory(uint32_t n_items, const rs_ease_options *o, rs_error *er
     if (limit == 0) return 0; /* unknown: let the allocation decide */
     if (need > limit)
         return rs_fail(err,
-                       "EASE needs %u x %u item-item matrices: %.2f GB for %u items, more than "
-                       "the %.2f GB of %s; reduce the catalogue (e.g. k-core filtering) or use "
-                       "a factor model (ials)",
-                       n_items, n_items, need / 1e9, n_items, limit / 1e9, source);
+                       "EASE needs %u x %u item-item matrices: %.2f MiB for %u items, more "
+                       "than the %.2f MiB of %s; reduce the catalogue (e.g. k-core filtering) "
+                       "or use a factor model (ials)",
+                       n_items, n_items, need / 1048576.0, n_items, limit / 1048576.0, source);
     return 0;
 }
 
@@ -151,7 +152,7 @@ int rs_ease_fit(const rs_csr *train, const rs_ease_options *o, rs_ease *out, rs_
     uint32_t M = train->n_cols;
     if (!(o->reg > 0)) return rs_fail(err, "EASE: the regularisation λ must be > 0");
     if (M == 0) return rs_fail(err, "EASE: the catalogue is empty");
-    if (check_memory(M, o, err) != 0) return -1;
+    if (rs_ease_check_memory(M, o, err) != 0) return -1;
     float *b = rs_aligned_alloc((size_t)M * M, sizeof(float), err);
     if (!b) return rs_error_prefix(err, "EASE %u x %u weights", M, M);
     int rc = sparse_gram(train, o->reg, b, err);
@@ -227,37 +228,28 @@ void rs_ease_sparse_free(rs_ease_sparse *s)
     memset(s, 0, sizeof(*s));
 }
 
+/* The sparse rows as the serving kind's views (core/itemitem.h). */
+static rs_itemitem sparse_view(const rs_ease_sparse *s)
+{
+    return (rs_itemitem){s->n_items, s->k, s->offsets, s->columns, s->weights};
+}
+
 void rs_ease_sparse_score(const rs_ease_sparse *s, const uint32_t *history, uint32_t n,
                           float *scores)
 {
-    memset(scores, 0, sizeof(float) * s->n_items);
-    for (uint32_t h = 0; h < n; h++)
-        for (uint64_t p = s->offsets[history[h]]; p < s->offsets[history[h] + 1]; p++)
-            scores[s->columns[p]] += s->weights[p];
+    rs_itemitem view = sparse_view(s);
+    rs_itemitem_score(&view, history, n, scores);
 }
 
 uint32_t rs_ease_sparse_recommend(const rs_ease_sparse *s, const uint32_t *history, uint32_t n,
                                   uint32_t top_n, float *accumulator, uint8_t *mark,
                                   uint32_t *touched, rs_scored *out)
 {
-    enum { SEEN = 1, EXCLUDED = 2 };
-    uint32_t n_touched = 0;
-    for (uint32_t h = 0; h < n; h++) mark[history[h]] |= EXCLUDED;
-    for (uint32_t h = 0; h < n; h++)
-        for (uint64_t p = s->offsets[history[h]]; p < s->offsets[history[h] + 1]; p++) {
-            uint32_t j = s->columns[p];
-            if (!(mark[j] & SEEN)) mark[j] |= SEEN, touched[n_touched++] = j;
-            accumulator[j] += s->weights[p];
-        }
-    rs_topk top;
-    rs_topk_init(&top, out, top_n);
-    for (uint32_t t = 0; t < n_touched; t++) {
-        uint32_t j = touched[t];
-        if (!(mark[j] & EXCLUDED) && rs_topk_would_enter(&top, accumulator[j], j))
-            rs_topk_push(&top, accumulator[j], j);
-        accumulator[j] = 0.0f;
-        mark[j] = 0;
-    }
+    /* The history is the skip set, marked in mark's low bits. */
+    rs_itemitem view = sparse_view(s);
+    for (uint32_t h = 0; h < n; h++) mark[history[h]] = 1;
+    uint32_t got = rs_itemitem_recommend(&view, history, n, mark, top_n, accumulator, mark, touched,
+                                         NULL, out);
     for (uint32_t h = 0; h < n; h++) mark[history[h]] = 0;
-    return rs_topk_sorted(&top);
+    return got;
 }

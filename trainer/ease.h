@@ -48,6 +48,10 @@ typedef struct rs_ease {
 /* Peak bytes the fit of an n_items catalogue holds. */
 uint64_t rs_ease_bytes_needed(uint32_t n_items, rs_ease_precision precision);
 
+/* 0 when the fit of an n_items catalogue fits the bound, else -1 with the
+ * message rs_ease_fit gives (so a caller can refuse before it starts). */
+int rs_ease_check_memory(uint32_t n_items, const rs_ease_options *o, rs_error *err);
+
 /* Fits B on the rows of train. Refuses, with a message naming the bytes
  * needed and available, when rs_ease_bytes_needed exceeds the bound. */
 int rs_ease_fit(const rs_csr *train, const rs_ease_options *o, rs_ease *out, rs_error *err);

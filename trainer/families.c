@@ -9,6 +9,7 @@
     X(popularity)                                                                                  \
     X(linear)                                                                                      \
     X(ials)                                                                                        \
+    X(ease)                                                                                        \
     X(ganmf)                                                                                       \
     X(sinkhorn)
 

@@ -757,6 +757,7 @@ int rs_fastvae_create(const rs_fastvae_options *o, uint32_t n_items, const float
                             fastvae_options_json,
                             fastvae_footprint,
                             fastvae_free,
+                            NULL,
                             NULL};
     describe(f, &out->serve);
     return 0;

@@ -171,11 +171,27 @@ static json_t *options_json(rs_train_model *model)
     return options;
 }
 
+/* A model that publishes itself (rs_train_model.publish): its tensors and
+ * manifest part, then the family and options every manifest has. */
+static int publish_own(rs_train_model *model, const rs_csr *known, rs_publish *pub,
+                       json_t *manifest, rs_error *err)
+{
+    if (model->before_publish && model->before_publish(model->self, known, err) != 0) return -1;
+    if (model->publish(model->self, pub, manifest, err) != 0) return -1;
+    json_t *options = options_json(model);
+    if (!options) return rs_fail(err, "out of memory building the manifest");
+    json_object_set_new(manifest, "family", json_string(model->family));
+    json_object_set_new(manifest, "model_options", options);
+    return 0;
+}
+
 /* The model's tensors, its description in the manifest and ALWAYS the
- * serving index of its item matrix: no family can forget one. */
+ * serving index of its item matrix (unless the model publishes itself, an
+ * item-item model: it has none): no family can forget one. */
 static int publish_servable(rs_train_model *model, const rs_csr *known, rs_publish *pub,
                             json_t *manifest, rs_error *err)
 {
+    if (model->publish) return publish_own(model, known, pub, manifest, err);
     const rs_servable *s = &model->serve;
     const rs_params *p = model->params;
     if (!s->input || !p)

@@ -95,6 +95,12 @@ typedef struct rs_train_model {
      * known histories the store will hold (e.g. to make stored user factors
      * their fold-ins); NULL when not needed. */
     int (*before_publish)(void *self, const rs_csr *known, rs_error *err);
+    /* A model not ranked through an encoder and an item matrix (an
+     * item-item model, proto/model.md) writes its own tensors and its part
+     * of the manifest ("kind" and what that kind names); the publisher then
+     * writes no encoder, no "items" and no serving index, and ignores
+     * params and serve. NULL: the tensor table and serve. */
+    int (*publish)(void *self, rs_publish *pub, json_t *manifest, rs_error *err);
 } rs_train_model;
 
 /* Remember / bring back the current parameters as the best so far. */

@@ -113,6 +113,6 @@ grep -q "rectrain: --lr: expected a number in \[1e-09, 10\], got '99'" "$work/bo
 grep -q "rectrain: --samples: expected an integer in \[1, 1000000\]" "$work/fam.log" ||
     fail "another family's option message: $(cat "$work/fam.log")"
 ! "$RECTRAIN" --data "$work/data/train.tsv" --model nope 2>"$work/model.log" || fail "--model nope"
-grep -q "unknown model 'nope' (available: vae, fastvae, popularity, linear, ials, ganmf, sinkhorn)" "$work/model.log" ||
+grep -q "unknown model 'nope' (available: vae, fastvae, popularity, linear, ials, ease, ganmf, sinkhorn)" "$work/model.log" ||
     fail "unknown model message: $(cat "$work/model.log")"
 echo "ok"

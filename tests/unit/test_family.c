@@ -4,7 +4,8 @@
  *   - its gradient matches central finite differences (all its tensors);
  *   - trained a few steps and published, it loads into the server's model
  *     with the family's name, its serving MIDX index and the trainer's own
- *     scores;
+ *     scores (a model that publishes itself, an item-item model, loads as
+ *     one, with no index);
  * plus the command line: family options land in the chosen family only,
  * another family's option is still checked against its bounds, and
  * defaults come from the option tables. */
@@ -131,7 +132,25 @@ START_TEST(test_every_publishable_family_serves_its_scores)
         int rc =
             rs_publish_model(store_dir, fams[k]->name, &model, &d, training, 0, &version, &err);
         json_decref(training);
-        if (!model.serve.input) { /* a baseline without an encoder says so */
+        if (model.publish) {
+            /* A model that publishes itself (an item-item model): it loads as
+             * one, without a serving index; test_ease_family.c checks its
+             * served rankings. */
+            ck_assert_msg(rc == 0, "%s: %s", fams[k]->name, err.msg);
+            rs_store *store;
+            rs_snapshot *snap;
+            rs_model *m;
+            ck_assert_int_eq(rs_store_open(store_dir, RS_STORE_READONLY, 0, &store, &err), 0);
+            ck_assert_int_eq(rs_snapshot_open(store, fams[k]->name, 0, 1, &snap, &err), 0);
+            ck_assert_msg(rs_model_load(snap, &m, &err) == 0, "%s: %s", fams[k]->name, err.msg);
+            ck_assert_ptr_nonnull(rs_model_itemitem(m));
+            rs_midx idx;
+            ck_assert_int_ne(rs_midx_load(snap, "retrieval.midx", 1, &idx, &err), 0);
+            rs_model_free(m);
+            rs_snapshot_close(snap);
+            rs_store_close(store);
+            published++;
+        } else if (!model.serve.input) { /* a baseline without an encoder says so */
             ck_assert_int_eq(rc, -1);
             ck_assert_ptr_nonnull(strstr(err.msg, "no encoder to publish"));
         } else {
