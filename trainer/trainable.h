@@ -95,6 +95,10 @@ typedef struct rs_train_model {
      * known histories the store will hold (e.g. to make stored user factors
      * their fold-ins); NULL when not needed. */
     int (*before_publish)(void *self, const rs_csr *known, rs_error *err);
+    /* 1 when train_batch honours a weighted training matrix (rs_csr
+     * values as soft labels, ProRec) - weight 1 training bit for bit as the
+     * binary matrix; 0: the family must only be given binary data. */
+    int weighted;
 } rs_train_model;
 
 /* Remember / bring back the current parameters as the best so far. */
