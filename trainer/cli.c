@@ -193,7 +193,8 @@ static const rs_option program_tail[] = {
     STRING_("metrics-out", train.metrics_out, "FILE",
             "per-evaluated-epoch figures as CSV (columns epoch, phase, loss, kl, beta, seconds, "
             "valid_*, then the test metrics; with --refit a last row, phase 'refit', holds the "
-            "published model's test figures)"),
+            "published model's test figures; with --denoise each round's retraining follows, "
+            "phase 'denoise')"),
     CUSTOM_("progress", parse_progress, "MODE", "auto (bar on a terminal) | on | off", "auto"),
     SECTION_("Denoising"),
     CUSTOM_("denoise", parse_denoise, "METHOD",

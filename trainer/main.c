@@ -113,6 +113,11 @@ static void print_summary(const rs_cli *c, const rs_train_summary *s)
             rs_metric_name(&c->metrics, i, name, sizeof(name));
             fprintf(stderr, " %s %.4f", name, s->best_test.values[i]);
         }
+        fprintf(stderr, "\n  standard errors:");
+        for (int i = 0; i < c->metrics.n; i++) {
+            rs_metric_name(&c->metrics, i, name, sizeof(name));
+            fprintf(stderr, " %s %.4f", name, s->best_test.std_error[i]);
+        }
         fprintf(stderr, "\n");
     }
 }
@@ -207,8 +212,11 @@ static int denoise_round(rs_cli *c, rs_dataset *soft, double *log_rho, uint8_t *
             rs_now() - t0);
     model->free(model->self);
     memset(model, 0, sizeof(*model));
+    rs_train_options o = c->train;
+    o.phase = "denoise";
+    o.csv_append = 1; /* each round's rows follow the base model's */
     if (create_model(c, soft, model, err) != 0 ||
-        rs_train_run(model, soft, &c->metrics, &c->train, summary, err) != 0)
+        rs_train_run(model, soft, &c->metrics, &o, summary, err) != 0)
         return -1;
     print_summary(c, summary);
     return 0;

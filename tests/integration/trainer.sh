@@ -70,7 +70,10 @@ grep -q '"family": *"vae"' "$work/ls.txt" || grep -q '"family":"vae"' "$work/ls.
 
 echo "-- --denoise prorec: the relabelled weights and the manifest's record"
 "$RECTRAIN" "${train[@]}" --epochs 5 --denoise prorec --denoise-out "$work/d.tsv" \
-    --store "$work/dstore" --variant den 2>"$work/d.log" || { cat "$work/d.log"; fail "denoise"; }
+    --metrics-out "$work/d.csv" --store "$work/dstore" --variant den 2>"$work/d.log" ||
+    { cat "$work/d.log"; fail "denoise"; }
+[ "$(grep -c ',train,' "$work/d.csv")" -eq 1 ] && [ "$(grep -c ',denoise,' "$work/d.csv")" -eq 1 ] ||
+    fail "denoise CSV: one base row, then one denoise row"
 grep -q 'denoise round 1/1: [0-9]* of [0-9]* interactions flagged' "$work/d.log" ||
     fail "no denoise round line"
 n_train=$(grep -o 'train [0-9][0-9,]*' "$work/d.log" | head -1 | tr -dc '0-9')
