@@ -18,7 +18,8 @@
 # e.g. GRID_ials='--factors 64 --reg 0.01|--factors 128 --reg 0.01'.
 # The defaults below are small on purpose for ml10m-sized data (tens of
 # minutes per VAE run on 2 cores); FAMILIES lists what runs by default.
-# PUBLISH=DIR publishes each family's final model to the store DIR/FAMILY
+# THREADS=N passes --threads N to every run (small data sets train faster on
+# one thread when the machine is busy). PUBLISH=DIR publishes each family's final model to the store DIR/FAMILY
 # (variant FAMILY), e.g. for bench/e2e.sh.
 set -euo pipefail
 data=${1:?usage: bench/families.sh DATA_DIR [OUT_DIR] [FAMILY ...]}
@@ -54,6 +55,8 @@ best_valid() {
 }
 
 help=$("$BIN/rectrain" --help 2>&1 || true)
+threads=()
+[ -z "${THREADS:-}" ] || threads=(--threads "$THREADS")
 rows=()
 for family in "${families[@]}"; do
     if ! grep -q "$family (" <<<"$help"; then
@@ -69,8 +72,8 @@ for family in "${families[@]}"; do
         name="$family.grid$i"
         # shellcheck disable=SC2086
         "$BIN/rectrain" --data "$data/train.tsv" --model "$family" ${!epochs_var} $point \
-            --seed 1 --progress off --metrics-out "$out/$name.csv" >"$out/$name.log" 2>&1 ||
-            { echo "# $family [$point] failed, see $out/$name.log" >&2; continue; }
+            --seed 1 --progress off "${threads[@]}" --metrics-out "$out/$name.csv" \
+            >"$out/$name.log" 2>&1 || { echo "# $family [$point] failed, see $out/$name.log" >&2; continue; }
         score=$(best_valid "$out/$name.csv")
         echo "# $family [$point]: best validation ndcg@50 $score" >&2
         if awk -v a="$score" -v b="$best_score" 'BEGIN { exit !(a > b) }'; then
@@ -84,7 +87,7 @@ for family in "${families[@]}"; do
         publish=(--store "$PUBLISH/$family" --variant "$family")
     # shellcheck disable=SC2086
     "$BIN/rectrain" --data "$data/train.tsv" --test "$data/test.tsv" --model "$family" \
-        ${!epochs_var} $best_point --refit --seed 1 --progress off "${publish[@]}" \
+        ${!epochs_var} $best_point --refit --seed 1 --progress off "${threads[@]}" "${publish[@]}" \
         --metrics-out "$out/$name.csv" >"$out/$name.log" 2>&1 ||
         { echo "# $family final run failed, see $out/$name.log" >&2; continue; }
     test_line=$(grep '^test (' "$out/$name.log" | tail -1)

@@ -46,6 +46,7 @@ void rs_csr_free(rs_csr *m)
     if (!m) return;
     free(m->indptr);
     free(m->indices);
+    free(m->values);
     memset(m, 0, sizeof(*m));
 }
 

@@ -25,15 +25,25 @@
 #include "common.h"
 #include "idtable.h"
 
-/* A binary sparse matrix in compressed sparse row form. Row r's column
- * indices are indices[indptr[r] .. indptr[r+1]), sorted ascending and
- * unique. indptr has n_rows + 1 entries (indptr[0] == 0); indices has
- * indptr[n_rows] entries. Both arrays are owned (malloc'd) by the matrix. */
+/* A sparse matrix in compressed sparse row form. Row r's column indices
+ * are indices[indptr[r] .. indptr[r+1]), sorted ascending and unique.
+ * indptr has n_rows + 1 entries (indptr[0] == 0); indices has
+ * indptr[n_rows] entries. values, when not NULL, holds each entry's weight
+ * (indptr[n_rows] floats, e.g. ProRec's soft labels); NULL means every
+ * entry weighs 1 (the binary matrices the loader builds). The arrays are
+ * owned (malloc'd) by the matrix. */
 typedef struct rs_csr {
     uint32_t n_rows, n_cols;
     uint64_t *indptr;
     uint32_t *indices;
+    float *values;
 } rs_csr;
+
+/* The weight of stored entry p (1 when m has no values). */
+static inline float rs_csr_value(const struct rs_csr *m, uint64_t p)
+{
+    return m->values ? m->values[p] : 1.0f;
+}
 
 /* Frees the arrays and zeroes the struct (safe on a zeroed struct). */
 void rs_csr_free(rs_csr *m);

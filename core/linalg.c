@@ -45,6 +45,13 @@ size_t rs_foldin_workspace_floats(uint32_t k)
 int rs_foldin(const float *factors, uint32_t k, const float *gram, const uint32_t *history,
               uint32_t n, const rs_foldin_weights *w, float *out, float *workspace, rs_error *err)
 {
+    return rs_foldin_targets(factors, k, gram, history, NULL, n, w, out, workspace, err);
+}
+
+int rs_foldin_targets(const float *factors, uint32_t k, const float *gram, const uint32_t *history,
+                      const float *targets, uint32_t n, const rs_foldin_weights *w, float *out,
+                      float *workspace, rs_error *err)
+{
     if (k == 0 || k > RS_LINALG_MAX_K)
         return rs_fail(err, "fold-in: factor size %u outside 1..%d", k, RS_LINALG_MAX_K);
     if (!(w->reg > 0)) return rs_fail(err, "fold-in: the regularisation must be > 0");
@@ -57,7 +64,10 @@ int rs_foldin(const float *factors, uint32_t k, const float *gram, const uint32_
         for (uint32_t r = 0; r < size; r++) {
             const float *v = factors + (size_t)history[start + r] * k;
             memcpy(rows + (size_t)r * k, v, sizeof(float) * k);
-            for (uint32_t j = 0; j < k; j++) out[j] += v[j];
+            if (!targets)
+                for (uint32_t j = 0; j < k; j++) out[j] += v[j];
+            else
+                for (uint32_t j = 0; j < k; j++) out[j] += targets[start + r] * v[j];
         }
         if (w->observed != 0)
             cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)k, (int)size, w->observed, rows,

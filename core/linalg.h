@@ -70,5 +70,11 @@ typedef struct rs_foldin_weights {
 size_t rs_foldin_workspace_floats(uint32_t k);
 int rs_foldin(const float *factors, uint32_t k, const float *gram, const uint32_t *history,
               uint32_t n, const rs_foldin_weights *w, float *out, float *workspace, rs_error *err);
+/* rs_foldin with a target per history item (targets NULL: all 1): the
+ * right-hand side is sum_j targets[j] v_j, the least-squares fit of soft
+ * labels (ProRec) instead of ones. */
+int rs_foldin_targets(const float *factors, uint32_t k, const float *gram, const uint32_t *history,
+                      const float *targets, uint32_t n, const rs_foldin_weights *w, float *out,
+                      float *workspace, rs_error *err);
 
 #endif

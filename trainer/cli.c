@@ -62,6 +62,34 @@ static int parse_select_rule(const char *s, void *base)
     return 0;
 }
 
+static int parse_denoise(const char *s, void *base)
+{
+    rs_cli *c = base;
+    if (!strcmp(s, "none"))
+        c->denoise = 0;
+    else if (!strcmp(s, "prorec"))
+        c->denoise = 1;
+    else {
+        fprintf(stderr, "rectrain: --denoise: expected none or prorec, got '%s'\n", s);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_denoise_split(const char *s, void *base)
+{
+    rs_cli *c = base;
+    if (!strcmp(s, "rho"))
+        c->prorec.log_domain = 0;
+    else if (!strcmp(s, "log"))
+        c->prorec.log_domain = 1;
+    else {
+        fprintf(stderr, "rectrain: --denoise-split: expected rho or log, got '%s'\n", s);
+        return -1;
+    }
+    return 0;
+}
+
 #define INT_(nm, ty, field, a, lo, hi, h)  RS_OPT_INT_(nm, ty, rs_cli, field, a, lo, hi, h, NULL)
 #define REAL_(nm, ty, field, a, lo, hi, h) RS_OPT_REAL_(nm, ty, rs_cli, field, a, lo, hi, h, NULL)
 #define STRING_(nm, field, a, h)                                                                   \
@@ -165,8 +193,30 @@ static const rs_option program_tail[] = {
     STRING_("metrics-out", train.metrics_out, "FILE",
             "per-evaluated-epoch figures as CSV (columns epoch, phase, loss, kl, beta, seconds, "
             "valid_*, then the test metrics; with --refit a last row, phase 'refit', holds the "
-            "published model's test figures)"),
+            "published model's test figures; with --denoise each round's retraining follows, "
+            "phase 'denoise')"),
     CUSTOM_("progress", parse_progress, "MODE", "auto (bar on a terminal) | on | off", "auto"),
+    SECTION_("Denoising"),
+    CUSTOM_("denoise", parse_denoise, "METHOD",
+            "none | prorec: after training, relabel the training interactions by the model's "
+            "relaxed optimal-transport matching (ProRec; observed entries below their user's "
+            "split are down-weighted) and retrain on the soft labels; families vae, fastvae, "
+            "ials",
+            "none"),
+    REAL_("denoise-gamma", RS_OPT_FLOAT, prorec.gamma, "G", 1e-6, 1e6,
+          "ProRec entropic regularisation gamma of the matching"),
+    REAL_("denoise-beta", RS_OPT_FLOAT, prorec.beta, "B", 0, 1e6,
+          "ProRec slope beta of the relabelling sigmoid r = sigmoid(beta (rho - rho_split))"),
+    REAL_("denoise-lambda", RS_OPT_FLOAT, prorec.lambda, "L", 0, 1,
+          "ProRec share of the old label kept: x <- lambda x + (1 - lambda) r x"),
+    INT_("denoise-rounds", RS_OPT_INT, prorec.rounds, "N", 1, 100,
+         "ProRec relabel + retrain rounds"),
+    CUSTOM_("denoise-split", parse_denoise_split, "DOMAIN",
+            "rho: split and relabel on the normalised matching rho (the paper); log: on log rho",
+            "rho"),
+    STRING_("denoise-out", denoise_out, "FILE",
+            "write the last round's labels: user, item, original weight, new weight, flagged "
+            "(yes/no), tab-separated"),
     SECTION_("Publishing"),
     STRING_("store", store, "DIR", "LMDB store to publish the best epoch into"),
     STRING_("variant", variant, "NAME", "variant name ([A-Za-z0-9_.-])"),
@@ -193,6 +243,7 @@ static void cli_default(rs_cli *c)
     c->select = "ndcg@50";
     c->keep = 5;
     c->rankings_users = 1000;
+    rs_prorec_options_default(&c->prorec);
 }
 
 /* A family's options struct with its defaults; NULL when out of memory. */
@@ -430,6 +481,14 @@ static int check(rs_cli *c, int argc, char **argv)
             used += snprintf(names + used, sizeof(names) - (size_t)used, "%s%s", i ? ", " : "",
                              fams[i]->name);
         fprintf(stderr, "rectrain: --model: unknown model '%s' (available: %s)\n", c->model, names);
+        return -1;
+    }
+    if (c->denoise && c->refit) {
+        fprintf(stderr, "rectrain: --denoise does not combine with --refit\n");
+        return -1;
+    }
+    if (!c->denoise && c->denoise_out) {
+        fprintf(stderr, "rectrain: --denoise-out needs --denoise prorec\n");
         return -1;
     }
     c->train.select_index = rs_metric_set_find_or_add(&c->metrics, c->select);

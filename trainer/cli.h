@@ -10,6 +10,7 @@
 #include "dataset.h"
 #include "family.h"
 #include "metrics.h"
+#include "prorec.h"
 #include "train.h"
 
 typedef struct rs_cli {
@@ -22,6 +23,13 @@ typedef struct rs_cli {
     const char *store, *variant, *select, *rankings_out;
     uint32_t rankings_users, keep;
     int threads, valid_users_set, split_set, refit, refitted;
+    /* --denoise prorec (denoise 1) and its settings; after the run, what
+     * the last round flagged, for the manifest. */
+    int denoise;
+    rs_prorec_options prorec;
+    const char *denoise_out;
+    uint64_t denoise_flagged, denoise_interactions;
+    double denoise_seconds;
 } rs_cli;
 
 /* Parses argv into c. Returns 0, or -1 after printing why to stderr; with

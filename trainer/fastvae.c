@@ -389,10 +389,12 @@ static void forward(rs_fastvae *f, const rs_sparse_batch *X, const float *eps)
 
 /* One user's sampled-softmax loss (see fastvae.h) and its gradient:
  * coef_pos / coef_samp receive scale * dL/do per positive / sample, du the
- * scaled dL/du. lq_pos / lq_samp hold log Q. */
-static double sampled_user(const rs_fastvae *f, const float *ur, const uint32_t *pos, uint32_t n,
-                           const float *lq_pos, const uint32_t *samp, const float *lq_samp,
-                           float scale, float *coef_pos, float *coef_samp, float *du)
+ * scaled dL/du. lq_pos / lq_samp hold log Q. w_pos (NULL: all 1) weighs
+ * each positive's term (ProRec's soft labels). */
+static double sampled_user(const rs_fastvae *f, const float *ur, const uint32_t *pos,
+                           const float *w_pos, uint32_t n, const float *lq_pos,
+                           const uint32_t *samp, const float *lq_samp, float scale, float *coef_pos,
+                           float *coef_samp, float *du)
 {
     uint32_t H = f->H, T = f->T;
     double mx = -INFINITY;
@@ -409,10 +411,10 @@ static double sampled_user(const rs_fastvae *f, const float *ur, const uint32_t 
     for (uint32_t t = 0; t < T; t++) S += exp((double)coef_samp[t] - mx);
     double loss = 0.0, inv = 0.0;
     for (uint32_t i = 0; i < n; i++) {
-        double a = coef_pos[i], ea = exp(a - mx), d = ea + S;
-        loss += -a + mx + log(d);
-        coef_pos[i] = scale * (float)(ea / d - 1.0);
-        inv += 1.0 / d;
+        double a = coef_pos[i], ea = exp(a - mx), d = ea + S, w = w_pos ? w_pos[i] : 1.0;
+        loss += w * (-a + mx + log(d));
+        coef_pos[i] = scale * (float)(w * (ea / d - 1.0));
+        inv += w / d;
     }
     for (uint32_t t = 0; t < T; t++)
         coef_samp[t] = scale * (float)(exp((double)coef_samp[t] - mx) * inv);
@@ -480,8 +482,10 @@ static int sampled_softmax(rs_fastvae *f, const rs_sparse_batch *X, float scale,
             }
             continue;
         }
-        f->user_loss[r] = sampled_user(f, ur, pos, n, lq_pos, samp, lq, scale, f->pos_coef + p0,
-                                       f->samp_coef + (size_t)r * T, f->du + (size_t)r * H);
+        const float *w = rs_input_weights(&f->input);
+        f->user_loss[r] =
+            sampled_user(f, ur, pos, w ? w + p0 : NULL, n, lq_pos, samp, lq, scale,
+                         f->pos_coef + p0, f->samp_coef + (size_t)r * T, f->du + (size_t)r * H);
     }
     if (failed) return -1;
     if (!fixed_samples) {
@@ -518,7 +522,8 @@ static double full_softmax(rs_fastvae *f, const rs_sparse_batch *X, float scale)
         int sb = RS_MIN(f->chunk, B - start);
         const float *u = f->u + (size_t)start * H;
         rs_dense_t_forward(f->logits, u, f->Q, NULL, sb, H, M);
-        rs_sparse_batch T = {(uint32_t)sb, X->indptr + start, X->indices, NULL};
+        rs_sparse_batch T = {(uint32_t)sb, X->indptr + start, X->indices,
+                             rs_input_weights(&f->input)};
         loss += rs_softmax_nll(f->logits, f->logits, &T, M, scale);
         rs_dense_t_backward(f->du + (size_t)start * H, f->dQ_dense, NULL, f->logits, u, f->Q, sb, H,
                             M);
@@ -758,7 +763,8 @@ int rs_fastvae_create(const rs_fastvae_options *o, uint32_t n_items, const float
                             fastvae_footprint,
                             fastvae_free,
                             NULL,
-                            NULL};
+                            NULL,
+                            1};
     describe(f, &out->serve);
     return 0;
 fail:

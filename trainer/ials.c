@@ -72,7 +72,8 @@ float rs_ials_row_reg(const rs_ials *m, uint32_t n, uint32_t n_other)
     return m->reg * powf((float)n + m->unobserved_weight * (float)n_other, m->reg_exponent);
 }
 
-/* Solves rows which[0..count) of `rows` (which NULL: rows 0..count) into
+/* Solves rows which[0..count) of `rows` (which NULL: rows 0..count; a
+ * weighted matrix's values are the rows' targets, ials.h) into
  * the rows of solved, in that order, with `fixed`
  * (n_fixed x k, Gram `gram`) held. A row without interactions gets the
  * zero factor, the exact minimiser of its terms. */
@@ -97,8 +98,9 @@ static int solve_rows(const rs_ials *m, const rs_csr *rows, const uint32_t *whic
             if (!work || failed) continue;
             uint32_t r = which ? which[i] : i, n = rs_csr_row_len(rows, r);
             rs_foldin_weights w = {m->unobserved_weight, 1.0f, rs_ials_row_reg(m, n, n_fixed)};
-            if (rs_foldin(fixed, k, gram, rows->indices + rows->indptr[r], n, &w,
-                          solved + (size_t)i * k, work, &local) != 0) {
+            const float *targets = rows->values ? rows->values + rows->indptr[r] : NULL;
+            if (rs_foldin_targets(fixed, k, gram, rows->indices + rows->indptr[r], targets, n, &w,
+                                  solved + (size_t)i * k, work, &local) != 0) {
 #pragma omp critical(ials_error)
                 if (!failed) failed = 1, first = local;
             }
@@ -190,7 +192,8 @@ double rs_ials_objective(const rs_ials *m, const rs_csr *train)
             for (uint32_t j = 0; j < k; j++)
                 y +=
                     (double)m->user_factors[(size_t)u * k + j] * m->item_factors[(size_t)i * k + j];
-            observed += (y - 1) * (y - 1);
+            double target = rs_csr_value(train, p);
+            observed += (y - target) * (y - target);
         }
     }
     /* Σ_{u,i} ŷ² = trace(WᵀW HᵀH) = Σ_ab (WᵀW)_ab (HᵀH)_ab. */

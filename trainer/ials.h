@@ -19,6 +19,11 @@
  * with HᵀH (K x K) computed once per half-step: the Gramian trick turns
  * the O(|I| K²) per user into O(|I_u| K² + K³). Items likewise.
  *
+ * Weighted interactions (rs_csr values, ProRec's soft labels) replace the
+ * target 1 of each observed pair by its weight y_ui: the observed term is
+ * Σ (ŷ_ui − y_ui)² and the right-hand side Σ y_ui h_i; weight 1 is the
+ * binary objective, bit for bit.
+ *
  * Relation to Hu et al.: their confidence c = 1 + α on observed pairs,
  * weight 1 elsewhere and target 1 is this objective with α0 = 1/α up to a
  * rescaling of the target (observed pairs here weigh 1 + α0 against α0 and

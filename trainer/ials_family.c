@@ -207,6 +207,7 @@ static int ials_create(const void *options, const rs_family_inputs *in, rs_train
         .options_json = ials_options_json,
         .footprint = ials_footprint,
         .free = ials_family_free,
+        .weighted = 1, /* soft labels are the observed targets (ials.h) */
     };
     return 0;
 }

@@ -18,11 +18,18 @@ void rs_input_free(rs_input *in)
     free(in->indptr);
     free(in->indices);
     free(in->values);
+    free(in->weights);
     memset(in, 0, sizeof(*in));
 }
 
-static int reserve(rs_input *in, uint64_t nnz, rs_error *err)
+static int reserve(rs_input *in, uint64_t nnz, int weighted, rs_error *err)
 {
+    if (weighted && !in->weights && in->cap) {
+        in->weights = malloc(in->cap * sizeof(float));
+        if (!in->weights)
+            return rs_fail(err, "out of memory for a batch of %llu interactions",
+                           (unsigned long long)nnz);
+    }
     if (nnz <= in->cap) return 0;
     uint64_t cap = nnz + nnz / 2 + 1024;
     uint32_t *indices = realloc(in->indices, cap * sizeof(uint32_t));
@@ -35,6 +42,13 @@ static int reserve(rs_input *in, uint64_t nnz, rs_error *err)
         return rs_fail(err, "out of memory for a batch of %llu interactions",
                        (unsigned long long)nnz);
     in->values = values;
+    if (weighted || in->weights) {
+        float *weights = realloc(in->weights, cap * sizeof(float));
+        if (!weights)
+            return rs_fail(err, "out of memory for a batch of %llu interactions",
+                           (unsigned long long)nnz);
+        in->weights = weights;
+    }
     in->cap = cap;
     return 0;
 }
@@ -53,7 +67,8 @@ int rs_input_gather(rs_input *in, const rs_csr *data, const uint32_t *users, int
         nnz += data->indptr[u + 1] - data->indptr[u];
         in->indptr[r + 1] = nnz;
     }
-    if (reserve(in, nnz, err) != 0) return -1;
+    in->weighted = data->values != NULL;
+    if (reserve(in, nnz, in->weighted, err) != 0) return -1;
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < size; r++) {
         uint32_t u = users[r];
@@ -64,6 +79,8 @@ int rs_input_gather(rs_input *in, const rs_csr *data, const uint32_t *users, int
             in->indices[out + p] = row[p];
             in->values[out + p] = value;
         }
+        if (in->weighted)
+            memcpy(in->weights + out, data->values + data->indptr[u], n * sizeof(float));
     }
     X->n_rows = (uint32_t)size;
     X->indptr = in->indptr;

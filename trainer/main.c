@@ -63,6 +63,22 @@ static json_t *metrics_json(const rs_metric_set *set, const rs_eval_result *r)
     return obj;
 }
 
+/* The manifest's record of --denoise prorec: settings and what the last
+ * round flagged. */
+static json_t *denoise_json(const rs_cli *c)
+{
+    const rs_prorec_options *o = &c->prorec;
+    double share = c->denoise_interactions
+                       ? (double)c->denoise_flagged / (double)c->denoise_interactions
+                       : 0.0;
+    return json_pack("{s:s, s:f, s:f, s:f, s:i, s:s, s:I, s:I, s:f, s:f}", "method", "prorec",
+                     "gamma", (double)o->gamma, "beta", (double)o->beta, "lambda",
+                     (double)o->lambda, "rounds", o->rounds, "split", o->log_domain ? "log" : "rho",
+                     "interactions", (json_int_t)c->denoise_interactions, "flagged",
+                     (json_int_t)c->denoise_flagged, "flagged_share", share, "seconds",
+                     c->denoise_seconds);
+}
+
 static json_t *training_json(const rs_cli *c, const rs_train_summary *s)
 {
     json_t *obj = json_pack(
@@ -80,6 +96,7 @@ static json_t *training_json(const rs_cli *c, const rs_train_summary *s)
         json_object_set_new(obj, "refit", json_boolean(c->refitted));
         json_object_set_new(obj, "select_rule",
                             json_string(c->train.select_within_se ? "within-se" : "best"));
+        if (c->denoise) json_object_set_new(obj, "denoise", denoise_json(c));
     }
     return obj;
 }
@@ -96,6 +113,11 @@ static void print_summary(const rs_cli *c, const rs_train_summary *s)
         for (int i = 0; i < c->metrics.n; i++) {
             rs_metric_name(&c->metrics, i, name, sizeof(name));
             fprintf(stderr, " %s %.4f", name, s->best_test.values[i]);
+        }
+        fprintf(stderr, "\n  standard errors:");
+        for (int i = 0; i < c->metrics.n; i++) {
+            rs_metric_name(&c->metrics, i, name, sizeof(name));
+            fprintf(stderr, " %s %.4f", name, s->best_test.std_error[i]);
         }
         fprintf(stderr, "\n");
     }
@@ -121,7 +143,7 @@ static int refit(rs_cli *c, rs_dataset *d, rs_train_model *model, rs_train_summa
     all.train = d->known;
     uint64_t *no_rows = rs_calloc((size_t)d->known.n_rows + 1, sizeof(uint64_t), err);
     if (!no_rows) return -1;
-    all.valid = (rs_csr){d->known.n_rows, d->known.n_cols, no_rows, NULL};
+    all.valid = (rs_csr){d->known.n_rows, d->known.n_cols, no_rows, NULL, NULL};
     rs_train_options o = c->train;
     o.eval_test = 1;
     o.epochs = epochs;
@@ -141,6 +163,92 @@ static int refit(rs_cli *c, rs_dataset *d, rs_train_model *model, rs_train_summa
     c->refitted = 1;
     print_summary(c, &refit_summary);
     return 0;
+}
+
+/* The model's scores of a block of users ranked from `input`: ProRec's
+ * view of any family. */
+typedef struct model_scorer {
+    rs_train_model *model;
+    const rs_csr *input;
+} model_scorer;
+
+static int score_block(void *ctx, const uint32_t *users, int size, float *scores, rs_error *err)
+{
+    model_scorer *s = ctx;
+    return s->model->score(s->model->self, s->input, users, size, scores, err);
+}
+
+/* Users per scoring block: the model's batch, at most 2^24 scores. */
+static int score_block_size(const rs_train_model *model)
+{
+    uint32_t most = RS_MAX(1u, (1u << 24) / RS_MAX(1u, model->n_items));
+    return (int)RS_MIN((uint32_t)model->batch_capacity, most);
+}
+
+/* One ProRec round: the trained model's matching relabels soft->train's
+ * values (flagged per entry), then a fresh model (same seed) is trained on
+ * the soft labels, replacing *model. */
+static int denoise_round(rs_cli *c, rs_dataset *soft, double *log_rho, uint8_t *flagged, int round,
+                         rs_train_model *model, rs_train_summary *summary, rs_error *err)
+{
+    double t0 = rs_now();
+    model_scorer scorer = {model, &soft->train};
+    if (rs_prorec_matching(&soft->train, c->prorec.gamma, score_block_size(model), score_block,
+                           &scorer, log_rho, err) != 0)
+        return rs_error_prefix(err, "--denoise prorec");
+    int64_t n_flagged =
+        rs_prorec_relabel(&soft->train, log_rho, &c->prorec, soft->train.values, flagged, err);
+    if (n_flagged < 0) return -1;
+    uint64_t nnz = rs_csr_nnz(&soft->train);
+    double mean = 0.0;
+    for (uint64_t p = 0; p < nnz; p++) mean += soft->train.values[p];
+    c->denoise_seconds += rs_now() - t0;
+    c->denoise_flagged = (uint64_t)n_flagged;
+    c->denoise_interactions = nnz;
+    fprintf(stderr,
+            "denoise round %d/%d: %lld of %llu interactions flagged (%.2f%%), mean weight %.4f, "
+            "%.1fs; retraining on the soft labels\n",
+            round, c->prorec.rounds, (long long)n_flagged, (unsigned long long)nnz,
+            100.0 * (double)n_flagged / (double)RS_MAX(nnz, 1), mean / (double)RS_MAX(nnz, 1),
+            rs_now() - t0);
+    model->free(model->self);
+    memset(model, 0, sizeof(*model));
+    rs_train_options o = c->train;
+    o.phase = "denoise";
+    o.csv_append = 1; /* each round's rows follow the base model's */
+    if (create_model(c, soft, model, err) != 0 ||
+        rs_train_run(model, soft, &c->metrics, &o, summary, err) != 0)
+        return -1;
+    print_summary(c, summary);
+    return 0;
+}
+
+/* --denoise prorec: rounds of relabel + retrain on a copy of the training
+ * matrix that shares d->train's structure and owns its values. */
+static int denoise(rs_cli *c, rs_dataset *d, rs_train_model *model, rs_train_summary *summary,
+                   rs_error *err)
+{
+    if (!model->weighted)
+        return rs_fail_kind(err, RS_ERR_INVALID,
+                            "--denoise prorec: the %s family does not train on weighted "
+                            "interactions (vae, fastvae and ials do)",
+                            model->family);
+    uint64_t nnz = rs_csr_nnz(&d->train);
+    rs_dataset soft = *d;
+    soft.train.values = rs_malloc(nnz + 1, sizeof(float), err);
+    double *log_rho = soft.train.values ? rs_malloc(nnz + 1, sizeof(double), err) : NULL;
+    uint8_t *flagged = log_rho ? rs_calloc(nnz + 1, 1, err) : NULL;
+    int rc = flagged ? 0 : -1;
+    for (uint64_t p = 0; rc == 0 && p < nnz; p++) soft.train.values[p] = 1.0f;
+    for (int round = 1; rc == 0 && round <= c->prorec.rounds && !rs_train_stop_requested; round++)
+        rc = denoise_round(c, &soft, log_rho, flagged, round, model, summary, err);
+    if (rc == 0 && c->denoise_out)
+        rc = rs_prorec_write(c->denoise_out, &soft.train, d->users, d->items, d->train.values,
+                             soft.train.values, flagged, err);
+    free(soft.train.values);
+    free(log_rho);
+    free(flagged);
+    return rc;
 }
 
 /* First signal: finish the epoch, then evaluate and publish the best so
@@ -185,6 +293,7 @@ static int run_train(int argc, char **argv)
     if (rs_train_run(&model, &d, &c.metrics, &c.train, &summary, &err) != 0) goto fail;
     print_summary(&c, &summary);
     if (c.refit && refit(&c, &d, &model, &summary, &err) != 0) goto fail;
+    if (c.denoise && denoise(&c, &d, &model, &summary, &err) != 0) goto fail;
     if (c.rankings_out && rs_write_rankings(&model, &d.known, d.users, d.items, c.rankings_users,
                                             50, c.rankings_out, &err) != 0)
         goto fail;

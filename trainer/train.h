@@ -23,7 +23,7 @@ typedef struct rs_train_options {
     int select_within_se;
     int eval_test;           /* also measure test data at each evaluation (1) */
     const char *metrics_out; /* CSV path or NULL */
-    const char *phase;       /* CSV "phase" column: "train" (default) or "refit" */
+    const char *phase;       /* CSV "phase": "train" (default), "refit" or "denoise" */
     int csv_append;          /* append rows to metrics_out instead of rewriting it */
     int progress;            /* -1 auto, 0 off, 1 on */
     uint64_t seed;

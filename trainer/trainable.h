@@ -101,6 +101,10 @@ typedef struct rs_train_model {
      * writes no encoder, no "items" and no serving index, and ignores
      * params and serve. NULL: the tensor table and serve. */
     int (*publish)(void *self, rs_publish *pub, json_t *manifest, rs_error *err);
+    /* 1 when train_batch honours a weighted training matrix (rs_csr
+     * values as soft labels, ProRec) - weight 1 training bit for bit as the
+     * binary matrix; 0: the family must only be given binary data. */
+    int weighted;
 } rs_train_model;
 
 /* Remember / bring back the current parameters as the best so far. */

@@ -157,8 +157,9 @@ static int compute_gradient(rs_vae *v, const rs_train_batch *batch, const float 
         return -1;
     if (!batch->epoch_rng) rs_input_fixed_noise(v->eps, eps, (size_t)batch->size * v->L);
     forward(v, &X, v->eps, v->logits);
-    /* The likelihood targets are the user's positives with weight 1. */
-    rs_sparse_batch T = {X.n_rows, X.indptr, X.indices, NULL};
+    /* The likelihood targets are the user's positives, each with its
+     * weight (1 for a binary matrix; ProRec's soft labels otherwise). */
+    rs_sparse_batch T = {X.n_rows, X.indptr, X.indices, rs_input_weights(&v->input)};
     float scale = 1.0f / (float)batch->size;
     if (!v->loss.compute)
         stats->loss = rs_softmax_nll(v->logits, v->logits, &T, (int)v->M, scale);
@@ -288,6 +289,7 @@ int rs_vae_create_with_loss(const rs_vae_options *o, uint32_t n_items, const rs_
         .options_json = vae_options_json,
         .footprint = vae_footprint,
         .free = vae_free,
+        .weighted = loss == NULL, /* the built-in likelihood reads the weights */
     };
     describe(v, &out->serve);
     return 0;

@@ -68,6 +68,29 @@ grep -q 'variant demo  current 1' "$work/ls.txt" || { cat "$work/ls.txt"; fail "
 grep -q '"family": *"vae"' "$work/ls.txt" || grep -q '"family":"vae"' "$work/ls.txt" ||
     fail "manifest not listed"
 
+echo "-- --denoise prorec: the relabelled weights and the manifest's record"
+"$RECTRAIN" "${train[@]}" --epochs 5 --denoise prorec --denoise-out "$work/d.tsv" \
+    --metrics-out "$work/d.csv" --store "$work/dstore" --variant den 2>"$work/d.log" ||
+    { cat "$work/d.log"; fail "denoise"; }
+[ "$(grep -c ',train,' "$work/d.csv")" -eq 1 ] && [ "$(grep -c ',denoise,' "$work/d.csv")" -eq 1 ] ||
+    fail "denoise CSV: one base row, then one denoise row"
+grep -q 'denoise round 1/1: [0-9]* of [0-9]* interactions flagged' "$work/d.log" ||
+    fail "no denoise round line"
+n_train=$(grep -o 'train [0-9][0-9,]*' "$work/d.log" | head -1 | tr -dc '0-9')
+[ "$(head -1 "$work/d.tsv")" = "$(printf 'user\titem\toriginal\tweight\tflagged')" ] ||
+    fail "--denoise-out header: $(head -1 "$work/d.tsv")"
+[ "$(($(wc -l <"$work/d.tsv") - 1))" -eq "$n_train" ] || fail "--denoise-out: not one row per interaction"
+awk -F'\t' 'NR > 1 && !($3 == 1 && $4 > 0 && $4 <= 1 && ($5 == "yes" || $5 == "no")) { exit 1 }
+    NR > 1 && $5 == "yes" { y++ } NR > 1 && $5 == "no" { n++ } END { exit !(y > 0 && n > 0) }' \
+    "$work/d.tsv" || fail "--denoise-out rows: weights in (0, 1], some flagged and some not"
+"$RECTRAIN" store ls "$work/dstore" | tr -d ' \n' >"$work/dls.txt"
+grep -q '"denoise":{[^}]*"method":"prorec"' "$work/dls.txt" &&
+    grep -q '"denoise":{[^}]*"flagged_share":0\.[0-9]' "$work/dls.txt" ||
+    fail "the manifest does not record the denoising"
+! "$RECTRAIN" "${train[@]}" --model popularity --epochs 1 --denoise prorec 2>"$work/dp.log" ||
+    fail "--denoise accepted a family without weighted training"
+grep -q "does not train on weighted interactions" "$work/dp.log" || fail "denoise refusal: $(cat "$work/dp.log")"
+
 echo "-- SIGKILL in the middle of a publish"
 RECSYS_TEST_PAUSE_BEFORE_COMMIT="$work/paused" "$RECTRAIN" "${train[@]}" --epochs 1 \
     --store "$work/store" --variant demo 2>"$work/kill.log" &

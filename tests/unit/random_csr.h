@@ -20,6 +20,7 @@ static inline void random_csr(uint32_t rows, uint32_t cols, double density, uint
     rs_rng_seed(&rng, seed);
     m->n_rows = rows;
     m->n_cols = cols;
+    m->values = NULL;
     m->indptr = calloc((size_t)rows + 1, sizeof(uint64_t));
     m->indices = malloc(sizeof(uint32_t) * (size_t)rows * cols);
     ck_assert(m->indptr && m->indices);

@@ -17,6 +17,7 @@ static void random_matrix(uint32_t users, uint32_t items, double density, uint64
     rs_rng_seed(&rng, seed);
     m->n_rows = users;
     m->n_cols = items;
+    m->values = NULL;
     m->indptr = calloc(users + 1, sizeof(uint64_t));
     m->indices = malloc((size_t)users * items * sizeof(uint32_t));
     ck_assert(m->indptr && m->indices);

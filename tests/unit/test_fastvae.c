@@ -27,7 +27,7 @@
 /* Three users over seven items. */
 static uint64_t indptr[] = {0, 3, 5, 9};
 static uint32_t indices[] = {0, 2, 5, 1, 2, 0, 3, 4, 6};
-static const rs_csr data = {3, 7, indptr, indices};
+static const rs_csr data = {3, 7, indptr, indices, NULL};
 static const uint32_t users[] = {0, 1, 2};
 static const float counts7[] = {3, 1, 2, 1, 1, 1, 1};
 
@@ -192,8 +192,8 @@ static void planted(uint32_t U, uint32_t M, uint32_t per, rs_csr *train, rs_csr 
         tx[u] = held;
         tp[u + 1] = u + 1;
     }
-    *train = (rs_csr){U, M, ip, ix};
-    *test = (rs_csr){U, M, tp, tx};
+    *train = (rs_csr){U, M, ip, ix, NULL};
+    *test = (rs_csr){U, M, tp, tx, NULL};
 }
 
 /* Runs `epochs` epochs over all users in batches; returns first and last

@@ -12,7 +12,7 @@
 /* Three users over seven items. */
 static uint64_t indptr[] = {0, 3, 5, 9};
 static uint32_t indices[] = {0, 2, 5, 1, 2, 0, 3, 4, 6};
-static const rs_csr data = {3, 7, indptr, indices};
+static const rs_csr data = {3, 7, indptr, indices, NULL};
 static const uint32_t users[] = {0, 1, 2};
 
 /* _i = 0: plain Mult-VAE; _i = 1: with the PIA regulariser and anchors. */
@@ -79,7 +79,7 @@ START_TEST(test_training_learns_structure)
         tx[u] = held;
         tp[u + 1] = u + 1;
     }
-    rs_csr train = {U, M, ip, ix}, test = {U, M, tp, tx};
+    rs_csr train = {U, M, ip, ix, NULL}, test = {U, M, tp, tx, NULL};
     rs_vae_options o;
     rs_vae_options_default(&o);
     o.hidden = 32, o.latent = 8, o.batch_size = 50, o.lr = 3e-3f;
