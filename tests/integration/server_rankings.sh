@@ -9,7 +9,7 @@
 #     data set, 150 users;
 #   - EASE, the sparse item-item kind (no retriever: served once, with MIDX
 #     asked for, which does not apply), on the synthetic data, 150 users;
-#   - FastVAE, Mult-VAE and iALS trained one epoch on MovieLens 10M, and
+#   - FastVAE, Mult-VAE, SinkhornCF and iALS trained one epoch on MovieLens 10M, and
 #     EASE (λ 500, top-200 rows; the fit takes a minute or two), 1,000 users,
 #     when ../shared/data/ml10m is there (skipped with a message otherwise).
 # Same items in the same order (up to swaps of near-ties) and every score
@@ -84,6 +84,7 @@ if [ -r "$ML10M/train.tsv" ] && [ -r "$ML10M/test.tsv" ]; then
     ml=(--data "$ML10M/train.tsv" --test "$ML10M/test.tsv" --epochs 1 --threads 2)
     check_family "ml10m fastvae" 1000 "${ml[@]}" --model fastvae
     check_family "ml10m vae" 1000 "${ml[@]}" --model vae
+    check_family "ml10m sinkhorn" 1000 "${ml[@]}" --model sinkhorn
     check_family "ml10m ials" 1000 "${ml[@]}" --model ials --factors 32 --reg 0.01 --alpha0 0.1
     check_itemitem "ml10m ease" 1000 --data "$ML10M/train.tsv" --epochs 1 --threads 2 --model ease
 else
