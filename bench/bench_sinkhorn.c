@@ -84,6 +84,7 @@ static int synthetic(uint64_t seed, rs_csr *m, float *popularity, rs_error *err)
     enum { USERS = 60655, ITEMS = 8530, LONGEST = 848 };
     rs_rng rng;
     rs_rng_seed(&rng, seed);
+    *m = (rs_csr){0}; /* values NULL: binary */
     m->n_rows = USERS;
     m->n_cols = ITEMS;
     m->indptr = rs_malloc(USERS + 1, sizeof(uint64_t), err);

@@ -59,6 +59,7 @@ static int generate(const bench_options *o, uint32_t M, rs_csr *m, float **count
     rs_rng rng;
     rs_rng_seed(&rng, o->seed);
     uint64_t cap = (uint64_t)U * (o->history + 8) + 1024, nnz = 0;
+    *m = (rs_csr){0}; /* values NULL: binary */
     m->n_rows = U, m->n_cols = M;
     m->indptr = malloc((U + 1) * sizeof(uint64_t));
     m->indices = malloc(cap * sizeof(uint32_t));

@@ -437,6 +437,7 @@ END_TEST
  * popularity, log-normal history lengths, one history of `longest` items. */
 static void random_matrix(rs_rng *rng, uint32_t users, uint32_t items, uint32_t longest, rs_csr *m)
 {
+    *m = (rs_csr){0}; /* values NULL: binary */
     m->n_rows = users;
     m->n_cols = items;
     m->indptr = malloc((users + 1) * sizeof(uint64_t));
