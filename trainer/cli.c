@@ -400,8 +400,15 @@ void rs_cli_markdown(FILE *f)
 
 /* --- parsing --- */
 
-#define MAX_ENTRIES 128
-enum { OPT_HELP = MAX_ENTRIES, OPT_HELP_MARKDOWN };
+/* Distinct option names of the program and every family (about 140 in
+ * all); build_entries aborts when they outgrow it, so that an option can
+ * never be dropped silently (getopt_long would then take a dropped "--lr-g"
+ * as an abbreviation of another family's "--lr-gamma"). */
+#define MAX_ENTRIES 256
+/* getopt_long returns an entry's index plus OPT_BASE: above every
+ * character it returns itself ('?' is 63, and a plain index would collide
+ * with it: the 64th option was once taken for an unknown one). */
+enum { OPT_BASE = 1000, OPT_HELP = OPT_BASE + MAX_ENTRIES, OPT_HELP_MARKDOWN };
 
 /* One getopt entry per distinct name: the program's, then the families'. */
 typedef struct entry {
@@ -411,10 +418,16 @@ typedef struct entry {
 
 static int add_table(entry *e, int n, const rs_option *t, int count, const rs_family *family)
 {
-    for (int i = 0; i < count && n < MAX_ENTRIES; i++) {
+    for (int i = 0; i < count; i++) {
         int seen = t[i].type == RS_OPT_SECTION;
         for (int j = 0; j < n && !seen; j++) seen = !strcmp(e[j].opt->name, t[i].name);
-        if (!seen) e[n++] = (entry){&t[i], family};
+        if (seen) continue;
+        if (n == MAX_ENTRIES) {
+            fprintf(stderr, "rectrain: more than %d distinct options: raise MAX_ENTRIES\n",
+                    MAX_ENTRIES);
+            abort();
+        }
+        e[n++] = (entry){&t[i], family};
     }
     return n;
 }
@@ -427,7 +440,8 @@ static int build_entries(entry *e, struct option *longopts)
     for (int i = 0; i < n_families; i++)
         n = add_table(e, n, fams[i]->options, fams[i]->n_options, fams[i]);
     for (int i = 0; i < n; i++)
-        longopts[i] = (struct option){e[i].opt->name, e[i].opt->type != RS_OPT_FLAG, NULL, i};
+        longopts[i] =
+            (struct option){e[i].opt->name, e[i].opt->type != RS_OPT_FLAG, NULL, OPT_BASE + i};
     longopts[n] = (struct option){"help", 0, NULL, OPT_HELP};
     longopts[n + 1] = (struct option){"help-markdown", 0, NULL, OPT_HELP_MARKDOWN};
     longopts[n + 2] = (struct option){NULL, 0, NULL, 0};
@@ -517,7 +531,8 @@ int rs_cli_parse(int argc, char **argv, rs_cli *c)
             opt == OPT_HELP ? rs_cli_usage(stdout) : rs_cli_markdown(stdout);
             exit(0);
         }
-        if (opt == '?') goto done;
+        if (opt < OPT_BASE || opt >= OPT_BASE + MAX_ENTRIES) goto done; /* getopt said why */
+        opt -= OPT_BASE;
         if (e[opt].family) {
             given[n_given] = opt;
             values[n_given++] = optarg;
