@@ -124,11 +124,90 @@ void rs_store_txn_done(rs_store *s)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* ------------------------------------------------------------------------ */
+/* The file under the map.                                                    */
+
+/* Bytes the last committed page reaches; 0 when the file is too short to
+ * read even the meta pages through the map. */
+static uint64_t used_bytes(rs_store *s, uint64_t size)
+{
+    if (size < 2 * (uint64_t)s->psize) return 0;
+    MDB_envinfo info;
+    if (mdb_env_info(s->env, &info) != 0) return 0;
+    return ((uint64_t)info.me_last_pgno + 1) * s->psize;
+}
+
+static int file_size(rs_store *s, struct stat *st, rs_error *err)
+{
+    if (fstat(s->fd, st) == 0) return 0;
+    return rs_fail_kind(err, RS_ERR_IO, "store %s: cannot examine data.mdb: %s", s->dir,
+                        strerror(errno));
+}
+
+int rs_store_check_pages(rs_store *s, rs_error *err)
+{
+    struct stat st;
+    if (file_size(s, &st, err) != 0) return -1;
+    uint64_t size = (uint64_t)st.st_size, used = used_bytes(s, size);
+    if (used && size >= used) return 0;
+    return rs_fail_kind(err, RS_ERR_IO,
+                        "store %s: data.mdb shrank to %" PRIu64 " bytes under the map (its pages "
+                        "reach %" PRIu64 "); not reading it",
+                        s->dir, size, used ? used : 2 * (uint64_t)s->psize);
+}
+
+int rs_store_file_holds(rs_store *store, uint64_t need, uint64_t *size)
+{
+    struct stat st;
+    rs_error err;
+    if (file_size(store, &st, &err) != 0) return 0;
+    *size = (uint64_t)st.st_size;
+    return *size >= need;
+}
+
+int rs_store_file_status(rs_store *store, rs_store_file *out, rs_error *err)
+{
+    struct stat open_st, path_st;
+    if (file_size(store, &open_st, err) != 0) return -1;
+    out->size = (uint64_t)open_st.st_size;
+    out->used = used_bytes(store, out->size);
+    out->state = RS_STORE_FILE_OK;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/data.mdb", store->dir);
+    if (stat(path, &path_st) != 0) {
+        if (errno != ENOENT)
+            return rs_fail_kind(err, RS_ERR_IO, "store %s: cannot examine %s: %s", store->dir, path,
+                                strerror(errno));
+        out->state = RS_STORE_FILE_DELETED;
+    } else if (path_st.st_dev != open_st.st_dev || path_st.st_ino != open_st.st_ino) {
+        out->state = RS_STORE_FILE_REPLACED;
+    }
+    /* The one that can hurt: it is the mapped file that shrank. */
+    if (!out->used || out->size < out->used) out->state = RS_STORE_FILE_TRUNCATED;
+    return 0;
+}
+
+const char *rs_store_file_state_name(rs_store_file_state state)
+{
+    switch (state) {
+    case RS_STORE_FILE_OK:
+        return "ok";
+    case RS_STORE_FILE_TRUNCATED:
+        return "truncated";
+    case RS_STORE_FILE_REPLACED:
+        return "replaced";
+    case RS_STORE_FILE_DELETED:
+        return "deleted";
+    }
+    return "unknown";
+}
+
 /* Begins a transaction. If another process grew the map beyond ours, LMDB
  * answers MDB_MAP_RESIZED; the new size can only be adopted while this
  * process has no transaction, so that is done when we are alone. */
 int rs_store_txn_begin(rs_store *s, unsigned flags, MDB_txn **txn, rs_error *err)
 {
+    if (rs_store_check_pages(s, err) != 0) return -1;
     pthread_mutex_lock(&s->lock);
     s->active++;
     pthread_mutex_unlock(&s->lock);
@@ -346,6 +425,18 @@ int rs_store_open(const char *dir, int flags, size_t map_size, rs_store **out, r
         rs_store_close(s);
         return -1;
     }
+    /* The meta pages are read through the map: check they are there first. */
+    struct stat fst;
+    MDB_stat mst;
+    long page = sysconf(_SC_PAGESIZE);
+    if (mdb_env_get_fd(s->env, &s->fd) != 0 || fstat(s->fd, &fst) != 0 ||
+        (uint64_t)fst.st_size < 2 * (uint64_t)(page > 0 ? page : 4096) ||
+        mdb_env_stat(s->env, &mst) != 0) {
+        rs_fail_kind(err, RS_ERR_IO, "store %s: data.mdb is shorter than its meta pages", dir);
+        rs_store_close(s);
+        return -1;
+    }
+    s->psize = mst.ms_psize;
     MDB_envinfo info;
     if (mdb_env_info(s->env, &info) == 0) s->map_size = info.me_mapsize;
     /* Drop reader slots of processes that died, so their pages are freed. */

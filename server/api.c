@@ -55,6 +55,12 @@ static rs_loaded *acquire_for(rs_api *api, const char *name, size_t len, const c
     memset(choice, 0, sizeof(*choice));
     rs_loaded *l = name || !api->ops ? rs_registry_acquire(api->reg, name, len)
                                      : rs_ops_acquire(api->ops, key, key_len, choice);
+    rs_error err;
+    if (l && rs_loaded_check(l, &err) != 0) {
+        rs_loaded_release(l);
+        rs_response_error(resp, 503, "store_damaged", "%s", err.msg);
+        return NULL;
+    }
     if (l) return l;
     if (name)
         rs_response_error(resp, 404, "unknown_variant", "no loaded variant is named \"%.*s\"",
@@ -368,8 +374,10 @@ static void h_readyz(void *ctx, rs_request *req, rs_response *resp)
 {
     rs_api *api = ctx;
     rs_loaded *l = rs_registry_acquire(api->reg, NULL, 0);
-    if (!l) {
-        rs_response_error(resp, 503, "not_ready", "no model is loaded yet");
+    rs_error err;
+    if (!l || rs_loaded_check(l, &err) != 0) {
+        rs_response_error(resp, 503, "not_ready", "%s", l ? err.msg : "no model is loaded yet");
+        rs_loaded_release(l);
         return;
     }
     rs_response_json(resp, 200,

@@ -65,6 +65,10 @@ struct rs_watcher {
 
     uint64_t checks, swaps, swap_failures;
     double last_check;
+    /* What became of the current store's data.mdb at the last check. */
+    rs_store_file_state file_state;
+    char file_error[RS_ERROR_MAX];
+    uint64_t file_faults[RS_STORE_FILE_DELETED + 1]; /* by state entered */
 };
 
 static double unix_now(void)
@@ -163,6 +167,49 @@ static void follow_store(rs_watcher *w)
     pthread_mutex_unlock(&w->lock);
     rs_log(RS_LOG_INFO, "store %s now names another store; reloading every variant from it",
            w->store_dir);
+}
+
+/* Examines the current store's data.mdb; logs and counts each change of
+ * its state. Returns 0 when loads may read it, -1 (w->file_error says why)
+ * when it was truncated, replaced or deleted: then nothing new is loaded
+ * from it. Loaded versions keep serving while the file still holds what
+ * they map (each request checks, see rs_loaded_check). A replaced or deleted
+ * file is not reopened: LMDB allows one environment per lock file in a
+ * process, so the new file is read once the directory is swapped
+ * (deploy/ship-store.sh) or recserve restarts. */
+static int check_file(rs_watcher *w)
+{
+    rs_store_file f;
+    rs_error err;
+    char why[RS_ERROR_MAX] = "";
+    if (rs_store_file_status(w->stores[w->cur].store, &f, &err) != 0) {
+        snprintf(why, sizeof(why), "%s", err.msg);
+        f.state = w->file_state; /* unknown: keep the last state */
+    } else if (f.state == RS_STORE_FILE_TRUNCATED) {
+        snprintf(why, sizeof(why),
+                 "data.mdb in %s was truncated to %llu bytes under the server (its pages reach "
+                 "%llu); versions it no longer holds answer 503, nothing new is loaded until it "
+                 "is restored",
+                 w->store_dir, (unsigned long long)f.size, (unsigned long long)f.used);
+    } else if (f.state != RS_STORE_FILE_OK) {
+        snprintf(why, sizeof(why),
+                 "data.mdb in %s was %s; still serving what is loaded from the old file, but "
+                 "nothing new is loaded until the store directory is swapped or recserve "
+                 "restarts",
+                 w->store_dir, rs_store_file_state_name(f.state));
+    }
+    if (f.state != w->file_state) {
+        if (f.state == RS_STORE_FILE_OK)
+            rs_log(RS_LOG_INFO, "data.mdb in %s is whole again; loading from it", w->store_dir);
+        else
+            rs_log(RS_LOG_ERROR, "%s", why);
+    }
+    pthread_mutex_lock(&w->lock);
+    if (f.state != w->file_state && f.state != RS_STORE_FILE_OK) w->file_faults[f.state]++;
+    w->file_state = f.state;
+    snprintf(w->file_error, sizeof(w->file_error), "%s", why);
+    pthread_mutex_unlock(&w->lock);
+    return why[0] ? -1 : 0;
 }
 
 /* Closes earlier stores that no loaded version uses any more. */
@@ -332,10 +379,15 @@ static int check_variant(rs_watcher *w, wvar *v, int force, json_t *report)
 static int pass(rs_watcher *w, int force, json_t *report)
 {
     follow_store(w);
-    int published = 0;
-    if (!w->fixed) published = discover(w);
-    int loaded = 0;
-    for (int i = 0; i < w->n_vars; i++) loaded += check_variant(w, &w->vars[i], force, report);
+    int published = 0, loaded = 0;
+    if (check_file(w) != 0) {
+        for (int i = 0; report && i < w->n_vars; i++)
+            json_array_append_new(report, outcome(&w->vars[i], "error", w->file_error));
+        published = w->n_vars; /* known variants still serve */
+    } else {
+        if (!w->fixed) published = discover(w);
+        for (int i = 0; i < w->n_vars; i++) loaded += check_variant(w, &w->vars[i], force, report);
+    }
     retire_stores(w);
     pthread_mutex_lock(&w->lock);
     w->checks++;
@@ -534,6 +586,20 @@ void rs_watcher_render(rs_watcher *w, FILE *out)
             "recsys_stores_open %d\n",
             (unsigned long long)w->checks, w->last_check, (unsigned long long)w->swaps,
             (unsigned long long)w->swap_failures, w->n_stores);
+    fputs("# HELP recsys_store_file_faults_total Times the store's data.mdb was found truncated, "
+          "replaced or deleted under the server.\n"
+          "# TYPE recsys_store_file_faults_total counter\n",
+          out);
+    for (int i = RS_STORE_FILE_TRUNCATED; i <= RS_STORE_FILE_DELETED; i++)
+        fprintf(out, "recsys_store_file_faults_total{fault=\"%s\"} %llu\n",
+                rs_store_file_state_name((rs_store_file_state)i),
+                (unsigned long long)w->file_faults[i]);
+    fprintf(out,
+            "# HELP recsys_store_file_intact 1 while the store's data.mdb is the file the server "
+            "mapped, whole.\n"
+            "# TYPE recsys_store_file_intact gauge\n"
+            "recsys_store_file_intact %d\n",
+            w->file_state == RS_STORE_FILE_OK);
     pthread_mutex_unlock(&w->lock);
 }
 
