@@ -30,6 +30,8 @@ typedef struct conn_rec {
     double ready_at;    /* when the connection became ready for the request */
     double answered_at; /* when the guard answered it (0: not) */
     int receiving;      /* the request is not received whole yet */
+    int line_seen;      /* its request line arrived */
+    int admitted;       /* counted against the caps */
     int closing;        /* shut down for reading too */
 } conn_rec;
 
@@ -40,7 +42,7 @@ struct rs_conns {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     conn_rec *head;
-    unsigned open;
+    unsigned open, admitted;
     int stop, started;
     pthread_t reaper;
 };
@@ -80,16 +82,19 @@ static void answer(rs_conns *c, conn_rec *r, int status, const char *reason, con
     rs_stats_request(c->stats, c->route, -1, status, 0);
 }
 
-/* Over a cap? Then answers 503; lock held, r not yet in the list. */
+/* Over a cap? Then answers 503, else counts r in; lock held, r not yet in
+ * the list. Connections already refused do not count: they are on their
+ * way out. */
 static void admit(rs_conns *c, conn_rec *r)
 {
     char message[160];
     unsigned same = 0;
-    for (conn_rec *o = c->head; o; o = o->next) same += same_host(&o->addr, &r->addr);
-    if (c->cfg.max_connections && c->open >= c->cfg.max_connections) {
+    for (conn_rec *o = c->head; o; o = o->next)
+        same += o->admitted && same_host(&o->addr, &r->addr);
+    if (c->cfg.max_connections && c->admitted >= c->cfg.max_connections) {
         snprintf(message, sizeof(message),
                  "the server has %u connections open, its limit (--max-connections); retry later",
-                 c->open);
+                 c->admitted);
         answer(c, r, 503, "Service Unavailable", "too_many_connections", message);
     } else if (c->cfg.max_per_address && same >= c->cfg.max_per_address) {
         snprintf(message, sizeof(message),
@@ -97,6 +102,9 @@ static void admit(rs_conns *c, conn_rec *r)
                  "(--max-connections-per-address); retry later",
                  same);
         answer(c, r, 503, "Service Unavailable", "too_many_connections", message);
+    } else {
+        r->admitted = 1;
+        c->admitted++;
     }
 }
 
@@ -138,6 +146,7 @@ static void on_closed(rs_conns *c, void **socket_context)
         c->head = r->next;
     if (r->next) r->next->prev = r->prev;
     c->open--;
+    c->admitted -= (unsigned)r->admitted;
     pthread_mutex_unlock(&c->lock);
     free(r);
     *socket_context = NULL;
@@ -169,6 +178,15 @@ int rs_conns_answered(struct MHD_Connection *conn)
     return answered;
 }
 
+void rs_conns_line(struct MHD_Connection *conn)
+{
+    conn_rec *r = rec_of(conn);
+    if (!r) return;
+    pthread_mutex_lock(&r->owner->lock);
+    r->line_seen = 1;
+    pthread_mutex_unlock(&r->owner->lock);
+}
+
 void rs_conns_received(struct MHD_Connection *conn)
 {
     conn_rec *r = rec_of(conn);
@@ -185,6 +203,7 @@ void rs_conns_ready(struct MHD_Connection *conn)
     pthread_mutex_lock(&r->owner->lock);
     if (!r->answered_at) {
         r->receiving = 1;
+        r->line_seen = 0;
         r->ready_at = rs_now();
     }
     pthread_mutex_unlock(&r->owner->lock);
@@ -198,8 +217,10 @@ unsigned rs_conns_open(rs_conns *c)
     return n;
 }
 
-/* One sweep: 408 for requests past the deadline; a full shutdown for
- * answered connections whose client did not close within the grace. */
+/* One sweep: past the deadline, 408 for a request whose line arrived, and
+ * a silent close (as for an idle connection) when none did; a full
+ * shutdown for answered connections whose client did not close within the
+ * grace. */
 static void sweep(rs_conns *c)
 {
     double now = rs_now();
@@ -208,7 +229,14 @@ static void sweep(rs_conns *c)
              "the request did not arrive whole within %g s (--request-timeout)", c->cfg.deadline_s);
     for (conn_rec *r = c->head; r; r = r->next) {
         if (c->cfg.deadline_s > 0 && r->receiving && now - r->ready_at > c->cfg.deadline_s) {
-            answer(c, r, 408, "Request Timeout", "request_timeout", message);
+            if (r->line_seen) {
+                answer(c, r, 408, "Request Timeout", "request_timeout", message);
+            } else {
+                shutdown(r->fd, SHUT_RDWR);
+                r->receiving = 0;
+                r->answered_at = now;
+                r->closing = 1;
+            }
         } else if (r->answered_at && !r->closing && now - r->answered_at > ANSWERED_GRACE) {
             shutdown(r->fd, SHUT_RDWR);
             r->closing = 1;

@@ -12,7 +12,10 @@
  *     once (Connection: close) and closed;
  *   - a reaper thread answers 408 to a connection whose request has not
  *     arrived whole within the deadline of the connection being ready for it
- *     (accepted, or its previous answer sent), and closes it.
+ *     (accepted, or its previous answer sent), and closes it; when not even
+ *     the request line arrived, it closes the connection without an answer,
+ *     as an idle one (an answer nobody asked for could be read as the
+ *     answer to a request a keep-alive client sends at that moment).
  * These answers are written on the socket directly (nothing else writes to
  * it while a request is being received) and counted in the request metrics
  * as the "unmatched" route.
@@ -50,6 +53,8 @@ void rs_conns_notify(void *cls, struct MHD_Connection *conn, void **socket_conte
 /* True when the guard already answered this connection (503 or 408): the
  * access handler only closes it. */
 int rs_conns_answered(struct MHD_Connection *conn);
+/* The request line of the request now being received arrived. */
+void rs_conns_line(struct MHD_Connection *conn);
 /* The request now being received arrived whole, or was answered early: its
  * deadline no longer runs. */
 void rs_conns_received(struct MHD_Connection *conn);

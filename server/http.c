@@ -408,6 +408,7 @@ static rs_http_state *new_state(rs_http_server *srv, struct MHD_Connection *conn
 static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     rs_http_state *st = new_state(cls, conn);
+    rs_conns_line(conn);
     char *query = uri ? strchr(uri, '?') : NULL;
     if (!st || !query) return st;
     unsigned params = 1;

@@ -11,6 +11,7 @@
 #   - JSON that is not an object is invalid_request, a number too large is
 #     422 as for the query parameter, %ff in a path is a documented 400;
 #   - a request dripping its headers or body past --request-timeout: 408;
+#     dripping its request line: closed;
 #   - a connection over --max-connections or --max-connections-per-address:
 #     503 too_many_connections at once.
 set -u
@@ -23,7 +24,7 @@ metric() { curl -s "$BASE/metrics" | sed -n "s/^$1 //p"; }
 
 start_server --timeout 10 --request-timeout 1
 $RAW "$PORT" many_params two_content_lengths te_and_cl no_host http10_no_host mhd_errors \
-    drip drip_body || fail "raw-socket cases (above)"
+    drip drip_line drip_body || fail "raw-socket cases (above)"
 for status in 505 400; do
     n=$(metric "recsys_http_requests_total{route=\"unmatched\",status=\"$status\",variant=\"\"}")
     [ "${n:-0}" -ge 1 ] || fail "libmicrohttpd's own $status is not counted (${n:-none})"
