@@ -426,12 +426,23 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 {
     rs_http_server *srv = cls;
     rs_http_state *st = *con_cls;
-    /* The guard answered this connection already (over a cap, too slow). */
-    if (rs_conns_answered(conn)) return MHD_NO;
     if (!st) {
         st = new_state(srv, conn);
         if (!st) return MHD_NO;
         *con_cls = st;
+    }
+    /* The guard answered this connection already (over a cap, too slow):
+     * take in what the client still sends, then close. Closing with bytes
+     * unread would reset the connection, and a reset can destroy the
+     * answer before the client reads it. */
+    if (rs_conns_answered(conn)) {
+        st->responded = 1;
+        if (!st->first_done || *upload_data_size) {
+            st->first_done = 1;
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        return MHD_NO;
     }
     if (!st->first_done) {
         st->first_done = 1;

@@ -296,11 +296,6 @@ static uint64_t load_older(rs_watcher *w, wvar *v, uint64_t refused)
         }
     }
     rs_store_list_free(vars, n);
-    if (got)
-        rs_log(RS_LOG_WARN,
-               "variant %s: serving older version %llu while current version %llu is "
-               "refused",
-               v->name, (unsigned long long)got, (unsigned long long)refused);
     return got;
 }
 
@@ -350,14 +345,22 @@ static int check_variant(rs_watcher *w, wvar *v, int force, json_t *report)
         v->n_refused++;
         snprintf(v->error, sizeof(v->error), "%s", err.msg);
         pthread_mutex_unlock(&w->lock);
+        result = "refused";
+        /* Said once what will serve, so that the line is not contradicted
+         * by the next one. */
+        uint64_t older = v->serving ? 0 : load_older(w, v, cur);
         if (v->serving)
             rs_log(RS_LOG_ERROR, "refused variant %s version %llu (still serving version %llu): %s",
                    v->name, (unsigned long long)cur, (unsigned long long)v->serving, err.msg);
+        else if (older)
+            rs_log(RS_LOG_ERROR,
+                   "refused variant %s version %llu (serving older version %llu instead): %s",
+                   v->name, (unsigned long long)cur, (unsigned long long)older, err.msg);
         else
-            rs_log(RS_LOG_ERROR, "skipping variant %s: refused version %llu (nothing to serve): %s",
+            rs_log(RS_LOG_ERROR,
+                   "skipping variant %s: refused version %llu and no older version loads "
+                   "(nothing to serve): %s",
                    v->name, (unsigned long long)cur, err.msg);
-        result = "refused";
-        uint64_t older = v->serving ? 0 : load_older(w, v, cur);
         if (older) {
             pthread_mutex_lock(&w->lock);
             v->serving = older;
