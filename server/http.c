@@ -29,6 +29,7 @@
 
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -494,6 +495,43 @@ static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
     return strlen(s);
 }
 
+/* MHD's messages come from clients' mistakes (a malformed request, a
+ * closed connection), so a client can make any number of them: at most
+ * LOG_BURST are written per LOG_WINDOW_S seconds, and the next window
+ * begins with how many were left out. */
+#define LOG_BURST    10
+#define LOG_WINDOW_S 10.0
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static double log_window;
+static unsigned log_written;
+static unsigned long long log_dropped;
+
+static void log_limited(const char *line)
+{
+    pthread_mutex_lock(&log_lock);
+    double now = rs_now();
+    unsigned long long dropped = 0;
+    if (now - log_window >= LOG_WINDOW_S) {
+        dropped = log_dropped;
+        log_window = now;
+        log_written = 0;
+        log_dropped = 0;
+    }
+    int write = log_written < LOG_BURST;
+    if (write)
+        log_written++;
+    else
+        log_dropped++;
+    pthread_mutex_unlock(&log_lock);
+    if (dropped)
+        rs_log(RS_LOG_WARN,
+               "http: %llu more libmicrohttpd messages were not logged (at most %d "
+               "per %.0f s)",
+               dropped, LOG_BURST, LOG_WINDOW_S);
+    if (write) rs_log(RS_LOG_WARN, "http: %s", line);
+}
+
 /* MHD's messages. The answers MHD sends itself are known only from here:
  * each is counted like a request of no route. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -506,7 +544,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     unsigned status;
     if (srv && sscanf(line, "Error processing request (HTTP response code is %u", &status) == 1)
         rs_stats_request(srv->stats, srv->n_routes, -1, (int)status, 0);
-    rs_log(RS_LOG_WARN, "http: %s", line);
+    log_limited(line);
 }
 
 int rs_http_stats_create(const rs_http_route *routes, int n_routes, rs_stats **out, rs_error *err)

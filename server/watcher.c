@@ -45,6 +45,7 @@ struct rs_watcher {
     char *store_dir;
     double interval;
     int verify;
+    size_t map_size;
     int fixed; /* the variants were listed in the config */
 
     pthread_mutex_t lock;
@@ -94,6 +95,7 @@ int rs_watcher_create(rs_registry *reg, rs_store *store, const rs_watcher_option
     w->reg = reg;
     w->interval = opt->interval;
     w->verify = opt->verify;
+    w->map_size = opt->map_size;
     w->fixed = opt->variants != NULL;
     for (int i = 0; i < opt->n_variants; i++)
         snprintf(w->vars[i].name, sizeof(w->vars[i].name), "%s", opt->variants[i]);
@@ -139,7 +141,7 @@ static void follow_store(rs_watcher *w)
     if (found < 0) {
         if (w->n_stores == MAX_OPEN_STORES) return; /* retire_stores makes room later */
         rs_store *s;
-        if (rs_store_open(w->store_dir, RS_STORE_READONLY, 0, &s, &err) != 0) {
+        if (rs_store_open(w->store_dir, RS_STORE_READONLY, w->map_size, &s, &err) != 0) {
             if (st.st_dev != w->failed_dev || st.st_ino != w->failed_ino) {
                 rs_log(RS_LOG_ERROR, "store %s was replaced, but the new one cannot be opened: %s",
                        w->store_dir, err.msg);

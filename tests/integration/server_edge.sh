@@ -13,7 +13,8 @@
 #   - a request dripping its headers or body past --request-timeout: 408;
 #     dripping its request line: closed;
 #   - a connection over --max-connections or --max-connections-per-address:
-#     503 too_many_connections at once.
+#     503 too_many_connections at once;
+#   - 100 malformed requests are all counted but not all logged.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/lib/server.sh
@@ -52,5 +53,15 @@ stop_server
 
 start_server --max-connections-per-address 3
 $RAW "$PORT" address_cap || fail "over --max-connections-per-address (above)"
+stop_server
+
+# A burst of malformed requests does not flood the log.
+: >"$T/server.log"
+start_server
+$RAW "$PORT" malformed_burst || fail "malformed burst (above)"
+n=$(metric 'recsys_http_requests_total{route="unmatched",status="505",variant=""}')
+[ "${n:-0}" = 100 ] || fail "100 malformed requests, ${n:-0} counted"
+lines=$(grep -c 'WARN  http:' "$T/server.log")
+[ "$lines" -le 20 ] || fail "100 malformed requests logged $lines WARN lines (at most 20 expected)"
 stop_server
 finish

@@ -205,6 +205,14 @@ def case_drip_body():
     return expect_json_error("drip_body", data or None, 408, "request_timeout")
 
 
+def case_malformed_burst():
+    # 100 requests libmicrohttpd refuses itself, as fast as they go.
+    for _ in range(100):
+        if one_request(b"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n") is None:
+            return "no answer to a malformed request"
+    return None
+
+
 def hold(n):
     conns = [connect() for _ in range(n)]
     time.sleep(0.3)  # let the server accept them
