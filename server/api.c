@@ -334,6 +334,18 @@ static json_t *manifest_metrics(json_t *manifest)
     return out;
 }
 
+/* The manifest as /v1/models shows it, to anyone: the training data path
+ * is cut to its file name, so the server's paths are not exposed. */
+static json_t *public_manifest(const json_t *manifest)
+{
+    json_t *m = json_deep_copy(manifest);
+    json_t *training = json_object_get(m, "training");
+    const char *data = json_string_value(json_object_get(training, "data"));
+    const char *slash = data ? strrchr(data, '/') : NULL;
+    if (slash) json_object_set_new(training, "data", json_string(slash + 1));
+    return m;
+}
+
 static void h_models(void *ctx, rs_request *req, rs_response *resp)
 {
     rs_api *api = ctx;
@@ -352,7 +364,7 @@ static void h_models(void *ctx, rs_request *req, rs_response *resp)
                               (json_int_t)rs_retriever_midx_k(l->retriever), "default", i == def,
                               "anchors", l->sim.anchors, "loaded_at", iso_time(l->loaded_at),
                               "metrics", metrics ? metrics : json_null(), "manifest",
-                              l->manifest ? json_deep_copy(l->manifest) : json_null());
+                              l->manifest ? public_manifest(l->manifest) : json_null());
         const char *source = rs_retriever_midx_source(l->retriever);
         if (m) json_object_set_new(m, "midx_source", source ? json_string(source) : json_null());
         json_array_append_new(models, m);
