@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "little_endian.h"
@@ -114,6 +115,15 @@ int rs_store_mdb_fail(const rs_store *s, int rc, rs_error *err, const char *what
                        what);
     if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND)
         return rs_fail(err, "store %s is corrupted (%s) while %s", s->dir, mdb_strerror(rc), what);
+    /* LMDB turns a short write (the usual sign of a full disk) into EIO. */
+    struct statvfs fs;
+    if ((rc == EIO || rc == ENOSPC || rc == EDQUOT || rc == EFBIG) && statvfs(s->dir, &fs) == 0 &&
+        (rc == ENOSPC || (uint64_t)fs.f_bavail * fs.f_frsize < ((uint64_t)1 << 20)))
+        return rs_fail_kind(err, RS_ERR_IO,
+                            "store %s: no space left on its file system (%llu KiB free) while %s "
+                            "(LMDB: %s)",
+                            s->dir, (unsigned long long)fs.f_bavail * fs.f_frsize >> 10, what,
+                            mdb_strerror(rc));
     return rs_fail(err, "store %s: %s while %s", s->dir, mdb_strerror(rc), what);
 }
 
