@@ -90,7 +90,7 @@ const rs_option rs_server_options[] = {
      .max = 1000000,
      .default_value = "1024",
      .help = "concurrent connections; one more is answered 503 too_many_connections and closed"},
-    {.name = "max-connections-per-address",
+    {.name = "max-per-address",
      .arg = "N",
      .type = RS_OPT_UINT,
      TARGET(http.max_per_address),

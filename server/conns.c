@@ -99,7 +99,7 @@ static void admit(rs_conns *c, conn_rec *r)
     } else if (c->cfg.max_per_address && same >= c->cfg.max_per_address) {
         snprintf(message, sizeof(message),
                  "this address has %u connections open, the limit per address "
-                 "(--max-connections-per-address); retry later",
+                 "(--max-per-address); retry later",
                  same);
         answer(c, r, 503, "Service Unavailable", "too_many_connections", message);
     } else {

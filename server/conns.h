@@ -8,7 +8,7 @@
  * backlog). So the daemon's own limit is set above ours and this guard
  * keeps one record per connection (libmicrohttpd's connection notifications):
  *   - a connection over --max-connections, or over
- *     --max-connections-per-address from one address, is answered 503 at
+ *     --max-per-address from one address, is answered 503 at
  *     once (Connection: close) and closed;
  *   - a reaper thread answers 408 to a connection whose request has not
  *     arrived whole within the deadline of the connection being ready for it

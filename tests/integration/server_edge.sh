@@ -12,7 +12,7 @@
 #     422 as for the query parameter, %ff in a path is a documented 400;
 #   - a request dripping its headers or body past --request-timeout: 408;
 #     dripping its request line: closed;
-#   - a connection over --max-connections or --max-connections-per-address:
+#   - a connection over --max-connections or --max-per-address:
 #     503 too_many_connections at once;
 #   - 100 malformed requests are all counted but not all logged.
 set -u
@@ -51,8 +51,8 @@ start_server --max-connections 4
 $RAW "$PORT" global_cap || fail "over --max-connections (above)"
 stop_server
 
-start_server --max-connections-per-address 3
-$RAW "$PORT" address_cap || fail "over --max-connections-per-address (above)"
+start_server --max-per-address 3
+$RAW "$PORT" address_cap || fail "over --max-per-address (above)"
 stop_server
 
 # A burst of malformed requests does not flood the log.

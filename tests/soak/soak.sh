@@ -38,7 +38,7 @@ publish() { # publish SEED [EPOCHS]
 }
 publish 1 || { tail -3 "$T/publish.log"; exit 1; }
 start_server --threads 2 --reload-interval 1 --timeout 10 --request-timeout 5 \
-    --max-connections 1024 --max-connections-per-address 0
+    --max-connections 1024 --max-per-address 0
 rss() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$SERVER_PID/status"; }
 
 "$LOADGEN" --port "$PORT" --path '/v1/users/u{u}/recommendations?n=10' --users 2000 \

@@ -240,7 +240,7 @@ def case_global_cap():
 
 
 def case_address_cap():
-    # Scenario: --max-connections-per-address 3.
+    # Scenario: --max-per-address 3.
     held = hold(3)
     try:
         s = connect()
