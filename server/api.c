@@ -435,10 +435,13 @@ static void h_metrics(void *ctx, rs_request *req, rs_response *resp)
             "# HELP recsys_http_in_flight_requests Requests being processed.\n"
             "# TYPE recsys_http_in_flight_requests gauge\n"
             "recsys_http_in_flight_requests %u\n"
+            "# HELP recsys_http_connections_open Client connections open.\n"
+            "# TYPE recsys_http_connections_open gauge\n"
+            "recsys_http_connections_open %u\n"
             "# HELP recsys_start_time_seconds When the server started (Unix time).\n"
             "# TYPE recsys_start_time_seconds gauge\n"
             "recsys_start_time_seconds %.17g\n",
-            srv ? rs_http_in_flight(srv) : 0, api->started);
+            srv ? rs_http_in_flight(srv) : 0, srv ? rs_http_connections(srv) : 0, api->started);
     fclose(out);
     rs_response_text(resp, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
 }

@@ -623,6 +623,11 @@ unsigned rs_http_in_flight(const rs_http_server *srv)
     return atomic_load(&((rs_http_server *)srv)->in_flight);
 }
 
+unsigned rs_http_connections(const rs_http_server *srv)
+{
+    return rs_conns_open(srv->conns);
+}
+
 unsigned rs_http_stop(rs_http_server *srv, double grace_s)
 {
     if (!srv) return 0;

@@ -116,6 +116,8 @@ uint16_t rs_http_port(const rs_http_server *srv);
 
 /* Requests being processed right now. */
 unsigned rs_http_in_flight(const rs_http_server *srv);
+/* Connections open right now (those the guard answered included). */
+unsigned rs_http_connections(const rs_http_server *srv);
 
 /* Graceful stop: stop accepting connections, let in-flight requests finish
  * (at most grace_s seconds), close the rest and free the server. Returns the
