@@ -137,16 +137,6 @@ void rs_store_txn_done(rs_store *s)
 /* ------------------------------------------------------------------------ */
 /* The file under the map.                                                    */
 
-/* Bytes the last committed page reaches; 0 when the file is too short to
- * read even the meta pages through the map. */
-static uint64_t used_bytes(rs_store *s, uint64_t size)
-{
-    if (size < 2 * (uint64_t)s->psize) return 0;
-    MDB_envinfo info;
-    if (mdb_env_info(s->env, &info) != 0) return 0;
-    return ((uint64_t)info.me_last_pgno + 1) * s->psize;
-}
-
 static int file_size(rs_store *s, struct stat *st, rs_error *err)
 {
     if (fstat(s->fd, st) == 0) return 0;
@@ -154,11 +144,30 @@ static int file_size(rs_store *s, struct stat *st, rs_error *err)
                         strerror(errno));
 }
 
-int rs_store_check_pages(rs_store *s, rs_error *err)
+/* *used: the bytes the last committed page reaches (0 when the file is too
+ * short to read even the meta pages through the map); *size: the file's
+ * size, read after the meta page. A writer grows the file before a meta
+ * page names the new pages, so a size read after the meta covers it unless
+ * the file shrank; read the other way round, a commit in between would look
+ * like a truncation. */
+static int measure_file(rs_store *s, uint64_t *size, uint64_t *used, rs_error *err)
 {
     struct stat st;
+    *used = 0;
     if (file_size(s, &st, err) != 0) return -1;
-    uint64_t size = (uint64_t)st.st_size, used = used_bytes(s, size);
+    *size = (uint64_t)st.st_size;
+    MDB_envinfo info;
+    if (*size < 2 * (uint64_t)s->psize || mdb_env_info(s->env, &info) != 0) return 0;
+    *used = ((uint64_t)info.me_last_pgno + 1) * s->psize;
+    if (file_size(s, &st, err) != 0) return -1;
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+int rs_store_check_pages(rs_store *s, rs_error *err)
+{
+    uint64_t size, used;
+    if (measure_file(s, &size, &used, err) != 0) return -1;
     if (used && size >= used) return 0;
     return rs_fail_kind(err, RS_ERR_IO,
                         "store %s: data.mdb shrank to %" PRIu64 " bytes under the map (its pages "
@@ -178,9 +187,9 @@ int rs_store_file_holds(rs_store *store, uint64_t need, uint64_t *size)
 int rs_store_file_status(rs_store *store, rs_store_file *out, rs_error *err)
 {
     struct stat open_st, path_st;
-    if (file_size(store, &open_st, err) != 0) return -1;
-    out->size = (uint64_t)open_st.st_size;
-    out->used = used_bytes(store, out->size);
+    if (measure_file(store, &out->size, &out->used, err) != 0 ||
+        file_size(store, &open_st, err) != 0)
+        return -1;
     out->state = RS_STORE_FILE_OK;
     char path[4096];
     snprintf(path, sizeof(path), "%s/data.mdb", store->dir);
