@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "little_endian.h"
@@ -114,6 +115,15 @@ int rs_store_mdb_fail(const rs_store *s, int rc, rs_error *err, const char *what
                        what);
     if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND)
         return rs_fail(err, "store %s is corrupted (%s) while %s", s->dir, mdb_strerror(rc), what);
+    /* LMDB turns a short write (the usual sign of a full disk) into EIO. */
+    struct statvfs fs;
+    if ((rc == EIO || rc == ENOSPC || rc == EDQUOT || rc == EFBIG) && statvfs(s->dir, &fs) == 0 &&
+        (rc == ENOSPC || (uint64_t)fs.f_bavail * fs.f_frsize < ((uint64_t)1 << 20)))
+        return rs_fail_kind(err, RS_ERR_IO,
+                            "store %s: no space left on its file system (%llu KiB free) while %s "
+                            "(LMDB: %s)",
+                            s->dir, (unsigned long long)fs.f_bavail * fs.f_frsize >> 10, what,
+                            mdb_strerror(rc));
     return rs_fail(err, "store %s: %s while %s", s->dir, mdb_strerror(rc), what);
 }
 
@@ -124,11 +134,99 @@ void rs_store_txn_done(rs_store *s)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* ------------------------------------------------------------------------ */
+/* The file under the map.                                                    */
+
+static int file_size(rs_store *s, struct stat *st, rs_error *err)
+{
+    if (fstat(s->fd, st) == 0) return 0;
+    return rs_fail_kind(err, RS_ERR_IO, "store %s: cannot examine data.mdb: %s", s->dir,
+                        strerror(errno));
+}
+
+/* *used: the bytes the last committed page reaches (0 when the file is too
+ * short to read even the meta pages through the map); *size: the file's
+ * size, read after the meta page. A writer grows the file before a meta
+ * page names the new pages, so a size read after the meta covers it unless
+ * the file shrank; read the other way round, a commit in between would look
+ * like a truncation. */
+static int measure_file(rs_store *s, uint64_t *size, uint64_t *used, rs_error *err)
+{
+    struct stat st;
+    *used = 0;
+    if (file_size(s, &st, err) != 0) return -1;
+    *size = (uint64_t)st.st_size;
+    MDB_envinfo info;
+    if (*size < 2 * (uint64_t)s->psize || mdb_env_info(s->env, &info) != 0) return 0;
+    *used = ((uint64_t)info.me_last_pgno + 1) * s->psize;
+    if (file_size(s, &st, err) != 0) return -1;
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+int rs_store_check_pages(rs_store *s, rs_error *err)
+{
+    uint64_t size, used;
+    if (measure_file(s, &size, &used, err) != 0) return -1;
+    if (used && size >= used) return 0;
+    return rs_fail_kind(err, RS_ERR_IO,
+                        "store %s: data.mdb shrank to %" PRIu64 " bytes under the map (its pages "
+                        "reach %" PRIu64 "); not reading it",
+                        s->dir, size, used ? used : 2 * (uint64_t)s->psize);
+}
+
+int rs_store_file_holds(rs_store *store, uint64_t need, uint64_t *size)
+{
+    struct stat st;
+    rs_error err;
+    if (file_size(store, &st, &err) != 0) return 0;
+    *size = (uint64_t)st.st_size;
+    return *size >= need;
+}
+
+int rs_store_file_status(rs_store *store, rs_store_file *out, rs_error *err)
+{
+    struct stat open_st, path_st;
+    if (measure_file(store, &out->size, &out->used, err) != 0 ||
+        file_size(store, &open_st, err) != 0)
+        return -1;
+    out->state = RS_STORE_FILE_OK;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/data.mdb", store->dir);
+    if (stat(path, &path_st) != 0) {
+        if (errno != ENOENT)
+            return rs_fail_kind(err, RS_ERR_IO, "store %s: cannot examine %s: %s", store->dir, path,
+                                strerror(errno));
+        out->state = RS_STORE_FILE_DELETED;
+    } else if (path_st.st_dev != open_st.st_dev || path_st.st_ino != open_st.st_ino) {
+        out->state = RS_STORE_FILE_REPLACED;
+    }
+    /* The one that can hurt: it is the mapped file that shrank. */
+    if (!out->used || out->size < out->used) out->state = RS_STORE_FILE_TRUNCATED;
+    return 0;
+}
+
+const char *rs_store_file_state_name(rs_store_file_state state)
+{
+    switch (state) {
+    case RS_STORE_FILE_OK:
+        return "ok";
+    case RS_STORE_FILE_TRUNCATED:
+        return "truncated";
+    case RS_STORE_FILE_REPLACED:
+        return "replaced";
+    case RS_STORE_FILE_DELETED:
+        return "deleted";
+    }
+    return "unknown";
+}
+
 /* Begins a transaction. If another process grew the map beyond ours, LMDB
  * answers MDB_MAP_RESIZED; the new size can only be adopted while this
  * process has no transaction, so that is done when we are alone. */
 int rs_store_txn_begin(rs_store *s, unsigned flags, MDB_txn **txn, rs_error *err)
 {
+    if (rs_store_check_pages(s, err) != 0) return -1;
     pthread_mutex_lock(&s->lock);
     s->active++;
     pthread_mutex_unlock(&s->lock);
@@ -346,6 +444,18 @@ int rs_store_open(const char *dir, int flags, size_t map_size, rs_store **out, r
         rs_store_close(s);
         return -1;
     }
+    /* The meta pages are read through the map: check they are there first. */
+    struct stat fst;
+    MDB_stat mst;
+    long page = sysconf(_SC_PAGESIZE);
+    if (mdb_env_get_fd(s->env, &s->fd) != 0 || fstat(s->fd, &fst) != 0 ||
+        (uint64_t)fst.st_size < 2 * (uint64_t)(page > 0 ? page : 4096) ||
+        mdb_env_stat(s->env, &mst) != 0) {
+        rs_fail_kind(err, RS_ERR_IO, "store %s: data.mdb is shorter than its meta pages", dir);
+        rs_store_close(s);
+        return -1;
+    }
+    s->psize = mst.ms_psize;
     MDB_envinfo info;
     if (mdb_env_info(s->env, &info) == 0) s->map_size = info.me_mapsize;
     /* Drop reader slots of processes that died, so their pages are freed. */

@@ -87,6 +87,38 @@ void rs_store_list_free(rs_variant_info *variants, uint32_t n_variants);
  * hot-reload watcher polls this. */
 int rs_store_current(rs_store *store, const char *variant, uint64_t *version, rs_error *err);
 
+/* --- The file under the map ---
+ *
+ * Views point into LMDB's map of data.mdb. If the file shrinks under the
+ * map (truncated in place), touching a page past its new end raises SIGBUS,
+ * so every transaction first checks that the file still holds the pages it
+ * can reach, and a reader checks rs_store_file_holds() with its snapshot's
+ * rs_snapshot_extent() before using the views. What remains: a file that
+ * shrinks between that check and the end of the use. A file replaced or
+ * deleted by path is harmless to the map (the old inode lives while it is
+ * mapped) but no longer the store that path names; rs_store_file_status()
+ * tells them apart. */
+
+typedef enum rs_store_file_state {
+    RS_STORE_FILE_OK = 0,
+    RS_STORE_FILE_TRUNCATED, /* shorter than the pages the store uses */
+    RS_STORE_FILE_REPLACED,  /* the path names another file now */
+    RS_STORE_FILE_DELETED,   /* the path names no file */
+} rs_store_file_state;
+
+typedef struct rs_store_file {
+    rs_store_file_state state;
+    uint64_t size; /* bytes of the open data.mdb now */
+    uint64_t used; /* bytes the last committed page reaches (0 when truncated below it) */
+} rs_store_file;
+
+/* What became of data.mdb; -1 only when the file cannot be examined. */
+int rs_store_file_status(rs_store *store, rs_store_file *out, rs_error *err);
+/* 1 when the open data.mdb holds at least need bytes (*size: its size). */
+int rs_store_file_holds(rs_store *store, uint64_t need, uint64_t *size);
+/* "truncated", "replaced", "deleted" or "ok". */
+const char *rs_store_file_state_name(rs_store_file_state state);
+
 /* --- Reading a version (zero-copy) --- */
 
 /* Opens version (0 = current) of variant in its own read transaction. Every
@@ -96,6 +128,8 @@ int rs_snapshot_open(rs_store *store, const char *variant, uint64_t version, int
 void rs_snapshot_close(rs_snapshot *snap);
 
 uint64_t rs_snapshot_version(const rs_snapshot *snap);
+/* Bytes from the start of data.mdb that the snapshot's views reach. */
+uint64_t rs_snapshot_extent(const rs_snapshot *snap);
 const char *rs_snapshot_variant(const rs_snapshot *snap);
 /* NUL-terminated manifest JSON text. */
 const char *rs_snapshot_manifest(const rs_snapshot *snap);

@@ -36,6 +36,8 @@ struct rs_store {
     size_t map_size;
     dev_t dev;
     ino_t ino;
+    int fd;               /* data.mdb as LMDB opened it (LMDB owns it) */
+    size_t psize;         /* LMDB page size */
     pthread_mutex_t lock; /* guards active and map size adoption */
     uint64_t active;      /* transactions of this handle alive or starting */
 };
@@ -43,6 +45,11 @@ struct rs_store {
 /* Fills err with what went wrong in LMDB (full map, corruption, ...) while
  * doing `what`; returns -1. */
 int rs_store_mdb_fail(const rs_store *s, int rc, rs_error *err, const char *what);
+
+/* Fails (kind RS_ERR_IO) unless data.mdb still holds every page a new
+ * transaction can read: a read past the end of a file that shrank under the
+ * map would raise SIGBUS. */
+int rs_store_check_pages(rs_store *s, rs_error *err);
 
 /* Every transaction of a handle starts with rs_store_txn_begin and ends with
  * rs_store_txn_abort, or with mdb_txn_commit followed by rs_store_txn_done

@@ -196,6 +196,7 @@ struct rs_snapshot {
     char *manifest;
     entry *entries; /* sorted by name */
     uint32_t n_entries;
+    uint64_t extent; /* bytes of data.mdb the views reach */
 };
 
 /* Payload address of empty tensors: any non-NULL, well-aligned pointer. */
@@ -264,6 +265,52 @@ static int check_string_tables(rs_snapshot *snap, rs_error *err)
     return 0;
 }
 
+/* The file offset of the map's first byte and the mapping's bounds, found
+ * from an address inside it (LMDB does not expose where its map starts).
+ * Returns -1 when p is in no file mapping. */
+static int map_of(const void *p, uintptr_t *lo, uintptr_t *hi, uint64_t *offset)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f) return -1;
+    char line[512];
+    int found = -1;
+    uintptr_t a = (uintptr_t)p;
+    while (found < 0 && fgets(line, sizeof(line), f)) {
+        unsigned long long start, end, off;
+        if (sscanf(line, "%llx-%llx %*s %llx", &start, &end, &off) != 3) continue;
+        if (a < start || a >= end) continue;
+        *lo = (uintptr_t)start;
+        *hi = (uintptr_t)end;
+        *offset = off;
+        found = 0;
+    }
+    fclose(f);
+    return found;
+}
+
+/* How far into data.mdb the views that point into the map reach. When the
+ * map cannot be found, the whole map size (every check then fails safe). */
+static void measure_extent(rs_snapshot *snap)
+{
+    uintptr_t lo = 0, hi = 0;
+    uint64_t offset = 0;
+    int have_map = 0;
+    for (uint32_t i = 0; i < snap->n_entries; i++) {
+        const entry *e = &snap->entries[i];
+        uintptr_t p = (uintptr_t)e->view.data;
+        if (e->owned || e->bytes == 0) continue;
+        if (!have_map || p < lo || p >= hi) {
+            if (map_of(e->view.data, &lo, &hi, &offset) != 0) {
+                snap->extent = snap->store->map_size;
+                return;
+            }
+            have_map = 1;
+        }
+        uint64_t end = (uint64_t)(p - lo) + offset + e->bytes;
+        if (end > snap->extent) snap->extent = end;
+    }
+}
+
 /* Reads every tensor of the version into snap->entries. */
 static int load_entries(rs_snapshot *snap, int verify, rs_error *err)
 {
@@ -321,6 +368,7 @@ static int load_entries(rs_snapshot *snap, int verify, rs_error *err)
     }
     mdb_cursor_close(cur);
     if (rc != 0 && rc != MDB_NOTFOUND) return rs_store_mdb_fail(s, rc, err, "reading tensors");
+    measure_extent(snap);
     /* Key order is byte order, which strcmp agrees with for valid names. */
     qsort(snap->entries, snap->n_entries, sizeof(entry), by_entry_name);
     return check_string_tables(snap, err);
@@ -404,6 +452,11 @@ void rs_snapshot_close(rs_snapshot *snap)
 uint64_t rs_snapshot_version(const rs_snapshot *snap)
 {
     return snap->version;
+}
+
+uint64_t rs_snapshot_extent(const rs_snapshot *snap)
+{
+    return snap->extent;
 }
 
 const char *rs_snapshot_variant(const rs_snapshot *snap)

@@ -55,6 +55,12 @@ static rs_loaded *acquire_for(rs_api *api, const char *name, size_t len, const c
     memset(choice, 0, sizeof(*choice));
     rs_loaded *l = name || !api->ops ? rs_registry_acquire(api->reg, name, len)
                                      : rs_ops_acquire(api->ops, key, key_len, choice);
+    rs_error err;
+    if (l && rs_loaded_check(l, &err) != 0) {
+        rs_loaded_release(l);
+        rs_response_error(resp, 503, "store_damaged", "%s", err.msg);
+        return NULL;
+    }
     if (l) return l;
     if (name)
         rs_response_error(resp, 404, "unknown_variant", "no loaded variant is named \"%.*s\"",
@@ -334,6 +340,18 @@ static json_t *manifest_metrics(json_t *manifest)
     return out;
 }
 
+/* The manifest as /v1/models shows it, to anyone: the training data path
+ * is cut to its file name, so the server's paths are not exposed. */
+static json_t *public_manifest(const json_t *manifest)
+{
+    json_t *m = json_deep_copy(manifest);
+    json_t *training = json_object_get(m, "training");
+    const char *data = json_string_value(json_object_get(training, "data"));
+    const char *slash = data ? strrchr(data, '/') : NULL;
+    if (slash) json_object_set_new(training, "data", json_string(slash + 1));
+    return m;
+}
+
 static void h_models(void *ctx, rs_request *req, rs_response *resp)
 {
     rs_api *api = ctx;
@@ -351,7 +369,7 @@ static void h_models(void *ctx, rs_request *req, rs_response *resp)
             "midx_k", (json_int_t)(l->retriever ? rs_retriever_midx_k(l->retriever) : 0), "default",
             i == def, "anchors", l->sim.anchors, "loaded_at", iso_time(l->loaded_at), "metrics",
             metrics ? metrics : json_null(), "manifest",
-            l->manifest ? json_deep_copy(l->manifest) : json_null());
+            l->manifest ? public_manifest(l->manifest) : json_null());
         const char *source = l->retriever ? rs_retriever_midx_source(l->retriever) : NULL;
         if (m) json_object_set_new(m, "midx_source", source ? json_string(source) : json_null());
         json_array_append_new(models, m);
@@ -373,8 +391,10 @@ static void h_readyz(void *ctx, rs_request *req, rs_response *resp)
 {
     rs_api *api = ctx;
     rs_loaded *l = rs_registry_acquire(api->reg, NULL, 0);
-    if (!l) {
-        rs_response_error(resp, 503, "not_ready", "no model is loaded yet");
+    rs_error err;
+    if (!l || rs_loaded_check(l, &err) != 0) {
+        rs_response_error(resp, 503, "not_ready", "%s", l ? err.msg : "no model is loaded yet");
+        rs_loaded_release(l);
         return;
     }
     rs_response_json(resp, 200,
@@ -420,10 +440,13 @@ static void h_metrics(void *ctx, rs_request *req, rs_response *resp)
             "# HELP recsys_http_in_flight_requests Requests being processed.\n"
             "# TYPE recsys_http_in_flight_requests gauge\n"
             "recsys_http_in_flight_requests %u\n"
+            "# HELP recsys_http_connections_open Client connections open.\n"
+            "# TYPE recsys_http_connections_open gauge\n"
+            "recsys_http_connections_open %u\n"
             "# HELP recsys_start_time_seconds When the server started (Unix time).\n"
             "# TYPE recsys_start_time_seconds gauge\n"
             "recsys_start_time_seconds %.17g\n",
-            srv ? rs_http_in_flight(srv) : 0, api->started);
+            srv ? rs_http_in_flight(srv) : 0, srv ? rs_http_connections(srv) : 0, api->started);
     fclose(out);
     rs_response_text(resp, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
 }

@@ -22,6 +22,7 @@
 
 typedef struct rs_server_config {
     const char *store_dir;
+    size_t map_size;    /* LMDB map of each store opened (0: the default) */
     const char *listen; /* as given */
     rs_http_config http;
     rs_limits limits;

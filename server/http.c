@@ -1,18 +1,35 @@
 /* http.c - libmicrohttpd glue (see http.h).
  *
- * Request life cycle inside MHD's access handler:
- *   first call      route the path, decode its parameters, check the content
- *                   type and a declared Content-Length; refuse early (no
- *                   "100 Continue", no body read) when any check fails;
- *   upload calls    append the body up to max_body, then only count it;
+ * Request life cycle:
+ *   request line    (MHD's URI log callback, before it parses the query)
+ *                   the per-request state is made; a query of more than
+ *                   RS_HTTP_MAX_QUERY_PARAMS parameters is cut off here and
+ *                   refused later (414): MHD 0.9.75 parses each parameter
+ *                   into its 32 KiB connection pool, and when that runs out
+ *                   it queues a 431 it never sends (the client hangs);
+ *   first call      strict framing (one Content-Length, not with
+ *                   Transfer-Encoding, Host on HTTP/1.1), route the path,
+ *                   decode its parameters, check the content type and a
+ *                   declared Content-Length; refuse early (no "100
+ *                   Continue", no body read, Connection: close) when any
+ *                   check fails;
+ *   upload calls    append the body up to max_body, growing the buffer as
+ *                   bytes arrive (never by what the client declared), then
+ *                   only count it;
  *   final call      run the handler and queue its response.
  * The per-request state is freed by the completion callback, which also
  * closes the request's in-flight count (graceful shutdown waits on it).
+ * The connection guard (conns.h) caps connections and bounds the time a
+ * request may take to arrive. What MHD answers itself (a request line or
+ * header block beyond its connection pool, a malformed request line or
+ * header, an HTTP version other than 1.0/1.1) keeps MHD's HTML body; the
+ * logger counts those answers in the metrics.
  */
 #include "http.h"
 
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -21,6 +38,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "conns.h"
 #include "log.h"
 
 struct rs_http_server {
@@ -31,6 +49,7 @@ struct rs_http_server {
     void *ctx;
     rs_stats *stats;
     size_t max_body;
+    rs_conns *conns;
     uint16_t port;
     _Atomic unsigned in_flight;
     _Atomic int stopping;
@@ -46,8 +65,11 @@ typedef struct rs_http_state {
     struct MHD_Connection *conn;
     double start;
     int route; /* -1 until matched */
+    int first_done;
     int responded;
     int too_large;
+    int must_close;      /* answered before the body was read: close after */
+    unsigned cut_params; /* parameters of a query cut off (0: none) */
     char *body;
     size_t body_len, body_cap;
     char *params; /* storage for the decoded path parameters */
@@ -193,10 +215,12 @@ static enum MHD_Result send_response(rs_http_state *st, rs_response *resp, const
         add_header(r, "X-Recsys-Version", version);
     }
     /* While shutting down, tell keep-alive clients to go elsewhere. */
-    if (atomic_load(&srv->stopping)) add_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (atomic_load(&srv->stopping) || st->must_close)
+        add_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(st->conn, (unsigned)resp->status, r);
     MHD_destroy_response(r);
     st->responded = 1;
+    rs_conns_received(st->conn);
     int route = st->route >= 0 ? st->route : srv->n_routes;
     rs_stats_request(srv->stats, route, resp->variant[0] ? resp->variant_slot : -1, resp->status,
                      rs_now() - st->start);
@@ -251,9 +275,56 @@ static int decode_params(rs_http_state *st, const rs_route_match *m)
     return 0;
 }
 
-static enum MHD_Result on_first_call(rs_http_state *st, const char *url, const char *method)
+typedef struct framing {
+    unsigned content_length, transfer_encoding, host;
+    int chunked_only; /* every Transfer-Encoding is exactly "chunked" */
+} framing;
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    framing *f = cls;
+    if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) f->content_length++;
+    if (!strcasecmp(key, MHD_HTTP_HEADER_HOST)) f->host++;
+    if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        f->transfer_encoding++;
+        if (!value || strcasecmp(value, "chunked") != 0) f->chunked_only = 0;
+    }
+    return MHD_YES;
+}
+
+/* Refuses a request whose framing is ambiguous (a body two components
+ * could delimit differently: request smuggling) or incomplete; NULL when
+ * it is sound, else why. */
+static const char *framing_problem(struct MHD_Connection *conn, const char *version)
+{
+    framing f = {.chunked_only = 1};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
+    if (f.content_length > 1) return "more than one Content-Length header";
+    if (f.transfer_encoding && f.content_length) return "both Transfer-Encoding and Content-Length";
+    if (f.transfer_encoding > 1 || !f.chunked_only)
+        return "a Transfer-Encoding other than one \"chunked\"";
+    if (f.host > 1) return "more than one Host header";
+    if (!f.host && version && !strcmp(version, MHD_HTTP_VERSION_1_1))
+        return "no Host header (required in HTTP/1.1)";
+    return NULL;
+}
+
+static enum MHD_Result on_first_call(rs_http_state *st, const char *url, const char *method,
+                                     const char *version)
 {
     rs_http_server *srv = st->srv;
+    const char *problem = framing_problem(st->conn, version);
+    if (problem) {
+        st->must_close = 1;
+        return send_error(st, 400, "bad_request", NULL, "malformed request framing: %s", problem);
+    }
+    if (st->cut_params) {
+        st->must_close = 1;
+        return send_error(st, 414, "uri_too_long", NULL,
+                          "the query string has %u parameters; at most %d are accepted",
+                          st->cut_params, RS_HTTP_MAX_QUERY_PARAMS);
+    }
     rs_route_match m;
     char allow[96];
     int found = rs_router_match(srv->table, srv->n_routes, method, url, &m, allow, sizeof(allow));
@@ -273,6 +344,7 @@ static enum MHD_Result on_first_call(rs_http_state *st, const char *url, const c
     if (srv->routes[m.route].json_body) {
         const char *ctype =
             MHD_lookup_connection_value(st->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+        st->must_close = 1; /* until the checks below pass */
         if (!content_type_is_json(ctype))
             return send_error(st, 415, "unsupported_media_type", NULL,
                               "expected Content-Type: application/json, got %.100s",
@@ -285,12 +357,10 @@ static enum MHD_Result on_first_call(rs_http_state *st, const char *url, const c
                 return send_error(st, 413, "payload_too_large", NULL,
                                   "the body is %llu bytes; the limit is %zu", declared,
                                   srv->max_body);
-            if (declared) {
-                st->body = malloc((size_t)declared + 1);
-                if (!st->body) return MHD_NO;
-                st->body_cap = (size_t)declared + 1;
-            }
+            /* No buffer yet: a client may declare a megabyte and send
+             * nothing, so memory follows the bytes that arrive. */
         }
+        st->must_close = 0;
     }
     return MHD_YES;
 }
@@ -318,6 +388,39 @@ static int append_body(rs_http_state *st, const char *data, size_t size)
     return 0;
 }
 
+static rs_http_state *new_state(rs_http_server *srv, struct MHD_Connection *conn)
+{
+    rs_http_state *st = calloc(1, sizeof(*st));
+    if (!st) return NULL;
+    st->srv = srv;
+    st->conn = conn;
+    st->start = rs_now();
+    st->route = -1;
+    st->req.state = st;
+    atomic_fetch_add(&srv->in_flight, 1);
+    return st;
+}
+
+/* MHD's URI log callback: runs once the request line is in, before MHD
+ * parses the query. The state it returns becomes the request's *con_cls. A
+ * query of too many parameters is cut off at its '?' (the line is MHD's
+ * writable read buffer; the URI is not parsed yet) and refused on the first
+ * call. */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    rs_http_state *st = new_state(cls, conn);
+    rs_conns_line(conn);
+    char *query = uri ? strchr(uri, '?') : NULL;
+    if (!st || !query) return st;
+    unsigned params = 1;
+    for (const char *p = query + 1; *p; p++) params += *p == '&';
+    if (params > RS_HTTP_MAX_QUERY_PARAMS) {
+        st->cut_params = params;
+        query[1] = '\0';
+    }
+    return st;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
@@ -325,16 +428,26 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     rs_http_server *srv = cls;
     rs_http_state *st = *con_cls;
     if (!st) {
-        st = calloc(1, sizeof(*st));
+        st = new_state(srv, conn);
         if (!st) return MHD_NO;
-        st->srv = srv;
-        st->conn = conn;
-        st->start = rs_now();
-        st->route = -1;
-        st->req.state = st;
         *con_cls = st;
-        atomic_fetch_add(&srv->in_flight, 1);
-        return on_first_call(st, url, method);
+    }
+    /* The guard answered this connection already (over a cap, too slow):
+     * take in what the client still sends, then close. Closing with bytes
+     * unread would reset the connection, and a reset can destroy the
+     * answer before the client reads it. */
+    if (rs_conns_answered(conn)) {
+        st->responded = 1;
+        if (!st->first_done || *upload_data_size) {
+            st->first_done = 1;
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        return MHD_NO;
+    }
+    if (!st->first_done) {
+        st->first_done = 1;
+        return on_first_call(st, url, method, version);
     }
     if (*upload_data_size) {
         size_t size = *upload_data_size;
@@ -345,6 +458,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return append_body(st, upload_data, size) == 0 ? MHD_YES : MHD_NO;
     }
     if (st->responded) return MHD_YES;
+    rs_conns_received(conn);
     if (st->too_large)
         return send_error(st, 413, "payload_too_large", NULL,
                           "the body exceeds the limit of %zu bytes", srv->max_body);
@@ -360,6 +474,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     rs_http_server *srv = cls;
     rs_http_state *st = *con_cls;
+    rs_conns_ready(conn);
     if (!st) return;
     *con_cls = NULL;
     while (st->queries) {
@@ -380,13 +495,56 @@ static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
     return strlen(s);
 }
 
+/* MHD's messages come from clients' mistakes (a malformed request, a
+ * closed connection), so a client can make any number of them: at most
+ * LOG_BURST are written per LOG_WINDOW_S seconds, and the next window
+ * begins with how many were left out. */
+#define LOG_BURST    10
+#define LOG_WINDOW_S 10.0
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static double log_window;
+static unsigned log_written;
+static unsigned long long log_dropped;
+
+static void log_limited(const char *line)
+{
+    pthread_mutex_lock(&log_lock);
+    double now = rs_now();
+    unsigned long long dropped = 0;
+    if (now - log_window >= LOG_WINDOW_S) {
+        dropped = log_dropped;
+        log_window = now;
+        log_written = 0;
+        log_dropped = 0;
+    }
+    int write = log_written < LOG_BURST;
+    if (write)
+        log_written++;
+    else
+        log_dropped++;
+    pthread_mutex_unlock(&log_lock);
+    if (dropped)
+        rs_log(RS_LOG_WARN,
+               "http: %llu more libmicrohttpd messages were not logged (at most %d "
+               "per %.0f s)",
+               dropped, LOG_BURST, LOG_WINDOW_S);
+    if (write) rs_log(RS_LOG_WARN, "http: %s", line);
+}
+
+/* MHD's messages. The answers MHD sends itself are known only from here:
+ * each is counted like a request of no route. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
+    rs_http_server *srv = cls;
     char line[512];
     vsnprintf(line, sizeof(line), fmt, ap);
     size_t len = strlen(line);
     while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
-    rs_log(RS_LOG_WARN, "http: %s", line);
+    unsigned status;
+    if (srv && sscanf(line, "Error processing request (HTTP response code is %u", &status) == 1)
+        rs_stats_request(srv->stats, srv->n_routes, -1, (int)status, 0);
+    log_limited(line);
 }
 
 int rs_http_stats_create(const rs_http_route *routes, int n_routes, rs_stats **out, rs_error *err)
@@ -413,6 +571,12 @@ int rs_http_start(const rs_http_config *cfg, const rs_http_route *routes, int n_
     srv->ctx = ctx;
     srv->stats = stats;
     srv->max_body = cfg->max_body;
+    unsigned max_conns = cfg->max_connections ? cfg->max_connections : 1024;
+    rs_conns_config ccfg = {max_conns, cfg->max_per_address, cfg->request_timeout_s};
+    if (rs_conns_create(&ccfg, stats, n_routes, &srv->conns, err) != 0) {
+        free(srv);
+        return -1;
+    }
 
     unsigned flags =
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC | MHD_USE_ERROR_LOG;
@@ -420,11 +584,14 @@ int rs_http_start(const rs_http_config *cfg, const rs_http_route *routes, int n_
     unsigned threads = cfg->threads ? cfg->threads : 1;
     struct MHD_OptionItem opts[] = {
         /* The logger goes first, or MHD reports option errors elsewhere. */
-        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, srv},
         {MHD_OPTION_SOCK_ADDR, 0, (void *)&cfg->addr},
         {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)cfg->timeout_s, NULL},
-        {MHD_OPTION_CONNECTION_LIMIT,
-         (intptr_t)(cfg->max_connections ? cfg->max_connections : 1024), NULL},
+        /* Above our cap, so that connections over it are accepted and
+         * answered 503 by the guard instead of waiting in the backlog. */
+        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)(max_conns + max_conns / 4 + 16), NULL},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)rs_conns_notify, srv->conns},
+        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_request_line, srv},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)no_unescape, NULL},
         /* No MHD_OPTION_LISTENING_ADDRESS_REUSE: it sets SO_REUSEPORT, and a
@@ -435,6 +602,7 @@ int rs_http_start(const rs_http_config *cfg, const rs_http_route *routes, int n_
     srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_ARRAY, opts,
                                    MHD_OPTION_END);
     if (!srv->daemon) {
+        rs_conns_free(srv->conns);
         free(srv);
         return rs_fail(err, "http: could not start the server (address in use, or no permission "
                             "to bind it?)");
@@ -455,6 +623,11 @@ unsigned rs_http_in_flight(const rs_http_server *srv)
     return atomic_load(&((rs_http_server *)srv)->in_flight);
 }
 
+unsigned rs_http_connections(const rs_http_server *srv)
+{
+    return rs_conns_open(srv->conns);
+}
+
 unsigned rs_http_stop(rs_http_server *srv, double grace_s)
 {
     if (!srv) return 0;
@@ -466,6 +639,7 @@ unsigned rs_http_stop(rs_http_server *srv, double grace_s)
     MHD_stop_daemon(srv->daemon);
     /* MHD hands the quiesced socket to us, to close only after the stop. */
     if (listen_fd != MHD_INVALID_SOCKET) close(listen_fd);
+    rs_conns_free(srv->conns);
     free(srv);
     return left;
 }

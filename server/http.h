@@ -6,8 +6,15 @@
  * Handlers run on the pool's threads, any number at once; they get a parsed
  * rs_request and fill an rs_response. The layer itself answers what needs no
  * handler: 404 unknown route, 405 wrong method (with Allow), 415 wrong
- * content type, 413 body too large, 400 malformed path encoding. Every
+ * content type, 413 body too large, 400 malformed path encoding or framing,
+ * 414 too many query parameters; the connection guard (conns.h) answers 503
+ * over the connection caps and 408 past the request deadline. Every
  * response is recorded in the metrics (route, status, variant, latency).
+ *
+ * Memory per connection: MHD's pool (32 KiB: request line, headers, query
+ * parameters), this layer's request state, and the body buffer, which grows
+ * with the bytes received up to max_body + 1 (so at most about
+ * max_connections x (max_body + 32 KiB) in all).
  * Shutdown stops accepting, lets in-flight requests finish, then stops.
  */
 #ifndef RS_HTTP_H
@@ -88,8 +95,13 @@ typedef struct rs_http_config {
     unsigned threads;         /* worker threads (pool size) */
     size_t max_body;          /* largest request body, bytes */
     unsigned timeout_s;       /* idle connection timeout, seconds */
-    unsigned max_connections; /* concurrent connections */
+    unsigned max_connections; /* concurrent connections (over it: 503) */
+    unsigned max_per_address; /* concurrent connections per client address (0: any) */
+    double request_timeout_s; /* a request's line, headers and body arrive within this (0: none) */
 } rs_http_config;
+
+/* A query string with more parameters is refused (414 uri_too_long). */
+#define RS_HTTP_MAX_QUERY_PARAMS 64
 
 /* Names for rs_stats_create: each route's pattern, then "unmatched". */
 int rs_http_stats_create(const rs_http_route *routes, int n_routes, rs_stats **out, rs_error *err);
@@ -104,6 +116,8 @@ uint16_t rs_http_port(const rs_http_server *srv);
 
 /* Requests being processed right now. */
 unsigned rs_http_in_flight(const rs_http_server *srv);
+/* Connections open right now (those the guard answered included). */
+unsigned rs_http_connections(const rs_http_server *srv);
 
 /* Graceful stop: stop accepting connections, let in-flight requests finish
  * (at most grace_s seconds), close the rest and free the server. Returns the

@@ -51,14 +51,14 @@ static int write_port_file(const char *path, uint16_t port, rs_error *err)
     return 0;
 }
 
-static int open_store(const char *dir, rs_store **store, rs_error *err)
+static int open_store(const char *dir, size_t map_size, rs_store **store, rs_error *err)
 {
     struct stat st;
     if (stat(dir, &st) != 0)
         return rs_fail(err, "store %s: %s (train and publish a model with rectrain first)", dir,
                        strerror(errno));
     if (!S_ISDIR(st.st_mode)) return rs_fail(err, "store %s: not a directory", dir);
-    return rs_store_open(dir, RS_STORE_READONLY, 0, store, err);
+    return rs_store_open(dir, RS_STORE_READONLY, map_size, store, err);
 }
 
 static void describe_listen(const rs_server_config *cfg, uint16_t port, char *buf, size_t cap)
@@ -140,10 +140,11 @@ int main(int argc, char **argv)
                                .variants = file ? (const char *const *)file->variants : NULL,
                                .n_variants = file ? file->n_variants : 0,
                                .interval = cfg.reload_interval,
+                               .map_size = cfg.map_size,
                                .verify = cfg.verify};
     if (cfg.admin_token_file && rs_admin_token_load(cfg.admin_token_file, &admin_token, &err) != 0)
         goto out;
-    if (open_store(cfg.store_dir, &store, &err) != 0 ||
+    if (open_store(cfg.store_dir, cfg.map_size, &store, &err) != 0 ||
         rs_http_stats_create(rs_api_routes, rs_api_n_routes, &stats, &err) != 0 ||
         rs_registry_create(store, stats, &cfg.retrieval, &reg, &err) != 0)
         goto out;

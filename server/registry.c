@@ -77,6 +77,17 @@ void rs_loaded_release(rs_loaded *l)
     if (l && atomic_fetch_sub(&l->refs, 1) == 1) rs_loaded_destroy(l);
 }
 
+int rs_loaded_check(const rs_loaded *l, rs_error *err)
+{
+    uint64_t size = 0;
+    if (rs_store_file_holds(l->store, l->extent, &size)) return 0;
+    return rs_fail_kind(err, RS_ERR_IO,
+                        "variant %s version %llu cannot be read: the store's data.mdb shrank to "
+                        "%llu bytes under it (it reaches %llu)",
+                        l->variant, (unsigned long long)l->version, (unsigned long long)size,
+                        (unsigned long long)l->extent);
+}
+
 void rs_registry_free(rs_registry *reg)
 {
     if (!reg) return;
@@ -210,6 +221,7 @@ static int build(rs_registry *reg, const char *variant, uint64_t version, int ve
         goto fail;
     }
     l->version = rs_snapshot_version(l->snap);
+    l->extent = rs_snapshot_extent(l->snap);
     /* The model's own errors already name the variant and version. */
     if (rs_model_load(l->snap, &l->model, err) != 0) goto fail;
     uint32_t n_items = rs_model_n_items(l->model), dim = rs_model_dim(l->model);

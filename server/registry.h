@@ -42,6 +42,7 @@ typedef struct rs_loaded {
     /* Item-to-item similarity: PIA anchors or item vectors (views into the
      * snapshot), with their row norms. */
     rs_similarity sim;
+    uint64_t extent;              /* bytes of the store's data.mdb its views reach */
     rs_store *store;              /* the store it was read from */
     _Atomic uint32_t *store_live; /* that store's count of live versions */
 } rs_loaded;
@@ -96,6 +97,12 @@ void rs_loaded_release(rs_loaded *loaded);
  * for an item-item model (core/itemitem.h), which has no retriever. */
 #define RS_METHOD_ITEM_ITEM "item_item"
 const char *rs_loaded_method(const rs_loaded *l);
+
+/* Before a request reads a version's views: 0 when the store's data.mdb
+ * still holds every byte they reach; -1 (kind RS_ERR_IO, a message naming
+ * the variant and the sizes) when the file was truncated under the map, in
+ * which case reading would raise SIGBUS (store.h: what remains). */
+int rs_loaded_check(const rs_loaded *loaded, rs_error *err);
 
 /* Frees a loaded version no registry holds (used by tests and on failure). */
 void rs_loaded_destroy(rs_loaded *loaded);

@@ -79,6 +79,26 @@ int rs_json_depth_ok(const char *text, size_t len, uint32_t max_depth)
     return 1;
 }
 
+size_t rs_json_values(const char *text, size_t len)
+{
+    size_t commas = 0;
+    int in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = 0;
+        } else if (c == '"') {
+            in_string = 1;
+        } else if (c == ',') {
+            commas++;
+        }
+    }
+    return commas + 1;
+}
+
 const char *rs_json_type_name(const json_t *v)
 {
     switch (json_typeof(v)) {
@@ -209,10 +229,25 @@ int rs_reco_request_parse(const char *body, size_t len, const rs_limits *lim, rs
     if (!rs_json_depth_ok(body, len, lim->max_depth))
         return rs_request_fail(e, 400, "bad_json", "JSON nests deeper than %u levels",
                                lim->max_depth);
+    /* The parsed document costs some 50 bytes per value: refuse one that
+     * cannot be valid (more values than the lists may hold, plus the other
+     * fields) before building it. */
+    size_t values = rs_json_values(body, len);
+    size_t most = (size_t)lim->max_history + lim->max_exclude + 64;
+    if (values > most)
+        return rs_request_fail(e, 422, "out_of_range",
+                               "the body holds about %zu values; history and exclude take at "
+                               "most %u and %u ids",
+                               values, lim->max_history, lim->max_exclude);
     json_error_t jerr;
     /* jansson rejects invalid UTF-8 and \u0000 by default; duplicate keys
-     * are ambiguous, so refuse them too. */
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+     * are ambiguous, so refuse them too. Any value parses, so that a body
+     * that is JSON but not an object is told so. */
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    if (!root && json_error_code(&jerr) == json_error_numeric_overflow)
+        return rs_request_fail(e, 422, "out_of_range",
+                               "a number at line %d column %d is out of range: %s", jerr.line,
+                               jerr.column, jerr.text);
     if (!root)
         return rs_request_fail(e, 400, "bad_json", "malformed JSON at line %d column %d: %s",
                                jerr.line, jerr.column, jerr.text);

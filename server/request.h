@@ -65,9 +65,11 @@ typedef struct rs_reco_request {
 } rs_reco_request;
 
 /* Parses and validates a recommend body. Returns 0 and fills out, or -1 and
- * fills e (400 for malformed JSON, wrong types, unknown fields or neither
- * user nor history; 422 for n or list lengths out of range; 503 when out of
- * memory). On failure nothing needs freeing. */
+ * fills e (400 bad_json for malformed JSON, 400 invalid_request for JSON
+ * that is not an object, wrong types, unknown fields or neither user nor
+ * history; 422 for n, a number or list lengths out of range, and for a body
+ * of more values than the lists allow, refused before it is parsed; 503
+ * when out of memory). On failure nothing needs freeing. */
 int rs_reco_request_parse(const char *body, size_t len, const rs_limits *lim, rs_reco_request *out,
                           rs_request_error *e);
 void rs_reco_request_free(rs_reco_request *r);
@@ -76,6 +78,10 @@ void rs_reco_request_free(rs_reco_request *r);
  * (strings and escapes are skipped correctly). Runs before the parser so a
  * hostile document cannot make it recurse deeply. */
 int rs_json_depth_ok(const char *text, size_t len, uint32_t max_depth);
+
+/* About how many values text holds (commas outside strings, plus one):
+ * cheap, for refusing a document before parsing it. */
+size_t rs_json_values(const char *text, size_t len);
 
 /* "an object", "an array", "a string", "an integer", "a number", "a boolean"
  * or "null": a JSON value's kind, for error messages. */

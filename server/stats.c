@@ -15,7 +15,8 @@ static const double bucket_le[] = {0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
 #define N_BUCKETS ((int)(sizeof(bucket_le) / sizeof(bucket_le[0])))
 
 /* Status codes that get their own label value; anything else is "other". */
-static const int known_status[] = {200, 400, 404, 405, 408, 413, 414, 415, 422, 431, 500, 503};
+static const int known_status[] = {200, 400, 401, 403, 404, 405, 408, 413,
+                                   414, 415, 422, 431, 500, 503, 505};
 #define N_STATUS ((int)(sizeof(known_status) / sizeof(known_status[0])) + 1)
 
 #define N_VARIANTS (RS_STATS_MAX_VARIANTS + 1) /* slot 0 = no variant */

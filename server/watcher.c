@@ -45,6 +45,7 @@ struct rs_watcher {
     char *store_dir;
     double interval;
     int verify;
+    size_t map_size;
     int fixed; /* the variants were listed in the config */
 
     pthread_mutex_t lock;
@@ -65,6 +66,10 @@ struct rs_watcher {
 
     uint64_t checks, swaps, swap_failures;
     double last_check;
+    /* What became of the current store's data.mdb at the last check. */
+    rs_store_file_state file_state;
+    char file_error[RS_ERROR_MAX];
+    uint64_t file_faults[RS_STORE_FILE_DELETED + 1]; /* by state entered */
 };
 
 static double unix_now(void)
@@ -90,6 +95,7 @@ int rs_watcher_create(rs_registry *reg, rs_store *store, const rs_watcher_option
     w->reg = reg;
     w->interval = opt->interval;
     w->verify = opt->verify;
+    w->map_size = opt->map_size;
     w->fixed = opt->variants != NULL;
     for (int i = 0; i < opt->n_variants; i++)
         snprintf(w->vars[i].name, sizeof(w->vars[i].name), "%s", opt->variants[i]);
@@ -135,7 +141,7 @@ static void follow_store(rs_watcher *w)
     if (found < 0) {
         if (w->n_stores == MAX_OPEN_STORES) return; /* retire_stores makes room later */
         rs_store *s;
-        if (rs_store_open(w->store_dir, RS_STORE_READONLY, 0, &s, &err) != 0) {
+        if (rs_store_open(w->store_dir, RS_STORE_READONLY, w->map_size, &s, &err) != 0) {
             if (st.st_dev != w->failed_dev || st.st_ino != w->failed_ino) {
                 rs_log(RS_LOG_ERROR, "store %s was replaced, but the new one cannot be opened: %s",
                        w->store_dir, err.msg);
@@ -163,6 +169,49 @@ static void follow_store(rs_watcher *w)
     pthread_mutex_unlock(&w->lock);
     rs_log(RS_LOG_INFO, "store %s now names another store; reloading every variant from it",
            w->store_dir);
+}
+
+/* Examines the current store's data.mdb; logs and counts each change of
+ * its state. Returns 0 when loads may read it, -1 (w->file_error says why)
+ * when it was truncated, replaced or deleted: then nothing new is loaded
+ * from it. Loaded versions keep serving while the file still holds what
+ * they map (each request checks, see rs_loaded_check). A replaced or deleted
+ * file is not reopened: LMDB allows one environment per lock file in a
+ * process, so the new file is read once the directory is swapped
+ * (deploy/ship-store.sh) or recserve restarts. */
+static int check_file(rs_watcher *w)
+{
+    rs_store_file f;
+    rs_error err;
+    char why[RS_ERROR_MAX] = "";
+    if (rs_store_file_status(w->stores[w->cur].store, &f, &err) != 0) {
+        snprintf(why, sizeof(why), "%s", err.msg);
+        f.state = w->file_state; /* unknown: keep the last state */
+    } else if (f.state == RS_STORE_FILE_TRUNCATED) {
+        snprintf(why, sizeof(why),
+                 "data.mdb in %s was truncated to %llu bytes under the server (its pages reach "
+                 "%llu); versions it no longer holds answer 503, nothing new is loaded until it "
+                 "is restored",
+                 w->store_dir, (unsigned long long)f.size, (unsigned long long)f.used);
+    } else if (f.state != RS_STORE_FILE_OK) {
+        snprintf(why, sizeof(why),
+                 "data.mdb in %s was %s; still serving what is loaded from the old file, but "
+                 "nothing new is loaded until the store directory is swapped or recserve "
+                 "restarts",
+                 w->store_dir, rs_store_file_state_name(f.state));
+    }
+    if (f.state != w->file_state) {
+        if (f.state == RS_STORE_FILE_OK)
+            rs_log(RS_LOG_INFO, "data.mdb in %s is whole again; loading from it", w->store_dir);
+        else
+            rs_log(RS_LOG_ERROR, "%s", why);
+    }
+    pthread_mutex_lock(&w->lock);
+    if (f.state != w->file_state && f.state != RS_STORE_FILE_OK) w->file_faults[f.state]++;
+    w->file_state = f.state;
+    snprintf(w->file_error, sizeof(w->file_error), "%s", why);
+    pthread_mutex_unlock(&w->lock);
+    return why[0] ? -1 : 0;
 }
 
 /* Closes earlier stores that no loaded version uses any more. */
@@ -249,11 +298,6 @@ static uint64_t load_older(rs_watcher *w, wvar *v, uint64_t refused)
         }
     }
     rs_store_list_free(vars, n);
-    if (got)
-        rs_log(RS_LOG_WARN,
-               "variant %s: serving older version %llu while current version %llu is "
-               "refused",
-               v->name, (unsigned long long)got, (unsigned long long)refused);
     return got;
 }
 
@@ -303,14 +347,22 @@ static int check_variant(rs_watcher *w, wvar *v, int force, json_t *report)
         v->n_refused++;
         snprintf(v->error, sizeof(v->error), "%s", err.msg);
         pthread_mutex_unlock(&w->lock);
+        result = "refused";
+        /* Said once what will serve, so that the line is not contradicted
+         * by the next one. */
+        uint64_t older = v->serving ? 0 : load_older(w, v, cur);
         if (v->serving)
             rs_log(RS_LOG_ERROR, "refused variant %s version %llu (still serving version %llu): %s",
                    v->name, (unsigned long long)cur, (unsigned long long)v->serving, err.msg);
+        else if (older)
+            rs_log(RS_LOG_ERROR,
+                   "refused variant %s version %llu (serving older version %llu instead): %s",
+                   v->name, (unsigned long long)cur, (unsigned long long)older, err.msg);
         else
-            rs_log(RS_LOG_ERROR, "skipping variant %s: refused version %llu (nothing to serve): %s",
+            rs_log(RS_LOG_ERROR,
+                   "skipping variant %s: refused version %llu and no older version loads "
+                   "(nothing to serve): %s",
                    v->name, (unsigned long long)cur, err.msg);
-        result = "refused";
-        uint64_t older = v->serving ? 0 : load_older(w, v, cur);
         if (older) {
             pthread_mutex_lock(&w->lock);
             v->serving = older;
@@ -332,10 +384,15 @@ static int check_variant(rs_watcher *w, wvar *v, int force, json_t *report)
 static int pass(rs_watcher *w, int force, json_t *report)
 {
     follow_store(w);
-    int published = 0;
-    if (!w->fixed) published = discover(w);
-    int loaded = 0;
-    for (int i = 0; i < w->n_vars; i++) loaded += check_variant(w, &w->vars[i], force, report);
+    int published = 0, loaded = 0;
+    if (check_file(w) != 0) {
+        for (int i = 0; report && i < w->n_vars; i++)
+            json_array_append_new(report, outcome(&w->vars[i], "error", w->file_error));
+        published = w->n_vars; /* known variants still serve */
+    } else {
+        if (!w->fixed) published = discover(w);
+        for (int i = 0; i < w->n_vars; i++) loaded += check_variant(w, &w->vars[i], force, report);
+    }
     retire_stores(w);
     pthread_mutex_lock(&w->lock);
     w->checks++;
@@ -534,6 +591,20 @@ void rs_watcher_render(rs_watcher *w, FILE *out)
             "recsys_stores_open %d\n",
             (unsigned long long)w->checks, w->last_check, (unsigned long long)w->swaps,
             (unsigned long long)w->swap_failures, w->n_stores);
+    fputs("# HELP recsys_store_file_faults_total Times the store's data.mdb was found truncated, "
+          "replaced or deleted under the server.\n"
+          "# TYPE recsys_store_file_faults_total counter\n",
+          out);
+    for (int i = RS_STORE_FILE_TRUNCATED; i <= RS_STORE_FILE_DELETED; i++)
+        fprintf(out, "recsys_store_file_faults_total{fault=\"%s\"} %llu\n",
+                rs_store_file_state_name((rs_store_file_state)i),
+                (unsigned long long)w->file_faults[i]);
+    fprintf(out,
+            "# HELP recsys_store_file_intact 1 while the store's data.mdb is the file the server "
+            "mapped, whole.\n"
+            "# TYPE recsys_store_file_intact gauge\n"
+            "recsys_store_file_intact %d\n",
+            w->file_state == RS_STORE_FILE_OK);
     pthread_mutex_unlock(&w->lock);
 }
 

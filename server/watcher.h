@@ -36,6 +36,7 @@ typedef struct rs_watcher_options {
     int n_variants;
     double interval; /* seconds between polls; 0: only on request */
     int verify;      /* verify tensor checksums when loading */
+    size_t map_size; /* for stores opened later (0: the default) */
 } rs_watcher_options;
 
 typedef struct rs_watcher rs_watcher;

@@ -4,7 +4,9 @@
 # build-tsan/, runs the unit test (readers hold and read versions while the
 # watcher swaps them; store swaps) and the reload scenarios against the
 # server (tests/integration/ops_reload.sh: 20 versions swapped in under load;
-# ops_corrupt.sh: refusals, SIGHUP, admin reloads). Passes when all of them
+# ops_corrupt.sh: refusals, SIGHUP, admin reloads; store_faults.sh: data.mdb
+# truncated, restored, deleted and recreated under the watcher;
+# server_edge.sh: the connection guard's reaper, caps and deadlines). Passes when all of them
 # pass and ThreadSanitizer reported nothing.
 #
 #   tests/tsan.sh            (from the repository root; takes a few minutes)
@@ -39,7 +41,7 @@ export BINDIR=$B/bin LOADGEN=$PWD/build/tools/loadgen TSAN_CHECK=1
 rc=0
 echo "== unit test test_server_watcher"
 CK_FORK=no "${RUN[@]}" "$B/tests/test_server_watcher" || rc=1
-for t in ops_reload ops_corrupt; do
+for t in ops_reload ops_corrupt store_faults server_edge; do
     echo "== $t against the TSan server"
     "${RUN[@]}" bash tests/integration/$t.sh
     s=$?

@@ -22,6 +22,7 @@
 #include "blas_kernel.h"
 #include "cli.h"
 #include "dataset.h"
+#include "model.h"
 #include "options.h"
 #include "publish.h"
 #include "store.h"
@@ -406,6 +407,21 @@ static int run_synth(int argc, char **argv)
     return 0;
 }
 
+/* Opens a version as the server would (every checksum verified, the model
+ * built); 0 when it loads, else -1 and why. */
+static int check_version(rs_store *store, const char *variant, uint64_t version, rs_error *err)
+{
+    rs_snapshot *snap;
+    if (rs_snapshot_open(store, variant, version, 1, &snap, err) != 0) return -1;
+    rs_model *model;
+    int rc = rs_model_load(snap, &model, err);
+    if (rc == 0) rs_model_free(model);
+    rs_snapshot_close(snap);
+    return rc;
+}
+
+/* Lists every variant and version with the result of loading it; exit 1
+ * when any version fails (a server would refuse it). */
 static int run_store_ls(const char *dir)
 {
     rs_error err;
@@ -422,6 +438,7 @@ static int run_store_ls(const char *dir)
         return 1;
     }
     printf("store %s: %u variant%s\n", dir, n, n == 1 ? "" : "s");
+    unsigned failed = 0;
     for (uint32_t i = 0; i < n; i++) {
         printf("\nvariant %s  current %llu  versions %u\n", variants[i].name,
                (unsigned long long)variants[i].current, variants[i].n_versions);
@@ -430,11 +447,20 @@ static int run_store_ls(const char *dir)
             printf("  version %llu%s\n", (unsigned long long)v->version,
                    v->is_current ? " (current)" : "");
             printf("    manifest: %s\n", v->manifest_json);
+            if (check_version(store, variants[i].name, v->version, &err) == 0) {
+                printf("    check: ok\n");
+            } else {
+                printf("    check: FAILED: %s\n", err.msg);
+                failed++;
+            }
         }
     }
     rs_store_list_free(variants, n);
     rs_store_close(store);
-    return 0;
+    if (failed)
+        fprintf(stderr, "rectrain store ls: %u version%s cannot be loaded (see \"check\")\n",
+                failed, failed == 1 ? "" : "s");
+    return failed ? 1 : 0;
 }
 
 int main(int argc, char **argv)

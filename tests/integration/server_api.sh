@@ -33,6 +33,9 @@ WHAT="readyz"; req GET /readyz; expect 200 && [ "$(jq_py 'd["default_variant"]')
 WHAT="models"; req GET /v1/models; expect 200
 [ "$(jq_py '" ".join(map(str,[d["default_variant"], len(d["models"]), d["models"][0]["n_items"], d["models"][0]["family"]]))')" = "default 1 $N_ITEMS vae" ] ||
     fail "models: unexpected listing $(head -c 300 "$T/body")"
+# The public listing names the training file, not the trainer's path to it.
+[ "$(jq_py 'd["models"][0]["manifest"]["training"]["data"]')" = train.tsv ] ||
+    fail "models: manifest training.data is $(jq_py 'd["models"][0]["manifest"]["training"]["data"]')"
 
 # Known user: n items, none from the training history, headers name the model.
 WHAT="recommend known user"

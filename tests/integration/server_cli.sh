@@ -69,4 +69,14 @@ if [ -x "${BUILD:-build}/tools/store_tool" ]; then
     expect 404 unknown_variant
 fi
 stop_server
+
+# --map-size: the store's map is that much address space, not 64 GiB.
+if [ -r /proc/self/status ]; then
+    start_server --map-size 256M
+    WHAT="--map-size 256M"; req GET /readyz; expect 200
+    vm=$(sed -n 's/^VmSize:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$SERVER_PID/status")
+    [ "${vm:-0}" -gt 0 ] && [ "$vm" -lt $((8 << 20)) ] ||
+        fail "$WHAT: VmSize is ${vm:-?} kB (a 64 GiB map was not replaced)"
+    stop_server
+fi
 finish

@@ -81,10 +81,63 @@ START_TEST(test_malformed_json_is_400)
     ck_assert_int_eq(status_of("{\"user\":\"a\"} trailing"), 400);
     ck_assert_int_eq(status_of("{\"user\":'a'}"), 400);
     ck_assert_int_eq(status_of("{\"user\":\"a\",\"user\":\"b\"}"), 400); /* duplicate key */
-    ck_assert_int_eq(status_of("[\"a\"]"), 400);
-    ck_assert_int_eq(status_of("\"just a string\""), 400);
-    ck_assert_int_eq(status_of("{\"n\":1e999,\"user\":\"a\"}"), 400);
-    ck_assert_int_eq(status_of("{\"n\":99999999999999999999999,\"user\":\"a\"}"), 400);
+}
+END_TEST
+
+/* The code a body is refused with ("" when accepted). */
+static const char *code_of(const char *text)
+{
+    rs_reco_request r;
+    rs_request_error e;
+    if (rs_reco_request_parse(text, strlen(text), &lim, &r, &e) != 0) return e.code;
+    rs_reco_request_free(&r);
+    return "";
+}
+
+START_TEST(test_json_that_is_not_an_object)
+{
+    /* Well-formed JSON of the wrong kind is invalid_request, not bad_json. */
+    const char *bodies[] = {"[\"a\"]", "\"just a string\"", "null", "42", "true"};
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        ck_assert_int_eq(status_of(bodies[i]), 400);
+        ck_assert_str_eq(code_of(bodies[i]), "invalid_request");
+    }
+}
+END_TEST
+
+START_TEST(test_number_out_of_range_is_422)
+{
+    /* As for the query parameter n: a number too large for any type is
+     * out of range, not malformed. */
+    ck_assert_int_eq(status_of("{\"n\":99999999999999999999999,\"user\":\"a\"}"), 422);
+    ck_assert_str_eq(code_of("{\"n\":99999999999999999999999,\"user\":\"a\"}"), "out_of_range");
+    ck_assert_int_eq(status_of("{\"n\":1e999,\"user\":\"a\"}"), 422);
+    uint32_t n;
+    rs_request_error e;
+    ck_assert_int_eq(rs_parse_n_param("99999999999999999999999", &lim, &n, &e), -1);
+    ck_assert_int_eq(e.status, 422);
+}
+END_TEST
+
+START_TEST(test_too_many_values_refused_before_parsing)
+{
+    /* More values than history and exclude can hold together is refused by
+     * the cheap count, whatever the lists are called. */
+    size_t count = (size_t)lim.max_history + lim.max_exclude + 100;
+    char *body = malloc(16 + 3 * count);
+    ck_assert_ptr_nonnull(body);
+    size_t len = (size_t)sprintf(body, "{\"history\":[");
+    for (size_t i = 0; i < count; i++) len += (size_t)sprintf(body + len, "%s\"\"", i ? "," : "");
+    len += (size_t)sprintf(body + len, "]}");
+    ck_assert_uint_gt(rs_json_values(body, len), count - 1);
+    ck_assert_int_eq(status_of(body), 422);
+    ck_assert_str_eq(code_of(body), "out_of_range");
+    free(body);
+    /* Commas inside strings are not values. */
+    {
+        const char *t = "{\"a\":\",,,\\\",\"}";
+        ck_assert_uint_eq(rs_json_values(t, strlen(t)), 1);
+    }
 }
 END_TEST
 
@@ -323,6 +376,9 @@ Suite *server_request_suite(void)
     tcase_add_test(tc, test_full_body);
     tcase_add_test(tc, test_defaults_and_nulls);
     tcase_add_test(tc, test_malformed_json_is_400);
+    tcase_add_test(tc, test_json_that_is_not_an_object);
+    tcase_add_test(tc, test_number_out_of_range_is_422);
+    tcase_add_test(tc, test_too_many_values_refused_before_parsing);
     tcase_add_test(tc, test_bad_encoding_is_400);
     tcase_add_test(tc, test_wrong_types_are_400);
     tcase_add_test(tc, test_ranges_are_422);
