@@ -17,10 +17,12 @@
 # Grids: GRID_<family> overrides a family's grid, points separated by '|',
 # e.g. GRID_ials='--factors 64 --reg 0.01|--factors 128 --reg 0.01'.
 # The defaults below are small on purpose for ml10m-sized data (tens of
-# minutes per VAE run on 2 cores); FAMILIES lists what runs by default.
+# minutes per VAE run on 2 cores); without FAMILY arguments every family
+# in the list below runs.
 # THREADS=N passes --threads N to every run (small data sets train faster on
-# one thread when the machine is busy). PUBLISH=DIR publishes each family's final model to the store DIR/FAMILY
-# (variant FAMILY), e.g. for bench/e2e.sh.
+# one thread when the machine is busy). PUBLISH=DIR publishes each family's
+# final model to the store DIR/FAMILY (variant FAMILY), e.g. for
+# bench/e2e.sh.
 set -euo pipefail
 data=${1:?usage: bench/families.sh DATA_DIR [OUT_DIR] [FAMILY ...]}
 out=${2:-$(mktemp -d)}
