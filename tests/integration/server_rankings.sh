@@ -25,15 +25,23 @@ mkdir -p "$T/data"
     skip "skipped: 'rectrain synth' failed: $(tail -1 "$T/synth.log")"
 ML10M=../shared/data/ml10m
 
-# check_family NAME USERS TRAIN_ARGS...: trains into a fresh store with
-# --rankings-out, then compares what each retrieval method serves.
-check_family() {
+# train_with_rankings NAME USERS TRAIN_ARGS...: trains into a fresh store,
+# writing the trainer's rankings for USERS users; fails the check otherwise.
+train_with_rankings() {
     local name=$1 users=$2
     shift 2
     rm -rf "$T/store"
     "$RECTRAIN" "$@" --seed 3 --progress off --store "$T/store" --variant default \
         --rankings-out "$T/rankings.jsonl" --rankings-users "$users" >"$T/train.log" 2>&1 ||
-        { fail "$name: rectrain failed: $(tail -1 "$T/train.log")"; return; }
+        { fail "$name: rectrain failed: $(tail -1 "$T/train.log")"; return 1; }
+}
+
+# check_family NAME USERS TRAIN_ARGS...: trains into a fresh store with
+# --rankings-out, then compares what each retrieval method serves.
+check_family() {
+    local name=$1 users=$2
+    shift 2
+    train_with_rankings "$name" "$users" "$@" || return
     # bruteforce; MIDX mapped from the trainer's published index; MIDX
     # built by the server (another codeword count than the published one)
     for setup in "bruteforce None" "midx published" "midx built --midx-k 6"; do
@@ -56,10 +64,7 @@ check_family() {
 check_itemitem() {
     local name=$1 users=$2
     shift 2
-    rm -rf "$T/store"
-    "$RECTRAIN" "$@" --seed 3 --progress off --store "$T/store" --variant default \
-        --rankings-out "$T/rankings.jsonl" --rankings-users "$users" >"$T/train.log" 2>&1 ||
-        { fail "$name: rectrain failed: $(tail -1 "$T/train.log")"; return; }
+    train_with_rankings "$name" "$users" "$@" || return
     start_server --retrieval midx
     WHAT="$name models"; req GET /v1/models
     expect 200 && { [ "$(jq_py 'd["models"][0]["retrieval"]')" = item_item ] || fail "$WHAT: retrieval"; }

@@ -120,7 +120,7 @@ END_TEST
 
 START_TEST(test_served_rankings_equal_the_trainers)
 {
-    char dir[256], store_dir[300];
+    char dir[256];
     rs_dataset d;
     test_two_group_dataset("ease-serve", dir, sizeof(dir), &d);
     rs_train_model model;
@@ -130,18 +130,10 @@ START_TEST(test_served_rankings_equal_the_trainers)
                             2, &d, 0, &model, &options, &err),
                      0);
     fit(&model, &d);
-    snprintf(store_dir, sizeof(store_dir), "%s/store", dir);
-    json_t *training = json_object();
-    uint64_t version;
-    ck_assert_msg(rs_publish_model(store_dir, "v", &model, &d, training, 0, &version, &err) == 0,
-                  "%s", err.msg);
-    json_decref(training);
     rs_store *store;
     rs_snapshot *snap;
     rs_model *m;
-    ck_assert_int_eq(rs_store_open(store_dir, RS_STORE_READONLY, 0, &store, &err), 0);
-    ck_assert_int_eq(rs_snapshot_open(store, "v", 0, 1, &snap, &err), 0);
-    ck_assert_msg(rs_model_load(snap, &m, &err) == 0, "%s", err.msg);
+    test_publish_and_load(&model, &d, dir, &store, &snap, &m);
     ck_assert_str_eq(rs_model_family(m), "ease");
     ck_assert(!rs_snapshot_has(snap, "retrieval.midx.codebooks")); /* no serving index */
     const rs_itemitem *ii = rs_model_itemitem(m);
@@ -171,13 +163,10 @@ START_TEST(test_served_rankings_equal_the_trainers)
         for (uint32_t k = 0; k < n; k++) skip[h[k]] = 0;
     }
     free(scores);
-    rs_model_free(m);
-    rs_snapshot_close(snap);
-    rs_store_close(store);
     model.free(model.self);
     free(options);
     rs_dataset_free(&d);
-    test_remove_tree(dir);
+    test_close_loaded(store, snap, m, dir);
 }
 END_TEST
 

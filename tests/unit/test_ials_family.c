@@ -78,30 +78,6 @@ static void train(rs_train_model *model, const rs_dataset *d, int epochs, double
     }
 }
 
-static void publish_and_load(rs_train_model *model, const rs_dataset *d, const char *dir,
-                             rs_store **store, rs_snapshot **snap, rs_model **m)
-{
-    char store_dir[1100];
-    snprintf(store_dir, sizeof(store_dir), "%s/store", dir);
-    json_t *training = json_object();
-    uint64_t version;
-    rs_error err;
-    ck_assert_msg(rs_publish_model(store_dir, "v", model, d, training, 0, &version, &err) == 0,
-                  "%s", err.msg);
-    json_decref(training);
-    ck_assert_int_eq(rs_store_open(store_dir, RS_STORE_READONLY, 0, store, &err), 0);
-    ck_assert_int_eq(rs_snapshot_open(*store, "v", 0, 1, snap, &err), 0);
-    ck_assert_msg(rs_model_load(*snap, m, &err) == 0, "%s", err.msg);
-}
-
-static void close_all(rs_store *store, rs_snapshot *snap, rs_model *m, const char *dir)
-{
-    rs_model_free(m);
-    rs_snapshot_close(snap);
-    rs_store_close(store);
-    test_remove_tree(dir);
-}
-
 static double max_abs_diff(const float *a, const float *b, uint32_t n)
 {
     double worst = 0;
@@ -126,7 +102,7 @@ START_TEST(test_ials_stored_factor_is_the_served_foldin)
     rs_store *store;
     rs_snapshot *snap;
     rs_model *m;
-    publish_and_load(&model, &d, dir, &store, &snap, &m);
+    test_publish_and_load(&model, &d, dir, &store, &snap, &m);
     ck_assert_str_eq(rs_model_family(m), "ials");
     uint32_t K = rs_model_dim(m), M = d.report.n_items;
     ck_assert_uint_eq(K, 6);
@@ -167,7 +143,7 @@ START_TEST(test_ials_stored_factor_is_the_served_foldin)
                   max_abs_diff(expected, folded, K));
     test_check_served_scores(m, &model, &d, (uint32_t[]){0, 5, 11, 30}, 4);
     free(gram), free(expected), free(work), free(stored), free(folded), free(scratch);
-    close_all(store, snap, m, dir);
+    test_close_loaded(store, snap, m, dir);
     model.free(model.self);
     free(options);
     rs_dataset_free(&d);
@@ -189,7 +165,7 @@ START_TEST(test_ganmf_serves_sigma_and_ridge_foldin)
     rs_store *store;
     rs_snapshot *snap;
     rs_model *m;
-    publish_and_load(&model, &d, dir, &store, &snap, &m);
+    test_publish_and_load(&model, &d, dir, &store, &snap, &m);
     ck_assert_str_eq(rs_model_family(m), "ganmf");
     uint32_t K = rs_model_dim(m), M = d.report.n_items;
     float *u = malloc(sizeof(float) * K),
@@ -218,7 +194,7 @@ START_TEST(test_ganmf_serves_sigma_and_ridge_foldin)
     ck_assert_msg(worst < 1e-4, "ridge normal equations off by %g", worst);
     test_check_served_scores(m, &model, &d, (uint32_t[]){0, 5, 11, 30}, 4);
     free(u), free(scratch);
-    close_all(store, snap, m, dir);
+    test_close_loaded(store, snap, m, dir);
     model.free(model.self);
     free(options);
     rs_dataset_free(&d);

@@ -6,6 +6,8 @@
 
 #include "idtable.h"
 #include "model.h"
+#include "publish.h"
+#include "store.h"
 #include "test_support.h"
 #include "trainable.h"
 
@@ -35,6 +37,35 @@ static inline void test_check_served_scores(rs_model *m, rs_train_model *model, 
         }
     }
     free(expected), free(u), free(scratch);
+}
+
+/* Publishes `model` (variant "v") into DIR/store and opens what a server
+ * would load: the store read-only, version 1's snapshot, the model. */
+static inline void test_publish_and_load(rs_train_model *model, const rs_dataset *d,
+                                         const char *dir, rs_store **store, rs_snapshot **snap,
+                                         rs_model **m)
+{
+    char store_dir[1100];
+    snprintf(store_dir, sizeof(store_dir), "%s/store", dir);
+    json_t *training = json_object();
+    uint64_t version;
+    rs_error err;
+    ck_assert_msg(rs_publish_model(store_dir, "v", model, d, training, 0, &version, &err) == 0,
+                  "%s", err.msg);
+    json_decref(training);
+    ck_assert_int_eq(rs_store_open(store_dir, RS_STORE_READONLY, 0, store, &err), 0);
+    ck_assert_int_eq(rs_snapshot_open(*store, "v", 0, 1, snap, &err), 0);
+    ck_assert_msg(rs_model_load(*snap, m, &err) == 0, "%s", err.msg);
+}
+
+/* Undoes test_publish_and_load and removes DIR. */
+static inline void test_close_loaded(rs_store *store, rs_snapshot *snap, rs_model *m,
+                                     const char *dir)
+{
+    rs_model_free(m);
+    rs_snapshot_close(snap);
+    rs_store_close(store);
+    test_remove_tree(dir);
 }
 
 #endif

@@ -162,6 +162,18 @@ jq_py() {
     python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($1)" "$T/body"
 }
 
+# beats_popularity NAME CSV: the last ndcg@50 of a --metrics-out CSV is at
+# least 1.2x what --model popularity scores on $T/data's split.
+beats_popularity() {
+    "$RECTRAIN" --data "$T/data/train.tsv" --test "$T/data/test.tsv" --model popularity \
+        --epochs 1 --threads 1 --progress off --metrics-out "$T/pop.csv" 2>/dev/null
+    local ndcg='NR == 1 { for (i = 1; i <= NF; i++) if ($i == "ndcg@50") c = i } END { print $c }'
+    local got pop
+    got=$(awk -F, "$ndcg" "$2"); pop=$(awk -F, "$ndcg" "$T/pop.csv")
+    echo "ndcg@50: $1 $got, popularity $pop"
+    awk -v a="$got" -v b="$pop" 'BEGIN { exit !(a > 1.2 * b) }' || fail "$1 does not beat popularity"
+}
+
 finish() {
     if [ "$FAILS" -ne 0 ]; then
         echo "$FAILS check(s) failed; server log:"
