@@ -60,22 +60,26 @@ static int same_host(const struct sockaddr_storage *a, const struct sockaddr_sto
     return 1; /* other families: one "address" */
 }
 
-/* Writes a whole JSON error answer and ends the sending side; lock held. */
+/* Writes a whole JSON error answer and ends the sending side; lock held.
+ * Head and body go out in one send, so that a client reading up to the
+ * blank line does not see the head alone. */
 static void answer(rs_conns *c, conn_rec *r, int status, const char *reason, const char *code,
                    const char *message)
 {
-    char body[384], head[512];
+    char body[384], whole[1024];
     int blen = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n",
                         code, message);
-    int hlen = snprintf(head, sizeof(head),
-                        "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-                        "Cache-Control: no-store\r\nConnection: close\r\n%s"
-                        "Content-Length: %d\r\n\r\n",
-                        status, reason, status == 503 ? "Retry-After: 1\r\n" : "", blen);
+    if (blen < 0 || (size_t)blen >= sizeof(body)) /* callers' messages are shorter */
+        blen = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\"}}\n", code);
+    int len = snprintf(whole, sizeof(whole),
+                       "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                       "Cache-Control: no-store\r\nConnection: close\r\n%s"
+                       "Content-Length: %d\r\n\r\n%s",
+                       status, reason, status == 503 ? "Retry-After: 1\r\n" : "", blen, body);
     /* A fresh or idle socket has room for these few hundred bytes; if it
      * has not, the client was not reading and loses the answer. */
-    if (send(r->fd, head, (size_t)hlen, MSG_NOSIGNAL | MSG_DONTWAIT) == hlen)
-        (void)send(r->fd, body, (size_t)blen, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (len > 0 && (size_t)len < sizeof(whole))
+        (void)send(r->fd, whole, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
     shutdown(r->fd, SHUT_WR);
     r->answered_at = rs_now();
     r->receiving = 0;

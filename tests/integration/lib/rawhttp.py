@@ -18,13 +18,27 @@ def connect(timeout=5.0):
     return s
 
 
-def read_answer(s, limit=5.0):
-    """Reads one answer (headers and a Content-Length body) or what came
-    before the peer closed; None when nothing came within limit."""
+def answer_complete(data):
+    """True once data holds the headers and the whole Content-Length body."""
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length":
+            length = int(v.strip())
+    return len(body) >= length
+
+
+def read_answer(s, limit=5.0, data=b""):
+    """Reads one answer (headers and a Content-Length body), going on from
+    the bytes already in data, or what came before the peer closed; None
+    when nothing came within limit. The head and the body may arrive in
+    separate segments: stopping at the blank line would lose the body."""
     s.settimeout(limit)
-    data = b""
     deadline = time.time() + limit
-    while time.time() < deadline:
+    while not answer_complete(data) and time.time() < deadline:
         try:
             chunk = s.recv(65536)
         except socket.timeout:
@@ -34,15 +48,6 @@ def read_answer(s, limit=5.0):
         if not chunk:
             break
         data += chunk
-        head, sep, body = data.partition(b"\r\n\r\n")
-        if sep:
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                k, _, v = line.partition(b":")
-                if k.strip().lower() == b"content-length":
-                    length = int(v.strip())
-            if len(body) >= length:
-                break
     return data or None
 
 
@@ -149,7 +154,7 @@ def drip(s, raw, limit):
                 return data, True
             data += chunk
             if b"\r\n\r\n" in data:
-                return data + (read_answer(s, 2.0) or b""), True
+                return read_answer(s, 2.0, data), True
         except socket.timeout:
             pass
         except ConnectionResetError:
@@ -198,6 +203,7 @@ def case_drip_body():
                 break
             data += chunk
             if b"\r\n\r\n" in data:
+                data = read_answer(s, 2.0, data)
                 break
         except socket.timeout:
             pass
