@@ -7,7 +7,7 @@
 #   make demo       train on the generated synthetic data set, publish, list
 #   make bench      retrieval benchmarks (needs python3-numpy)
 #   make tsan       the server's reload scenarios under ThreadSanitizer
-#   make fuzz       libFuzzer: request parser (FUZZ_SECONDS, 300) and answer writer (FUZZ_JSONBUF_SECONDS, 60)
+#   make fuzz       libFuzzer, FUZZ_SECONDS (300) per target: request parser, answer writer, HTTP framing, data loader
 #   make format     clang-format every source file in place
 #   make format-check  fail if any source differs from .clang-format
 #   make check-walls   prove the layer walls hold (run by make test)

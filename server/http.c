@@ -578,8 +578,9 @@ int rs_http_start(const rs_http_config *cfg, const rs_http_route *routes, int n_
         return -1;
     }
 
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD |
+                     (cfg->poll_loop ? MHD_USE_POLL : MHD_USE_AUTO) | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
     if (cfg->addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     unsigned threads = cfg->threads ? cfg->threads : 1;
     struct MHD_OptionItem opts[] = {

@@ -1,23 +1,23 @@
 #!/usr/bin/env bash
 # tests/fuzz/run.sh - builds the libFuzzer targets with clang into build-fuzz/
-# and runs them: fuzz_request (request parsing and routing) for FUZZ_SECONDS
-# (default 300), then fuzz_jsonbuf (the answer writer) for
-# FUZZ_JSONBUF_SECONDS (default 60). The request corpus starts from the
-# examples in proto/openapi.yaml and a few hand-written requests; corpora grow
-# in build-fuzz/corpus-*/ across runs. A crash leaves its input in
-# build-fuzz/ and fails the run.
+# and runs each for FUZZ_SECONDS (default 300): fuzz_request (request
+# parsing and routing), fuzz_jsonbuf (the answer writer), fuzz_http (HTTP
+# framing through a real socket into libmicrohttpd and the HTTP layer) and
+# fuzz_dataset (the data-file loader). The request corpus starts from the
+# examples in proto/openapi.yaml and a few hand-written requests, the others
+# from hand-written seeds below; corpora grow in build-fuzz/corpus-*/ across
+# runs. A crash leaves its input in build-fuzz/ and fails the run.
 #
-#   make fuzz                      # 6 minutes
-#   FUZZ_SECONDS=30 FUZZ_JSONBUF_SECONDS=10 tests/fuzz/run.sh
+#   make fuzz                      # 20 minutes
+#   FUZZ_SECONDS=30 tests/fuzz/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-300}
-FUZZ_JSONBUF_SECONDS=${FUZZ_JSONBUF_SECONDS:-60}
 OUT=build-fuzz
 CLANG=${CLANG:-clang}
 command -v "$CLANG" >/dev/null || { echo "fuzz: clang is not installed"; exit 77; }
 pkg-config --exists jansson || { echo "fuzz: jansson (pkg-config) is missing"; exit 77; }
-mkdir -p "$OUT/corpus-request" "$OUT/seeds-request" "$OUT/corpus-jsonbuf"
+for kind in request jsonbuf http dataset; do mkdir -p "$OUT/corpus-$kind" "$OUT/seeds-$kind"; done
 
 # build NAME SOURCES...: one fuzz target with ASan and UBSan.
 build() {
@@ -28,10 +28,13 @@ build() {
     "$CLANG" -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
         -Icore -Iserver $(pkg-config --cflags jansson) \
-        "$@" $(pkg-config --libs jansson) -lm -o "$OUT/$name"
+        "$@" $(pkg-config --libs jansson libmicrohttpd) -lm -lpthread -o "$OUT/$name"
 }
 build fuzz_request tests/fuzz/fuzz_request.c server/request.c server/router.c core/common.c
 build fuzz_jsonbuf tests/fuzz/fuzz_jsonbuf.c server/jsonbuf.c
+build fuzz_http tests/fuzz/fuzz_http.c server/http.c server/conns.c server/stats.c \
+    server/router.c server/log.c core/names.c core/common.c
+build fuzz_dataset tests/fuzz/fuzz_dataset.c core/dataset.c core/idtable.c core/rng.c core/common.c
 
 # Seeds: every JSON example of the API contract, plus requests that reach
 # each branch of the validator and the router.
@@ -75,4 +78,22 @@ run() {
 run fuzz_request "$FUZZ_SECONDS" -max_len=65536 -dict=../tests/fuzz/request.dict \
     corpus-request seeds-request
 echo "fuzz: request corpus $(ls "$OUT/corpus-request" | wc -l) inputs"
-run fuzz_jsonbuf "$FUZZ_JSONBUF_SECONDS" -max_len=4096 corpus-jsonbuf
+run fuzz_jsonbuf "$FUZZ_SECONDS" -max_len=4096 corpus-jsonbuf
+
+# HTTP seeds: a request per route, pipelining, chunked bodies, HEAD,
+# Expect: 100-continue, HTTP/1.0.
+seeds=$OUT/seeds-http
+printf 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' >"$seeds/get"
+printf 'POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}GET /v1/items/a%%20b?n=3 HTTP/1.1\r\nHost: x\r\n\r\n' >"$seeds/pipelined"
+printf 'POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n' >"$seeds/chunked"
+printf 'HEAD /healthz HTTP/1.0\r\n\r\n' >"$seeds/head"
+printf 'POST /v1/echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Type: application/json\r\nContent-Length: 3\r\n\r\n{} ' >"$seeds/expect"
+run fuzz_http "$FUZZ_SECONDS" -max_len=8192 corpus-http seeds-http
+
+# Data-file seeds (the first byte picks the options, see fuzz_dataset.c):
+# tabs, a header and a test file, "::" with ratings and a k-core.
+seeds=$OUT/seeds-dataset
+printf '\000u1\ti1\nu1\ti2\nu2\ti1\t5\t100\n' >"$seeds/tabs"
+printf '\003user,item,rating\nu1,i1,4\nu2,i2,3\nu1,i3,5\n\n\n\nu1,i2\nu3,i1\n' >"$seeds/test-file"
+printf '\025u1::i1::4\nu1::i2::5\nu2::i1::1\nu2::i3::5\nu3::i3::5\nu3::i1::4\n' >"$seeds/colons"
+run fuzz_dataset "$FUZZ_SECONDS" -max_len=16384 corpus-dataset seeds-dataset

@@ -14,7 +14,9 @@
 #     dripping its request line: closed;
 #   - a connection over --max-connections or --max-per-address:
 #     503 too_many_connections at once;
-#   - 100 malformed requests are all counted but not all logged.
+#   - 100 malformed requests are all counted but not all logged;
+#   - a client that half-closes after its request is answered, then closed
+#     within a fraction of a second (not at a timeout).
 set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/lib/server.sh
@@ -58,7 +60,7 @@ stop_server
 # A burst of malformed requests does not flood the log.
 : >"$T/server.log"
 start_server
-$RAW "$PORT" malformed_burst || fail "malformed burst (above)"
+$RAW "$PORT" malformed_burst half_close || fail "malformed burst, half-closing clients (above)"
 n=$(metric 'recsys_http_requests_total{route="unmatched",status="505",variant=""}')
 [ "${n:-0}" = 100 ] || fail "100 malformed requests, ${n:-0} counted"
 lines=$(grep -c 'WARN  http:' "$T/server.log")

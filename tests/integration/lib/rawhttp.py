@@ -219,6 +219,35 @@ def case_malformed_burst():
     return None
 
 
+def case_half_close():
+    # A client that sends its request and at once ends its input gets the
+    # answer and then the close, soon: libmicrohttpd's epoll loop alone can
+    # miss that end-of-input and keep the connection until a timeout
+    # (--timeout, --request-timeout: tens of seconds by default).
+    slowest = 0.0
+    for _ in range(20):
+        s = connect()
+        start = time.time()
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.shutdown(socket.SHUT_WR)
+        s.settimeout(5.0)
+        data = b""
+        try:
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except socket.timeout:
+            s.close()
+            return "still open 5 s after the client ended its input (answer %r)" % data[:40]
+        s.close()
+        if not answer_complete(data) or parse(data)[0] != 200:
+            return "no whole 200 before the close: %r" % data[:80]
+        slowest = max(slowest, time.time() - start)
+    return None if slowest < 2.0 else "a close took %.2f s" % slowest
+
+
 def hold(n):
     conns = [connect() for _ in range(n)]
     time.sleep(0.3)  # let the server accept them
