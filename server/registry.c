@@ -14,6 +14,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -70,6 +71,11 @@ void rs_loaded_destroy(rs_loaded *l)
     /* Counted down only once the snapshot is closed: then the store may go. */
     if (l->store_live) atomic_fetch_sub(l->store_live, 1);
     free(l);
+    /* A version is megabytes freed at once, on whichever thread let it go
+     * last, into that thread's malloc arena; hand the free pages back now
+     * (once per retired version) rather than let each arena keep its high
+     * water mark. */
+    malloc_trim(0);
 }
 
 void rs_loaded_release(rs_loaded *l)
