@@ -76,6 +76,20 @@ static int parse_denoise(const char *s, void *base)
     return 0;
 }
 
+static int parse_denoise_keep(const char *s, void *base)
+{
+    rs_cli *c = base;
+    if (!strcmp(s, "better"))
+        c->denoise_keep_all = 0;
+    else if (!strcmp(s, "always"))
+        c->denoise_keep_all = 1;
+    else {
+        fprintf(stderr, "rectrain: --denoise-keep: expected better or always, got '%s'\n", s);
+        return -1;
+    }
+    return 0;
+}
+
 static int parse_denoise_split(const char *s, void *base)
 {
     rs_cli *c = base;
@@ -214,8 +228,14 @@ static const rs_option program_tail[] = {
     CUSTOM_("denoise-split", parse_denoise_split, "DOMAIN",
             "rho: split and relabel on the normalised matching rho (the paper); log: on log rho",
             "rho"),
+    CUSTOM_("denoise-keep", parse_denoise_keep, "RULE",
+            "better: a round's retrained model replaces the one before only when its validation "
+            "figure (--select) is at least as good, else the rounds stop and the better model "
+            "and its labels are kept; always: every round's model is kept (the paper)",
+            "better"),
     STRING_("denoise-out", denoise_out, "FILE",
-            "write the last round's labels: user, item, original weight, new weight, flagged "
+            "write the published model's training labels: user, item, original weight, new weight, "
+            "flagged "
             "(yes/no), tab-separated"),
     SECTION_("Publishing"),
     STRING_("store", store, "DIR", "LMDB store to publish the best epoch into"),

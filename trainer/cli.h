@@ -28,8 +28,13 @@ typedef struct rs_cli {
     int denoise;
     rs_prorec_options prorec;
     const char *denoise_out;
+    int denoise_keep_all; /* --denoise-keep always: every round's model is kept */
     uint64_t denoise_flagged, denoise_interactions;
     double denoise_seconds;
+    /* Rounds whose model was kept, and the validation figure (the selection
+     * metric) of the base model and of the model published. */
+    int denoise_rounds_kept;
+    double denoise_valid_base, denoise_valid_kept;
 } rs_cli;
 
 /* Parses argv into c. Returns 0, or -1 after printing why to stderr; with

@@ -10,6 +10,7 @@
 #include <cblas.h>
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stddef.h>
 #include <omp.h>
 #include <signal.h>
@@ -72,12 +73,19 @@ static json_t *denoise_json(const rs_cli *c)
     double share = c->denoise_interactions
                        ? (double)c->denoise_flagged / (double)c->denoise_interactions
                        : 0.0;
-    return json_pack("{s:s, s:f, s:f, s:f, s:i, s:s, s:I, s:I, s:f, s:f}", "method", "prorec",
-                     "gamma", (double)o->gamma, "beta", (double)o->beta, "lambda",
-                     (double)o->lambda, "rounds", o->rounds, "split", o->log_domain ? "log" : "rho",
-                     "interactions", (json_int_t)c->denoise_interactions, "flagged",
-                     (json_int_t)c->denoise_flagged, "flagged_share", share, "seconds",
-                     c->denoise_seconds);
+    json_t *obj = json_pack(
+        "{s:s, s:f, s:f, s:f, s:i, s:s, s:I, s:I, s:f, s:f, s:s, s:i}", "method", "prorec", "gamma",
+        (double)o->gamma, "beta", (double)o->beta, "lambda", (double)o->lambda, "rounds", o->rounds,
+        "split", o->log_domain ? "log" : "rho", "interactions", (json_int_t)c->denoise_interactions,
+        "flagged", (json_int_t)c->denoise_flagged, "flagged_share", share, "seconds",
+        c->denoise_seconds, "keep", c->denoise_keep_all ? "always" : "better", "rounds_kept",
+        c->denoise_rounds_kept);
+    /* NaN (no validation data) is not JSON: the figures are left out. */
+    if (obj && !isnan(c->denoise_valid_base)) {
+        json_object_set_new(obj, "valid_base", json_real(c->denoise_valid_base));
+        json_object_set_new(obj, "valid_kept", json_real(c->denoise_valid_kept));
+    }
+    return obj;
 }
 
 static json_t *training_json(const rs_cli *c, const rs_train_summary *s)
@@ -186,11 +194,17 @@ static int score_block_size(const rs_train_model *model)
     return (int)RS_MIN((uint32_t)model->batch_capacity, most);
 }
 
-/* One ProRec round: the trained model's matching relabels soft->train's
- * values (flagged per entry), then a fresh model (same seed) is trained on
- * the soft labels, replacing *model. */
-static int denoise_round(rs_cli *c, rs_dataset *soft, double *log_rho, uint8_t *flagged, int round,
-                         rs_train_model *model, rs_train_summary *summary, rs_error *err)
+/* The selection metric's validation value of a training summary, or NaN
+ * when the run had no validation data (nothing to compare rounds on). */
+static double valid_figure(const rs_cli *c, const rs_train_summary *s)
+{
+    return s->selected_on_valid ? s->best_valid.values[c->train.select_index] : NAN;
+}
+
+/* Relabels soft->train's values from the trained model's matching (flagged
+ * per entry) and reports the round. */
+static int relabel(rs_cli *c, rs_dataset *soft, double *log_rho, uint8_t *flagged, int round,
+                   rs_train_model *model, rs_error *err)
 {
     double t0 = rs_now();
     model_scorer scorer = {model, &soft->train};
@@ -212,20 +226,47 @@ static int denoise_round(rs_cli *c, rs_dataset *soft, double *log_rho, uint8_t *
             round, c->prorec.rounds, (long long)n_flagged, (unsigned long long)nnz,
             100.0 * (double)n_flagged / (double)RS_MAX(nnz, 1), mean / (double)RS_MAX(nnz, 1),
             rs_now() - t0);
-    model->free(model->self);
-    memset(model, 0, sizeof(*model));
+    return 0;
+}
+
+/* One ProRec round: relabel from *model, then train a fresh model (same
+ * seed) on the soft labels. With --denoise-keep better the fresh model
+ * replaces *model only when its validation figure is at least *model's;
+ * otherwise it is dropped and *kept is set to 0 (the caller restores the
+ * labels and stops). A round without validation data is always kept. */
+static int denoise_round(rs_cli *c, rs_dataset *soft, double *log_rho, uint8_t *flagged, int round,
+                         rs_train_model *model, rs_train_summary *summary, int *kept, rs_error *err)
+{
+    if (relabel(c, soft, log_rho, flagged, round, model, err) != 0) return -1;
+    rs_train_model fresh;
+    memset(&fresh, 0, sizeof(fresh));
+    rs_train_summary fresh_summary;
     rs_train_options o = c->train;
     o.phase = "denoise";
     o.csv_append = 1; /* each round's rows follow the base model's */
-    if (create_model(c, soft, model, err) != 0 ||
-        rs_train_run(model, soft, &c->metrics, &o, summary, err) != 0)
+    if (create_model(c, soft, &fresh, err) != 0) return -1;
+    if (rs_train_run(&fresh, soft, &c->metrics, &o, &fresh_summary, err) != 0) {
+        fresh.free(fresh.self);
         return -1;
-    print_summary(c, summary);
+    }
+    print_summary(c, &fresh_summary);
+    double before = valid_figure(c, summary), after = valid_figure(c, &fresh_summary);
+    *kept = c->denoise_keep_all || isnan(before) || isnan(after) || after >= before;
+    fprintf(stderr, "denoise round %d: validation %s %.4f against %.4f before: %s\n", round,
+            c->select, after, before, *kept ? "kept" : "dropped, the model before is kept");
+    rs_train_model *loser = *kept ? model : &fresh;
+    loser->free(loser->self);
+    if (*kept) {
+        *model = fresh;
+        *summary = fresh_summary;
+    }
     return 0;
 }
 
 /* --denoise prorec: rounds of relabel + retrain on a copy of the training
- * matrix that shares d->train's structure and owns its values. */
+ * matrix that shares d->train's structure and owns its values. The labels
+ * of the kept model's training (all ones when no round is kept) are what
+ * --denoise-out writes. */
 static int denoise(rs_cli *c, rs_dataset *d, rs_train_model *model, rs_train_summary *summary,
                    rs_error *err)
 {
@@ -236,19 +277,42 @@ static int denoise(rs_cli *c, rs_dataset *d, rs_train_model *model, rs_train_sum
                             model->family);
     uint64_t nnz = rs_csr_nnz(&d->train);
     rs_dataset soft = *d;
+    /* The working labels and flags, and a copy of the kept round's (the
+     * base model's: all ones, none flagged). */
     soft.train.values = rs_malloc(nnz + 1, sizeof(float), err);
-    double *log_rho = soft.train.values ? rs_malloc(nnz + 1, sizeof(double), err) : NULL;
+    float *kept_values = soft.train.values ? rs_malloc(nnz + 1, sizeof(float), err) : NULL;
+    double *log_rho = kept_values ? rs_malloc(nnz + 1, sizeof(double), err) : NULL;
     uint8_t *flagged = log_rho ? rs_calloc(nnz + 1, 1, err) : NULL;
-    int rc = flagged ? 0 : -1;
-    for (uint64_t p = 0; rc == 0 && p < nnz; p++) soft.train.values[p] = 1.0f;
-    for (int round = 1; rc == 0 && round <= c->prorec.rounds && !rs_train_stop_requested; round++)
-        rc = denoise_round(c, &soft, log_rho, flagged, round, model, summary, err);
+    uint8_t *kept_flagged = flagged ? rs_calloc(nnz + 1, 1, err) : NULL;
+    int rc = kept_flagged ? 0 : -1, kept = 1;
+    uint64_t kept_count = 0;
+    for (uint64_t p = 0; rc == 0 && p < nnz; p++) soft.train.values[p] = kept_values[p] = 1.0f;
+    c->denoise_valid_base = c->denoise_valid_kept = valid_figure(c, summary);
+    c->denoise_rounds_kept = 0;
+    for (int round = 1; rc == 0 && kept && round <= c->prorec.rounds && !rs_train_stop_requested;
+         round++) {
+        rc = denoise_round(c, &soft, log_rho, flagged, round, model, summary, &kept, err);
+        if (rc == 0 && kept) {
+            c->denoise_rounds_kept = round;
+            c->denoise_valid_kept = valid_figure(c, summary);
+            kept_count = c->denoise_flagged;
+            memcpy(kept_values, soft.train.values, nnz * sizeof(float));
+            memcpy(kept_flagged, flagged, nnz);
+        }
+    }
+    if (rc == 0 && !kept) { /* the dropped round's labels trained nothing published */
+        memcpy(soft.train.values, kept_values, nnz * sizeof(float));
+        memcpy(flagged, kept_flagged, nnz);
+        c->denoise_flagged = kept_count;
+    }
     if (rc == 0 && c->denoise_out)
         rc = rs_prorec_write(c->denoise_out, &soft.train, d->users, d->items, d->train.values,
                              soft.train.values, flagged, err);
     free(soft.train.values);
+    free(kept_values);
     free(log_rho);
     free(flagged);
+    free(kept_flagged);
     return rc;
 }
 

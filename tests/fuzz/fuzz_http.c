@@ -100,7 +100,17 @@ static int send_input(const uint8_t *data, size_t size)
     if (fd < 0) abort();
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) abort();
+    /* Thousands of connections a second can still run out of ephemeral
+     * ports for a moment (EADDRNOTAVAIL): wait and retry, for at most 5 s. */
+    int tries = 0;
+    while (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        if (errno != EADDRNOTAVAIL || ++tries > 500) {
+            perror("fuzz_http: connect");
+            abort();
+        }
+        struct timespec pause = {0, 10 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
     struct timeval tv = {.tv_sec = CLOSE_WITHIN_S};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -226,6 +236,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int fd = send_input(data, size);
     size_t len;
     char *buf = read_all(fd, head_sent, &len);
+    /* Close with a reset: the answer is read, and a reset leaves no
+     * TIME_WAIT socket holding the ephemeral port for a minute (at ~8,000
+     * inputs a second the ports run out within seconds otherwise). */
+    struct linger reset = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
     close(fd);
     if (answers(buf, len, head_sent) != WHOLE) {
         fprintf(stderr, "fuzz_http: not a sequence of whole answers (%zu bytes)\n", len);

@@ -69,7 +69,7 @@ grep -q '"family": *"vae"' "$work/ls.txt" || grep -q '"family":"vae"' "$work/ls.
     fail "manifest not listed"
 
 echo "-- --denoise prorec: the relabelled weights and the manifest's record"
-"$RECTRAIN" "${train[@]}" --epochs 5 --denoise prorec --denoise-out "$work/d.tsv" \
+"$RECTRAIN" "${train[@]}" --epochs 5 --denoise prorec --denoise-keep always --denoise-out "$work/d.tsv" \
     --metrics-out "$work/d.csv" --store "$work/dstore" --variant den 2>"$work/d.log" ||
     { cat "$work/d.log"; fail "denoise"; }
 [ "$(grep -c ',train,' "$work/d.csv")" -eq 1 ] && [ "$(grep -c ',denoise,' "$work/d.csv")" -eq 1 ] ||
@@ -87,6 +87,30 @@ awk -F'\t' 'NR > 1 && !($3 == 1 && $4 > 0 && $4 <= 1 && ($5 == "yes" || $5 == "n
 grep -q '"denoise":{[^}]*"method":"prorec"' "$work/dls.txt" &&
     grep -q '"denoise":{[^}]*"flagged_share":0\.[0-9]' "$work/dls.txt" ||
     fail "the manifest does not record the denoising"
+grep -q '"denoise":{[^}]*"keep":"always"' "$work/dls.txt" &&
+    grep -q '"denoise":{[^}]*"rounds_kept":1' "$work/dls.txt" ||
+    fail "the manifest does not record the kept round"
+
+echo "-- --denoise-keep better: a round is kept only when validation does not drop"
+"$RECTRAIN" "${train[@]}" --epochs 5 --denoise prorec --denoise-rounds 3 --denoise-out "$work/db.tsv" \
+    --store "$work/dbstore" --variant den 2>"$work/db.log" || { cat "$work/db.log"; fail "denoise better"; }
+grep 'validation ndcg@50 [0-9.]* against [0-9.]* before' "$work/db.log" >"$work/db.rounds" ||
+    fail "no round verdict: $(tail -3 "$work/db.log")"
+# Every verdict agrees with its figures; rounds stop at the first drop.
+awk '{ after = $5; before = $7; kept = ($9 == "kept") }
+    kept != (after >= before) { exit 1 } !kept { drops++ } kept { k = NR }
+    END { exit !(drops <= 1 && (drops == 0 || k == NR - 1)) }' "$work/db.rounds" ||
+    fail "round verdicts do not follow the figures: $(cat "$work/db.rounds")"
+kept_rounds=$(grep -c ': kept$' "$work/db.rounds")
+"$RECTRAIN" store ls "$work/dbstore" | tr -d ' \n' >"$work/dbls.txt"
+grep -q '"denoise":{[^}]*"keep":"better"' "$work/dbls.txt" &&
+    grep -q "\"denoise\":{[^}]*\"rounds_kept\":$kept_rounds[,}]" "$work/dbls.txt" ||
+    fail "manifest rounds_kept is not $kept_rounds"
+if [ "$kept_rounds" -eq 0 ]; then # the base model is published, on its own labels
+    awk -F'\t' 'NR > 1 && ($4 != 1 || $5 != "no") { exit 1 }' "$work/db.tsv" ||
+        fail "no round kept, yet --denoise-out shows relabelled weights"
+fi
+echo "rounds kept: $kept_rounds of $(wc -l <"$work/db.rounds") tried"
 ! "$RECTRAIN" "${train[@]}" --model popularity --epochs 1 --denoise prorec 2>"$work/dp.log" ||
     fail "--denoise accepted a family without weighted training"
 grep -q "does not train on weighted interactions" "$work/dp.log" || fail "denoise refusal: $(cat "$work/dp.log")"

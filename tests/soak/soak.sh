@@ -65,12 +65,17 @@ while [ $((SECONDS - start)) -lt "$SECS" ]; do
         next_sample=$((now + 30))
     fi
     if [ "$now" -ge "$next_kill" ]; then
-        publish $((seed++)) 3 &
+        # The trainer itself in the background (not a function's subshell,
+        # whose death would leave rectrain running), long enough that the
+        # signal lands while it trains or publishes.
+        "$RECTRAIN" --data "$DATA" --model vae --epochs 200 --hidden 64 --latent 16 \
+            --seed $((seed++)) --threads 1 --progress off --store "$T/store" --variant default \
+            >>"$T/publish.log" 2>&1 &
         victim=$!
-        sleep "0.$((RANDOM % 9 + 1))"
-        sleep $((RANDOM % 3))
-        kill -KILL "$victim" 2>/dev/null && killed=$((killed + 1))
+        sleep "$((RANDOM % 3)).$((RANDOM % 9 + 1))"
+        kill -KILL "$victim" 2>/dev/null
         wait "$victim" 2>/dev/null
+        [ $? -eq 137 ] && killed=$((killed + 1))
         next_kill=$((next_kill + KILL_EVERY))
     elif [ "$now" -ge "$next_publish" ]; then
         publish $((seed++)) && published=$((published + 1))
@@ -102,6 +107,7 @@ for f in load-get load-post; do
     failed=$(sed -n 's/^failed \([0-9]*\)$/\1/p' "$T/$f.out")
     [ "${failed:-x}" = 0 ] || fail "$f: ${failed:-?} well-formed requests failed"
 done
+[ "$SECS" -lt "$KILL_EVERY" ] || [ "$killed" -gt 0 ] || fail "no trainer was SIGKILLed while running"
 grep -q "unanswered 0" "$T/hostile.out" || fail "malformed requests went unanswered"
 if [ -n "$rss1" ] && [ "$rss2" -gt $((rss1 * 110 / 100)) ]; then
     fail "RssAnon grew more than 10% after the first minute ($rss1 -> $rss2 kB)"
