@@ -21,7 +21,8 @@ echo "== 2. train Mult-VAE, publish the best epoch to $OUT/store (variant 'defau
 rm -rf "$OUT/store"
 "$BINDIR"/rectrain --data "$OUT/train.tsv" --test "$OUT/test.tsv" --model vae \
     --epochs "$EPOCHS" --hidden 200 --latent 64 --batch 100 --seed 2026 \
-    --metrics-out "$OUT/metrics.csv" --store "$OUT/store" --variant default
+    --metrics-out "$OUT/metrics.csv" --plot-out "$OUT/curves.svg" \
+    --store "$OUT/store" --variant default
 
 echo
 echo "== 3. the store"

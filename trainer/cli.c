@@ -209,6 +209,10 @@ static const rs_option program_tail[] = {
             "valid_*, then the test metrics; with --refit a last row, phase 'refit', holds the "
             "published model's test figures; with --denoise each round's retraining follows, "
             "phase 'denoise')"),
+    STRING_("plot-out", plot_out, "FILE",
+            "at the end of the run, draw the per-epoch curves (loss, KL, beta, validation and "
+            "test metrics) as an SVG picture to FILE (the same figures the manifest keeps as "
+            "training.curves)"),
     CUSTOM_("progress", parse_progress, "MODE", "auto (bar on a terminal) | on | off", "auto"),
     SECTION_("Denoising"),
     CUSTOM_("denoise", parse_denoise, "METHOD",

@@ -25,6 +25,7 @@
 #include "dataset.h"
 #include "model.h"
 #include "options.h"
+#include "plot.h"
 #include "publish.h"
 #include "store.h"
 #include "synth.h"
@@ -106,6 +107,7 @@ static json_t *training_json(const rs_cli *c, const rs_train_summary *s)
         json_object_set_new(obj, "select_rule",
                             json_string(c->train.select_within_se ? "within-se" : "best"));
         if (c->denoise) json_object_set_new(obj, "denoise", denoise_json(c));
+        if (c->train.curves) json_object_set(obj, "curves", c->train.curves);
     }
     return obj;
 }
@@ -354,6 +356,10 @@ static int run_train(int argc, char **argv)
     /* With --refit the first pass only chooses the epoch count: its test
      * figures would describe a model that is not published. */
     if (c.refit) c.train.eval_test = 0;
+    if (!(c.train.curves = json_array())) {
+        rs_fail(&err, "out of memory");
+        goto fail;
+    }
     rs_train_summary summary;
     if (rs_train_run(&model, &d, &c.metrics, &c.train, &summary, &err) != 0) goto fail;
     print_summary(&c, &summary);
@@ -362,6 +368,8 @@ static int run_train(int argc, char **argv)
     if (c.rankings_out && rs_write_rankings(&model, &d.known, d.users, d.items, c.rankings_users,
                                             50, c.rankings_out, &err) != 0)
         goto fail;
+    if (c.plot_out && rs_plot_curves_svg(c.train.curves, c.plot_out, &err) != 0) goto fail;
+    if (c.plot_out) fprintf(stderr, "wrote the training curves to %s\n", c.plot_out);
     if (c.store) {
         json_t *training = training_json(&c, &summary);
         uint64_t version = 0;
@@ -379,6 +387,7 @@ fail:
 done:
     if (model.free) model.free(model.self);
     rs_dataset_free(&d);
+    json_decref(c.train.curves);
     rs_cli_free(&c);
     return rc;
 }

@@ -45,6 +45,7 @@ void rs_train_options_default(rs_train_options *o)
     o->csv_append = 0;
     o->progress = -1;
     o->seed = 2026;
+    o->curves = NULL;
 }
 
 static int open_csv(const rs_train_options *o, const rs_metric_set *set, FILE **out, rs_error *err)
@@ -78,6 +79,43 @@ static void print_metrics(FILE *f, const char *label, const rs_metric_set *set,
         rs_metric_name(set, i, name, sizeof(name));
         fprintf(f, " %s %.4f", name, r->values[i]);
     }
+}
+
+static json_t *curve_metrics(const rs_metric_set *set, const rs_eval_result *r)
+{
+    json_t *obj = json_object();
+    char name[32];
+    for (int i = 0; obj && i < set->n; i++) {
+        rs_metric_name(set, i, name, sizeof(name));
+        if (json_object_set_new(obj, name, json_real(r->values[i])) != 0) {
+            json_decref(obj);
+            return NULL;
+        }
+    }
+    return obj;
+}
+
+/* One epoch's point of o->curves; valid/test NULL when not evaluated. */
+static int append_curve_point(const rs_train_options *o, const rs_metric_set *set, int epoch,
+                              const rs_step_stats *total, uint32_t n_users, float beta,
+                              double seconds, const rs_eval_result *valid,
+                              const rs_eval_result *test, rs_error *err)
+{
+    if (!o->curves) return 0;
+    json_t *point = json_pack("{s:i, s:s, s:f, s:f, s:f, s:f}", "epoch", epoch, "phase", o->phase,
+                              "loss", total->loss / n_users, "kl", total->kl / n_users, "beta",
+                              (double)beta, "seconds", seconds);
+    int rc = point ? 0 : -1;
+    if (rc == 0 && valid && valid->n_users)
+        rc = json_object_set_new(point, "valid", curve_metrics(set, valid));
+    if (rc == 0 && test && test->n_users)
+        rc = json_object_set_new(point, "test", curve_metrics(set, test));
+    if (rc == 0)
+        return json_array_append_new(o->curves, point) == 0
+                   ? 0
+                   : rs_fail(err, "out of memory recording the training curves");
+    json_decref(point);
+    return rs_fail(err, "out of memory recording the training curves");
 }
 
 /* Users with at least one training item, the rows an epoch visits. */
@@ -178,6 +216,9 @@ int rs_train_run(rs_train_model *model, const rs_dataset *d, const rs_metric_set
         int evaluate = epoch % o->eval_every == 0 || last;
         if (!evaluate) {
             fprintf(stderr, "\n");
+            if (append_curve_point(o, set, epoch, &total, n_users, beta, train_seconds, NULL, NULL,
+                                   err) != 0)
+                goto done;
             continue;
         }
         rs_eval_result valid, test;
@@ -201,6 +242,9 @@ int rs_train_run(rs_train_model *model, const rs_dataset *d, const rs_metric_set
                 : keep     ? " * kept (within 1 s.e.)"
                            : "");
         rs_model_after_eval(model, epoch, improved);
+        if (append_curve_point(o, set, epoch, &total, n_users, beta, train_seconds, &valid, &test,
+                               err) != 0)
+            goto done;
         if (csv) {
             fprintf(csv, "%d,%s,%.6f,%.6f,%.6f,%.3f", epoch, o->phase, total.loss / n_users,
                     total.kl / n_users, beta, train_seconds);

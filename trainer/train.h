@@ -5,6 +5,8 @@
 #ifndef RS_TRAIN_H
 #define RS_TRAIN_H
 
+#include <jansson.h>
+
 #include "dataset.h"
 #include "evaluate.h"
 #include "metrics.h"
@@ -26,6 +28,10 @@ typedef struct rs_train_options {
     const char *phase;       /* CSV "phase": "train" (default), "refit" or "denoise" */
     int csv_append;          /* append rows to metrics_out instead of rewriting it */
     int progress;            /* -1 auto, 0 off, 1 on */
+    /* When set, every epoch appends one object to this array: epoch, phase,
+     * loss, kl, beta, seconds and, when evaluated, valid and test metrics
+     * (the manifest's training.curves, the --plot-out picture). */
+    json_t *curves;
     uint64_t seed;
 } rs_train_options;
 
