@@ -38,6 +38,20 @@ static int parse_mode(const char *opt, const char *s, const char *yes, const cha
     return 0;
 }
 
+/* A two-valued option: zero or one sets *out to 0 or 1. */
+static int parse_choice(const char *opt, const char *s, const char *zero, const char *one, int *out)
+{
+    if (!strcmp(s, zero))
+        *out = 0;
+    else if (!strcmp(s, one))
+        *out = 1;
+    else {
+        fprintf(stderr, "rectrain: %s: expected %s or %s, got '%s'\n", opt, zero, one, s);
+        return -1;
+    }
+    return 0;
+}
+
 static int parse_header(const char *s, void *base)
 {
     return parse_mode("--header", s, "yes", "no", &((rs_cli *)base)->data.header);
@@ -50,58 +64,24 @@ static int parse_progress(const char *s, void *base)
 
 static int parse_select_rule(const char *s, void *base)
 {
-    rs_cli *c = base;
-    if (!strcmp(s, "best"))
-        c->train.select_within_se = 0;
-    else if (!strcmp(s, "within-se"))
-        c->train.select_within_se = 1;
-    else {
-        fprintf(stderr, "rectrain: --select-rule: expected best or within-se, got '%s'\n", s);
-        return -1;
-    }
-    return 0;
+    return parse_choice("--select-rule", s, "best", "within-se",
+                        &((rs_cli *)base)->train.select_within_se);
 }
 
 static int parse_denoise(const char *s, void *base)
 {
-    rs_cli *c = base;
-    if (!strcmp(s, "none"))
-        c->denoise = 0;
-    else if (!strcmp(s, "prorec"))
-        c->denoise = 1;
-    else {
-        fprintf(stderr, "rectrain: --denoise: expected none or prorec, got '%s'\n", s);
-        return -1;
-    }
-    return 0;
+    return parse_choice("--denoise", s, "none", "prorec", &((rs_cli *)base)->denoise);
 }
 
 static int parse_denoise_keep(const char *s, void *base)
 {
-    rs_cli *c = base;
-    if (!strcmp(s, "better"))
-        c->denoise_keep_all = 0;
-    else if (!strcmp(s, "always"))
-        c->denoise_keep_all = 1;
-    else {
-        fprintf(stderr, "rectrain: --denoise-keep: expected better or always, got '%s'\n", s);
-        return -1;
-    }
-    return 0;
+    return parse_choice("--denoise-keep", s, "better", "always",
+                        &((rs_cli *)base)->denoise_keep_all);
 }
 
 static int parse_denoise_split(const char *s, void *base)
 {
-    rs_cli *c = base;
-    if (!strcmp(s, "rho"))
-        c->prorec.log_domain = 0;
-    else if (!strcmp(s, "log"))
-        c->prorec.log_domain = 1;
-    else {
-        fprintf(stderr, "rectrain: --denoise-split: expected rho or log, got '%s'\n", s);
-        return -1;
-    }
-    return 0;
+    return parse_choice("--denoise-split", s, "rho", "log", &((rs_cli *)base)->prorec.log_domain);
 }
 
 #define INT_(nm, ty, field, a, lo, hi, h)  RS_OPT_INT_(nm, ty, rs_cli, field, a, lo, hi, h, NULL)

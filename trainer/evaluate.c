@@ -134,3 +134,17 @@ done:
     free(top);
     return rc;
 }
+
+json_t *rs_eval_metrics_json(const rs_metric_set *set, const rs_eval_result *r)
+{
+    json_t *obj = json_object();
+    char name[32];
+    for (int i = 0; obj && i < set->n; i++) {
+        rs_metric_name(set, i, name, sizeof(name));
+        if (json_object_set_new(obj, name, json_real(r->values[i])) != 0) {
+            json_decref(obj);
+            return NULL;
+        }
+    }
+    return obj;
+}

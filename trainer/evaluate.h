@@ -4,6 +4,8 @@
 #ifndef RS_EVALUATE_H
 #define RS_EVALUATE_H
 
+#include <jansson.h>
+
 #include "dataset.h"
 #include "metrics.h"
 #include "trainable.h"
@@ -17,6 +19,10 @@ typedef struct rs_eval_result {
 int rs_evaluate(rs_train_model *model, const rs_csr *input, const rs_csr *exclude,
                 const rs_csr *targets, const rs_metric_set *set, rs_eval_result *out,
                 rs_error *err);
+
+/* r's figures as a JSON object keyed by metric name ("recall@20": 0.41,
+ * ...); NULL when out of memory. The caller owns the reference. */
+json_t *rs_eval_metrics_json(const rs_metric_set *set, const rs_eval_result *r);
 
 /* Writes the model's top-k for the first n_users users with a non-empty
  * input row, one JSON object per line: {"user": ID, "items": [IDS],

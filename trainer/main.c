@@ -56,12 +56,7 @@ static int load_data(rs_cli *c, rs_dataset *d, rs_error *err)
 
 static json_t *metrics_json(const rs_metric_set *set, const rs_eval_result *r)
 {
-    json_t *obj = json_object();
-    char name[32];
-    for (int i = 0; obj && i < set->n; i++) {
-        rs_metric_name(set, i, name, sizeof(name));
-        json_object_set_new(obj, name, json_real(r->values[i]));
-    }
+    json_t *obj = rs_eval_metrics_json(set, r);
     if (obj) json_object_set_new(obj, "users", json_integer(r->n_users));
     return obj;
 }
@@ -368,8 +363,10 @@ static int run_train(int argc, char **argv)
     if (c.rankings_out && rs_write_rankings(&model, &d.known, d.users, d.items, c.rankings_users,
                                             50, c.rankings_out, &err) != 0)
         goto fail;
-    if (c.plot_out && rs_plot_curves_svg(c.train.curves, c.plot_out, &err) != 0) goto fail;
-    if (c.plot_out) fprintf(stderr, "wrote the training curves to %s\n", c.plot_out);
+    if (c.plot_out) {
+        if (rs_plot_curves_svg(c.train.curves, c.plot_out, &err) != 0) goto fail;
+        fprintf(stderr, "wrote the training curves to %s\n", c.plot_out);
+    }
     if (c.store) {
         json_t *training = training_json(&c, &summary);
         uint64_t version = 0;

@@ -81,20 +81,6 @@ static void print_metrics(FILE *f, const char *label, const rs_metric_set *set,
     }
 }
 
-static json_t *curve_metrics(const rs_metric_set *set, const rs_eval_result *r)
-{
-    json_t *obj = json_object();
-    char name[32];
-    for (int i = 0; obj && i < set->n; i++) {
-        rs_metric_name(set, i, name, sizeof(name));
-        if (json_object_set_new(obj, name, json_real(r->values[i])) != 0) {
-            json_decref(obj);
-            return NULL;
-        }
-    }
-    return obj;
-}
-
 /* One epoch's point of o->curves; valid/test NULL when not evaluated. */
 static int append_curve_point(const rs_train_options *o, const rs_metric_set *set, int epoch,
                               const rs_step_stats *total, uint32_t n_users, float beta,
@@ -107,15 +93,14 @@ static int append_curve_point(const rs_train_options *o, const rs_metric_set *se
                               (double)beta, "seconds", seconds);
     int rc = point ? 0 : -1;
     if (rc == 0 && valid && valid->n_users)
-        rc = json_object_set_new(point, "valid", curve_metrics(set, valid));
+        rc = json_object_set_new(point, "valid", rs_eval_metrics_json(set, valid));
     if (rc == 0 && test && test->n_users)
-        rc = json_object_set_new(point, "test", curve_metrics(set, test));
-    if (rc == 0)
-        return json_array_append_new(o->curves, point) == 0
-                   ? 0
-                   : rs_fail(err, "out of memory recording the training curves");
-    json_decref(point);
-    return rs_fail(err, "out of memory recording the training curves");
+        rc = json_object_set_new(point, "test", rs_eval_metrics_json(set, test));
+    if (rc != 0) json_decref(point);
+    /* json_array_append_new releases point itself when it fails. */
+    if (rc != 0 || json_array_append_new(o->curves, point) != 0)
+        return rs_fail(err, "out of memory recording the training curves");
+    return 0;
 }
 
 /* Users with at least one training item, the rows an epoch visits. */
