@@ -473,6 +473,21 @@ static void h_admin_reload(void *ctx, rs_request *req, rs_response *resp)
     rs_ops_reload(api->ops, req, resp);
 }
 
+/* Admin and listing routes that need the operations side. */
+#define OPS_HANDLER(fn, call, status, code, message)                                               \
+    static void fn(void *ctx, rs_request *req, rs_response *resp)                                  \
+    {                                                                                              \
+        rs_api *api = ctx;                                                                         \
+        if (!api->ops) {                                                                           \
+            rs_response_error(resp, status, code, message);                                        \
+            return;                                                                                \
+        }                                                                                          \
+        call(api->ops, req, resp);                                                                 \
+    }
+OPS_HANDLER(h_admin_pin, rs_ops_pin, 403, "admin_disabled", "admin endpoints are disabled")
+OPS_HANDLER(h_admin_unpin, rs_ops_unpin, 403, "admin_disabled", "admin endpoints are disabled")
+OPS_HANDLER(h_versions, rs_ops_versions, 503, "not_ready", "the store is not attached")
+
 /* ---- the route table ---- */
 
 const rs_http_route rs_api_routes[] = {
@@ -485,6 +500,15 @@ const rs_http_route rs_api_routes[] = {
     {{"GET", "/metrics"}, h_metrics, 0, "Prometheus metrics"},
     {{"GET", "/v1/users/{id}/assignment"}, h_assignment, 0, "the user's experiment variant"},
     {{"POST", "/v1/admin/reload"}, h_admin_reload, 0, "check the store now (bearer token)"},
+    {{"POST", "/v1/admin/pin"},
+     h_admin_pin,
+     1,
+     "serve a variant at a retained version (bearer token)"},
+    {{"POST", "/v1/admin/unpin"},
+     h_admin_unpin,
+     1,
+     "follow the store's current version again (bearer token)"},
+    {{"GET", "/v1/models/{variant}/versions"}, h_versions, 0, "a variant's retained versions"},
 };
 const int rs_api_n_routes = (int)(sizeof(rs_api_routes) / sizeof(rs_api_routes[0]));
 

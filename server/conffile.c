@@ -17,6 +17,8 @@ void rs_conffile_free(rs_conffile *c)
     if (!c) return;
     for (int i = 0; i < c->n_variants; i++) free(c->variants[i]);
     free(c->variants);
+    for (int i = 0; i < c->n_pins; i++) free((char *)c->pins[i].variant);
+    free(c->pins);
     rs_option_strings_free(&c->strings);
     rs_ab_free(c->ab);
     free(c);
@@ -62,11 +64,42 @@ static int check_default_variant(json_t *root, const char *origin, const rs_conf
                    settings->default_variant);
 }
 
+/* "pins": {"VARIANT": VERSION, ...}: variants served at a fixed version. */
+static int parse_pins(json_t *pins, const char *origin, rs_conffile *c, rs_error *err)
+{
+    if (!json_is_object(pins))
+        return rs_fail(err, "%s: \"pins\" must be an object of variant name: version", origin);
+    size_t n = json_object_size(pins);
+    if (n > RS_MAX_VARIANTS_LISTED)
+        return rs_fail(err, "%s: \"pins\" lists %zu; at most %d", origin, n,
+                       RS_MAX_VARIANTS_LISTED);
+    if (n && !(c->pins = rs_calloc(n, sizeof(*c->pins), err))) return -1;
+    const char *name;
+    json_t *version;
+    json_object_foreach(pins, name, version)
+    {
+        rs_error nerr;
+        if (rs_store_check_name("variant", name, &nerr) != 0)
+            return rs_fail(err, "%s: pins: %s", origin, nerr.msg);
+        if (!json_is_integer(version) || json_integer_value(version) < 1)
+            return rs_fail(err, "%s: pins.%s must be a version number (a positive integer)", origin,
+                           name);
+        int listed = !c->variants;
+        for (int i = 0; i < c->n_variants && !listed; i++) listed = !strcmp(c->variants[i], name);
+        if (!listed)
+            return rs_fail(err, "%s: pins.%s: the variant is not in \"variants\"", origin, name);
+        if (!(c->pins[c->n_pins].variant = strdup(name))) return rs_fail(err, "out of memory");
+        c->pins[c->n_pins++].version = (uint64_t)json_integer_value(version);
+    }
+    return 0;
+}
+
 static int parse_root(json_t *root, const char *origin, const char *base_dir,
                       rs_server_config *settings, rs_conffile *c, rs_error *err)
 {
     /* The fields parsed here; the option table names the others. */
-    static const char *const structured[] = {"description", "variants", "experiments", NULL};
+    static const char *const structured[] = {"description", "variants", "experiments", "pins",
+                                             NULL};
     if (!json_is_object(root))
         return rs_fail(err, "%s: the top level must be a JSON object", origin);
     if (rs_options_load_json(rs_server_options, root, structured, origin, base_dir, settings,
@@ -80,6 +113,8 @@ static int parse_root(json_t *root, const char *origin, const char *base_dir,
     if (variants && !json_is_null(variants) && parse_variants(variants, origin, c, err) != 0)
         return -1;
     if (check_default_variant(root, origin, c, settings, err) != 0) return -1;
+    json_t *pins = json_object_get(root, "pins");
+    if (pins && !json_is_null(pins) && parse_pins(pins, origin, c, err) != 0) return -1;
     json_t *exps = json_object_get(root, "experiments");
     json_t *none = NULL;
     if (!exps || json_is_null(exps)) exps = none = json_array();

@@ -18,6 +18,7 @@
 #include "common.h"
 #include "experiment.h"
 #include "options.h"
+#include "watcher.h"
 
 #define RS_CONFFILE_MAX_BYTES  (1024 * 1024)
 #define RS_MAX_VARIANTS_LISTED 32
@@ -27,6 +28,8 @@ struct rs_server_config;
 typedef struct rs_conffile {
     char **variants; /* NULL: serve every variant in the store */
     int n_variants;
+    rs_watcher_pin_entry *pins; /* "pins": variants served at a fixed version (owned) */
+    int n_pins;
     rs_ab *ab;                 /* never NULL after a successful parse (maybe no experiment) */
     rs_option_strings strings; /* the settings' strings from the file */
 } rs_conffile;

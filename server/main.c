@@ -140,6 +140,8 @@ int main(int argc, char **argv)
                                .variants = file ? (const char *const *)file->variants : NULL,
                                .n_variants = file ? file->n_variants : 0,
                                .interval = cfg.reload_interval,
+                               .pins = file ? file->pins : NULL,
+                               .n_pins = file ? file->n_pins : 0,
                                .map_size = cfg.map_size,
                                .verify = cfg.verify};
     if (cfg.admin_token_file && rs_admin_token_load(cfg.admin_token_file, &admin_token, &err) != 0)

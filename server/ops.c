@@ -9,6 +9,8 @@
 #include <time.h>
 
 #include "log.h"
+#include "names.h"
+#include "request.h"
 
 #define MAX_ARMS 64 /* per experiment, as rs_ab_parse allows */
 
@@ -191,6 +193,170 @@ void rs_ops_reload(rs_ops *ops, rs_request *req, rs_response *resp)
     /* 202: the check still runs; /v1/models shows its outcome later. */
     int done = json_is_true(json_object_get(report, "completed"));
     rs_response_json(resp, done ? 200 : 202, report);
+}
+
+/* ---- POST /v1/admin/pin and /v1/admin/unpin ---- */
+
+/* The body's variant name and (with want_version) version, or answers 400. */
+static int pin_body(rs_request *req, int want_version, char *name, uint64_t *version,
+                    rs_response *resp)
+{
+    json_error_t jerr;
+    json_t *root = req->body && rs_json_depth_ok(req->body, req->body_len, 4)
+                       ? json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr)
+                       : NULL;
+    json_t *v = json_object_get(root, "variant");
+    json_t *n = json_object_get(root, "version");
+    rs_error err;
+    const char *why = NULL;
+    if (!json_is_object(root))
+        why = want_version ? "send a JSON object {\"variant\": NAME, \"version\": N}"
+                           : "send a JSON object {\"variant\": NAME}";
+    else if (!json_is_string(v) || rs_store_check_name("variant", json_string_value(v), &err) != 0)
+        why = "\"variant\" must be a variant name";
+    else if (want_version && (!json_is_integer(n) || json_integer_value(n) < 1))
+        why = "\"version\" must be a positive integer";
+    if (why) {
+        json_decref(root);
+        rs_response_error(resp, 400, "invalid_request", "%s", why);
+        return -1;
+    }
+    snprintf(name, RS_NAME_MAX + 1, "%s", json_string_value(v));
+    *version = want_version ? (uint64_t)json_integer_value(n) : 0;
+    json_decref(root);
+    return 0;
+}
+
+/* 0 when the store retains version of variant; else answers 404. */
+static int version_retained(rs_ops *ops, const char *name, uint64_t version, rs_response *resp)
+{
+    rs_variant_info *vars;
+    uint32_t n;
+    rs_error err;
+    if (rs_registry_list(ops->reg, &vars, &n, &err) != 0) {
+        rs_response_error(resp, 500, "internal", "cannot list the store: %s", err.msg);
+        return -1;
+    }
+    int variant = 0, found = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (strcmp(vars[i].name, name) != 0) continue;
+        variant = 1;
+        for (uint32_t k = 0; k < vars[i].n_versions; k++)
+            found |= vars[i].versions[k].version == version;
+    }
+    rs_store_list_free(vars, n);
+    if (found) return 0;
+    if (!variant)
+        rs_response_error(resp, 404, "unknown_variant", "the store has no variant %s", name);
+    else
+        rs_response_error(resp, 404, "not_found", "the store holds no version %llu of variant %s",
+                          (unsigned long long)version, name);
+    return -1;
+}
+
+static void pin_or_unpin(rs_ops *ops, rs_request *req, rs_response *resp, int pin)
+{
+    if (authorize(ops, req, resp) != 0) return;
+    if (!ops->watcher) {
+        rs_response_error(resp, 503, "not_ready", "the reload watcher is not running");
+        return;
+    }
+    char name[RS_NAME_MAX + 1];
+    uint64_t version;
+    if (pin_body(req, pin, name, &version, resp) != 0) return;
+    if (pin && version_retained(ops, name, version, resp) != 0) return;
+    json_t *report;
+    rs_error err;
+    if (rs_watcher_pin(ops->watcher, name, version, 30.0, &report, &err) != 0) {
+        if (err.kind == RS_ERR_NOT_FOUND)
+            rs_response_error(resp, 404, "unknown_variant", "%s", err.msg);
+        else if (err.kind == RS_ERR_INVALID)
+            rs_response_error(resp, 422, "version_refused", "%s", err.msg);
+        else
+            rs_response_error(resp, 503, "not_ready", "%s", err.msg);
+        return;
+    }
+    json_object_set_new(report, "variant", json_string(name));
+    json_object_set_new(report, "pinned_version",
+                        pin ? json_integer((json_int_t)version) : json_null());
+    rs_response_json(resp, 200, report);
+}
+
+void rs_ops_pin(rs_ops *ops, rs_request *req, rs_response *resp)
+{
+    pin_or_unpin(ops, req, resp, 1);
+}
+
+void rs_ops_unpin(rs_ops *ops, rs_request *req, rs_response *resp)
+{
+    pin_or_unpin(ops, req, resp, 0);
+}
+
+/* ---- GET /v1/models/{variant}/versions ---- */
+
+/* One retained version as the listing shows it: what its manifest says of
+ * the family, the training run and its figures (NULL members when the
+ * manifest lacks them). */
+static json_t *version_summary(const rs_version_info *info, uint64_t serving, uint64_t pinned)
+{
+    json_t *m = info->manifest_json ? json_loads(info->manifest_json, 0, NULL) : NULL;
+    json_t *training = json_object_get(m, "training");
+    json_t *o = json_pack("{s:I,s:b,s:b,s:b}", "version", (json_int_t)info->version, "current",
+                          info->is_current, "serving", info->version == serving, "pinned",
+                          info->version == pinned);
+    static const char *const top[] = {"family", "created_at", "n_items", "n_users", "dim"};
+    for (size_t i = 0; o && i < sizeof(top) / sizeof(top[0]); i++) {
+        json_t *v = json_object_get(m, top[i]);
+        json_object_set(o, top[i], v ? v : json_null());
+    }
+    static const char *const train[] = {"epochs", "best_epoch", "valid_metrics", "test_metrics"};
+    for (size_t i = 0; o && i < sizeof(train) / sizeof(train[0]); i++) {
+        json_t *v = json_object_get(training, train[i]);
+        json_object_set(o, train[i], v ? v : json_null());
+    }
+    json_decref(m);
+    return o;
+}
+
+void rs_ops_versions(rs_ops *ops, rs_request *req, rs_response *resp)
+{
+    char name[RS_NAME_MAX + 1];
+    rs_error err;
+    if (!rs_name_length_ok(req->param[0], req->param_len[0])) {
+        rs_response_error(resp, 404, "unknown_variant", "no variant by that name");
+        return;
+    }
+    snprintf(name, sizeof(name), "%s", req->param[0]);
+    rs_variant_info *vars;
+    uint32_t n;
+    if (rs_registry_list(ops->reg, &vars, &n, &err) != 0) {
+        rs_response_error(resp, 500, "internal", "cannot list the store: %s", err.msg);
+        return;
+    }
+    rs_loaded *l = rs_registry_acquire(ops->reg, name, strlen(name));
+    uint64_t serving = l ? l->version : 0;
+    rs_loaded_release(l);
+    uint64_t pinned = ops->watcher ? rs_watcher_pinned(ops->watcher, name) : 0;
+    json_t *list = NULL;
+    uint64_t current = 0;
+    for (uint32_t i = 0; i < n && !list; i++) {
+        if (strcmp(vars[i].name, name) != 0) continue;
+        current = vars[i].current;
+        list = json_array();
+        for (uint32_t k = vars[i].n_versions; k-- > 0;)
+            json_array_append_new(list, version_summary(&vars[i].versions[k], serving, pinned));
+    }
+    rs_store_list_free(vars, n);
+    if (!list) {
+        rs_response_error(resp, 404, "unknown_variant", "the store has no variant %s", name);
+        return;
+    }
+    rs_response_json(
+        resp, 200,
+        json_pack("{s:s,s:o,s:o,s:o,s:o}", "variant", name, "current_version",
+                  current ? json_integer((json_int_t)current) : json_null(), "serving_version",
+                  serving ? json_integer((json_int_t)serving) : json_null(), "pinned_version",
+                  pinned ? json_integer((json_int_t)pinned) : json_null(), "versions", list));
 }
 
 /* ---- /v1/models and /metrics ---- */

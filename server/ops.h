@@ -40,6 +40,9 @@ rs_loaded *rs_ops_acquire(rs_ops *ops, const char *key, size_t len, rs_ops_choic
 /* Handlers (the route table lives in api.c). */
 void rs_ops_reload(rs_ops *ops, rs_request *req, rs_response *resp);
 void rs_ops_assignment(rs_ops *ops, rs_request *req, rs_response *resp);
+void rs_ops_pin(rs_ops *ops, rs_request *req, rs_response *resp);
+void rs_ops_unpin(rs_ops *ops, rs_request *req, rs_response *resp);
+void rs_ops_versions(rs_ops *ops, rs_request *req, rs_response *resp);
 
 /* Adds "experiments" and "reload" to a /v1/models body. */
 void rs_ops_models(rs_ops *ops, json_t *body);

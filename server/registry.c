@@ -335,6 +335,16 @@ int rs_registry_set_store(rs_registry *reg, rs_store *store, rs_error *err)
     return 0;
 }
 
+int rs_registry_list(rs_registry *reg, rs_variant_info **variants, uint32_t *n, rs_error *err)
+{
+    /* Under the admin lock the store cannot be switched, so it cannot be
+     * retired and closed while it is read (the watcher switches first). */
+    pthread_mutex_lock(&reg->admin);
+    int rc = rs_store_list(reg->store, variants, n, err);
+    pthread_mutex_unlock(&reg->admin);
+    return rc;
+}
+
 uint32_t rs_registry_store_users(rs_registry *reg, const rs_store *store)
 {
     uint32_t n = 0;

@@ -80,6 +80,11 @@ int rs_registry_set_default(rs_registry *reg, const char *name, rs_error *err);
 int rs_registry_set_store(rs_registry *reg, rs_store *store, rs_error *err);
 uint32_t rs_registry_store_users(rs_registry *reg, const rs_store *store);
 
+/* Lists the store loads read from now (rs_store_list; free with
+ * rs_store_list_free). Waits for a load in progress: not for the request
+ * path. */
+int rs_registry_list(rs_registry *reg, rs_variant_info **variants, uint32_t *n, rs_error *err);
+
 /* Number of variant slots (loaded or not), and a slot's name. */
 int rs_registry_slots(const rs_registry *reg);
 const char *rs_registry_slot_name(const rs_registry *reg, int slot);

@@ -26,6 +26,7 @@ typedef struct wvar {
     int serving_gen;        /* store generation it was read from */
     uint64_t store_version; /* `current` in the store at the last check (0: none) */
     uint64_t refused;       /* last refused version (0: none) */
+    uint64_t pinned;        /* serve this version, not `current` (0: follow current; lock) */
     int refused_gen;
     char error[RS_ERROR_MAX]; /* why it was refused */
     char check_error[RS_ERROR_MAX];
@@ -49,6 +50,7 @@ struct rs_watcher {
     int fixed; /* the variants were listed in the config */
 
     pthread_mutex_t lock;
+    pthread_mutex_t pin_lock; /* serialises rs_watcher_pin calls (never the watcher thread) */
     pthread_cond_t wake, done;
     wvar vars[RS_REGISTRY_MAX];
     int n_vars;
@@ -63,6 +65,13 @@ struct rs_watcher {
     int force, stop, started;
     pthread_t thread;
     json_t *last_report;
+
+    /* Pins from the config, applied to a variant when it is first seen. */
+    struct {
+        char name[RS_NAME_MAX + 1];
+        uint64_t version;
+    } config_pins[RS_REGISTRY_MAX];
+    int n_config_pins;
 
     uint64_t checks, swaps, swap_failures;
     double last_check;
@@ -79,12 +88,22 @@ static double unix_now(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* The config's pin for a variant (0: none). */
+static uint64_t config_pin(const rs_watcher *w, const char *name)
+{
+    for (int i = 0; i < w->n_config_pins; i++)
+        if (strcmp(w->config_pins[i].name, name) == 0) return w->config_pins[i].version;
+    return 0;
+}
+
 int rs_watcher_create(rs_registry *reg, rs_store *store, const rs_watcher_options *opt,
                       rs_watcher **out, rs_error *err)
 {
     if (opt->n_variants > RS_REGISTRY_MAX)
         return rs_fail(err, "%d variants listed; at most %d can be served", opt->n_variants,
                        RS_REGISTRY_MAX);
+    if (opt->n_pins > RS_REGISTRY_MAX)
+        return rs_fail(err, "%d pins listed; at most %d", opt->n_pins, RS_REGISTRY_MAX);
     rs_watcher *w = rs_calloc(1, sizeof(*w), err);
     if (!w) return -1;
     w->store_dir = strdup(opt->store_dir);
@@ -100,12 +119,20 @@ int rs_watcher_create(rs_registry *reg, rs_store *store, const rs_watcher_option
     for (int i = 0; i < opt->n_variants; i++)
         snprintf(w->vars[i].name, sizeof(w->vars[i].name), "%s", opt->variants[i]);
     w->n_vars = w->fixed ? opt->n_variants : 0;
+    for (int i = 0; i < opt->n_pins; i++) {
+        snprintf(w->config_pins[i].name, sizeof(w->config_pins[i].name), "%s",
+                 opt->pins[i].variant);
+        w->config_pins[i].version = opt->pins[i].version;
+    }
+    w->n_config_pins = opt->n_pins;
+    for (int i = 0; i < w->n_vars; i++) w->vars[i].pinned = config_pin(w, w->vars[i].name);
     struct stat st;
     if (stat(opt->store_dir, &st) != 0) memset(&st, 0, sizeof(st));
     w->stores[0] = (wstore){store, st.st_dev, st.st_ino, 0};
     w->n_stores = 1;
     w->next_gen = 1;
     pthread_mutex_init(&w->lock, NULL);
+    pthread_mutex_init(&w->pin_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -258,6 +285,7 @@ static int discover(rs_watcher *w)
         wvar *v = &w->vars[w->n_vars];
         memset(v, 0, sizeof(*v));
         snprintf(v->name, sizeof(v->name), "%s", vars[i].name);
+        v->pinned = config_pin(w, v->name);
         w->n_vars++;
         pthread_mutex_unlock(&w->lock);
     }
@@ -271,6 +299,8 @@ static json_t *outcome(const wvar *v, const char *result, const char *error)
                           (json_int_t)v->store_version, "serving_version", (json_int_t)v->serving,
                           "result", result);
     if (o && error && *error) json_object_set_new(o, "error", json_string(error));
+    if (o && v->pinned)
+        json_object_set_new(o, "pinned_version", json_integer((json_int_t)v->pinned));
     return o;
 }
 
@@ -323,6 +353,8 @@ static int check_variant(rs_watcher *w, wvar *v, int force, json_t *report)
     pthread_mutex_lock(&w->lock);
     v->check_error[0] = '\0';
     v->store_version = cur;
+    /* A pinned variant serves its pin whatever `current` says. */
+    if (v->pinned) cur = v->pinned;
     pthread_mutex_unlock(&w->lock);
     if (cur == 0) {
         result = "missing";
@@ -514,6 +546,71 @@ json_t *rs_watcher_reload(rs_watcher *w, double timeout)
     return json_pack("{s:b,s:o}", "completed", completed, "variants", variants);
 }
 
+/* ---- pins ---- */
+
+static wvar *find_var(rs_watcher *w, const char *name)
+{
+    for (int i = 0; i < w->n_vars; i++)
+        if (strcmp(w->vars[i].name, name) == 0) return &w->vars[i];
+    return NULL;
+}
+
+int rs_watcher_pin(rs_watcher *w, const char *variant, uint64_t version, double timeout,
+                   json_t **report, rs_error *err)
+{
+    *report = NULL;
+    pthread_mutex_lock(&w->pin_lock);
+    pthread_mutex_lock(&w->lock);
+    wvar *v = find_var(w, variant);
+    if (!v) {
+        pthread_mutex_unlock(&w->lock);
+        pthread_mutex_unlock(&w->pin_lock);
+        return rs_fail_kind(err, RS_ERR_NOT_FOUND, "variant %s is not served here", variant);
+    }
+    uint64_t before = v->pinned;
+    v->pinned = version;
+    pthread_mutex_unlock(&w->lock);
+    if (version)
+        rs_log(RS_LOG_INFO, "variant %s: pinning to version %llu", variant,
+               (unsigned long long)version);
+    else
+        rs_log(RS_LOG_INFO, "variant %s: unpinned, following the store's current version", variant);
+    json_t *r = rs_watcher_reload(w, timeout);
+    pthread_mutex_lock(&w->lock);
+    int completed = r && json_is_true(json_object_get(r, "completed"));
+    int took = completed && (version == 0 || v->serving == version);
+    char why[RS_ERROR_MAX];
+    snprintf(why, sizeof(why), "%s", v->refused == version ? v->error : "");
+    if (!took && version) v->pinned = before; /* the pin did not take: as it was */
+    pthread_mutex_unlock(&w->lock);
+    pthread_mutex_unlock(&w->pin_lock);
+    if (!completed) {
+        json_decref(r);
+        if (version && before != version) rs_watcher_request(w); /* settle back */
+        return rs_fail_kind(err, RS_ERR_GENERIC,
+                            "the reload watcher did not finish within %gs; nothing was changed",
+                            timeout);
+    }
+    if (!took) {
+        json_decref(r);
+        return rs_fail_kind(err, RS_ERR_INVALID,
+                            "variant %s version %llu cannot be served (still serving what it "
+                            "served): %s",
+                            variant, (unsigned long long)version, why[0] ? why : "not loaded");
+    }
+    *report = r;
+    return 0;
+}
+
+uint64_t rs_watcher_pinned(rs_watcher *w, const char *variant)
+{
+    pthread_mutex_lock(&w->lock);
+    const wvar *v = find_var(w, variant);
+    uint64_t pinned = v ? v->pinned : 0;
+    pthread_mutex_unlock(&w->lock);
+    return pinned;
+}
+
 /* ---- status ---- */
 
 static json_t *time_json(double t)
@@ -540,6 +637,9 @@ json_t *rs_watcher_status(rs_watcher *w)
                       "refusals", (json_int_t)v->n_refused, "last_refused", refused);
         if (o && v->check_error[0])
             json_object_set_new(o, "check_error", json_string(v->check_error));
+        if (o)
+            json_object_set_new(o, "pinned_version",
+                                v->pinned ? json_integer((json_int_t)v->pinned) : json_null());
         json_array_append_new(list, o);
     }
     pthread_mutex_unlock(&w->lock);
@@ -564,6 +664,13 @@ void rs_watcher_render(rs_watcher *w, FILE *out)
     for (int i = 0; i < w->n_vars; i++)
         fprintf(out, "recsys_model_refused_version{variant=\"%s\"} %llu\n", w->vars[i].name,
                 (unsigned long long)w->vars[i].refused);
+    fputs("# HELP recsys_model_pinned_version The version a variant is pinned to (0: it follows "
+          "the store's current version).\n"
+          "# TYPE recsys_model_pinned_version gauge\n",
+          out);
+    for (int i = 0; i < w->n_vars; i++)
+        fprintf(out, "recsys_model_pinned_version{variant=\"%s\"} %llu\n", w->vars[i].name,
+                (unsigned long long)w->vars[i].pinned);
     fputs("# HELP recsys_store_current_version The variant's current version in the store (differs "
           "from recsys_model_version while a version is refused or not yet loaded).\n"
           "# TYPE recsys_store_current_version gauge\n",
@@ -634,6 +741,7 @@ void rs_watcher_free(rs_watcher *w)
     pthread_cond_destroy(&w->wake);
     pthread_cond_destroy(&w->done);
     pthread_mutex_destroy(&w->lock);
+    pthread_mutex_destroy(&w->pin_lock);
     free(w->store_dir);
     free(w);
 }

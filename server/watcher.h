@@ -30,13 +30,21 @@
 #include "registry.h"
 #include "store.h"
 
+/* A variant served at a fixed version, not at the store's `current`. */
+typedef struct rs_watcher_pin_entry {
+    const char *variant;
+    uint64_t version;
+} rs_watcher_pin_entry;
+
 typedef struct rs_watcher_options {
     const char *store_dir;       /* the path the store was opened from (copied) */
     const char *const *variants; /* variants to serve (copied); NULL: all in the store */
     int n_variants;
-    double interval; /* seconds between polls; 0: only on request */
-    int verify;      /* verify tensor checksums when loading */
-    size_t map_size; /* for stores opened later (0: the default) */
+    double interval;                  /* seconds between polls; 0: only on request */
+    int verify;                       /* verify tensor checksums when loading */
+    size_t map_size;                  /* for stores opened later (0: the default) */
+    const rs_watcher_pin_entry *pins; /* pins from the config (copied) */
+    int n_pins;
 } rs_watcher_options;
 
 typedef struct rs_watcher rs_watcher;
@@ -60,6 +68,20 @@ void rs_watcher_request(rs_watcher *w);
  * seconds for it. Returns a new JSON object {"completed": bool, "variants":
  * [per-variant outcome]} (NULL when out of memory). */
 json_t *rs_watcher_reload(rs_watcher *w, double timeout);
+
+/* Pins variant to version (0: unpins, the variant follows the store's
+ * `current` again), checks at once and waits up to timeout seconds. 0 and a
+ * new JSON report (as rs_watcher_reload's) when the pinned version now
+ * serves, or the unpin was checked; -1 otherwise, the previous pin kept:
+ * kind RS_ERR_NOT_FOUND for a variant not served here, RS_ERR_INVALID when
+ * the version cannot be loaded (the message says why), RS_ERR_GENERIC on
+ * timeout. A pin lives in this process until unpinned or restarted (the
+ * config's "pins" survive restarts). Calls are serialised. */
+int rs_watcher_pin(rs_watcher *w, const char *variant, uint64_t version, double timeout,
+                   json_t **report, rs_error *err);
+
+/* The version variant is pinned to (0: none, or not served here). */
+uint64_t rs_watcher_pinned(rs_watcher *w, const char *variant);
 
 /* Per-variant reload status for /v1/models: a new JSON array. */
 json_t *rs_watcher_status(rs_watcher *w);

@@ -349,7 +349,7 @@ START_TEST(test_conffile_fields)
         "{\"description\":\"x\",\"store\":\"store\",\"listen\":\"127.0.0.1:9000\",\"threads\":3,"
         "\"variants\":[\"a\",\"b\"],\"default_variant\":\"a\","
         "\"reload\":{\"interval_seconds\":0.5,\"verify\":false},"
-        "\"admin\":{\"token_file\":\"/run/token\"},"
+        "\"admin\":{\"token_file\":\"/run/token\"},\"pins\":{\"b\":7},"
         "\"experiments\":[{\"name\":\"e\",\"salt\":\"s\",\"variants\":[{\"name\":\"a\","
         "\"weight\":9},{\"name\":\"b\",\"weight\":1}]}]}",
         &s);
@@ -363,6 +363,9 @@ START_TEST(test_conffile_fields)
     ck_assert_int_eq(s.verify, 0);
     ck_assert_str_eq(s.admin_token_file, "/run/token");
     ck_assert_int_eq(c->ab->n, 1);
+    ck_assert_int_eq(c->n_pins, 1);
+    ck_assert_str_eq(c->pins[0].variant, "b");
+    ck_assert_uint_eq(c->pins[0].version, 7);
     rs_conffile_free(c);
 
     /* Everything is optional: the settings keep their defaults. */
@@ -396,6 +399,11 @@ START_TEST(test_conffile_errors)
         {"{\"reload\":{\"interval_seconds\":-1}}", "interval_seconds"},
         {"{\"reload\":{\"verify\":\"yes\"}}", "verify"},
         {"{\"admin\":{\"token\":\"secret\"}}", "unknown field \"token\""},
+        {"{\"pins\":[1]}", "\"pins\" must be an object"},
+        {"{\"pins\":{\"a b\":1}}", "pins: "},
+        {"{\"pins\":{\"a\":0}}", "pins.a must be a version number"},
+        {"{\"pins\":{\"a\":\"3\"}}", "pins.a must be a version number"},
+        {"{\"variants\":[\"a\"],\"pins\":{\"b\":3}}", "pins.b: the variant is not in"},
         {"{\"variants\":[\"a\"],\"experiments\":[{\"name\":\"e\",\"salt\":\"s\",\"variants\":"
          "[{\"name\":\"b\",\"weight\":1}]}]}",
          "unknown variant \"b\""},

@@ -218,6 +218,75 @@ START_TEST(test_reload_refuse_and_poll)
 }
 END_TEST
 
+/* Pins: a pinned variant serves its pin through later publishes; a pin to
+ * a version that fails validation or does not exist is refused and the
+ * previous pin stays; unpinning goes back to the store's current version.
+ * The config's pins apply from the first load. */
+START_TEST(test_pin_and_unpin)
+{
+    make_root();
+    char dir[300];
+    snprintf(dir, sizeof(dir), "%s/store", root);
+    fixture f;
+    open_fixture(&f, dir, 0, 1);
+    publish(f.store, "default", 2.0f, 0);
+    json_t *r = rs_watcher_reload(f.w, 10);
+    json_decref(r);
+    uint64_t bad = publish(f.store, "default", 3.0f, 1);
+    r = rs_watcher_reload(f.w, 10);
+    json_decref(r);
+    ck_assert_uint_eq(serving(&f), 2); /* 3 is refused */
+
+    rs_error err;
+    ck_assert_msg(rs_watcher_pin(f.w, "default", 1, 10, &r, &err) == 0, "%s", err.msg);
+    json_decref(r);
+    ck_assert_uint_eq(serving(&f), 1);
+    ck_assert_uint_eq(rs_watcher_pinned(f.w, "default"), 1);
+    uint64_t newest = publish(f.store, "default", 4.0f, 0);
+    r = rs_watcher_reload(f.w, 10);
+    json_t *o = json_array_get(json_object_get(r, "variants"), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(o, "pinned_version")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(o, "store_version")), (json_int_t)newest);
+    json_decref(r);
+    ck_assert_uint_eq(serving(&f), 1); /* the publish did not move it */
+
+    /* Refused pins keep the old pin. */
+    ck_assert_int_eq(rs_watcher_pin(f.w, "default", bad, 10, &r, &err), -1);
+    ck_assert_int_eq(err.kind, RS_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "items.vectors"));
+    ck_assert_int_eq(rs_watcher_pin(f.w, "default", 77, 10, &r, &err), -1);
+    ck_assert_int_eq(err.kind, RS_ERR_INVALID);
+    ck_assert_int_eq(rs_watcher_pin(f.w, "nosuch", 1, 10, &r, &err), -1);
+    ck_assert_int_eq(err.kind, RS_ERR_NOT_FOUND);
+    ck_assert_uint_eq(rs_watcher_pinned(f.w, "default"), 1);
+    ck_assert_uint_eq(serving(&f), 1);
+    char *text = render(f.w);
+    ck_assert_ptr_nonnull(strstr(text, "recsys_model_pinned_version{variant=\"default\"} 1\n"));
+    free(text);
+
+    ck_assert_msg(rs_watcher_pin(f.w, "default", 0, 10, &r, &err) == 0, "%s", err.msg);
+    json_decref(r);
+    ck_assert_uint_eq(rs_watcher_pinned(f.w, "default"), 0);
+    ck_assert_uint_eq(serving(&f), newest);
+    close_fixture(&f);
+
+    /* A pin from the config holds from the start. */
+    rs_watcher_pin_entry pins[] = {{"default", 2}};
+    const char *routes[] = {"/x", "unmatched"};
+    ck_assert_int_eq(rs_store_open(dir, 0, 0, &f.store, &err), 0);
+    ck_assert_int_eq(rs_stats_create(routes, 2, &f.stats, &err), 0);
+    ck_assert_int_eq(rs_registry_create(f.store, f.stats, NULL, &f.reg, &err), 0);
+    rs_watcher_options opt = {.store_dir = dir, .verify = 1, .pins = pins, .n_pins = 1};
+    ck_assert_int_eq(rs_watcher_create(f.reg, f.store, &opt, &f.w, &err), 0);
+    int loaded;
+    ck_assert_msg(rs_watcher_load_initial(f.w, &loaded, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(rs_registry_set_default(f.reg, NULL, &err), 0);
+    ck_assert_uint_eq(serving(&f), 2);
+    close_fixture(&f);
+    remove_root();
+}
+END_TEST
+
 /* Readers acquire the current version, read all of its item matrix and
  * release, while the watcher swaps in new versions: every read sees one
  * version's values (no torn or freed data; ASan checks the memory side) and
@@ -354,6 +423,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_reload_refuse_and_poll);
+    tcase_add_test(tc, test_pin_and_unpin);
     tcase_add_test(tc, test_swaps_under_readers);
     tcase_add_test(tc, test_store_swap_waits_for_readers);
     suite_add_tcase(s, tc);

@@ -25,6 +25,9 @@ JSON = {"Content-Type": "application/json"}
 # Documented answers no scenario can produce on purpose.
 NOT_PRODUCED = {
     ("POST", "/v1/admin/reload", "202"): "a reload that takes longer than 30 s",
+    ("POST", "/v1/admin/pin", "422"): "a retained version that fails validation (tests/integration/ops_pin.sh pins one)",
+    ("POST", "/v1/admin/pin", "503"): "a reload check that takes longer than 30 s",
+    ("POST", "/v1/admin/unpin", "503"): "a reload check that takes longer than 30 s",
 }
 
 
@@ -82,9 +85,26 @@ def cases(item):
         ("main", "POST", "/v1/admin/reload", "POST", "/v1/admin/reload", None, auth, 200),
         ("main", "POST", "/v1/admin/reload", "POST", "/v1/admin/reload", None, {}, 401),
         ("main", "POST", "/v1/admin/reload", "GET", "/v1/admin/reload", None, auth, 405),
+        ("main", "POST", "/v1/admin/pin", "POST", "/v1/admin/pin", '{"variant":"default","version":1}', {**JSON, **auth}, 200),
+        ("main", "POST", "/v1/admin/pin", "POST", "/v1/admin/pin", '{"variant":"default"}', {**JSON, **auth}, 400),
+        ("main", "POST", "/v1/admin/pin", "POST", "/v1/admin/pin", '{"variant":"default","version":1}', JSON, 401),
+        ("main", "POST", "/v1/admin/pin", "POST", "/v1/admin/pin", '{"variant":"default","version":99}', {**JSON, **auth}, 404),
+        ("main", "POST", "/v1/admin/pin", "GET", "/v1/admin/pin", None, auth, 405),
+        ("main", "POST", "/v1/admin/pin", "POST", "/v1/admin/pin", '{"variant":"default","version":1}', {"Content-Type": "text/plain", **auth}, 415),
+        ("main", "GET", "/v1/models/{variant}/versions", "GET", "/v1/models/default/versions", None, {}, 200),
+        ("main", "GET", "/v1/models/{variant}/versions", "GET", "/v1/models/nosuch/versions", None, {}, 404),
+        ("main", "GET", "/v1/models/{variant}/versions", "POST", "/v1/models/default/versions", None, {}, 405),
+        ("main", "POST", "/v1/admin/unpin", "POST", "/v1/admin/unpin", '{"variant":"default"}', {**JSON, **auth}, 200),
+        ("main", "POST", "/v1/admin/unpin", "POST", "/v1/admin/unpin", '{"variant":1}', {**JSON, **auth}, 400),
+        ("main", "POST", "/v1/admin/unpin", "POST", "/v1/admin/unpin", '{"variant":"default"}', JSON, 401),
+        ("main", "POST", "/v1/admin/unpin", "POST", "/v1/admin/unpin", '{"variant":"nosuch"}', {**JSON, **auth}, 404),
+        ("main", "POST", "/v1/admin/unpin", "GET", "/v1/admin/unpin", None, auth, 405),
+        ("main", "POST", "/v1/admin/unpin", "POST", "/v1/admin/unpin", '{"variant":"default"}', {"Content-Type": "text/plain", **auth}, 415),
         ("main", "GET", "/metrics", "GET", "/metrics", None, {}, 200),
         ("main", "GET", "/metrics", "POST", "/metrics", None, {}, 405),
         ("plain", "POST", "/v1/admin/reload", "POST", "/v1/admin/reload", None, {}, 403),
+        ("plain", "POST", "/v1/admin/pin", "POST", "/v1/admin/pin", '{"variant":"default","version":1}', JSON, 403),
+        ("plain", "POST", "/v1/admin/unpin", "POST", "/v1/admin/unpin", '{"variant":"default"}', JSON, 403),
         ("truncated", "POST", "/v1/recommend", "POST", "/v1/recommend", '{"user":"u1"}', JSON, 503),
         ("truncated", "GET", "/v1/users/{id}/recommendations", "GET", "/v1/users/u1/recommendations", None, {}, 503),
         ("truncated", "GET", "/v1/items/{id}/similar", "GET", "/v1/items/%s/similar" % item, None, {}, 503),
