@@ -40,7 +40,7 @@ PKGS      = openblas lmdb jansson libmicrohttpd
 
 DEBIAN_PACKAGES = build-essential pkg-config libopenblas-openmp-dev liblmdb-dev lmdb-utils \
                   libjansson-dev libmicrohttpd-dev check curl python3 python3-numpy \
-                  nginx-light wrk
+                  nginx-light wrk chromium fonts-dejavu-core
 
 # OpenBLAS is the OpenMP build: our own row loops use OpenMP too, and one
 # thread pool for both avoids two pools spinning against each other (with
@@ -68,7 +68,7 @@ BENCH_SRC   := $(wildcard bench/*.c)
 
 CORE_OBJ    := $(CORE_SRC:%.c=$(BUILD)/%.o)
 TRAINER_OBJ := $(TRAINER_SRC:%.c=$(BUILD)/%.o)
-SERVER_OBJ  := $(SERVER_SRC:%.c=$(BUILD)/%.o)
+SERVER_OBJ  := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/server/dashboard_assets.o
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BIN    := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 BENCH_BIN   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
@@ -136,6 +136,17 @@ $(LIBCORE): $(CORE_OBJ)
 $(LIBTRAINER): $(TRAINER_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
+
+# The dashboard's files (server/dashboard/) are compiled into recserve.
+DASHBOARD_FILES := $(sort $(wildcard server/dashboard/*.html server/dashboard/*.css \
+                                     server/dashboard/*.js))
+$(BUILD)/server/dashboard_assets.c: $(DASHBOARD_FILES) scripts/embed_assets.sh
+	@mkdir -p $(dir $@)
+	@echo "  EMBED   $(DASHBOARD_FILES)"
+	@sh scripts/embed_assets.sh $@ $(DASHBOARD_FILES)
+$(BUILD)/server/dashboard_assets.o: $(BUILD)/server/dashboard_assets.c
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) $(LAYER_SERVER) -c $< -o $@
 
 $(LIBSERVER): $(SERVER_OBJ)
 	@rm -f $@

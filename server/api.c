@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dashboard.h"
 #include "jsonbuf.h"
 #include "ops.h"
 #include "recommend.h"
@@ -509,6 +510,8 @@ const rs_http_route rs_api_routes[] = {
      1,
      "follow the store's current version again (bearer token)"},
     {{"GET", "/v1/models/{variant}/versions"}, h_versions, 0, "a variant's retained versions"},
+    {{"GET", "/dashboard"}, rs_dashboard_page, 0, "the operator console (HTML)"},
+    {{"GET", "/dashboard/{file}"}, rs_dashboard_file, 0, "the console's script and stylesheet"},
 };
 const int rs_api_n_routes = (int)(sizeof(rs_api_routes) / sizeof(rs_api_routes[0]));
 

@@ -125,8 +125,9 @@ void rs_response_variant(rs_response *resp, int slot, const char *variant, uint6
 
 void rs_response_header(rs_response *resp, const char *name, const char *value)
 {
-    resp->header_name = name;
-    resp->header_value = value;
+    if (resp->n_headers == RS_RESPONSE_MAX_HEADERS) return;
+    resp->header_name[resp->n_headers] = name;
+    resp->header_value[resp->n_headers++] = value;
 }
 
 /* ---- request helpers ---- */
@@ -207,7 +208,8 @@ static enum MHD_Result send_response(rs_http_state *st, rs_response *resp, const
     add_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     add_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (allow) add_header(r, MHD_HTTP_HEADER_ALLOW, allow);
-    if (resp->header_name) add_header(r, resp->header_name, resp->header_value);
+    for (int i = 0; i < resp->n_headers; i++)
+        add_header(r, resp->header_name[i], resp->header_value[i]);
     if (resp->variant[0]) {
         char version[32];
         snprintf(version, sizeof(version), "%llu", (unsigned long long)resp->version);

@@ -44,6 +44,8 @@ typedef struct rs_request {
     struct rs_http_state *state; /* private */
 } rs_request;
 
+#define RS_RESPONSE_MAX_HEADERS 4
+
 typedef struct rs_response {
     int status;
     json_t *json;             /* owned; the body unless text is set */
@@ -52,8 +54,9 @@ typedef struct rs_response {
     const char *content_type; /* for text; JSON sets application/json */
     int variant_slot;         /* metrics label; -1 when no model answered */
     char variant[RS_NAME_MAX + 1];
-    uint64_t version;                       /* with variant: X-Recsys-Variant / X-Recsys-Version */
-    const char *header_name, *header_value; /* one extra header (static strings) */
+    uint64_t version; /* with variant: X-Recsys-Variant / X-Recsys-Version */
+    int n_headers;    /* extra headers (static strings) */
+    const char *header_name[RS_RESPONSE_MAX_HEADERS], *header_value[RS_RESPONSE_MAX_HEADERS];
 } rs_response;
 
 /* Sets a JSON body (stolen, even on failure) and status. */
@@ -67,8 +70,8 @@ void rs_response_text(rs_response *resp, int status, const char *content_type, c
 /* Records which model version answered (headers and metrics label). */
 void rs_response_variant(rs_response *resp, int slot, const char *variant, uint64_t version);
 
-/* Adds one extra header (e.g. WWW-Authenticate); name and value must be
- * static strings. */
+/* Adds an extra header (e.g. WWW-Authenticate); name and value must be
+ * static strings. At most RS_RESPONSE_MAX_HEADERS; later ones are dropped. */
 void rs_response_header(rs_response *resp, const char *name, const char *value);
 
 /* A request header's value (NULL when absent); lives as long as the request. */

@@ -30,7 +30,7 @@ start_server
 ITEM=$(awk -F'\t' 'NR > 1 { print $2; exit }' "$DATA")
 USER_ID=$(awk -F'\t' 'NR > 1 { print $1; exit }' "$DATA")
 while read -r method path; do
-    url=$(echo "$path" | sed "s|/users/{id}|/users/$USER_ID|; s|/items/{id}|/items/$ITEM|; s|/models/{variant}|/models/default|")
+    url=$(echo "$path" | sed "s|/users/{id}|/users/$USER_ID|; s|/items/{id}|/items/$ITEM|; s|/models/{variant}|/models/default|; s|/dashboard/{file}|/dashboard/dashboard.js|")
     WHAT="$method $path"
     if [ "$method" = POST ]; then
         req POST "$url" -H 'Content-Type: application/json' --data-binary "{\"user\":\"$USER_ID\"}"

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# dashboard.sh - the operator console in a real browser: recserve serves a
+# store with variant "default" at version 3 (versions 1 and 2 retained) and
+# variant "candidate", an experiment between them and an admin token; some
+# traffic runs; tests/integration/dashboard.py then drives headless Chromium
+# through the DevTools protocol over every panel, rolls "default" back to
+# version 1 from the page and unpins it, and fails on any console error.
+#
+# Screenshots go to $DASHBOARD_SHOTS (default build/dashboard); the ones in
+# docs/ were made with DASHBOARD_SHOTS=docs. Skips where chromium is absent.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/integration/lib/server.sh
+need_binaries
+CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
+[ -n "$CHROMIUM" ] || skip "skipped: chromium is not installed (apt-get install chromium)"
+SHOTS=${DASHBOARD_SHOTS:-${BUILD:-build}/dashboard}
+
+make_store default candidate
+for seed in 21 22; do
+    "$RECTRAIN" --data "$DATA" --test "$T/data/test.tsv" --model vae --epochs 3 --hidden 32 \
+        --latent 8 --seed $seed --threads 1 --progress off --store "$T/store" --variant default \
+        >"$T/publish.log" 2>&1 || { cat "$T/publish.log"; exit 1; }
+done
+TOKEN=dashboard-token-$RANDOM$RANDOM-0123456789
+(umask 077 && echo "$TOKEN" >"$T/admin.token")
+cat >"$T/recserve.json" <<EOF
+{
+  "variants": ["default", "candidate"],
+  "admin": {"token_file": "$T/admin.token"},
+  "experiments": [{
+    "name": "default-vs-candidate", "salt": "dashboard-test", "share": 1.0,
+    "variants": [{"name": "default", "weight": 1}, {"name": "candidate", "weight": 1}]
+  }]
+}
+EOF
+start_server --config "$T/recserve.json" --reload-interval 0.25
+
+# Some traffic for the Live and Experiments panels.
+for u in $(seq 1 60); do
+    curl -s -o /dev/null "$BASE/v1/users/u$u/recommendations?n=10"
+done
+
+python3 tests/integration/dashboard.py "$BASE" "$TOKEN" "$SHOTS" || fail "the dashboard checks failed"
+stop_server
+finish
