@@ -154,10 +154,6 @@ int main(int argc, char **argv)
     if (rs_watcher_create(reg, store, &wopt, &watcher, &err) != 0) goto out;
     store = NULL;
     if (rs_watcher_load_initial(watcher, &loaded, &err) != 0) goto out;
-    if (loaded == 0) {
-        rs_fail(&err, "store %s: no variant could be loaded (see the errors above)", cfg.store_dir);
-        goto out;
-    }
     if (rs_registry_set_default(reg, cfg.default_variant, &err) != 0 ||
         rs_api_create(reg, stats, &cfg.limits, &api, &err) != 0 ||
         rs_ops_create(reg, watcher, file ? file->ab : NULL, admin_token, &ops, &err) != 0)

@@ -280,6 +280,16 @@ static int slot_for(rs_registry *reg, const char *variant, rs_error *err)
     return n;
 }
 
+int rs_registry_reserve(rs_registry *reg, const char *variant, rs_error *err)
+{
+    if (strlen(variant) == 0 || strlen(variant) > RS_NAME_MAX)
+        return rs_fail(err, "bad variant name \"%.80s\"", variant);
+    pthread_mutex_lock(&reg->admin);
+    int i = slot_for(reg, variant, err);
+    pthread_mutex_unlock(&reg->admin);
+    return i < 0 ? -1 : 0;
+}
+
 int rs_registry_load(rs_registry *reg, const char *variant, uint64_t version, int verify,
                      rs_error *err)
 {
@@ -387,9 +397,13 @@ int rs_registry_set_default(rs_registry *reg, const char *name, rs_error *err)
 {
     int n = rs_registry_slots(reg);
     int chosen = -1;
+    int any_loaded = 0;
+    for (int i = 0; i < n; i++) any_loaded |= atomic_load(&reg->slots[i].current) != NULL;
     if (name) {
         chosen = find_slot(reg, name, strlen(name));
-        if (chosen < 0 || !atomic_load(&reg->slots[chosen].current)) {
+        /* Nothing loaded yet (configured variants awaiting their first
+         * publish): the named slot will be filled by the watcher. */
+        if (chosen < 0 || (any_loaded && !atomic_load(&reg->slots[chosen].current))) {
             char known[512] = "";
             for (int i = 0; i < n; i++)
                 snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s",
@@ -406,6 +420,7 @@ int rs_registry_set_default(rs_registry *reg, const char *name, rs_error *err)
             /* slots are filled in name order by rs_registry_load_all */
             chosen = i;
         }
+        if (chosen < 0 && !any_loaded && n > 0) chosen = 0; /* awaiting the first publish */
         if (chosen < 0) return rs_fail(err, "no variant is loaded");
     }
     atomic_store(&reg->default_slot, chosen);

@@ -67,8 +67,14 @@ int rs_registry_load(rs_registry *reg, const char *variant, uint64_t version, in
  * when the store lists no variant with a current version. */
 int rs_registry_load_all(rs_registry *reg, int verify, int *loaded, rs_error *err);
 
-/* Chooses the default variant: name when given (must be loaded), else the
- * only variant, else the one named "default", else the first by name. */
+/* Creates the (empty) slot of a variant that has no version loaded yet, so
+ * that it keeps its place and can be the default before its first load.
+ * Does nothing when the slot exists. */
+int rs_registry_reserve(rs_registry *reg, const char *variant, rs_error *err);
+
+/* Chooses the default variant: name when given (must be loaded, unless no
+ * variant is loaded yet), else the one named "default", else the first
+ * loaded by name, else (none loaded yet) the first slot. */
 int rs_registry_set_default(rs_registry *reg, const char *name, rs_error *err);
 
 /* After the store directory was replaced (deploy/ship-store.sh), later loads

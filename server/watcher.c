@@ -436,6 +436,9 @@ static int pass(rs_watcher *w, int force, json_t *report)
 int rs_watcher_load_initial(rs_watcher *w, int *loaded, rs_error *err)
 {
     *loaded = 0;
+    /* Configured variants take slots in the config's order, loaded or not. */
+    for (int i = 0; w->fixed && i < w->n_vars; i++)
+        if (rs_registry_reserve(w->reg, w->vars[i].name, err) != 0) return -1;
     int rc = pass(w, 1, NULL);
     if (rc < 0)
         return rs_fail(err, "the store has no published variant (publish one with rectrain)");
@@ -449,11 +452,13 @@ int rs_watcher_load_initial(rs_watcher *w, int *loaded, rs_error *err)
                    "loaded when one is published",
                    w->vars[i].name);
     }
+    if (published && !serving)
+        return rs_fail(err, "no published variant could be loaded (see the errors above)");
     if (!published)
-        return rs_fail(err,
-                       "none of the %d configured variants has a published version in the "
-                       "store",
-                       w->n_vars);
+        rs_log(RS_LOG_WARN,
+               "none of the %d configured variants has a published version yet: not ready "
+               "(readyz 503) until one is published",
+               w->n_vars);
     *loaded = serving;
     return 0;
 }

@@ -1,4 +1,4 @@
-"""dashboard.py BASE TOKEN SHOTS_DIR - drives the dashboard of a running
+"""dashboard.py BASE TOKEN SHOTS_DIR [empty] - drives the dashboard of a running
 recserve in headless Chromium (tests/integration/dashboard.sh sets it up:
 variant "default" at version 3 with versions 1 and 2 retained, variant
 "candidate", an experiment between them, and an admin token).
@@ -6,6 +6,8 @@ variant "default" at version 3 with versions 1 and 2 retained, variant
 Checks that every panel shows the server's own values, that a rollback
 through the page changes the version the server answers with, and that the
 page logs no console error or exception. Saves a screenshot per panel.
+With "empty" (a server whose configured variants are not published yet),
+checks instead that the page says so and what to do, without errors.
 Exit status 0 when every check passed, 1 otherwise (each failure printed).
 """
 
@@ -151,12 +153,25 @@ def run(b):
     shot(b, "dashboard.png")
 
 
+def run_empty(b):
+    b.navigate(BASE + "/dashboard")
+    said = b.wait("(() => { const e = document.querySelector('#models-body p');"
+                  " return e && e.textContent.startsWith('No model is loaded') && e.textContent; })()",
+                  what="the no-model message")
+    check("rectrain" in said, f"with no model loaded, Models says what to do ({said[:90]}...)")
+    status = text(b, "#status")
+    check(status == "no model loaded", f"the status line says {status!r}")
+    b.wait("!!document.querySelector('#live-chart svg')", timeout=15, what="the Live chart")
+    check(True, "Live still charts the server's requests")
+    shot(b, "dashboard-empty.png")
+
+
 def main():
     os.makedirs(SHOTS, exist_ok=True)
     try:
         with Browser() as b:
             try:
-                run(b)
+                run_empty(b) if sys.argv[4:] == ["empty"] else run(b)
             except BrowserError as e:
                 check(False, str(e))
                 for panel in ("live", "experiments", "try-result", "admin-result"):

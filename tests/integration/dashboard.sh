@@ -5,6 +5,8 @@
 # traffic runs; tests/integration/dashboard.py then drives headless Chromium
 # through the DevTools protocol over every panel, rolls "default" back to
 # version 1 from the page and unpins it, and fails on any console error.
+# Then a server whose configured variant is not published yet: not ready,
+# the page says what to do, and the first publish makes it ready.
 #
 # Screenshots go to $DASHBOARD_SHOTS (default build/dashboard); the ones in
 # docs/ were made with DASHBOARD_SHOTS=docs. Skips where chromium is absent.
@@ -42,5 +44,25 @@ for u in $(seq 1 60); do
 done
 
 python3 tests/integration/dashboard.py "$BASE" "$TOKEN" "$SHOTS" || fail "the dashboard checks failed"
+stop_server
+
+# No model yet: a config listing a variant that is not published starts the
+# server not ready; the page says what to do; the first publish makes it ready.
+echo '{"variants": ["fresh"]}' >"$T/fresh.json"
+start_server --config "$T/fresh.json" --reload-interval 0.25
+req GET /readyz
+WHAT="readyz before the first publish" expect 503 not_ready
+python3 tests/integration/dashboard.py "$BASE" - "$SHOTS" empty || fail "the empty dashboard checks failed"
+"$RECTRAIN" --data "$DATA" --model vae --epochs 1 --hidden 16 --latent 4 --threads 1 \
+    --progress off --store "$T/store" --variant fresh >"$T/publish.log" 2>&1 || cat "$T/publish.log"
+for _ in $(seq 50); do
+    req GET /readyz
+    [ "$STATUS" = 200 ] && break
+    sleep 0.1
+done
+WHAT="readyz after the first publish" expect 200
+req GET /v1/users/u1/recommendations
+WHAT="a recommendation from the first published version" expect 200 && [ "$(header X-Recsys-Variant)" = fresh ] ||
+    fail "the first published version does not answer: $(header X-Recsys-Variant)"
 stop_server
 finish
