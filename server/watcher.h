@@ -54,9 +54,10 @@ int rs_watcher_create(rs_registry *reg, rs_store *store, const rs_watcher_option
 
 /* The first load, on the calling thread: every variant's current version.
  * Variants that fail are logged and refused; *loaded counts the others.
- * Fails when the variants come from the store and it has none published, or when variants are published but none could be loaded. With
- * variants from the config and none published yet, succeeds with *loaded 0:
- * the server starts not ready and the watcher loads them when published. */
+ * Fails when the variants come from the store and it has none published, or when variants are
+ * published but none could be loaded. With variants from the config and none published yet,
+ * succeeds with *loaded 0: the server starts not ready and the watcher loads them when published.
+ */
 int rs_watcher_load_initial(rs_watcher *w, int *loaded, rs_error *err);
 
 /* Starts the polling thread. */
