@@ -9,6 +9,7 @@
 #include "dashboard.h"
 #include "jsonbuf.h"
 #include "ops.h"
+#include "process.h"
 #include "recommend.h"
 
 struct rs_api {
@@ -436,6 +437,7 @@ static void h_metrics(void *ctx, rs_request *req, rs_response *resp)
         }
     }
     if (api->ops) rs_ops_render(api->ops, out);
+    rs_process_render(out, api->started);
     rs_http_server *srv = atomic_load(&api->srv);
     fprintf(out,
             "# HELP recsys_http_in_flight_requests Requests being processed.\n"

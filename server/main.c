@@ -26,12 +26,12 @@
 #include "http.h"
 #include "log.h"
 #include "ops.h"
+#include "process.h"
 #include "registry.h"
 #include "stats.h"
 #include "store.h"
 #include "watcher.h"
 
-#define RS_SERVER_VERSION "0.1.0"
 
 /* Writes the port to path atomically (temp file + rename), so a reader never
  * sees a partial number. */
