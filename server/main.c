@@ -32,7 +32,6 @@
 #include "store.h"
 #include "watcher.h"
 
-
 /* Writes the port to path atomically (temp file + rename), so a reader never
  * sees a partial number. */
 static int write_port_file(const char *path, uint16_t port, rs_error *err)
