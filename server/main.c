@@ -57,7 +57,14 @@ static int open_store(const char *dir, size_t map_size, rs_store **store, rs_err
         return rs_fail(err, "store %s: %s (train and publish a model with rectrain first)", dir,
                        strerror(errno));
     if (!S_ISDIR(st.st_mode)) return rs_fail(err, "store %s: not a directory", dir);
-    return rs_store_open(dir, RS_STORE_READONLY, map_size, store, err);
+    if (rs_store_open(dir, RS_STORE_READONLY, map_size, store, err) != 0) return -1;
+    if (rs_store_nolock(*store))
+        rs_log(RS_LOG_WARN,
+               "store %s: lock.mdb is not writable by this process: reading without LMDB's "
+               "lock file, so nothing may publish into this store while the server runs "
+               "(ship a new store and switch the link instead)",
+               dir);
+    return 0;
 }
 
 static void describe_listen(const rs_server_config *cfg, uint16_t port, char *buf, size_t cap)

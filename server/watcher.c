@@ -180,6 +180,9 @@ static void follow_store(rs_watcher *w)
             w->failed_ino = st.st_ino;
             return;
         }
+        if (rs_store_nolock(s))
+            rs_log(RS_LOG_WARN, "store %s (new): lock.mdb is not writable: reading without it",
+                   w->store_dir);
         pthread_mutex_lock(&w->lock);
         found = w->n_stores++;
         w->stores[found] = (wstore){s, st.st_dev, st.st_ino, w->next_gen++};
