@@ -223,6 +223,12 @@ const rs_option rs_server_options[] = {
      .choices = log_levels,
      .default_value = "info",
      .help = "least severe messages logged"},
+    {.name = "check-config",
+     .type = RS_OPT_FLAG,
+     TARGET(check_config),
+     .flag_value = 1,
+     .help = "validate the options, the --config file and the admin token file, print a "
+             "summary and exit (0: valid, 2: the first error); opens no store and no port"},
     {.name = "print-routes",
      .type = RS_OPT_FLAG,
      TARGET(print_routes),

@@ -33,6 +33,7 @@ typedef struct rs_server_config {
     int verify;                  /* verify tensor checksums when loading */
     rs_log_level log_level;
     int print_routes;
+    int check_config; /* --check-config: validate and exit */
     int help;
     int help_markdown; /* print the option table as Markdown */
     int version;

@@ -99,6 +99,31 @@ static void check_config_variants(const rs_server_config *cfg, rs_registry *reg)
     }
 }
 
+/* --check-config: the options and the file parsed already (rs_config_parse
+ * validates every field); what is left is the admin token file. */
+static int check_config(rs_server_config *cfg)
+{
+    rs_error err;
+    char *token = NULL;
+    int rc = 0;
+    if (cfg->admin_token_file && rs_admin_token_load(cfg->admin_token_file, &token, &err) != 0) {
+        fprintf(stderr, "recserve: %s\n", err.msg);
+        rc = 2;
+    } else {
+        const rs_conffile *f = cfg->file;
+        printf("recserve: config valid: store %s, listen %s, %s, %d experiment(s), %d pin(s), "
+               "admin %s\n",
+               cfg->store_dir, cfg->listen, f && f->variants ? "listed variants" : "every variant",
+               f && f->ab ? f->ab->n : 0, f ? f->n_pins : 0, token ? "enabled" : "disabled");
+    }
+    if (token) {
+        memset(token, 0, strlen(token));
+        free(token);
+    }
+    rs_config_free(cfg);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     rs_blas_kernel_ensure(argv);
@@ -117,6 +142,7 @@ int main(int argc, char **argv)
         rs_config_free(&cfg);
         return 0;
     }
+    if (cfg.check_config) return check_config(&cfg);
     rs_log_set_level(cfg.log_level);
 
     /* Signals are taken synchronously by the main thread (sigwait): block
