@@ -218,6 +218,7 @@ const rs_option rs_server_options[] = {
      .help = "enable the admin endpoints for the bearer token on the first line of FILE"},
     {.name = "log-level",
      .arg = "LEVEL",
+     .file_key = "log_level",
      .type = RS_OPT_ENUM,
      TARGET(log_level),
      .choices = log_levels,

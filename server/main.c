@@ -124,6 +124,111 @@ static int check_config(rs_server_config *cfg)
     return rc;
 }
 
+/* ---- SIGHUP: the config file again ---- */
+
+/* Configs replaced by a reload: their experiments may still be read by
+ * requests in flight, so they are freed only at exit. */
+typedef struct retired_config {
+    rs_server_config cfg;
+    struct retired_config *next;
+} retired_config;
+
+static const rs_watcher_pin_entry *find_pin(const rs_conffile *f, const char *variant)
+{
+    for (int i = 0; f && i < f->n_pins; i++)
+        if (strcmp(f->pins[i].variant, variant) == 0) return &f->pins[i];
+    return NULL;
+}
+
+/* Moves the watcher's pins from old's "pins" to new's: changed and new pins
+ * are applied, pins the file no longer lists are lifted (pins set by the
+ * admin route on variants the file never named are left alone). */
+static void apply_pins(rs_watcher *w, const rs_conffile *old, const rs_conffile *new)
+{
+    for (int i = 0; new &&i < new->n_pins; i++) {
+        const rs_watcher_pin_entry *p = &new->pins[i];
+        if (rs_watcher_pinned(w, p->variant) == p->version) continue;
+        json_t *report = NULL;
+        rs_error err;
+        if (rs_watcher_pin(w, p->variant, p->version, 30.0, &report, &err) != 0)
+            rs_log(RS_LOG_ERROR, "SIGHUP: pin %s to version %llu: %s", p->variant,
+                   (unsigned long long)p->version, err.msg);
+        else
+            rs_log(RS_LOG_INFO, "SIGHUP: %s pinned to version %llu", p->variant,
+                   (unsigned long long)p->version);
+        json_decref(report);
+    }
+    for (int i = 0; old && i < old->n_pins; i++) {
+        const char *v = old->pins[i].variant;
+        if (find_pin(new, v) || rs_watcher_pinned(w, v) != old->pins[i].version) continue;
+        json_t *report = NULL;
+        rs_error err;
+        if (rs_watcher_pin(w, v, 0, 30.0, &report, &err) != 0)
+            rs_log(RS_LOG_ERROR, "SIGHUP: unpin %s: %s", v, err.msg);
+        else
+            rs_log(RS_LOG_INFO, "SIGHUP: %s unpinned (no longer in the config's pins)", v);
+        json_decref(report);
+    }
+}
+
+/* Settings a running server cannot change: say so instead of ignoring
+ * them silently. */
+static void warn_restart_only(const rs_server_config *old, const rs_server_config *new)
+{
+    if (strcmp(old->store_dir, new->store_dir) != 0)
+        rs_log(RS_LOG_WARN, "SIGHUP: store changed to %s: takes effect at restart", new->store_dir);
+    if (strcmp(old->listen, new->listen) != 0)
+        rs_log(RS_LOG_WARN, "SIGHUP: listen changed to %s: takes effect at restart", new->listen);
+    const rs_conffile *a = old->file, *b = new->file;
+    int same = (a && a->variants ? a->n_variants : -1) == (b && b->variants ? b->n_variants : -1);
+    for (int i = 0; same && a && a->variants && i < a->n_variants; i++)
+        same = strcmp(a->variants[i], b->variants[i]) == 0;
+    if (!same) rs_log(RS_LOG_WARN, "SIGHUP: \"variants\" changed: takes effect at restart");
+}
+
+/* Reads the config file again (with the same command line, which still
+ * overrides it) and applies what can change while serving: experiments,
+ * pins and the log level. A file that does not validate changes nothing. */
+static void reload_config(int argc, char **argv, rs_server_config *cfg, rs_ops *ops,
+                          rs_watcher *watcher, retired_config **retired)
+{
+    retired_config *r = calloc(1, sizeof(*r));
+    rs_error err;
+    if (!r) {
+        rs_log(RS_LOG_ERROR, "SIGHUP: out of memory; the running config is kept");
+        rs_ops_count_config_reload(ops, 0);
+        return;
+    }
+    if (rs_config_parse(argc, argv, &r->cfg, &err) != 0) {
+        rs_log(RS_LOG_ERROR, "SIGHUP: config refused, the running one is kept: %s", err.msg);
+        rs_config_free(&r->cfg);
+        free(r);
+        rs_ops_count_config_reload(ops, 0);
+        return;
+    }
+    const rs_ab *ab = r->cfg.file ? r->cfg.file->ab : NULL;
+    if (rs_ops_set_experiments(ops, ab, &err) != 0) {
+        rs_log(RS_LOG_ERROR, "SIGHUP: %s; the running config is kept", err.msg);
+        rs_config_free(&r->cfg);
+        free(r);
+        rs_ops_count_config_reload(ops, 0);
+        return;
+    }
+    warn_restart_only(cfg, &r->cfg);
+    apply_pins(watcher, cfg->file, r->cfg.file);
+    rs_log_set_level(r->cfg.log_level);
+    rs_log(RS_LOG_INFO, "SIGHUP: config %s applied: %d experiment(s), %d pin(s), log level %s",
+           cfg->config_file, ab ? ab->n : 0, r->cfg.file ? r->cfg.file->n_pins : 0,
+           rs_log_level_name(r->cfg.log_level));
+    /* The new config becomes the running one; the old one is retired. */
+    rs_server_config old = *cfg;
+    *cfg = r->cfg;
+    r->cfg = old;
+    r->next = *retired;
+    *retired = r;
+    rs_ops_count_config_reload(ops, 1);
+}
+
 int main(int argc, char **argv)
 {
     rs_blas_kernel_ensure(argv);
@@ -144,6 +249,12 @@ int main(int argc, char **argv)
     }
     if (cfg.check_config) return check_config(&cfg);
     rs_log_set_level(cfg.log_level);
+    rs_log(RS_LOG_DEBUG,
+           "settings: store %s, listen %s, %u threads, reload every %gs, checksums %s, config "
+           "%s, admin %s",
+           cfg.store_dir, cfg.listen, cfg.http.threads, cfg.reload_interval,
+           cfg.verify ? "verified" : "not verified", cfg.config_file ? cfg.config_file : "none",
+           cfg.admin_token_file ? "enabled" : "disabled");
 
     /* Signals are taken synchronously by the main thread (sigwait): block
      * them before any thread starts so that every thread inherits the mask. */
@@ -167,6 +278,7 @@ int main(int argc, char **argv)
     rs_ops *ops = NULL;
     char *admin_token = NULL;
     int loaded = 0;
+    retired_config *retired = NULL;
     const rs_conffile *file = cfg.file;
     rs_watcher_options wopt = {.store_dir = cfg.store_dir,
                                .variants = file ? (const char *const *)file->variants : NULL,
@@ -210,6 +322,7 @@ int main(int argc, char **argv)
     for (;;) {
         if (sigwait(&stop_signals, &sig) != 0) continue;
         if (sig != SIGHUP) break;
+        if (cfg.config_file) reload_config(argc, argv, &cfg, ops, watcher, &retired);
         rs_log(RS_LOG_INFO, "SIGHUP: checking the store for new versions");
         rs_watcher_request(watcher);
     }
@@ -236,5 +349,11 @@ out:
     free(admin_token);
     if (cfg.port_file && rc == 0) unlink(cfg.port_file);
     rs_config_free(&cfg);
+    while (retired) {
+        retired_config *next = retired->next;
+        rs_config_free(&retired->cfg);
+        free(retired);
+        retired = next;
+    }
     return rc;
 }

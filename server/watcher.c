@@ -408,6 +408,9 @@ static int check_variant(rs_watcher *w, wvar *v, int force, json_t *report)
             loaded = 1;
         }
     }
+    rs_log(RS_LOG_DEBUG, "check %s: store current %llu%s, serving %llu: %s", v->name,
+           (unsigned long long)v->store_version, v->pinned ? " (pinned)" : "",
+           (unsigned long long)v->serving, result);
     if (report)
         json_array_append_new(report,
                               outcome(v, result, !strcmp(result, "refused") ? v->error : NULL));
