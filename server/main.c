@@ -25,6 +25,7 @@
 #include "conffile.h"
 #include "http.h"
 #include "log.h"
+#include "notify.h"
 #include "ops.h"
 #include "process.h"
 #include "registry.h"
@@ -122,6 +123,28 @@ static int check_config(rs_server_config *cfg)
     }
     rs_config_free(cfg);
     return rc;
+}
+
+/* ---- readiness ---- */
+
+static int ready(rs_registry *reg)
+{
+    rs_loaded *l = rs_registry_acquire(reg, NULL, 0);
+    if (l) rs_loaded_release(l);
+    return l != NULL;
+}
+
+static void notify_ready(rs_registry *reg)
+{
+    char state[128];
+    int n = 0;
+    for (int i = 0; i < rs_registry_slots(reg); i++) {
+        rs_loaded *l = rs_registry_acquire_slot(reg, i);
+        if (l) n++;
+        if (l) rs_loaded_release(l);
+    }
+    snprintf(state, sizeof(state), "READY=1\nSTATUS=serving %d variant%s", n, n == 1 ? "" : "s");
+    if (rs_notify(state) != 0) rs_log(RS_LOG_WARN, "NOTIFY_SOCKET: %s", strerror(errno));
 }
 
 /* ---- SIGHUP: the config file again ---- */
@@ -318,14 +341,24 @@ int main(int argc, char **argv)
            rs_registry_slot_name(reg, rs_registry_default_slot(reg)));
     if (cfg.port_file && write_port_file(cfg.port_file, rs_http_port(srv), &err) != 0) goto out;
 
-    int sig = 0;
+    int sig = 0, notified = 0;
     for (;;) {
-        if (sigwait(&stop_signals, &sig) != 0) continue;
+        /* Ready for systemd once a model answers: at once, or (configured
+         * variants awaiting their first publish) when the watcher loads one. */
+        if (!notified && (notified = ready(reg))) notify_ready(reg);
+        if (!notified) {
+            struct timespec poll = {0, 200 * 1000 * 1000};
+            sig = sigtimedwait(&stop_signals, NULL, &poll);
+            if (sig < 0) continue;
+        } else if (sigwait(&stop_signals, &sig) != 0) {
+            continue;
+        }
         if (sig != SIGHUP) break;
         if (cfg.config_file) reload_config(argc, argv, &cfg, ops, watcher, &retired);
         rs_log(RS_LOG_INFO, "SIGHUP: checking the store for new versions");
         rs_watcher_request(watcher);
     }
+    if (rs_notify("STOPPING=1") != 0) rs_log(RS_LOG_WARN, "NOTIFY_SOCKET: %s", strerror(errno));
     rs_log(RS_LOG_INFO, "%s: finishing %u in-flight request(s), then stopping",
            sig == SIGTERM ? "SIGTERM" : "SIGINT", rs_http_in_flight(srv));
     unsigned left = rs_http_stop(srv, cfg.shutdown_grace);

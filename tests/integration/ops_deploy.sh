@@ -71,5 +71,28 @@ BASE=http://127.0.0.1:$(cat "$T/port")
 req GET /v1/models
 [ "$(jq_py 'len(d["experiments"])')" = 1 ] || fail "the example experiment is not loaded"
 stop_server
+
+# The image's entrypoint and config: no secret mounted, admin disabled; a
+# token secret enables the admin routes.
+sh -n deploy/container-entrypoint.sh || fail "deploy/container-entrypoint.sh does not parse"
+[ -f .containerignore ] && grep -qx build .containerignore || fail ".containerignore does not leave out build/"
+sed "s|/var/lib/recsys/store|$T/store|" deploy/container.json >"$T/container.json"
+entry() { # entry TOKEN_FILE: the entrypoint as the image runs it, on loopback
+    rm -f "$T/port"
+    RECSERVE=$RECSERVE RECSYS_ADMIN_TOKEN_FILE=$1 sh deploy/container-entrypoint.sh \
+        --config "$T/container.json" --listen 127.0.0.1:0 --port-file "$T/port" 2>>"$T/server.log" &
+    SERVER_PID=$!
+    for i in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.1; done
+    BASE=http://127.0.0.1:$(cat "$T/port")
+}
+entry "$T/no-such-secret"
+req POST /v1/admin/reload
+WHAT="admin without a mounted secret" expect 403 admin_disabled
+stop_server
+(umask 077 && echo "container-secret-token-0123456789" >"$T/secret")
+entry "$T/secret"
+req POST /v1/admin/reload
+WHAT="admin with a mounted secret, no token sent" expect 401 unauthorized
+stop_server
 echo "checked with: ${checked[*]:-no systemd-analyze, no nginx}"
 finish
