@@ -149,8 +149,7 @@ int rs_conffile_parse(const char *text, size_t len, const char *origin, const ch
     return 0;
 }
 
-/* Reads a whole small file. */
-static int slurp(const char *path, size_t max, char **text, size_t *len, rs_error *err)
+int rs_read_small_file(const char *path, size_t max, char **text, size_t *len, rs_error *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return rs_fail(err, "%s: %s", path, strerror(errno));
@@ -181,7 +180,7 @@ int rs_conffile_load(const char *path, rs_server_config *settings, rs_conffile *
     char *text;
     size_t len;
     *out = NULL;
-    if (slurp(path, RS_CONFFILE_MAX_BYTES, &text, &len, err) != 0) return -1;
+    if (rs_read_small_file(path, RS_CONFFILE_MAX_BYTES, &text, &len, err) != 0) return -1;
     char *dir = strdup(path);
     if (!dir) {
         free(text);
@@ -203,7 +202,7 @@ int rs_admin_token_load(const char *path, char **token, rs_error *err)
     char *text;
     size_t len;
     *token = NULL;
-    if (slurp(path, 8192, &text, &len, err) != 0) return rs_error_prefix(err, "admin token file");
+    if (rs_read_small_file(path, 8192, &text, &len, err) != 0) return rs_error_prefix(err, "admin token file");
     char *start = text;
     while (*start == ' ' || *start == '\t' || *start == '\r' || *start == '\n') start++;
     char *end = start;

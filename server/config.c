@@ -216,6 +216,20 @@ const rs_option rs_server_options[] = {
      TARGET(admin_token_file),
      .default_text = "admin endpoints disabled",
      .help = "enable the admin endpoints for the bearer token on the first line of FILE"},
+    {.name = "tls-cert",
+     .arg = "FILE",
+     .file_key = "tls.cert_file",
+     .type = RS_OPT_PATH,
+     TARGET(tls_cert_file),
+     .default_text = "plain HTTP",
+     .help = "serve HTTPS (libmicrohttpd with GnuTLS) with the PEM certificate chain in FILE; "
+             "needs --tls-key"},
+    {.name = "tls-key",
+     .arg = "FILE",
+     .file_key = "tls.key_file",
+     .type = RS_OPT_PATH,
+     TARGET(tls_key_file),
+     .help = "the PEM private key of --tls-cert (keep it readable by the server's user only)"},
     {.name = "log-level",
      .arg = "LEVEL",
      .file_key = "log_level",
@@ -355,5 +369,8 @@ int rs_config_parse(int argc, char **argv, rs_server_config *cfg, rs_error *err)
         return rs_fail(err, "--store DIR is required, or \"store\" in the --config file (see "
                             "--help)");
     if (rs_parse_listen(cfg->listen, &cfg->http.addr, &cfg->http.addr_len, err) != 0) return -1;
+    if (!cfg->tls_cert_file != !cfg->tls_key_file)
+        return rs_fail(err, "--tls-cert and --tls-key go together (\"tls\": {\"cert_file\", "
+                            "\"key_file\"} in the config file)");
     return 0;
 }

@@ -79,10 +79,16 @@ static void answer(rs_conns *c, conn_rec *r, int status, const char *reason, con
                        "Content-Length: %d\r\n\r\n%s",
                        status, reason, status == 503 ? "Retry-After: 1\r\n" : "", blen, body);
     /* A fresh or idle socket has room for these few hundred bytes; if it
-     * has not, the client was not reading and loses the answer. */
-    if (len > 0 && (size_t)len < sizeof(whole))
-        (void)send(r->fd, whole, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    shutdown(r->fd, SHUT_WR);
+     * has not, the client was not reading and loses the answer. Plain
+     * bytes on a TLS connection would be garbage to the client: close. */
+    if (c->cfg.tls) {
+        shutdown(r->fd, SHUT_RDWR);
+        r->closing = 1;
+    } else {
+        if (len > 0 && (size_t)len < sizeof(whole))
+            (void)send(r->fd, whole, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        shutdown(r->fd, SHUT_WR);
+    }
     r->answered_at = rs_now();
     r->receiving = 0;
     rs_stats_request(c->stats, c->route, -1, status, 0);

@@ -574,7 +574,8 @@ int rs_http_start(const rs_http_config *cfg, const rs_http_route *routes, int n_
     srv->stats = stats;
     srv->max_body = cfg->max_body;
     unsigned max_conns = cfg->max_connections ? cfg->max_connections : 1024;
-    rs_conns_config ccfg = {max_conns, cfg->max_per_address, cfg->request_timeout_s};
+    rs_conns_config ccfg = {max_conns, cfg->max_per_address, cfg->request_timeout_s,
+                            cfg->tls_cert_pem && cfg->tls_key_pem};
     if (rs_conns_create(&ccfg, stats, n_routes, &srv->conns, err) != 0) {
         free(srv);
         return -1;
@@ -584,6 +585,13 @@ int rs_http_start(const rs_http_config *cfg, const rs_http_route *routes, int n_
                      (cfg->poll_loop ? MHD_USE_POLL : MHD_USE_AUTO) | MHD_USE_ITC |
                      MHD_USE_ERROR_LOG;
     if (cfg->addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+    int tls = cfg->tls_cert_pem && cfg->tls_key_pem;
+    if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        rs_conns_free(srv->conns);
+        free(srv);
+        return rs_fail(err, "http: this libmicrohttpd was built without TLS support");
+    }
+    if (tls) flags |= MHD_USE_TLS;
     unsigned threads = cfg->threads ? cfg->threads : 1;
     struct MHD_OptionItem opts[] = {
         /* The logger goes first, or MHD reports option errors elsewhere. */
@@ -599,14 +607,30 @@ int rs_http_start(const rs_http_config *cfg, const rs_http_route *routes, int n_
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)no_unescape, NULL},
         /* No MHD_OPTION_LISTENING_ADDRESS_REUSE: it sets SO_REUSEPORT, and a
          * second server on a taken port must fail, not share the port. */
-        {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)threads, NULL},
+        {MHD_OPTION_END, 0, NULL}, /* the optional ones below, then END */
+        {MHD_OPTION_END, 0, NULL},
+        {MHD_OPTION_END, 0, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
+    size_t n_opts = sizeof(opts) / sizeof(opts[0]) - 4;
+    if (threads > 1)
+        opts[n_opts++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, threads, NULL};
+    if (tls) {
+        /* GnuTLS parses both at start: a bad file fails here, not later. */
+        opts[n_opts++] =
+            (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cfg->tls_cert_pem};
+        opts[n_opts++] =
+            (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)cfg->tls_key_pem};
+    }
     srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_ARRAY, opts,
                                    MHD_OPTION_END);
     if (!srv->daemon) {
         rs_conns_free(srv->conns);
         free(srv);
+        if (tls)
+            return rs_fail(err, "http: could not start the HTTPS server (address in use, no "
+                                "permission to bind it, or a certificate or key GnuTLS cannot "
+                                "read: see the log line above)");
         return rs_fail(err, "http: could not start the server (address in use, or no permission "
                             "to bind it?)");
     }

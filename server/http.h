@@ -106,6 +106,9 @@ typedef struct rs_http_config {
      * while it answers (conns.c closes such connections within a few
      * sweeps), which would cost that target most of its speed. */
     int poll_loop;
+    /* PEM certificate chain and private key (NUL-terminated, borrowed; must
+     * outlive the server): HTTPS with both, plain HTTP with neither. */
+    const char *tls_cert_pem, *tls_key_pem;
 } rs_http_config;
 
 /* A query string with more parameters is refused (414 uri_too_long). */

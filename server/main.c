@@ -100,6 +100,33 @@ static void check_config_variants(const rs_server_config *cfg, rs_registry *reg)
     }
 }
 
+/* ---- TLS ---- */
+
+#define TLS_FILE_MAX (1024 * 1024)
+
+/* Reads the certificate chain and key for libmicrohttpd (GnuTLS parses
+ * them when the daemon starts). Warns when the key is readable by others. */
+static int load_tls(rs_server_config *cfg, char **cert, char **key, rs_error *err)
+{
+    size_t len;
+    if (rs_read_small_file(cfg->tls_cert_file, TLS_FILE_MAX, cert, &len, err) != 0 ||
+        rs_read_small_file(cfg->tls_key_file, TLS_FILE_MAX, key, &len, err) != 0) {
+        rs_error_prefix(err, "TLS");
+        return -1;
+    }
+    if (!strstr(*cert, "-----BEGIN CERTIFICATE-----"))
+        return rs_fail(err, "TLS: %s holds no PEM certificate", cfg->tls_cert_file);
+    if (!strstr(*key, "PRIVATE KEY-----"))
+        return rs_fail(err, "TLS: %s holds no PEM private key", cfg->tls_key_file);
+    struct stat st;
+    if (stat(cfg->tls_key_file, &st) == 0 && (st.st_mode & 077))
+        rs_log(RS_LOG_WARN, "TLS key %s is readable by other users (chmod 600 it)",
+               cfg->tls_key_file);
+    cfg->http.tls_cert_pem = *cert;
+    cfg->http.tls_key_pem = *key;
+    return 0;
+}
+
 /* --check-config: the options and the file parsed already (rs_config_parse
  * validates every field); what is left is the admin token file. */
 static int check_config(rs_server_config *cfg)
@@ -107,16 +134,22 @@ static int check_config(rs_server_config *cfg)
     rs_error err;
     char *token = NULL;
     int rc = 0;
-    if (cfg->admin_token_file && rs_admin_token_load(cfg->admin_token_file, &token, &err) != 0) {
+    char *cert = NULL, *key = NULL;
+    if ((cfg->admin_token_file && rs_admin_token_load(cfg->admin_token_file, &token, &err) != 0) ||
+        (cfg->tls_cert_file && load_tls(cfg, &cert, &key, &err) != 0)) {
         fprintf(stderr, "recserve: %s\n", err.msg);
         rc = 2;
     } else {
         const rs_conffile *f = cfg->file;
-        printf("recserve: config valid: store %s, listen %s, %s, %d experiment(s), %d pin(s), "
-               "admin %s\n",
-               cfg->store_dir, cfg->listen, f && f->variants ? "listed variants" : "every variant",
-               f && f->ab ? f->ab->n : 0, f ? f->n_pins : 0, token ? "enabled" : "disabled");
+        printf("recserve: config valid: store %s, listen %s (%s), %s, %d experiment(s), %d "
+               "pin(s), admin %s\n",
+               cfg->store_dir, cfg->listen, cert ? "https" : "http",
+               f && f->variants ? "listed variants" : "every variant", f && f->ab ? f->ab->n : 0,
+               f ? f->n_pins : 0, token ? "enabled" : "disabled");
     }
+    free(cert);
+    if (key) memset(key, 0, strlen(key));
+    free(key);
     if (token) {
         memset(token, 0, strlen(token));
         free(token);
@@ -299,7 +332,7 @@ int main(int argc, char **argv)
     rs_http_server *srv = NULL;
     rs_watcher *watcher = NULL;
     rs_ops *ops = NULL;
-    char *admin_token = NULL;
+    char *admin_token = NULL, *tls_cert = NULL, *tls_key = NULL;
     int loaded = 0;
     retired_config *retired = NULL;
     const rs_conffile *file = cfg.file;
@@ -313,6 +346,7 @@ int main(int argc, char **argv)
                                .verify = cfg.verify};
     if (cfg.admin_token_file && rs_admin_token_load(cfg.admin_token_file, &admin_token, &err) != 0)
         goto out;
+    if (cfg.tls_cert_file && load_tls(&cfg, &tls_cert, &tls_key, &err) != 0) goto out;
     if (open_store(cfg.store_dir, cfg.map_size, &store, &err) != 0 ||
         rs_http_stats_create(rs_api_routes, rs_api_n_routes, &stats, &err) != 0 ||
         rs_registry_create(store, stats, &cfg.retrieval, &reg, &err) != 0)
@@ -336,7 +370,8 @@ int main(int argc, char **argv)
     char where[300];
     describe_listen(&cfg, rs_http_port(srv), where, sizeof(where));
     rs_log(RS_LOG_INFO,
-           "listening on http://%s (%u threads, BLAS kernel %s, %d variant%s, default %s)", where,
+           "listening on %s://%s (%u threads, BLAS kernel %s, %d variant%s, default %s)",
+           cfg.http.tls_cert_pem ? "https" : "http", where,
            cfg.http.threads, rs_blas_kernel_name(), loaded, loaded == 1 ? "" : "s",
            rs_registry_slot_name(reg, rs_registry_default_slot(reg)));
     if (cfg.port_file && write_port_file(cfg.port_file, rs_http_port(srv), &err) != 0) goto out;
@@ -380,6 +415,11 @@ out:
     rs_stats_free(stats);
     rs_store_close(store);
     free(admin_token);
+    free(tls_cert);
+    if (tls_key) {
+        memset(tls_key, 0, strlen(tls_key)); /* the secret does not linger in freed memory */
+        free(tls_key);
+    }
     if (cfg.port_file && rc == 0) unlink(cfg.port_file);
     rs_config_free(&cfg);
     while (retired) {

@@ -39,8 +39,17 @@ http {
     uwsgi_temp_path $T/nginx/tmp/uwsgi;
     scgi_temp_path $T/nginx/tmp/scgi;
     include $PWD/deploy/nginx/recsys.conf;
+    include $T/nginx/recsys-tls.conf;
 }
 EOF
+    # The TLS server with a test certificate and unprivileged ports.
+    make_tls_cert
+    cp deploy/nginx/recsys-proxy.conf "$T/nginx/"
+    sed -e "s|/etc/recsys/tls/fullchain.pem|$T/tls/cert.pem|" \
+        -e "s|/etc/recsys/tls/privkey.pem|$T/tls/key.pem|" \
+        -e "s/listen 443 /listen 127.0.0.1:18443 /; s/listen \[::\]:443 /listen [::1]:18443 /" \
+        -e "s/listen 80;/listen 127.0.0.1:18081;/; s/listen \[::\]:80;/listen [::1]:18081;/" \
+        deploy/nginx/recsys-tls.conf >"$T/nginx/recsys-tls.conf"
     "$NGINX" -t -q -e "$T/nginx/error.log" -p "$T/nginx" -c "$T/nginx/nginx.conf" >"$T/nginx.log" 2>&1 ||
         fail "nginx -t: $(cat "$T/nginx.log")"
     checked+=(nginx)

@@ -100,7 +100,7 @@ EOF
 timeout 20 "$RECSERVE" --config "$T/check.json" --check-config --listen 127.0.0.1:1 >"$T/out" 2>"$T/err"
 rc=$?
 [ $rc -eq 0 ] || fail "--check-config of a valid file: exit $rc: $(cat "$T/err")"
-grep -q "config valid: .*listed variants, 1 experiment(s), 0 pin(s), admin enabled" "$T/out" ||
+grep -q "config valid: .*(http), listed variants, 1 experiment(s), 0 pin(s), admin enabled" "$T/out" ||
     fail "--check-config summary: $(cat "$T/out")"
 sed 's/"weight": 1}]/"weight": 0}]/' "$T/check.json" >"$T/check-bad.json"
 run_fails 2 'experiments\[0\] \(e\)\.variants\[1\]\.weight' --config "$T/check-bad.json" --check-config
