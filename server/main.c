@@ -369,11 +369,10 @@ int main(int argc, char **argv)
     rs_api_attach_server(api, srv);
     char where[300];
     describe_listen(&cfg, rs_http_port(srv), where, sizeof(where));
-    rs_log(RS_LOG_INFO,
-           "listening on %s://%s (%u threads, BLAS kernel %s, %d variant%s, default %s)",
-           cfg.http.tls_cert_pem ? "https" : "http", where,
-           cfg.http.threads, rs_blas_kernel_name(), loaded, loaded == 1 ? "" : "s",
-           rs_registry_slot_name(reg, rs_registry_default_slot(reg)));
+    rs_log(
+        RS_LOG_INFO, "listening on %s://%s (%u threads, BLAS kernel %s, %d variant%s, default %s)",
+        cfg.http.tls_cert_pem ? "https" : "http", where, cfg.http.threads, rs_blas_kernel_name(),
+        loaded, loaded == 1 ? "" : "s", rs_registry_slot_name(reg, rs_registry_default_slot(reg)));
     if (cfg.port_file && write_port_file(cfg.port_file, rs_http_port(srv), &err) != 0) goto out;
 
     int sig = 0, notified = 0;
