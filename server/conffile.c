@@ -202,7 +202,8 @@ int rs_admin_token_load(const char *path, char **token, rs_error *err)
     char *text;
     size_t len;
     *token = NULL;
-    if (rs_read_small_file(path, 8192, &text, &len, err) != 0) return rs_error_prefix(err, "admin token file");
+    if (rs_read_small_file(path, 8192, &text, &len, err) != 0)
+        return rs_error_prefix(err, "admin token file");
     char *start = text;
     while (*start == ' ' || *start == '\t' || *start == '\r' || *start == '\n') start++;
     char *end = start;
