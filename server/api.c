@@ -493,27 +493,47 @@ OPS_HANDLER(h_versions, rs_ops_versions, 503, "not_ready", "the store is not att
 
 /* ---- the route table ---- */
 
+/* KEYED routes need an API key when the server has keys (apikeys.h); OPEN
+ * ones never do: probes, metrics, the dashboard's files (its page then sends
+ * the key it is given) and the admin routes (they have their own token). */
+#define KEYED 0
+#define OPEN  1
+
 const rs_http_route rs_api_routes[] = {
-    {{"POST", "/v1/recommend"}, h_recommend, 1, "top-N for a known user or an ad-hoc history"},
-    {{"GET", "/v1/users/{id}/recommendations"}, h_user_recs, 0, "top-N for a known user"},
-    {{"GET", "/v1/items/{id}/similar"}, h_similar, 0, "nearest items to an item"},
-    {{"GET", "/v1/models"}, h_models, 0, "loaded variants and versions"},
-    {{"GET", "/healthz"}, h_healthz, 0, "liveness"},
-    {{"GET", "/readyz"}, h_readyz, 0, "readiness: a model is loaded"},
-    {{"GET", "/metrics"}, h_metrics, 0, "Prometheus metrics"},
-    {{"GET", "/v1/users/{id}/assignment"}, h_assignment, 0, "the user's experiment variant"},
-    {{"POST", "/v1/admin/reload"}, h_admin_reload, 0, "check the store now (bearer token)"},
+    {{"POST", "/v1/recommend"},
+     h_recommend,
+     1,
+     "top-N for a known user or an ad-hoc history",
+     KEYED},
+    {{"GET", "/v1/users/{id}/recommendations"}, h_user_recs, 0, "top-N for a known user", KEYED},
+    {{"GET", "/v1/items/{id}/similar"}, h_similar, 0, "nearest items to an item", KEYED},
+    {{"GET", "/v1/models"}, h_models, 0, "loaded variants and versions", KEYED},
+    {{"GET", "/healthz"}, h_healthz, 0, "liveness", OPEN},
+    {{"GET", "/readyz"}, h_readyz, 0, "readiness: a model is loaded", OPEN},
+    {{"GET", "/metrics"}, h_metrics, 0, "Prometheus metrics", OPEN},
+    {{"GET", "/v1/users/{id}/assignment"}, h_assignment, 0, "the user's experiment variant", KEYED},
+    {{"POST", "/v1/admin/reload"}, h_admin_reload, 0, "check the store now (bearer token)", OPEN},
     {{"POST", "/v1/admin/pin"},
      h_admin_pin,
      1,
-     "serve a variant at a retained version (bearer token)"},
+     "serve a variant at a retained version (bearer token)",
+     OPEN},
     {{"POST", "/v1/admin/unpin"},
      h_admin_unpin,
      1,
-     "follow the store's current version again (bearer token)"},
-    {{"GET", "/v1/models/{variant}/versions"}, h_versions, 0, "a variant's retained versions"},
-    {{"GET", "/dashboard"}, rs_dashboard_page, 0, "the operator console (HTML)"},
-    {{"GET", "/dashboard/{file}"}, rs_dashboard_file, 0, "the console's script and stylesheet"},
+     "follow the store's current version again (bearer token)",
+     OPEN},
+    {{"GET", "/v1/models/{variant}/versions"},
+     h_versions,
+     0,
+     "a variant's retained versions",
+     KEYED},
+    {{"GET", "/dashboard"}, rs_dashboard_page, 0, "the operator console (HTML)", OPEN},
+    {{"GET", "/dashboard/{file}"},
+     rs_dashboard_file,
+     0,
+     "the console's script and stylesheet",
+     OPEN},
 };
 const int rs_api_n_routes = (int)(sizeof(rs_api_routes) / sizeof(rs_api_routes[0]));
 

@@ -149,32 +149,6 @@ int rs_conffile_parse(const char *text, size_t len, const char *origin, const ch
     return 0;
 }
 
-int rs_read_small_file(const char *path, size_t max, char **text, size_t *len, rs_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return rs_fail(err, "%s: %s", path, strerror(errno));
-    char *buf = malloc(max + 1);
-    if (!buf) {
-        fclose(f);
-        return rs_fail(err, "out of memory");
-    }
-    size_t n = fread(buf, 1, max + 1, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return rs_fail(err, "%s: read error", path);
-    }
-    if (n > max) {
-        free(buf);
-        return rs_fail(err, "%s: larger than %zu bytes", path, max);
-    }
-    buf[n] = '\0';
-    *text = buf;
-    *len = n;
-    return 0;
-}
-
 int rs_conffile_load(const char *path, rs_server_config *settings, rs_conffile **out, rs_error *err)
 {
     char *text;

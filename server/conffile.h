@@ -44,10 +44,6 @@ int rs_conffile_parse(const char *text, size_t len, const char *origin, const ch
                       struct rs_server_config *settings, rs_conffile **out, rs_error *err);
 void rs_conffile_free(rs_conffile *c);
 
-/* Reads the whole file at path, at most max bytes (more is an error), into
- * a malloc'd NUL-terminated *text of *len bytes. Errors name the file. */
-int rs_read_small_file(const char *path, size_t max, char **text, size_t *len, rs_error *err);
-
 /* Reads a bearer token from path: the first line, surrounding white space
  * removed; it must be 16..4096 printable ASCII characters. *token is
  * malloc'd. Warns in the log when the file is readable by others. */

@@ -38,6 +38,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "apikeys.h"
 #include "conns.h"
 #include "log.h"
 
@@ -53,6 +54,7 @@ struct rs_http_server {
     uint16_t port;
     _Atomic unsigned in_flight;
     _Atomic int stopping;
+    _Atomic(const rs_api_keys *) api_keys;
 };
 
 typedef struct query_value {
@@ -312,6 +314,30 @@ static const char *framing_problem(struct MHD_Connection *conn, const char *vers
     return NULL;
 }
 
+/* With API keys configured: 0 when the request carries one (X-Api-Key, or
+ * Authorization: Bearer), else answers 401 and returns -1. */
+static int check_api_key(rs_http_state *st)
+{
+    const rs_api_keys *keys = atomic_load_explicit(&st->srv->api_keys, memory_order_acquire);
+    if (!keys) return 0;
+    const char *key = MHD_lookup_connection_value(st->conn, MHD_HEADER_KIND, "X-Api-Key");
+    const char *auth =
+        key ? NULL
+            : MHD_lookup_connection_value(st->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
+        for (key = auth + 7; *key == ' ';) key++;
+    if (key && rs_api_keys_match(keys, key, strlen(key))) return 0;
+    st->must_close = 1; /* its body, if any, is not read */
+    rs_response resp = {.status = 0, .variant_slot = -1};
+    rs_response_header(&resp, "WWW-Authenticate", "Bearer realm=\"recserve\"");
+    rs_response_error(&resp, 401, "unauthorized",
+                      key ? "the API key is not valid"
+                          : "this server needs an API key: send 'X-Api-Key: KEY' or "
+                            "'Authorization: Bearer KEY'");
+    send_response(st, &resp, NULL);
+    return -1;
+}
+
 static enum MHD_Result on_first_call(rs_http_state *st, const char *url, const char *method,
                                      const char *version)
 {
@@ -343,6 +369,7 @@ static enum MHD_Result on_first_call(rs_http_state *st, const char *url, const c
     if (decode_params(st, &m) != 0)
         return send_error(st, 400, "bad_path", NULL,
                           "malformed percent-encoding in a path segment of %.200s", url);
+    if (!srv->routes[m.route].open && check_api_key(st) != 0) return MHD_YES;
     if (srv->routes[m.route].json_body) {
         const char *ctype =
             MHD_lookup_connection_value(st->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -573,6 +600,7 @@ int rs_http_start(const rs_http_config *cfg, const rs_http_route *routes, int n_
     srv->ctx = ctx;
     srv->stats = stats;
     srv->max_body = cfg->max_body;
+    atomic_init(&srv->api_keys, cfg->api_keys);
     unsigned max_conns = cfg->max_connections ? cfg->max_connections : 1024;
     rs_conns_config ccfg = {max_conns, cfg->max_per_address, cfg->request_timeout_s,
                             cfg->tls_cert_pem && cfg->tls_key_pem};
@@ -638,6 +666,11 @@ int rs_http_start(const rs_http_config *cfg, const rs_http_route *routes, int n_
     srv->port = info ? info->port : 0;
     *out = srv;
     return 0;
+}
+
+const rs_api_keys *rs_http_set_api_keys(rs_http_server *srv, const rs_api_keys *keys)
+{
+    return atomic_exchange_explicit(&srv->api_keys, keys, memory_order_acq_rel);
 }
 
 uint16_t rs_http_port(const rs_http_server *srv)

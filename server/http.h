@@ -90,6 +90,7 @@ typedef struct rs_http_route {
     rs_handler_fn handler;
     int json_body; /* the route takes a JSON body: enforce Content-Type */
     const char *summary;
+    int open; /* answered without an API key when keys are configured */
 } rs_http_route;
 
 typedef struct rs_http_config {
@@ -109,6 +110,9 @@ typedef struct rs_http_config {
     /* PEM certificate chain and private key (NUL-terminated, borrowed; must
      * outlive the server): HTTPS with both, plain HTTP with neither. */
     const char *tls_cert_pem, *tls_key_pem;
+    /* API keys for the routes not marked open (NULL: none needed). Borrowed;
+     * replaced with rs_http_set_api_keys. */
+    const struct rs_api_keys *api_keys;
 } rs_http_config;
 
 /* A query string with more parameters is refused (414 uri_too_long). */
@@ -121,6 +125,11 @@ int rs_http_stats_create(const rs_http_route *routes, int n_routes, rs_stats **o
  * server; metrics (from rs_http_stats_create on the same table) too. */
 int rs_http_start(const rs_http_config *cfg, const rs_http_route *routes, int n_routes, void *ctx,
                   rs_stats *stats, rs_http_server **out, rs_error *err);
+
+/* Replaces the API keys (NULL: none needed) for requests from now on and
+ * returns the previous set, which requests in flight may still read: keep it
+ * until rs_http_stop. */
+const struct rs_api_keys *rs_http_set_api_keys(rs_http_server *srv, const struct rs_api_keys *keys);
 
 /* The bound port (useful after listening on port 0). */
 uint16_t rs_http_port(const rs_http_server *srv);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "apikeys.h"
 #include "blas_kernel.h"
 #include "config.h"
 #include "conffile.h"
@@ -186,6 +187,7 @@ static void notify_ready(rs_registry *reg)
  * requests in flight, so they are freed only at exit. */
 typedef struct retired_config {
     rs_server_config cfg;
+    rs_api_keys *api_keys; /* the keys that were in force after this reload */
     struct retired_config *next;
 } retired_config;
 
@@ -245,8 +247,17 @@ static void warn_restart_only(const rs_server_config *old, const rs_server_confi
 /* Reads the config file again (with the same command line, which still
  * overrides it) and applies what can change while serving: experiments,
  * pins and the log level. A file that does not validate changes nothing. */
+/* Reads the API key file named by next (if any) into r->api_keys (freed at
+ * exit: requests in flight may still read a replaced set). 0 on success or
+ * when no file is named. */
+static int reload_api_keys(const rs_server_config *next, retired_config *r, rs_error *err)
+{
+    if (!next->api_keys_file) return 0;
+    return rs_api_keys_load(next->api_keys_file, &r->api_keys, err);
+}
+
 static void reload_config(int argc, char **argv, rs_server_config *cfg, rs_ops *ops,
-                          rs_watcher *watcher, retired_config **retired)
+                          rs_watcher *watcher, rs_http_server *srv, retired_config **retired)
 {
     retired_config *r = calloc(1, sizeof(*r));
     rs_error err;
@@ -262,20 +273,41 @@ static void reload_config(int argc, char **argv, rs_server_config *cfg, rs_ops *
         rs_ops_count_config_reload(ops, 0);
         return;
     }
-    const rs_ab *ab = r->cfg.file ? r->cfg.file->ab : NULL;
-    if (rs_ops_set_experiments(ops, ab, &err) != 0) {
-        rs_log(RS_LOG_ERROR, "SIGHUP: %s; the running config is kept", err.msg);
+    if (!cfg->api_keys_file != !r->cfg.api_keys_file) {
+        rs_log(RS_LOG_ERROR, "SIGHUP: config refused, the running one is kept: API keys can be "
+                             "rotated but not turned on or off without a restart");
         rs_config_free(&r->cfg);
         free(r);
         rs_ops_count_config_reload(ops, 0);
         return;
     }
+    if (reload_api_keys(&r->cfg, r, &err) != 0) {
+        rs_log(RS_LOG_ERROR, "SIGHUP: config refused, the running one is kept: %s", err.msg);
+        rs_config_free(&r->cfg);
+        free(r);
+        rs_ops_count_config_reload(ops, 0);
+        return;
+    }
+    const rs_ab *ab = r->cfg.file ? r->cfg.file->ab : NULL;
+    if (rs_ops_set_experiments(ops, ab, &err) != 0) {
+        rs_log(RS_LOG_ERROR, "SIGHUP: %s; the running config is kept", err.msg);
+        rs_config_free(&r->cfg);
+        rs_api_keys_free(r->api_keys);
+        free(r);
+        rs_ops_count_config_reload(ops, 0);
+        return;
+    }
+    if (r->api_keys) {
+        rs_http_set_api_keys(srv, r->api_keys);
+        rs_log(RS_LOG_INFO, "SIGHUP: API keys: %d, from %s", rs_api_keys_count(r->api_keys),
+               r->cfg.api_keys_file);
+    }
     warn_restart_only(cfg, &r->cfg);
     apply_pins(watcher, cfg->file, r->cfg.file);
     rs_log_set_level(r->cfg.log_level);
     rs_log(RS_LOG_INFO, "SIGHUP: config %s applied: %d experiment(s), %d pin(s), log level %s",
-           cfg->config_file, ab ? ab->n : 0, r->cfg.file ? r->cfg.file->n_pins : 0,
-           rs_log_level_name(r->cfg.log_level));
+           cfg->config_file ? cfg->config_file : "(command line only)", ab ? ab->n : 0,
+           r->cfg.file ? r->cfg.file->n_pins : 0, rs_log_level_name(r->cfg.log_level));
     /* The new config becomes the running one; the old one is retired. */
     rs_server_config old = *cfg;
     *cfg = r->cfg;
@@ -333,6 +365,7 @@ int main(int argc, char **argv)
     rs_watcher *watcher = NULL;
     rs_ops *ops = NULL;
     char *admin_token = NULL, *tls_cert = NULL, *tls_key = NULL;
+    rs_api_keys *api_keys = NULL; /* the first set; later ones hang off retired configs */
     int loaded = 0;
     retired_config *retired = NULL;
     const rs_conffile *file = cfg.file;
@@ -347,6 +380,12 @@ int main(int argc, char **argv)
     if (cfg.admin_token_file && rs_admin_token_load(cfg.admin_token_file, &admin_token, &err) != 0)
         goto out;
     if (cfg.tls_cert_file && load_tls(&cfg, &tls_cert, &tls_key, &err) != 0) goto out;
+    if (cfg.api_keys_file) {
+        if (rs_api_keys_load(cfg.api_keys_file, &api_keys, &err) != 0) goto out;
+        cfg.http.api_keys = api_keys;
+        rs_log(RS_LOG_INFO, "API keys: %d, from %s", rs_api_keys_count(api_keys),
+               cfg.api_keys_file);
+    }
     if (open_store(cfg.store_dir, cfg.map_size, &store, &err) != 0 ||
         rs_http_stats_create(rs_api_routes, rs_api_n_routes, &stats, &err) != 0 ||
         rs_registry_create(store, stats, &cfg.retrieval, &reg, &err) != 0)
@@ -388,7 +427,8 @@ int main(int argc, char **argv)
             continue;
         }
         if (sig != SIGHUP) break;
-        if (cfg.config_file) reload_config(argc, argv, &cfg, ops, watcher, &retired);
+        if (cfg.config_file || cfg.api_keys_file)
+            reload_config(argc, argv, &cfg, ops, watcher, srv, &retired);
         rs_log(RS_LOG_INFO, "SIGHUP: checking the store for new versions");
         rs_watcher_request(watcher);
     }
@@ -414,6 +454,7 @@ out:
     rs_stats_free(stats);
     rs_store_close(store);
     free(admin_token);
+    rs_api_keys_free(api_keys);
     free(tls_cert);
     if (tls_key) {
         memset(tls_key, 0, strlen(tls_key)); /* the secret does not linger in freed memory */
@@ -424,6 +465,7 @@ out:
     while (retired) {
         retired_config *next = retired->next;
         rs_config_free(&retired->cfg);
+        rs_api_keys_free(retired->api_keys);
         free(retired);
         retired = next;
     }

@@ -11,6 +11,7 @@ const LIVE_HISTORY = 60; /* points in the requests/s chart */
 
 const state = {
   token: null,     /* admin token: in memory only */
+  apiKey: null,    /* API key for the /v1 routes, when the server needs one: in memory only */
   models: null,    /* the last /v1/models body */
   lastSample: null, /* {t, series} of the previous /metrics poll */
   rateHistory: [], /* [t, requests/s] */
@@ -64,6 +65,7 @@ async function api(path, options) {
     opts.body = JSON.stringify(opts.json);
     delete opts.json;
   }
+  if (state.apiKey && !opts.admin) opts.headers["X-Api-Key"] = state.apiKey;
   if (opts.admin) {
     if (!state.token) throw new Error("enter the admin token in the Admin panel first");
     opts.headers["Authorization"] = "Bearer " + state.token;
@@ -239,8 +241,9 @@ async function loadModels() {
   try {
     models = (await api("/v1/models")).body;
   } catch (e) {
-    body.replaceChildren(el("p", {class: "error", text: "Cannot read /v1/models: " + e.message}));
-    setStatus("server not reachable", true);
+    const hint = e.status === 401 ? " This server requires an API key: enter it in the Admin panel." : "";
+    body.replaceChildren(el("p", {class: "error", text: "Cannot read /v1/models: " + e.message + hint}));
+    setStatus(e.status === 401 ? "API key required" : "server not reachable", true);
     return;
   }
   state.models = models;
@@ -510,6 +513,15 @@ function useToken(ev) {
   loadModels();
 }
 
+function useApiKey(ev) {
+  ev.preventDefault();
+  const input = document.getElementById("api-key");
+  state.apiKey = input.value.trim() || null;
+  input.value = "";
+  adminMessage(state.apiKey ? "API key kept in this page's memory and sent with every request." : "No API key.");
+  loadModels();
+}
+
 function forgetToken() {
   state.token = null;
   document.getElementById("admin-reload").disabled = true;
@@ -556,6 +568,7 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("similar-form").addEventListener("submit", similar);
   document.getElementById("token-form").addEventListener("submit", useToken);
   document.getElementById("token-forget").addEventListener("click", forgetToken);
+  document.getElementById("apikey-form").addEventListener("submit", useApiKey);
   document.getElementById("admin-reload").addEventListener("click", reload);
   loadModels();
   pollLive();

@@ -56,9 +56,9 @@ static void h_slow(void *ctx, rs_request *req, rs_response *resp)
 static void h_none(void *ctx, rs_request *req, rs_response *resp) {}
 
 static const rs_http_route routes[] = {
-    {{"GET", "/healthz"}, h_health, 0, "health"}, {{"POST", "/echo"}, h_echo, 1, "echo"},
-    {{"GET", "/items/{id}"}, h_item, 0, "item"},  {{"GET", "/slow"}, h_slow, 0, "slow"},
-    {{"GET", "/none"}, h_none, 0, "none"},
+    {{"GET", "/healthz"}, h_health, 0, "health", 1}, {{"POST", "/echo"}, h_echo, 1, "echo", 0},
+    {{"GET", "/items/{id}"}, h_item, 0, "item", 0},  {{"GET", "/slow"}, h_slow, 0, "slow", 0},
+    {{"GET", "/none"}, h_none, 0, "none", 0},
 };
 #define N_ROUTES ((int)(sizeof(routes) / sizeof(routes[0])))
 
