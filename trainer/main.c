@@ -324,6 +324,21 @@ static void on_stop_signal(int sig)
     rs_train_stop_requested = 1;
 }
 
+/* A version published from an evaluation run never learned the held-out
+ * interactions; say how to train the production model (README, "Evaluation
+ * runs and the production model"). */
+static void note_evaluation_run(const rs_cli *c, const rs_dataset *d)
+{
+    uint64_t test = d->report.test_interactions,
+             valid = c->refitted ? 0 : d->report.valid_interactions;
+    if (test == 0 && valid == 0) return;
+    fprintf(stderr,
+            "note: this version did not train on %llu held-out test and %llu validation "
+            "interactions (an evaluation run); the production model trains on all of them: "
+            "--split none --refit\n",
+            (unsigned long long)test, (unsigned long long)valid);
+}
+
 static int run_train(int argc, char **argv)
 {
     rs_cli c;
@@ -376,6 +391,7 @@ static int run_train(int argc, char **argv)
         if (prc != 0) goto fail;
         fprintf(stderr, "published %s version %llu to %s\n", c.variant, (unsigned long long)version,
                 c.store);
+        note_evaluation_run(&c, &d);
     }
     rc = 0;
     goto done;

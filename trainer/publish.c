@@ -47,7 +47,34 @@ static int publish_data(rs_publish *pub, const rs_dataset *d, rs_error *err)
     if (rs_publish_tensor(pub, "users.history.indptr", RS_U64, 1, &indptr_shape, d->known.indptr,
                           err) != 0)
         return -1;
-    return rs_publish_tensor(pub, "users.history.indices", RS_U32, 1, &nnz, d->known.indices, err);
+    if (rs_publish_tensor(pub, "users.history.indices", RS_U32, 1, &nnz, d->known.indices, err) !=
+        0)
+        return -1;
+    if (!rs_publish_has_own_seen(d)) return 0;
+    uint64_t seen_nnz = rs_csr_nnz(&d->seen);
+    if (rs_publish_tensor(pub, "users.seen.indptr", RS_U64, 1, &indptr_shape, d->seen.indptr,
+                          err) != 0)
+        return -1;
+    return rs_publish_tensor(pub, "users.seen.indices", RS_U32, 1, &seen_nnz, d->seen.indices, err);
+}
+
+int rs_publish_has_own_seen(const rs_dataset *d)
+{
+    const rs_csr *seen = &d->seen, *known = &d->known;
+    if (!seen->indptr || seen->n_rows != known->n_rows) return 0;
+    size_t rows = ((size_t)known->n_rows + 1) * sizeof(uint64_t);
+    uint64_t nnz = rs_csr_nnz(known);
+    return rs_csr_nnz(seen) != nnz || memcmp(seen->indptr, known->indptr, rows) != 0 ||
+           memcmp(seen->indices, known->indices, nnz * sizeof(uint32_t)) != 0;
+}
+
+/* The manifest's "seen": which tensors hold what the users have seen (the
+ * server's filter) and how many interactions. */
+static json_t *seen_json(const rs_dataset *d)
+{
+    int own = rs_publish_has_own_seen(d);
+    return json_pack("{s:s, s:I}", "tensors", own ? "users.seen" : "users.history",
+                     "n_interactions", (json_int_t)rs_csr_nnz(own ? &d->seen : &d->known));
 }
 
 /* A fingerprint of the training data (FNV-1a over the known matrix), so a
@@ -238,6 +265,7 @@ int rs_publish_model(const char *store_dir, const char *variant, rs_train_model 
     }
     json_object_set_new(manifest, "variant", json_string(variant));
     json_object_set_new(manifest, "version", json_integer((json_int_t)*version));
+    json_object_set_new(manifest, "seen", seen_json(d));
     if (publish_servable(model, &d->known, pub, manifest, err) != 0) goto done;
     if (publish_data(pub, d, err) != 0) goto done;
     if (!(text = json_dumps(manifest, JSON_INDENT(2) | JSON_SORT_KEYS))) {
