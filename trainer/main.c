@@ -26,6 +26,7 @@
 #include "model.h"
 #include "options.h"
 #include "plot.h"
+#include "preflight.h"
 #include "publish.h"
 #include "store.h"
 #include "synth.h"
@@ -315,14 +316,20 @@ static int denoise(rs_cli *c, rs_dataset *d, rs_train_model *model, rs_train_sum
 
 /* First signal: finish the epoch, then evaluate and publish the best so
  * far. Second signal: the default action (terminate now). */
+static volatile sig_atomic_t stop_signal;
+
 static void on_stop_signal(int sig)
 {
     if (rs_train_stop_requested) {
         signal(sig, SIG_DFL);
         raise(sig);
     }
+    stop_signal = sig;
     rs_train_stop_requested = 1;
 }
+
+/* Exit statuses (cli.c's usage text, README "Training"). */
+enum { EXIT_FAILED = 1, EXIT_CHECK = 2, EXIT_GATE = 3 };
 
 /* A version published from an evaluation run never learned the held-out
  * interactions; say how to train the production model (README, "Evaluation
@@ -339,6 +346,58 @@ static void note_evaluation_run(const rs_cli *c, const rs_dataset *d)
             (unsigned long long)test, (unsigned long long)valid);
 }
 
+/* Publishes the kept model; EXIT_GATE when the gate left `current` alone. */
+static int publish(const rs_cli *c, rs_train_model *model, const rs_dataset *d,
+                   const rs_train_summary *summary, rs_error *err)
+{
+    rs_publish_gate gate = {c->gate_metric, c->gate_tolerance,
+                            summary->selected_on_valid ? summary->best_valid.values[c->gate_index]
+                                                       : NAN};
+    rs_publish_settings settings = {(size_t)(c->map_size_mib << 20), c->keep,
+                                    c->gate ? &gate : NULL};
+    rs_publish_result res;
+    json_t *training = training_json(c, summary);
+    int rc = rs_publish_model_with(c->store, &settings, c->variant, model, d, training, &res, err);
+    json_decref(training);
+    if (rc != 0) return EXIT_FAILED;
+    unsigned long long v = (unsigned long long)res.version,
+                       serving = (unsigned long long)res.gate.serving_version;
+    if (!res.moved) {
+        fprintf(stderr,
+                "gate %s: refused: the new version's validation %s %.4f is below the serving "
+                "version %llu's %.4f by more than the tolerance %g; wrote %s version %llu to %s, "
+                "version %llu stays current (promote it with: rectrain store set-current %s %s "
+                "%llu)\n",
+                c->gate_metric, c->gate_metric, gate.value, serving, res.gate.serving_value,
+                c->gate_tolerance, c->variant, v, c->store, serving, c->store, c->variant, v);
+        return EXIT_GATE;
+    }
+    if (c->gate && res.gate.compared)
+        fprintf(stderr,
+                "gate %s: passed: validation %.4f against the serving version %llu's %.4f "
+                "(tolerance %g)\n",
+                c->gate_metric, gate.value, serving, res.gate.serving_value, c->gate_tolerance);
+    else if (c->gate)
+        fprintf(stderr, "gate %s: passed: %s\n", c->gate_metric,
+                serving ? "the serving version has no validation figure to compare"
+                        : "no version serves yet");
+    fprintf(stderr, "published %s version %llu to %s\n", c->variant, v, c->store);
+    note_evaluation_run(c, d);
+    return 0;
+}
+
+/* After a SIGINT/SIGTERM: 128 + the signal (nothing is published) unless
+ * --publish-on-interrupt; else 0 (go on). */
+static int interrupted(const rs_cli *c, const rs_train_summary *summary)
+{
+    if (!rs_train_stop_requested || c->publish_on_interrupt) return 0;
+    int sig = stop_signal ? (int)stop_signal : SIGINT;
+    fprintf(stderr, "rectrain: interrupted by %s after epoch %d: nothing published%s\n",
+            sig == SIGTERM ? "SIGTERM" : "SIGINT", summary->epochs_run,
+            c->store ? " (--publish-on-interrupt publishes the best epoch so far)" : "");
+    return 128 + sig;
+}
+
 static int run_train(int argc, char **argv)
 {
     rs_cli c;
@@ -353,7 +412,12 @@ static int run_train(int argc, char **argv)
     memset(&d, 0, sizeof(d));
     rs_train_model model;
     memset(&model, 0, sizeof(model));
-    int rc = 1;
+    int rc = EXIT_FAILED;
+    rs_preflight pf;
+    if (rs_preflight_store(&c, &pf, &err) != 0) {
+        rc = EXIT_CHECK;
+        goto fail;
+    }
     if (load_data(&c, &d, &err) != 0) goto fail;
     rs_data_report_print(&d.report, stderr);
     if (create_model(&c, &d, &model, &err) != 0) goto fail;
@@ -361,6 +425,11 @@ static int run_train(int argc, char **argv)
             "model %s: %u items, %d threads (BLAS kernel %s), %.1f MiB of parameters and buffers\n",
             model.family, model.n_items, c.threads, rs_blas_kernel_name(),
             (double)rs_model_footprint(&model) / 1048576.0);
+    if (rs_preflight_space(&c, &pf, rs_preflight_version_bytes(&model, &d, c.train.epochs), &err) !=
+        0) {
+        rc = EXIT_CHECK;
+        goto fail;
+    }
     signal(SIGINT, on_stop_signal);
     signal(SIGTERM, on_stop_signal);
     /* With --refit the first pass only chooses the epoch count: its test
@@ -373,8 +442,10 @@ static int run_train(int argc, char **argv)
     rs_train_summary summary;
     if (rs_train_run(&model, &d, &c.metrics, &c.train, &summary, &err) != 0) goto fail;
     print_summary(&c, &summary);
+    if ((rc = interrupted(&c, &summary)) != 0) goto done;
     if (c.refit && refit(&c, &d, &model, &summary, &err) != 0) goto fail;
     if (c.denoise && denoise(&c, &d, &model, &summary, &err) != 0) goto fail;
+    if ((rc = interrupted(&c, &summary)) != 0) goto done; /* during the refit or a round */
     if (c.rankings_out && rs_write_rankings(&model, &d.known, d.users, d.items, c.rankings_users,
                                             50, c.rankings_out, &err) != 0)
         goto fail;
@@ -382,18 +453,8 @@ static int run_train(int argc, char **argv)
         if (rs_plot_curves_svg(c.train.curves, c.plot_out, &err) != 0) goto fail;
         fprintf(stderr, "wrote the training curves to %s\n", c.plot_out);
     }
-    if (c.store) {
-        json_t *training = training_json(&c, &summary);
-        uint64_t version = 0;
-        int prc =
-            rs_publish_model(c.store, c.variant, &model, &d, training, c.keep, &version, &err);
-        json_decref(training);
-        if (prc != 0) goto fail;
-        fprintf(stderr, "published %s version %llu to %s\n", c.variant, (unsigned long long)version,
-                c.store);
-        note_evaluation_run(&c, &d);
-    }
-    rc = 0;
+    if (c.store && (rc = publish(&c, &model, &d, &summary, &err)) == EXIT_FAILED) goto fail;
+    if (!c.store) rc = 0;
     goto done;
 fail:
     fprintf(stderr, "rectrain: %s\n", err.msg);
