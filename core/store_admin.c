@@ -99,11 +99,11 @@ int rs_store_remove_version(rs_store *store, const char *variant, uint64_t versi
                               "a variant keeps at least one",
                               store->dir, version, variant);
         else if (!force)
-            rc = rs_fail_kind(err, RS_ERR_INVALID,
-                              "store %s: version %" PRIu64 " is variant '%s''s current version; "
-                              "set another current first, or --force (then version %" PRIu64
-                              " becomes current)",
-                              store->dir, version, variant, newest);
+            rc = rs_fail_kind(
+                err, RS_ERR_INVALID,
+                "store %s: version %" PRIu64 " is the current version of variant '%s'; "
+                "set another current first, or --force (then version %" PRIu64 " becomes current)",
+                store->dir, version, variant, newest);
         else if ((rc = rs_store_put_u64(store, txn, key, newest, err)) == 0)
             current = newest;
     }

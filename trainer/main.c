@@ -2,7 +2,7 @@
  *
  *   rectrain --data TRAIN [--test TEST] --model vae|fastvae ... [--store DIR --variant NAME]
  *   rectrain synth --out DIR [--users N] [--items N] [--seed S]
- *   rectrain store ls DIR
+ *   rectrain store ls|show|set-current|rm|verify DIR ...   (store_cmd.c)
  *
  * Parses options, loads the data, trains, reports and publishes; the work
  * itself lives in the other trainer/ and core/ modules.
@@ -29,6 +29,7 @@
 #include "preflight.h"
 #include "publish.h"
 #include "store.h"
+#include "store_cmd.h"
 #include "synth.h"
 #include "train.h"
 
@@ -412,7 +413,7 @@ static int run_train(int argc, char **argv)
     memset(&d, 0, sizeof(d));
     rs_train_model model;
     memset(&model, 0, sizeof(model));
-    int rc = EXIT_FAILED;
+    int rc = EXIT_FAILED, stopped;
     rs_preflight pf;
     if (rs_preflight_store(&c, &pf, &err) != 0) {
         rc = EXIT_CHECK;
@@ -442,12 +443,12 @@ static int run_train(int argc, char **argv)
     rs_train_summary summary;
     if (rs_train_run(&model, &d, &c.metrics, &c.train, &summary, &err) != 0) goto fail;
     print_summary(&c, &summary);
-    if ((rc = interrupted(&c, &summary)) != 0) goto done;
+    if ((stopped = interrupted(&c, &summary)) != 0) goto stop;
     if (c.refit && refit(&c, &d, &model, &summary, &err) != 0) goto fail;
     if (c.denoise && denoise(&c, &d, &model, &summary, &err) != 0) goto fail;
-    if ((rc = interrupted(&c, &summary)) != 0) goto done; /* during the refit or a round */
-    if (c.rankings_out && rs_write_rankings(&model, &d.known, d.users, d.items, c.rankings_users,
-                                            50, c.rankings_out, &err) != 0)
+    if ((stopped = interrupted(&c, &summary)) != 0) goto stop; /* in the refit or a round */
+    if (c.rankings_out && rs_write_rankings(&model, &d.known, &d.seen, d.users, d.items,
+                                            c.rankings_users, 50, c.rankings_out, &err) != 0)
         goto fail;
     if (c.plot_out) {
         if (rs_plot_curves_svg(c.train.curves, c.plot_out, &err) != 0) goto fail;
@@ -455,6 +456,9 @@ static int run_train(int argc, char **argv)
     }
     if (c.store && (rc = publish(&c, &model, &d, &summary, &err)) == EXIT_FAILED) goto fail;
     if (!c.store) rc = 0;
+    goto done;
+stop:
+    rc = stopped;
     goto done;
 fail:
     fprintf(stderr, "rectrain: %s\n", err.msg);
@@ -554,71 +558,11 @@ static int run_synth(int argc, char **argv)
     return 0;
 }
 
-/* Opens a version as the server would (every checksum verified, the model
- * built); 0 when it loads, else -1 and why. */
-static int check_version(rs_store *store, const char *variant, uint64_t version, rs_error *err)
-{
-    rs_snapshot *snap;
-    if (rs_snapshot_open(store, variant, version, 1, &snap, err) != 0) return -1;
-    rs_model *model;
-    int rc = rs_model_load(snap, &model, err);
-    if (rc == 0) rs_model_free(model);
-    rs_snapshot_close(snap);
-    return rc;
-}
-
-/* Lists every variant and version with the result of loading it; exit 1
- * when any version fails (a server would refuse it). */
-static int run_store_ls(const char *dir)
-{
-    rs_error err;
-    rs_store *store;
-    if (rs_store_open(dir, RS_STORE_READONLY, 0, &store, &err) != 0) {
-        fprintf(stderr, "rectrain store ls: %s\n", err.msg);
-        return 1;
-    }
-    rs_variant_info *variants;
-    uint32_t n;
-    if (rs_store_list(store, &variants, &n, &err) != 0) {
-        fprintf(stderr, "rectrain store ls: %s\n", err.msg);
-        rs_store_close(store);
-        return 1;
-    }
-    printf("store %s: %u variant%s\n", dir, n, n == 1 ? "" : "s");
-    unsigned failed = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        printf("\nvariant %s  current %llu  versions %u\n", variants[i].name,
-               (unsigned long long)variants[i].current, variants[i].n_versions);
-        for (uint32_t j = 0; j < variants[i].n_versions; j++) {
-            const rs_version_info *v = &variants[i].versions[j];
-            printf("  version %llu%s\n", (unsigned long long)v->version,
-                   v->is_current ? " (current)" : "");
-            printf("    manifest: %s\n", v->manifest_json);
-            if (check_version(store, variants[i].name, v->version, &err) == 0) {
-                printf("    check: ok\n");
-            } else {
-                printf("    check: FAILED: %s\n", err.msg);
-                failed++;
-            }
-        }
-    }
-    rs_store_list_free(variants, n);
-    rs_store_close(store);
-    if (failed)
-        fprintf(stderr, "rectrain store ls: %u version%s cannot be loaded (see \"check\")\n",
-                failed, failed == 1 ? "" : "s");
-    return failed ? 1 : 0;
-}
-
 int main(int argc, char **argv)
 {
     rs_blas_kernel_ensure(argv);
     if (argc >= 2 && !strcmp(argv[1], "synth")) return run_synth(argc - 1, argv + 1);
-    if (argc >= 2 && !strcmp(argv[1], "store")) {
-        if (argc == 4 && !strcmp(argv[2], "ls")) return run_store_ls(argv[3]);
-        fprintf(stderr, "usage: rectrain store ls DIR\n");
-        return 2;
-    }
+    if (argc >= 2 && !strcmp(argv[1], "store")) return rs_store_command(argc - 1, argv + 1);
     if (argc == 1) {
         rs_cli_usage(stderr);
         return 2;

@@ -38,8 +38,8 @@ EOF
     { cat "$T/train.log"; fail "training on ratings.csv failed"; finish; }
 grep -E 'interactions kept|seen by the users' "$T/train.log"
 grep -q 'seen by the users: ' "$T/train.log" || fail "the load report does not count the seen-set"
-"$RECTRAIN" store ls "$T/store" >"$T/ls.out" 2>&1
-grep -q '"tensors": "users.seen"' "$T/ls.out" || fail "the manifest does not name users.seen"
+"$RECTRAIN" store show "$T/store" default >"$T/show.json" 2>&1
+grep -q '"tensors": "users.seen"' "$T/show.json" || fail "the manifest does not name users.seen"
 start_server
 
 python3 - "$PORT" "$T/ratings.csv" "$T/counts" <<'EOF'
