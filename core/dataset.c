@@ -493,17 +493,24 @@ typedef struct train_ctx {
     rs_idtable *users, *items;
     pairs p;
     uint64_t below;
+    /* Rows below the minimum rating: not trained on, but seen by the user
+     * (the seen-set); their ids in tables of their own, mapped at the end. */
+    rs_idtable *low_users, *low_items;
+    pairs low;
 } train_ctx;
 
 static int train_row(void *vctx, const char *user, size_t ulen, const char *item, size_t ilen,
                      double weight, uint64_t line, rs_error *err)
 {
     train_ctx *c = vctx;
+    uint32_t u, i;
     if (c->o->has_min_rating && !(weight >= c->o->min_rating)) {
         c->below++;
-        return 0;
+        if (rs_idtable_intern(c->low_users, user, ulen, &u, err) != 0 ||
+            rs_idtable_intern(c->low_items, item, ilen, &i, err) != 0)
+            return rs_error_prefix(err, "line %llu", (unsigned long long)line);
+        return pairs_push(&c->low, u, i, err);
     }
-    uint32_t u, i;
     if (rs_idtable_intern(c->users, user, ulen, &u, err) != 0 ||
         rs_idtable_intern(c->items, item, ilen, &i, err) != 0)
         return rs_error_prefix(err, "line %llu", (unsigned long long)line);
@@ -515,6 +522,7 @@ typedef struct test_ctx {
     const rs_idtable *users, *items;
     rs_data_report *r;
     pairs p;
+    pairs seen; /* every row of a known user and item, whatever its rating */
 } test_ctx;
 
 static int test_row(void *vctx, const char *user, size_t ulen, const char *item, size_t ilen,
@@ -522,11 +530,14 @@ static int test_row(void *vctx, const char *user, size_t ulen, const char *item,
 {
     test_ctx *c = vctx;
     rs_data_report *r = c->r;
+    uint32_t u, i;
     if (c->o->has_min_rating && !(weight >= c->o->min_rating)) {
         r->test_below_min_rating++;
+        if (rs_idtable_find(c->users, user, ulen, &u) == 0 &&
+            rs_idtable_find(c->items, item, ilen, &i) == 0)
+            return pairs_push(&c->seen, u, i, err);
         return 0;
     }
-    uint32_t u, i;
     if (rs_idtable_find(c->users, user, ulen, &u) != 0) {
         if (r->test_unknown_user++ == 0) {
             printable(r->first_unknown_user, sizeof(r->first_unknown_user), user, ulen);
@@ -541,7 +552,44 @@ static int test_row(void *vctx, const char *user, size_t ulen, const char *item,
         }
         return 0;
     }
+    if (pairs_push(&c->seen, u, i, err) != 0) return -1;
     return pairs_push(&c->p, u, i, err);
+}
+
+/* m becomes m's entries plus the pairs (duplicates dropped). */
+static int csr_add_pairs(rs_csr *m, pairs *extra, rs_error *err)
+{
+    if (extra->n == 0) return 0;
+    for (uint32_t u = 0; u < m->n_rows; u++)
+        for (uint64_t k = m->indptr[u]; k < m->indptr[u + 1]; k++)
+            if (pairs_push(extra, u, m->indices[k], err) != 0) return -1;
+    rs_csr merged;
+    if (pairs_to_csr(m->n_rows, m->n_cols, extra->u, extra->i, extra->n, &merged, NULL, err) != 0)
+        return -1;
+    rs_csr_free(m);
+    *m = merged;
+    return 0;
+}
+
+/* The seen-set: every kept interaction plus the rows below the minimum
+ * rating whose user and item are in the final tables. */
+static int build_seen(const train_ctx *c, rs_dataset *d, const rs_csr *all, rs_error *err)
+{
+    pairs extra = {0};
+    int rc = -1;
+    for (uint64_t k = 0; k < c->low.n; k++) {
+        size_t ulen, ilen;
+        const char *user = rs_idtable_name(c->low_users, c->low.u[k], &ulen);
+        const char *item = rs_idtable_name(c->low_items, c->low.i[k], &ilen);
+        uint32_t u, i;
+        if (rs_idtable_find(d->users, user, ulen, &u) == 0 &&
+            rs_idtable_find(d->items, item, ilen, &i) == 0 && pairs_push(&extra, u, i, err) != 0)
+            goto done;
+    }
+    rc = csr_copy(all, &d->seen, err) != 0 ? -1 : csr_add_pairs(&d->seen, &extra, err);
+done:
+    pairs_free(&extra);
+    return rc;
 }
 
 /* Iterative k-core on m (users x items). Fills alive_user / alive_item. */
@@ -664,6 +712,7 @@ void rs_dataset_free(rs_dataset *d)
     rs_csr_free(&d->known);
     rs_csr_free(&d->test);
     rs_csr_free(&d->test_input);
+    rs_csr_free(&d->seen);
     free(d->popularity);
     memset(d, 0, sizeof(*d));
 }
@@ -685,7 +734,9 @@ static int load_train(const rs_data_options *o, rs_dataset *d, rs_csr *all, rs_e
     r->train_file_hash = rs_idtable_hash(buf, len);
     c.users = rs_idtable_new(err);
     c.items = rs_idtable_new(err);
-    if (!c.users || !c.items) goto done;
+    c.low_users = c.users ? rs_idtable_new(err) : NULL;
+    c.low_items = c.low_users ? rs_idtable_new(err) : NULL;
+    if (!c.low_items) goto done;
     if (parse_buffer(o->train_path, buf, len, o->header, train_row, &c, &info, err) != 0) goto done;
     free(buf);
     buf = NULL;
@@ -742,12 +793,15 @@ static int load_train(const rs_data_options *o, rs_dataset *d, rs_csr *all, rs_e
     all->indptr[nu] = w;
     r->kcore_interactions_removed = rs_csr_nnz(&raw) - w;
     r->interactions_kept = w;
-    rc = 0;
+    rc = build_seen(&c, d, all, err);
 done:
     free(buf);
     pairs_free(&c.p);
+    pairs_free(&c.low);
     rs_idtable_free(c.users);
     rs_idtable_free(c.items);
+    rs_idtable_free(c.low_users);
+    rs_idtable_free(c.low_items);
     rs_csr_free(&raw);
     free(alive_u);
     free(alive_i);
@@ -801,10 +855,11 @@ static int load_test(const rs_data_options *o, rs_dataset *d, const rs_csr *all,
                 (unsigned long long)r->test_in_train);
         goto done;
     }
-    rc = 0;
+    rc = csr_add_pairs(&d->seen, &c.seen, err);
 done:
     free(buf);
     pairs_free(&c.p);
+    pairs_free(&c.seen);
     rs_csr_free(&t);
     return rc;
 }
@@ -918,6 +973,7 @@ int rs_dataset_load(const rs_data_options *o, rs_dataset *out, rs_error *err)
     r->valid_interactions = rs_csr_nnz(&out->valid);
     r->test_interactions = rs_csr_nnz(&out->test);
     r->test_input_interactions = rs_csr_nnz(&out->test_input);
+    r->seen_interactions = rs_csr_nnz(&out->seen);
     for (uint32_t u = 0; u < r->n_users; u++) r->test_users += rs_csr_row_len(&out->test, u) > 0;
     r->load_seconds = rs_now() - t0;
     return 0;
@@ -925,99 +981,4 @@ fail:
     rs_csr_free(&all);
     rs_dataset_free(out);
     return -1;
-}
-
-static void print_count(FILE *f, uint64_t v)
-{
-    /* Thousands separators make counts of millions readable. */
-    char digits[32], outb[48];
-    int n = snprintf(digits, sizeof(digits), "%llu", (unsigned long long)v), w = 0;
-    for (int k = 0; k < n; k++) {
-        if (k > 0 && (n - k) % 3 == 0) outb[w++] = ',';
-        outb[w++] = digits[k];
-    }
-    outb[w] = '\0';
-    fputs(outb, f);
-}
-
-void rs_data_report_print(const rs_data_report *r, FILE *f)
-{
-    fputs("data: ", f);
-    print_count(f, r->lines_read);
-    fprintf(f, " train lines (separator %s, %s)", r->separator[0] ? sep_name(r->separator) : "?",
-            r->header_skipped ? "header skipped" : "no header");
-    fputs(", ", f);
-    print_count(f, r->interactions_kept);
-    fputs(" interactions kept", f);
-    if (r->below_min_rating || r->duplicates) {
-        fputs(" (dropped ", f);
-        print_count(f, r->below_min_rating);
-        fputs(" below min rating, ", f);
-        print_count(f, r->duplicates);
-        fputs(" duplicates)", f);
-    }
-    fputc('\n', f);
-    if (r->kcore_users_removed || r->kcore_items_removed) {
-        fprintf(f, "  k-core: %u rounds removed ", r->kcore_rounds);
-        print_count(f, r->kcore_users_removed);
-        fputs(" users, ", f);
-        print_count(f, r->kcore_items_removed);
-        fputs(" items, ", f);
-        print_count(f, r->kcore_interactions_removed);
-        fputs(" interactions\n", f);
-    }
-    fputs("  ", f);
-    print_count(f, r->n_users);
-    fputs(" users x ", f);
-    print_count(f, r->n_items);
-    fputs(" items; train ", f);
-    print_count(f, r->train_interactions);
-    if (r->valid_users) {
-        fputs(", validation ", f);
-        print_count(f, r->valid_interactions);
-        fputs(" (", f);
-        print_count(f, r->valid_users);
-        fputs(" users)", f);
-    }
-    if (r->heldout_users) {
-        fputs("; ", f);
-        print_count(f, r->heldout_users);
-        fputs(" held-out users", f);
-    }
-    fputs("; test ", f);
-    print_count(f, r->test_interactions);
-    fputs(" for ", f);
-    print_count(f, r->test_users);
-    fputs(" users\n", f);
-    if (r->test_lines) {
-        fputs("  test file: ", f);
-        print_count(f, r->test_lines);
-        fprintf(f, " lines (separator %s, %s)",
-                r->test_separator[0] ? sep_name(r->test_separator) : "?",
-                r->test_header_skipped ? "header skipped" : "no header");
-        if (r->test_unknown_user || r->test_unknown_item || r->test_in_train ||
-            r->test_duplicates || r->test_below_min_rating) {
-            fputs("; skipped ", f);
-            print_count(f, r->test_unknown_user);
-            fputs(" unknown user", f);
-            if (r->test_unknown_user)
-                fprintf(f, " (first '%s', line %llu)", r->first_unknown_user,
-                        (unsigned long long)r->first_unknown_user_line);
-            fputs(", ", f);
-            print_count(f, r->test_unknown_item);
-            fputs(" unknown item", f);
-            if (r->test_unknown_item)
-                fprintf(f, " (first '%s', line %llu)", r->first_unknown_item,
-                        (unsigned long long)r->first_unknown_item_line);
-            fputs(", ", f);
-            print_count(f, r->test_in_train);
-            fputs(" already in train, ", f);
-            print_count(f, r->test_duplicates);
-            fputs(" duplicates, ", f);
-            print_count(f, r->test_below_min_rating);
-            fputs(" below min rating", f);
-        }
-        fputc('\n', f);
-    }
-    fprintf(f, "  loaded in %.2f s\n", r->load_seconds);
 }

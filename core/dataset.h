@@ -138,6 +138,7 @@ typedef struct rs_data_report {
     uint64_t test_input_interactions;
     uint32_t test_users; /* users with at least one test item */
     uint64_t test_interactions;
+    uint64_t seen_interactions; /* the seen-set's size (rs_dataset.seen) */
     double load_seconds;
     /* rs_idtable_hash() of the raw bytes of each file (0 when not read):
      * together with the options, a fingerprint of the training data. */
@@ -163,6 +164,12 @@ typedef struct rs_dataset {
      * held-out users' items (held-out users have empty train/valid/known
      * rows; other users have empty test and test_input rows). */
     rs_csr test_input;
+    /* The seen-set: every interaction of the input files whose user and
+     * item are in the tables, whatever its rating (rows below min_rating
+     * included), split or not (validation, test and held-out items
+     * included). The server leaves it out of a known user's
+     * recommendations; only known is encoded. */
+    rs_csr seen;
     float *popularity; /* n_items: number of users with the item in train */
     rs_data_report report;
 } rs_dataset;

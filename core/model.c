@@ -55,6 +55,9 @@ struct rs_model {
     rs_idtable *item_ids, *user_ids;
     const uint64_t *history_indptr;
     const uint32_t *history_indices;
+    /* What each user has seen (users.seen, else the histories). */
+    const uint64_t *seen_indptr;
+    const uint32_t *seen_indices;
     int is_factor; /* a "foldin" encoder (model_factor.h) instead of layers */
     rs_factor_encoder factor;
     int is_itemitem; /* "kind": "item_item" (itemitem.h): no encoder, no item matrix */
@@ -233,26 +236,49 @@ static int load_id_table(const rs_snapshot *snap, const char *name, uint32_t exp
     return 0;
 }
 
-static int load_histories(rs_model *m, const rs_snapshot *snap, rs_error *err)
+/* A per-user CSR of item indices stored as PREFIX.indptr / PREFIX.indices
+ * (users.history, users.seen): shapes, monotone row pointers, items in
+ * range. */
+static int load_user_rows(const rs_snapshot *snap, const char *prefix, const rs_model *m,
+                          const uint64_t **indptr_out, const uint32_t **indices_out, rs_error *err)
 {
+    char name[RS_NAME_MAX + 1];
     rs_tensor_view indptr, indices;
-    if (rs_snapshot_tensor(snap, "users.history.indptr", RS_U64, &indptr, err) != 0) return -1;
-    if (rs_snapshot_tensor(snap, "users.history.indices", RS_U32, &indices, err) != 0) return -1;
+    snprintf(name, sizeof(name), "%s.indptr", prefix);
+    if (rs_snapshot_tensor(snap, name, RS_U64, &indptr, err) != 0) return -1;
+    snprintf(name, sizeof(name), "%s.indices", prefix);
+    if (rs_snapshot_tensor(snap, name, RS_U32, &indices, err) != 0) return -1;
     if (indptr.ndim != 1 || indptr.count != (uint64_t)m->n_users + 1 || indices.ndim != 1)
-        return rs_fail(err, "users.history tensors do not match %u users", m->n_users);
+        return rs_fail(err, "%s tensors do not match %u users", prefix, m->n_users);
     const uint64_t *p = indptr.data;
     const uint32_t *ix = indices.data;
     if (p[0] != 0 || p[m->n_users] != indices.count)
-        return rs_fail(err, "users.history.indptr does not span users.history.indices");
+        return rs_fail(err, "%s.indptr does not span %s.indices", prefix, prefix);
     for (uint32_t u = 0; u < m->n_users; u++)
-        if (p[u + 1] < p[u]) return rs_fail(err, "users.history.indptr decreases at user %u", u);
+        if (p[u + 1] < p[u]) return rs_fail(err, "%s.indptr decreases at user %u", prefix, u);
     for (uint64_t k = 0; k < indices.count; k++)
         if (ix[k] >= m->n_items)
-            return rs_fail(err, "users.history.indices[%llu] = %u is not an item",
+            return rs_fail(err, "%s.indices[%llu] = %u is not an item", prefix,
                            (unsigned long long)k, ix[k]);
-    m->history_indptr = p;
-    m->history_indices = ix;
+    *indptr_out = p;
+    *indices_out = ix;
     return 0;
+}
+
+/* The known histories (encoded) and the seen-sets (filtered); a version
+ * published before seen-sets existed has none, and its histories are
+ * what the users are known to have seen. */
+static int load_histories(rs_model *m, const rs_snapshot *snap, rs_error *err)
+{
+    if (load_user_rows(snap, "users.history", m, &m->history_indptr, &m->history_indices, err) != 0)
+        return -1;
+    if (!rs_snapshot_has(snap, "users.seen.indptr") &&
+        !rs_snapshot_has(snap, "users.seen.indices")) {
+        m->seen_indptr = m->history_indptr;
+        m->seen_indices = m->history_indices;
+        return 0;
+    }
+    return load_user_rows(snap, "users.seen", m, &m->seen_indptr, &m->seen_indices, err);
 }
 
 /* Descending popularity, ties by index (qsort_r context: the counts). */
@@ -494,6 +520,16 @@ int rs_model_user_history(const rs_model *model, const char *id, size_t len, con
     if (rs_idtable_find(model->user_ids, id, len, &u) != 0) return -1;
     *items = model->history_indices + model->history_indptr[u];
     *n = (uint32_t)(model->history_indptr[u + 1] - model->history_indptr[u]);
+    return 0;
+}
+
+int rs_model_user_seen(const rs_model *model, const char *id, size_t len, const uint32_t **items,
+                       uint32_t *n)
+{
+    uint32_t u;
+    if (rs_idtable_find(model->user_ids, id, len, &u) != 0) return -1;
+    *items = model->seen_indices + model->seen_indptr[u];
+    *n = (uint32_t)(model->seen_indptr[u + 1] - model->seen_indptr[u]);
     return 0;
 }
 

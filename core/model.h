@@ -81,5 +81,11 @@ const uint32_t *rs_model_popular_order(const rs_model *model);
 /* Known user's training history: 0 and the items when found, -1 when not. */
 int rs_model_user_history(const rs_model *model, const char *id, size_t len, const uint32_t **items,
                           uint32_t *n);
+/* Known user's seen-set (users.seen: every input interaction, whatever its
+ * rating or split, ascending), which the server leaves out of their
+ * recommendations; a version without one answers the history. 0 when the
+ * user is known, -1 when not. */
+int rs_model_user_seen(const rs_model *model, const char *id, size_t len, const uint32_t **items,
+                       uint32_t *n);
 
 #endif

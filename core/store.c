@@ -18,7 +18,7 @@
 
 #include "little_endian.h"
 
-#define DEFAULT_MAP_SIZE ((size_t)64 << 30)
+#define DEFAULT_MAP_SIZE RS_STORE_DEFAULT_MAP_SIZE
 #define MIN_FALLBACK_MAP ((size_t)1 << 30)
 #define MAX_READERS      1024
 #define FORMAT_KEY       "store/format"

@@ -20,8 +20,8 @@
  * across processes).
  *
  * Code: store.c (the handle), store_write.c (publishing), store_read.c
- * (listing and snapshots); the stored tensor value is tensor.h, the name
- * rule names.h, the checksum crc32c.h.
+ * (listing and snapshots), store_admin.c (set-current, remove, checks); the stored tensor value is
+ * tensor.h, the name rule names.h, the checksum crc32c.h.
  */
 #ifndef RS_STORE_H
 #define RS_STORE_H
@@ -39,6 +39,10 @@ typedef struct rs_publish rs_publish;
 typedef struct rs_snapshot rs_snapshot;
 
 enum { RS_STORE_READONLY = 1, RS_STORE_CREATE = 2 };
+
+/* The map size rs_store_open uses for map_size 0 (address space, not disk;
+ * halved down to 1 GiB where address space is capped). */
+#define RS_STORE_DEFAULT_MAP_SIZE ((size_t)64 << 30)
 
 /* Opens (or with RS_STORE_CREATE creates) the store in directory dir.
  * map_size 0 picks the default (64 GiB of address space, not of disk). */
@@ -70,6 +74,38 @@ int rs_publish_commit(rs_publish *pub, const char *manifest_json, uint32_t keep_
                       rs_error *err);
 /* Aborts the transaction and frees pub; the store is unchanged. */
 void rs_publish_abort(rs_publish *pub);
+/* Inside the publish's transaction (so nothing can change it before the
+ * commit): the variant's current version (0 when none) and its manifest
+ * (malloc'd NUL-terminated text, NULL when none; the caller frees it). */
+int rs_publish_current(rs_publish *pub, uint64_t *version, char **manifest, rs_error *err);
+/* rs_publish_commit, with move_current 0 leaving `current` where it is (a
+ * refused publish gate): the version is still written and `next` moves
+ * on; a variant's first version always becomes current. Retention never
+ * deletes the current version. */
+int rs_publish_commit_as(rs_publish *pub, const char *manifest_json, uint32_t keep_last,
+                         int move_current, rs_error *err);
+
+/* --- Administration: each call is one LMDB write transaction, so readers
+ * (servers polling `current`, open snapshots) see the store before it or
+ * after it, never in between (store_admin.c). --- */
+
+/* Moves variant's `current` to version, which must exist (a rollback or a
+ * promotion); RS_ERR_NOT_FOUND for an unknown variant or version. */
+int rs_store_set_current(rs_store *store, const char *variant, uint64_t version, rs_error *err);
+/* Deletes every key of the version. The current version is refused
+ * (RS_ERR_INVALID) unless force, which first moves `current` to the newest
+ * other version; the only version of a variant is always refused. *new_current
+ * (may be NULL) receives the variant's current version afterwards. */
+int rs_store_remove_version(rs_store *store, const char *variant, uint64_t version, int force,
+                            uint64_t *new_current, rs_error *err);
+/* The map size and the bytes data.mdb's pages reach (its high-water mark):
+ * what a publish can still add is at least map_size - used. */
+int rs_store_space(rs_store *store, uint64_t *map_size, uint64_t *used, rs_error *err);
+/* Checks the key-level invariants of proto/snapshot.md ("Invariants") for
+ * every variant: current and next present and well-formed, current >= 1
+ * and present, next above every version, every version with a manifest
+ * that parses as a JSON object. The first violation goes to err. */
+int rs_store_check_invariants(rs_store *store, rs_error *err);
 
 /* --- Listing --- */
 
@@ -82,6 +118,7 @@ typedef struct rs_version_info {
 typedef struct rs_variant_info {
     char name[RS_NAME_MAX + 1];
     uint64_t current; /* 0 when none */
+    uint64_t next;    /* the number the next publish uses (0 when absent) */
     uint32_t n_versions;
     rs_version_info *versions; /* ascending by version */
 } rs_variant_info;

@@ -79,6 +79,9 @@ int rs_store_get_u64(rs_store *s, MDB_txn *txn, const char *key, uint64_t *out, 
                      rs_error *err);
 int rs_store_put_u64(rs_store *s, MDB_txn *txn, const char *key, uint64_t value, rs_error *err);
 
+/* Deletes every key under prefix (store_write.c). */
+int rs_store_delete_prefix(rs_store *s, MDB_txn *txn, const char *prefix, rs_error *err);
+
 /* A growing list of version numbers; free v. */
 typedef struct rs_u64vec {
     uint64_t *v;

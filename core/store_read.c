@@ -64,6 +64,8 @@ static int list_one(rs_store *s, MDB_txn *txn, rs_variant_info *info, rs_error *
     rs_store_key(key, "variant/%s/current", info->name);
     int found;
     if (rs_store_get_u64(s, txn, key, &info->current, &found, err) != 0) return -1;
+    rs_store_key(key, "variant/%s/next", info->name);
+    if (rs_store_get_u64(s, txn, key, &info->next, &found, err) != 0) return -1;
     rs_u64vec versions = {0};
     if (rs_store_list_versions(s, txn, info->name, &versions, err) != 0) {
         free(versions.v);

@@ -16,8 +16,7 @@
 
 #define PAUSE_ENV "RECSYS_TEST_PAUSE_BEFORE_COMMIT"
 
-/* Deletes every key under prefix. */
-static int delete_prefix(rs_store *s, MDB_txn *txn, const char *prefix, rs_error *err)
+int rs_store_delete_prefix(rs_store *s, MDB_txn *txn, const char *prefix, rs_error *err)
 {
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn, s->dbi, &cur);
@@ -216,7 +215,10 @@ static void pause_before_commit(void)
     while (access(path, F_OK) == 0) sleep(1);
 }
 
-static int apply_retention(rs_publish *pub, uint32_t keep_last, rs_error *err)
+/* Deletes the oldest versions beyond keep_last, never the one being
+ * published nor the current one (which is another version when a gate
+ * left `current` where it was, or after a set-current rollback). */
+static int apply_retention(rs_publish *pub, uint32_t keep_last, uint64_t current, rs_error *err)
 {
     if (keep_last == 0) return 0;
     rs_u64vec versions = {0};
@@ -226,10 +228,10 @@ static int apply_retention(rs_publish *pub, uint32_t keep_last, rs_error *err)
     }
     int rc = 0;
     for (size_t i = 0; rc == 0 && i + keep_last < versions.n; i++) {
-        if (versions.v[i] == pub->version) continue; /* never the current one */
+        if (versions.v[i] == pub->version || versions.v[i] == current) continue;
         char prefix[RS_STORE_KEY_MAX];
         rs_store_key(prefix, "variant/%s/v/%020" PRIu64 "/", pub->variant, versions.v[i]);
-        rc = delete_prefix(pub->store, pub->txn, prefix, err);
+        rc = rs_store_delete_prefix(pub->store, pub->txn, prefix, err);
     }
     free(versions.v);
     if (rc != 0) pub->failed = 1;
@@ -237,6 +239,35 @@ static int apply_retention(rs_publish *pub, uint32_t keep_last, rs_error *err)
 }
 
 int rs_publish_commit(rs_publish *pub, const char *manifest_json, uint32_t keep_last, rs_error *err)
+{
+    return rs_publish_commit_as(pub, manifest_json, keep_last, 1, err);
+}
+
+int rs_publish_current(rs_publish *pub, uint64_t *version, char **manifest, rs_error *err)
+{
+    *version = 0;
+    *manifest = NULL;
+    char key[RS_STORE_KEY_MAX];
+    rs_store_key(key, "variant/%s/current", pub->variant);
+    int found;
+    if (rs_store_get_u64(pub->store, pub->txn, key, version, &found, err) != 0) return -1;
+    if (!found || *version == 0) return 0;
+    int klen = rs_store_key(key, "variant/%s/v/%020" PRIu64 "/manifest", pub->variant, *version);
+    MDB_val k = rs_store_val(key, klen), v;
+    int rc = mdb_get(pub->txn, pub->store->dbi, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return rs_fail(
+            err, "store %s is corrupted: variant '%s' current version %" PRIu64 " has no manifest",
+            pub->store->dir, pub->variant, *version);
+    if (rc != 0) return rs_store_mdb_fail(pub->store, rc, err, "reading the current manifest");
+    if (!(*manifest = rs_malloc(v.mv_size + 1, 1, err))) return -1;
+    memcpy(*manifest, v.mv_data, v.mv_size);
+    (*manifest)[v.mv_size] = '\0';
+    return 0;
+}
+
+int rs_publish_commit_as(rs_publish *pub, const char *manifest_json, uint32_t keep_last,
+                         int move_current, rs_error *err)
 {
     rs_store *s = pub->store;
     int rc = -1;
@@ -272,10 +303,17 @@ int rs_publish_commit(rs_publish *pub, const char *manifest_json, uint32_t keep_
         goto fail;
     }
     rs_store_key(key, "variant/%s/current", pub->variant);
-    if (rs_store_put_u64(s, pub->txn, key, pub->version, err) != 0) goto fail_prefix;
+    uint64_t current = 0;
+    int found = 0;
+    if (rs_store_get_u64(s, pub->txn, key, &current, &found, err) != 0) goto fail_prefix;
+    /* A variant's first version always becomes current (invariant 2). */
+    if (move_current || !found || current == 0) {
+        current = pub->version;
+        if (rs_store_put_u64(s, pub->txn, key, pub->version, err) != 0) goto fail_prefix;
+    }
     rs_store_key(key, "variant/%s/next", pub->variant);
     if (rs_store_put_u64(s, pub->txn, key, pub->version + 1, err) != 0) goto fail_prefix;
-    if (apply_retention(pub, keep_last, err) != 0) goto fail_prefix;
+    if (apply_retention(pub, keep_last, current, err) != 0) goto fail_prefix;
     pause_before_commit();
     mrc = mdb_txn_commit(pub->txn);
     rs_store_txn_done(s);

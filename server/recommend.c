@@ -226,14 +226,35 @@ static size_t history_capacity(const rs_reco_query *q)
     return n;
 }
 
+/* A known user's seen-set (rs_model_user_seen), or none. */
+static uint32_t user_seen(const rs_reco_query *q, const uint32_t **items)
+{
+    uint32_t n = 0;
+    if (!q->user || rs_model_user_seen(q->model, q->user->ptr, q->user->len, items, &n) != 0)
+        return 0;
+    return n;
+}
+
+/* When filtering, a known user's seen-set joins the exclusions: every item
+ * of the input they interacted with (low-rated and held-out ones too), not
+ * only the items their vector was encoded from. */
+static void mark_seen(const rs_reco_query *q, scratch *s, uint32_t *n_touched)
+{
+    const uint32_t *items;
+    uint32_t n = user_seen(q, &items), n_items = rs_model_n_items(q->model);
+    for (uint32_t i = 0; i < n; i++)
+        if (items[i] < n_items) mark(s, items[i], n_touched);
+}
+
 static int reserve_for_query(scratch *s, const rs_reco_query *q, rs_error *err)
 {
     const rs_model *model = q->model;
-    size_t hist_cap = history_capacity(q);
+    const uint32_t *seen;
+    size_t hist_cap = history_capacity(q), seen_cap = q->filter_history ? user_seen(q, &seen) : 0;
     if (reserve_mask(s, rs_model_n_items(model), err) != 0 ||
         reserve((void **)&s->items, &s->items_cap, hist_cap + 1, sizeof(uint32_t), err) != 0 ||
-        reserve((void **)&s->touched, &s->touched_cap, hist_cap + q->n_exclude + q->n + 1,
-                sizeof(uint32_t), err) != 0 ||
+        reserve((void **)&s->touched, &s->touched_cap,
+                hist_cap + seen_cap + q->n_exclude + q->n + 1, sizeof(uint32_t), err) != 0 ||
         reserve((void **)&s->uvec, &s->uvec_cap, rs_model_dim(model), sizeof(float), err) != 0 ||
         reserve((void **)&s->enc, &s->enc_cap, rs_model_scratch_floats(model) + 1, sizeof(float),
                 err) != 0 ||
@@ -296,6 +317,8 @@ int rs_recommend(const rs_reco_query *q, rs_reco_result *out, rs_error *err)
     if (!q->filter_history) {
         clear_marks(s, n_touched);
         n_touched = 0;
+    } else {
+        mark_seen(q, s, &n_touched);
     }
     for (uint32_t i = 0; i < q->n_exclude; i++) {
         uint32_t idx;

@@ -2,7 +2,10 @@
  *
  * Owns what happens between a parsed request and its answer: mapping the
  * history's item ids (or a known user's training history) to item indices,
- * the exclusions and the seen-item filter, encoding and retrieval, the
+ * the exclusions and the seen-item filter (filter_history: the encoded
+ * history and, for a known user, their stored seen-set, i.e. every
+ * interaction of the training input whatever its rating or split;
+ * rs_model_user_seen), encoding and retrieval, the
  * popularity fallback, and the cosine ranking of similar items (with the row
  * norms it needs, computed once per loaded version: rs_similarity).
  *
@@ -52,7 +55,7 @@ typedef struct rs_reco_query {
     const rs_id *exclude; /* never returned; unknown ids are ignored */
     uint32_t n_exclude;
     uint32_t n;         /* how many items to return at most */
-    int filter_history; /* leave out the encoded history's items */
+    int filter_history; /* leave out the encoded history's items and a known user's seen-set */
 } rs_reco_query;
 
 typedef enum rs_fallback {

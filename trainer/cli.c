@@ -68,6 +68,35 @@ static int parse_select_rule(const char *s, void *base)
                         &((rs_cli *)base)->train.select_within_se);
 }
 
+/* --gate METRIC[:TOLERANCE]: the metric is checked against the metric set
+ * later (check), the tolerance here. */
+static int parse_gate(const char *s, void *base)
+{
+    rs_cli *c = base;
+    const char *colon = strchr(s, ':');
+    size_t len = colon ? (size_t)(colon - s) : strlen(s);
+    if (len == 0 || len >= sizeof(c->gate_metric)) {
+        fprintf(stderr,
+                "rectrain: --gate: expected METRIC[:TOLERANCE] (e.g. ndcg@50:0.01), got '%s'\n", s);
+        return -1;
+    }
+    memcpy(c->gate_metric, s, len);
+    c->gate_metric[len] = '\0';
+    c->gate_tolerance = 0.0;
+    if (colon) {
+        char *end;
+        double t = strtod(colon + 1, &end);
+        if (colon[1] == '\0' || *end != '\0' || !(t >= 0 && t < 1e9)) {
+            fprintf(stderr, "rectrain: --gate: the tolerance must be a number >= 0, got '%s'\n",
+                    colon + 1);
+            return -1;
+        }
+        c->gate_tolerance = t;
+    }
+    c->gate = 1;
+    return 0;
+}
+
 static int parse_denoise(const char *s, void *base)
 {
     return parse_choice("--denoise", s, "none", "prorec", &((rs_cli *)base)->denoise);
@@ -225,7 +254,26 @@ static const rs_option program_tail[] = {
     STRING_("store", store, "DIR", "LMDB store to publish the best epoch into"),
     STRING_("variant", variant, "NAME", "variant name ([A-Za-z0-9_.-])"),
     INT_("keep", RS_OPT_U32, keep, "N", 0, 1000000,
-         "versions of the variant to keep (0 keeps all)"),
+         "versions of the variant to keep (0 keeps all; the current version is always kept)"),
+    {.name = "map-size",
+     .type = RS_OPT_U64,
+     .arg = "MIB",
+     .offset = offsetof(rs_cli, map_size_mib),
+     .min = 1,
+     .max = 1L << 30,
+     .help = "the store's LMDB map size in MiB (address space, not disk); checked against the "
+             "estimated size of the version before training",
+     .default_text = "65536, less where address space is capped"},
+    CUSTOM_("gate", parse_gate, "METRIC[:TOL]",
+            "publish gate: write the version but leave the variant's current version serving "
+            "when the new validation METRIC (e.g. ndcg@50) is below the current version's by "
+            "more than TOL (default 0); exit status 3",
+            "off"),
+    {.name = "publish-on-interrupt",
+     .type = RS_OPT_FLAG,
+     .offset = offsetof(rs_cli, publish_on_interrupt),
+     .help = "after SIGINT/SIGTERM, still publish the best epoch so far (by default an "
+             "interrupted run publishes nothing and exits with status 130)"},
     STRING_("rankings-out", rankings_out, "FILE",
             "also write the kept model's top-50 (ids and scores) for the first --rankings-users "
             "known users, ranked from their full history as the server does: JSON lines"),
@@ -381,16 +429,23 @@ static void print_all(FILE *f, int md)
 
 void rs_cli_usage(FILE *f)
 {
-    fprintf(f, "usage: rectrain --data TRAIN [options]      train, evaluate, publish\n"
-               "       rectrain synth --out DIR [options]    write a synthetic data set\n"
-               "       rectrain store ls DIR                 list variants, versions, manifests\n");
+    fprintf(
+        f, "usage: rectrain --data TRAIN [options]      train, evaluate, publish\n"
+           "       rectrain synth --out DIR [options]    write a synthetic data set\n"
+           "       rectrain store ls DIR [--json]        one line per version (--json: manifests)\n"
+           "       rectrain store show DIR VARIANT [VERSION]   a version's manifest\n"
+           "       rectrain store set-current DIR VARIANT VERSION   roll back or promote\n"
+           "       rectrain store rm DIR VARIANT VERSION [--force]  delete a version\n"
+           "       rectrain store verify DIR             every checksum and invariant\n");
     print_all(f, 0);
     fprintf(f, "\n  --help               this text\n"
                "  --help-markdown      this text as the Markdown reference (trainer/OPTIONS.md)\n"
                "\n"
                "Same seed and thread count give the same figures. SIGINT or SIGTERM stops\n"
-               "training after the epoch in progress and still publishes the best epoch;\n"
-               "a second signal stops at once.\n");
+               "training after the epoch in progress; nothing is published unless\n"
+               "--publish-on-interrupt is given (exit status 130); a second signal stops at\n"
+               "once. Exit status: 0 done, 1 failed, 2 bad options or a pre-training check\n"
+               "failed (nothing trained), 3 the publish gate refused to move current.\n");
 }
 
 void rs_cli_markdown(FILE *f)
@@ -472,6 +527,37 @@ static int apply_family_options(rs_cli *c, const entry *e, const int *given, con
     return 0;
 }
 
+/* The publishing options that need no data: the gate's metric, the
+ * options that only make sense with --store. */
+static int check_publishing(rs_cli *c)
+{
+    if (c->gate) {
+        c->gate_index = rs_metric_set_find_or_add(&c->metrics, c->gate_metric);
+        if (c->gate_index < 0) {
+            fprintf(stderr,
+                    "rectrain: --gate: unknown metric '%s' (expected recall@K or ndcg@K, e.g. "
+                    "ndcg@50:0.01)\n",
+                    c->gate_metric);
+            return -1;
+        }
+        if (!c->store) {
+            fprintf(stderr, "rectrain: --gate needs --store (it compares with the version "
+                            "serving there)\n");
+            return -1;
+        }
+        if (c->valid_users_set && c->data.valid_users == 0) {
+            fprintf(stderr, "rectrain: --gate compares validation figures: it needs validation "
+                            "users (--valid-users > 0)\n");
+            return -1;
+        }
+    }
+    if (c->map_size_mib && !c->store) {
+        fprintf(stderr, "rectrain: --map-size goes with --store\n");
+        return -1;
+    }
+    return 0;
+}
+
 static int check(rs_cli *c, int argc, char **argv)
 {
     if (optind < argc) {
@@ -514,7 +600,7 @@ static int check(rs_cli *c, int argc, char **argv)
         fprintf(stderr, "rectrain: --select: expected recall@K or ndcg@K, got '%s'\n", c->select);
         return -1;
     }
-    return 0;
+    return check_publishing(c);
 }
 
 int rs_cli_parse(int argc, char **argv, rs_cli *c)

@@ -22,6 +22,12 @@ typedef struct rs_cli {
     void *family_options; /* family->options_size bytes, set from the command line */
     const char *store, *variant, *select, *rankings_out, *plot_out;
     uint32_t rankings_users, keep;
+    uint64_t map_size_mib; /* --map-size (0: the store's default) */
+    int publish_on_interrupt;
+    /* --gate METRIC[:TOLERANCE]: gate_index in metrics. */
+    int gate, gate_index;
+    char gate_metric[32];
+    double gate_tolerance;
     int threads, valid_users_set, split_set, refit, refitted;
     /* --denoise prorec (denoise 1) and its settings; after the run, what
      * the last round flagged, for the manifest. */

@@ -161,6 +161,13 @@ static json_t *ease_options_json(const void *self)
                      "keep", keep_name(m->opt.keep));
 }
 
+/* The kept rows: k (column, weight) pairs per item and the offsets. */
+static uint64_t ease_publish_bytes(const void *self)
+{
+    const ease_family *m = self;
+    return (uint64_t)m->n_items * m->opt.topk * 8 + ((uint64_t)m->n_items + 1) * 8;
+}
+
 static size_t ease_footprint(const void *self)
 {
     const ease_family *m = self;
@@ -217,6 +224,7 @@ static int ease_create(const void *options, const rs_family_inputs *in, rs_train
         .footprint = ease_footprint,
         .free = ease_family_free,
         .publish = ease_publish,
+        .publish_bytes = ease_publish_bytes,
     };
     return 0;
 }
@@ -263,6 +271,14 @@ static void ease_default(void *options)
     rs_options_default(RS_FAMILY_OPTIONS(ease_option_table), options);
 }
 
+static const char *ease_unpublishable(const void *options)
+{
+    const ease_options *o = options;
+    return o->topk == 0 ? "EASE with --ease-topk 0 (dense) is for evaluation only; publish with "
+                          "--ease-topk K > 0 (the sparse item-item model)"
+                        : NULL;
+}
+
 const rs_family rs_family_ease = {
     "ease",
     "EASE (Steck 2019), closed form, served as a sparse item-item model",
@@ -271,4 +287,5 @@ const rs_family rs_family_ease = {
     ease_default,
     RS_FAMILY_OPTIONS(ease_option_table),
     ease_create,
+    ease_unpublishable,
 };

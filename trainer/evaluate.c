@@ -87,9 +87,9 @@ static void write_json_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
-int rs_write_rankings(rs_train_model *model, const rs_csr *input, const rs_idtable *users,
-                      const rs_idtable *items, uint32_t n_users, uint32_t k, const char *path,
-                      rs_error *err)
+int rs_write_rankings(rs_train_model *model, const rs_csr *input, const rs_csr *seen,
+                      const rs_idtable *users, const rs_idtable *items, uint32_t n_users,
+                      uint32_t k, const char *path, rs_error *err)
 {
     uint32_t M = model->n_items, chosen[64];
     int batch = RS_MIN(64, model->batch_capacity); /* a model scores at most its capacity */
@@ -113,6 +113,9 @@ int rs_write_rankings(rs_train_model *model, const rs_csr *input, const rs_idtab
             float *row = scores + (size_t)r * M;
             for (uint64_t p = input->indptr[chosen[r]]; p < input->indptr[chosen[r] + 1]; p++)
                 row[input->indices[p]] = -INFINITY;
+            for (uint64_t p = seen ? seen->indptr[chosen[r]] : 0;
+                 seen && p < seen->indptr[chosen[r] + 1]; p++)
+                row[seen->indices[p]] = -INFINITY;
             uint32_t n = rs_topk_dense(row, M, NULL, k, top);
             fprintf(f, "{\"user\": ");
             write_json_string(f, rs_idtable_name(users, chosen[r], NULL));

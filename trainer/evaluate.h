@@ -26,10 +26,11 @@ json_t *rs_eval_metrics_json(const rs_metric_set *set, const rs_eval_result *r);
 
 /* Writes the model's top-k for the first n_users users with a non-empty
  * input row, one JSON object per line: {"user": ID, "items": [IDS],
- * "scores": [...]}, ranked from the input rows with those rows excluded,
- * exactly as a server answers a known user. For checking a served model
- * against the trainer's own ranking. */
-int rs_write_rankings(rs_train_model *model, const rs_csr *input, const rs_idtable *users,
-                      const rs_idtable *items, uint32_t n_users, uint32_t k, const char *path,
-                      rs_error *err);
+ * "scores": [...]}, ranked from the input rows with those rows and the
+ * rows of `seen` (the published seen-set; NULL: none) excluded, exactly as
+ * a server answers a known user. For checking a served model against the
+ * trainer's own ranking. */
+int rs_write_rankings(rs_train_model *model, const rs_csr *input, const rs_csr *seen,
+                      const rs_idtable *users, const rs_idtable *items, uint32_t n_users,
+                      uint32_t k, const char *path, rs_error *err);
 #endif

@@ -36,6 +36,10 @@ typedef struct rs_family {
     int n_options;
     int (*create)(const void *options, const rs_family_inputs *in, rs_train_model *out,
                   rs_error *err);
+    /* Optional: why a model made with these options cannot be published
+     * (NULL: it can), asked before any data is loaded so that `--store`
+     * fails at once instead of after training. */
+    const char *(*unpublishable)(const void *options);
 } rs_family;
 
 #define RS_FAMILY_OPTIONS(table) table, (int)(sizeof(table) / sizeof(table[0]))

@@ -764,7 +764,8 @@ int rs_fastvae_create(const rs_fastvae_options *o, uint32_t n_items, const float
                             fastvae_free,
                             NULL,
                             NULL,
-                            1};
+                            1,
+                            NULL};
     describe(f, &out->serve);
     return 0;
 fail:
@@ -836,4 +837,5 @@ const rs_family rs_family_fastvae = {
     fastvae_options_default,
     RS_FAMILY_OPTIONS(fastvae_options),
     fastvae_family_create,
+    NULL,
 };

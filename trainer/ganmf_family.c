@@ -209,4 +209,5 @@ const rs_family rs_family_ganmf = {
     ganmf_default,
     RS_FAMILY_OPTIONS(ganmf_option_table),
     ganmf_create,
+    NULL,
 };

@@ -243,4 +243,5 @@ const rs_family rs_family_ials = {
     ials_default,
     RS_FAMILY_OPTIONS(ials_option_table),
     ials_create,
+    NULL,
 };

@@ -175,4 +175,5 @@ const rs_family rs_family_linear = {
     linear_default,
     RS_FAMILY_OPTIONS(linear_option_table),
     linear_create,
+    NULL,
 };

@@ -2,7 +2,7 @@
  *
  *   rectrain --data TRAIN [--test TEST] --model vae|fastvae ... [--store DIR --variant NAME]
  *   rectrain synth --out DIR [--users N] [--items N] [--seed S]
- *   rectrain store ls DIR
+ *   rectrain store ls|show|set-current|rm|verify DIR ...   (store_cmd.c)
  *
  * Parses options, loads the data, trains, reports and publishes; the work
  * itself lives in the other trainer/ and core/ modules.
@@ -26,8 +26,10 @@
 #include "model.h"
 #include "options.h"
 #include "plot.h"
+#include "preflight.h"
 #include "publish.h"
 #include "store.h"
+#include "store_cmd.h"
 #include "synth.h"
 #include "train.h"
 
@@ -315,13 +317,86 @@ static int denoise(rs_cli *c, rs_dataset *d, rs_train_model *model, rs_train_sum
 
 /* First signal: finish the epoch, then evaluate and publish the best so
  * far. Second signal: the default action (terminate now). */
+static volatile sig_atomic_t stop_signal;
+
 static void on_stop_signal(int sig)
 {
     if (rs_train_stop_requested) {
         signal(sig, SIG_DFL);
         raise(sig);
     }
+    stop_signal = sig;
     rs_train_stop_requested = 1;
+}
+
+/* Exit statuses (cli.c's usage text, README "Training"). */
+enum { EXIT_FAILED = 1, EXIT_CHECK = 2, EXIT_GATE = 3 };
+
+/* A version published from an evaluation run never learned the held-out
+ * interactions; say how to train the production model (README, "Evaluation
+ * runs and the production model"). */
+static void note_evaluation_run(const rs_cli *c, const rs_dataset *d)
+{
+    uint64_t test = d->report.test_interactions,
+             valid = c->refitted ? 0 : d->report.valid_interactions;
+    if (test == 0 && valid == 0) return;
+    fprintf(stderr,
+            "note: this version did not train on %llu held-out test and %llu validation "
+            "interactions (an evaluation run); the production model trains on all of them: "
+            "--split none --refit\n",
+            (unsigned long long)test, (unsigned long long)valid);
+}
+
+/* Publishes the kept model; EXIT_GATE when the gate left `current` alone. */
+static int publish(const rs_cli *c, rs_train_model *model, const rs_dataset *d,
+                   const rs_train_summary *summary, rs_error *err)
+{
+    rs_publish_gate gate = {c->gate_metric, c->gate_tolerance,
+                            summary->selected_on_valid ? summary->best_valid.values[c->gate_index]
+                                                       : NAN};
+    rs_publish_settings settings = {(size_t)(c->map_size_mib << 20), c->keep,
+                                    c->gate ? &gate : NULL};
+    rs_publish_result res;
+    json_t *training = training_json(c, summary);
+    int rc = rs_publish_model_with(c->store, &settings, c->variant, model, d, training, &res, err);
+    json_decref(training);
+    if (rc != 0) return EXIT_FAILED;
+    unsigned long long v = (unsigned long long)res.version,
+                       serving = (unsigned long long)res.gate.serving_version;
+    if (!res.moved) {
+        fprintf(stderr,
+                "gate %s: refused: the new version's validation %s %.4f is below the serving "
+                "version %llu's %.4f by more than the tolerance %g; wrote %s version %llu to %s, "
+                "version %llu stays current (promote it with: rectrain store set-current %s %s "
+                "%llu)\n",
+                c->gate_metric, c->gate_metric, gate.value, serving, res.gate.serving_value,
+                c->gate_tolerance, c->variant, v, c->store, serving, c->store, c->variant, v);
+        return EXIT_GATE;
+    }
+    if (c->gate && res.gate.compared)
+        fprintf(stderr,
+                "gate %s: passed: validation %.4f against the serving version %llu's %.4f "
+                "(tolerance %g)\n",
+                c->gate_metric, gate.value, serving, res.gate.serving_value, c->gate_tolerance);
+    else if (c->gate)
+        fprintf(stderr, "gate %s: passed: %s\n", c->gate_metric,
+                serving ? "the serving version has no validation figure to compare"
+                        : "no version serves yet");
+    fprintf(stderr, "published %s version %llu to %s\n", c->variant, v, c->store);
+    note_evaluation_run(c, d);
+    return 0;
+}
+
+/* After a SIGINT/SIGTERM: 128 + the signal (nothing is published) unless
+ * --publish-on-interrupt; else 0 (go on). */
+static int interrupted(const rs_cli *c, const rs_train_summary *summary)
+{
+    if (!rs_train_stop_requested || c->publish_on_interrupt) return 0;
+    int sig = stop_signal ? (int)stop_signal : SIGINT;
+    fprintf(stderr, "rectrain: interrupted by %s after epoch %d: nothing published%s\n",
+            sig == SIGTERM ? "SIGTERM" : "SIGINT", summary->epochs_run,
+            c->store ? " (--publish-on-interrupt publishes the best epoch so far)" : "");
+    return 128 + sig;
 }
 
 static int run_train(int argc, char **argv)
@@ -338,7 +413,12 @@ static int run_train(int argc, char **argv)
     memset(&d, 0, sizeof(d));
     rs_train_model model;
     memset(&model, 0, sizeof(model));
-    int rc = 1;
+    int rc = EXIT_FAILED, stopped;
+    rs_preflight pf;
+    if (rs_preflight_store(&c, &pf, &err) != 0) {
+        rc = EXIT_CHECK;
+        goto fail;
+    }
     if (load_data(&c, &d, &err) != 0) goto fail;
     rs_data_report_print(&d.report, stderr);
     if (create_model(&c, &d, &model, &err) != 0) goto fail;
@@ -346,6 +426,11 @@ static int run_train(int argc, char **argv)
             "model %s: %u items, %d threads (BLAS kernel %s), %.1f MiB of parameters and buffers\n",
             model.family, model.n_items, c.threads, rs_blas_kernel_name(),
             (double)rs_model_footprint(&model) / 1048576.0);
+    if (rs_preflight_space(&c, &pf, rs_preflight_version_bytes(&model, &d, c.train.epochs), &err) !=
+        0) {
+        rc = EXIT_CHECK;
+        goto fail;
+    }
     signal(SIGINT, on_stop_signal);
     signal(SIGTERM, on_stop_signal);
     /* With --refit the first pass only chooses the epoch count: its test
@@ -358,26 +443,22 @@ static int run_train(int argc, char **argv)
     rs_train_summary summary;
     if (rs_train_run(&model, &d, &c.metrics, &c.train, &summary, &err) != 0) goto fail;
     print_summary(&c, &summary);
+    if ((stopped = interrupted(&c, &summary)) != 0) goto stop;
     if (c.refit && refit(&c, &d, &model, &summary, &err) != 0) goto fail;
     if (c.denoise && denoise(&c, &d, &model, &summary, &err) != 0) goto fail;
-    if (c.rankings_out && rs_write_rankings(&model, &d.known, d.users, d.items, c.rankings_users,
-                                            50, c.rankings_out, &err) != 0)
+    if ((stopped = interrupted(&c, &summary)) != 0) goto stop; /* in the refit or a round */
+    if (c.rankings_out && rs_write_rankings(&model, &d.known, &d.seen, d.users, d.items,
+                                            c.rankings_users, 50, c.rankings_out, &err) != 0)
         goto fail;
     if (c.plot_out) {
         if (rs_plot_curves_svg(c.train.curves, c.plot_out, &err) != 0) goto fail;
         fprintf(stderr, "wrote the training curves to %s\n", c.plot_out);
     }
-    if (c.store) {
-        json_t *training = training_json(&c, &summary);
-        uint64_t version = 0;
-        int prc =
-            rs_publish_model(c.store, c.variant, &model, &d, training, c.keep, &version, &err);
-        json_decref(training);
-        if (prc != 0) goto fail;
-        fprintf(stderr, "published %s version %llu to %s\n", c.variant, (unsigned long long)version,
-                c.store);
-    }
-    rc = 0;
+    if (c.store && (rc = publish(&c, &model, &d, &summary, &err)) == EXIT_FAILED) goto fail;
+    if (!c.store) rc = 0;
+    goto done;
+stop:
+    rc = stopped;
     goto done;
 fail:
     fprintf(stderr, "rectrain: %s\n", err.msg);
@@ -477,71 +558,11 @@ static int run_synth(int argc, char **argv)
     return 0;
 }
 
-/* Opens a version as the server would (every checksum verified, the model
- * built); 0 when it loads, else -1 and why. */
-static int check_version(rs_store *store, const char *variant, uint64_t version, rs_error *err)
-{
-    rs_snapshot *snap;
-    if (rs_snapshot_open(store, variant, version, 1, &snap, err) != 0) return -1;
-    rs_model *model;
-    int rc = rs_model_load(snap, &model, err);
-    if (rc == 0) rs_model_free(model);
-    rs_snapshot_close(snap);
-    return rc;
-}
-
-/* Lists every variant and version with the result of loading it; exit 1
- * when any version fails (a server would refuse it). */
-static int run_store_ls(const char *dir)
-{
-    rs_error err;
-    rs_store *store;
-    if (rs_store_open(dir, RS_STORE_READONLY, 0, &store, &err) != 0) {
-        fprintf(stderr, "rectrain store ls: %s\n", err.msg);
-        return 1;
-    }
-    rs_variant_info *variants;
-    uint32_t n;
-    if (rs_store_list(store, &variants, &n, &err) != 0) {
-        fprintf(stderr, "rectrain store ls: %s\n", err.msg);
-        rs_store_close(store);
-        return 1;
-    }
-    printf("store %s: %u variant%s\n", dir, n, n == 1 ? "" : "s");
-    unsigned failed = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        printf("\nvariant %s  current %llu  versions %u\n", variants[i].name,
-               (unsigned long long)variants[i].current, variants[i].n_versions);
-        for (uint32_t j = 0; j < variants[i].n_versions; j++) {
-            const rs_version_info *v = &variants[i].versions[j];
-            printf("  version %llu%s\n", (unsigned long long)v->version,
-                   v->is_current ? " (current)" : "");
-            printf("    manifest: %s\n", v->manifest_json);
-            if (check_version(store, variants[i].name, v->version, &err) == 0) {
-                printf("    check: ok\n");
-            } else {
-                printf("    check: FAILED: %s\n", err.msg);
-                failed++;
-            }
-        }
-    }
-    rs_store_list_free(variants, n);
-    rs_store_close(store);
-    if (failed)
-        fprintf(stderr, "rectrain store ls: %u version%s cannot be loaded (see \"check\")\n",
-                failed, failed == 1 ? "" : "s");
-    return failed ? 1 : 0;
-}
-
 int main(int argc, char **argv)
 {
     rs_blas_kernel_ensure(argv);
     if (argc >= 2 && !strcmp(argv[1], "synth")) return run_synth(argc - 1, argv + 1);
-    if (argc >= 2 && !strcmp(argv[1], "store")) {
-        if (argc == 4 && !strcmp(argv[2], "ls")) return run_store_ls(argv[3]);
-        fprintf(stderr, "usage: rectrain store ls DIR\n");
-        return 2;
-    }
+    if (argc >= 2 && !strcmp(argv[1], "store")) return rs_store_command(argc - 1, argv + 1);
     if (argc == 1) {
         rs_cli_usage(stderr);
         return 2;

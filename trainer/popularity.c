@@ -57,6 +57,21 @@ static int popularity_family_create(const void *options, const rs_family_inputs 
     return rs_popularity_create(in->popularity, in->n_items, out, err);
 }
 
+static const char *popularity_unpublishable(const void *options)
+{
+    (void)options;
+    return "--model popularity is a baseline for reference figures and cannot be published "
+           "(it has no encoder; recserve's popularity fallback already serves it)";
+}
+
 const rs_family rs_family_popularity = {
-    "popularity", "baseline, not publishable", "", 0, NULL, NULL, 0, popularity_family_create,
+    "popularity",
+    "baseline, not publishable",
+    "",
+    0,
+    NULL,
+    NULL,
+    0,
+    popularity_family_create,
+    popularity_unpublishable,
 };

@@ -1,6 +1,7 @@
 /* publish.c - a trained model into the LMDB store (see publish.h). */
 #include "publish.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -47,7 +48,34 @@ static int publish_data(rs_publish *pub, const rs_dataset *d, rs_error *err)
     if (rs_publish_tensor(pub, "users.history.indptr", RS_U64, 1, &indptr_shape, d->known.indptr,
                           err) != 0)
         return -1;
-    return rs_publish_tensor(pub, "users.history.indices", RS_U32, 1, &nnz, d->known.indices, err);
+    if (rs_publish_tensor(pub, "users.history.indices", RS_U32, 1, &nnz, d->known.indices, err) !=
+        0)
+        return -1;
+    if (!rs_publish_has_own_seen(d)) return 0;
+    uint64_t seen_nnz = rs_csr_nnz(&d->seen);
+    if (rs_publish_tensor(pub, "users.seen.indptr", RS_U64, 1, &indptr_shape, d->seen.indptr,
+                          err) != 0)
+        return -1;
+    return rs_publish_tensor(pub, "users.seen.indices", RS_U32, 1, &seen_nnz, d->seen.indices, err);
+}
+
+int rs_publish_has_own_seen(const rs_dataset *d)
+{
+    const rs_csr *seen = &d->seen, *known = &d->known;
+    if (!seen->indptr || seen->n_rows != known->n_rows) return 0;
+    size_t rows = ((size_t)known->n_rows + 1) * sizeof(uint64_t);
+    uint64_t nnz = rs_csr_nnz(known);
+    return rs_csr_nnz(seen) != nnz || memcmp(seen->indptr, known->indptr, rows) != 0 ||
+           memcmp(seen->indices, known->indices, nnz * sizeof(uint32_t)) != 0;
+}
+
+/* The manifest's "seen": which tensors hold what the users have seen (the
+ * server's filter) and how many interactions. */
+static json_t *seen_json(const rs_dataset *d)
+{
+    int own = rs_publish_has_own_seen(d);
+    return json_pack("{s:s, s:I}", "tensors", own ? "users.seen" : "users.history",
+                     "n_interactions", (json_int_t)rs_csr_nnz(own ? &d->seen : &d->known));
 }
 
 /* A fingerprint of the training data (FNV-1a over the known matrix), so a
@@ -221,23 +249,79 @@ static int publish_servable(rs_train_model *model, const rs_csr *known, rs_publi
                                    p->seed, err);
 }
 
-int rs_publish_model(const char *store_dir, const char *variant, rs_train_model *model,
-                     const rs_dataset *d, json_t *training, uint32_t keep_last, uint64_t *version,
-                     rs_error *err)
+int rs_publish_gate_decide(const rs_publish_gate *g, uint64_t serving_version,
+                           const char *serving_manifest, rs_gate_outcome *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->serving_version = serving_version;
+    out->serving_value = NAN;
+    out->passed = 1;
+    if (!g) return 0;
+    if (serving_manifest) {
+        json_t *m = json_loads(serving_manifest, 0, NULL);
+        json_t *v = json_object_get(
+            json_object_get(json_object_get(m, "training"), "valid_metrics"), g->metric);
+        if (json_is_number(v)) {
+            out->serving_value = json_number_value(v);
+            out->compared = 1;
+        }
+        json_decref(m);
+    }
+    if (serving_version == 0)
+        out->passed = 1; /* a variant's first version: nothing serves yet */
+    else if (isnan(g->value))
+        out->passed = 0; /* nothing to compare: the new version is not trusted */
+    else if (out->compared)
+        out->passed = g->value >= out->serving_value - g->tolerance;
+    return 0;
+}
+
+/* The manifest's "gate": the rule, both figures and the outcome. */
+static json_t *gate_json(const rs_publish_gate *g, const rs_gate_outcome *o)
+{
+    json_t *obj = json_pack("{s:s, s:f, s:b, s:I}", "metric", g->metric, "tolerance", g->tolerance,
+                            "passed", o->passed, "serving_version", (json_int_t)o->serving_version);
+    if (!obj) return NULL;
+    json_object_set_new(obj, "value", isnan(g->value) ? json_null() : json_real(g->value));
+    json_object_set_new(obj, "serving_value",
+                        o->compared ? json_real(o->serving_value) : json_null());
+    return obj;
+}
+
+/* With a gate: the serving version's figure, read inside the publish's
+ * transaction (no other publish can move `current` before the commit). */
+static int apply_gate(rs_publish *pub, const rs_publish_gate *gate, json_t *manifest,
+                      rs_gate_outcome *out, rs_error *err)
+{
+    uint64_t serving = 0;
+    char *text = NULL;
+    if (gate && rs_publish_current(pub, &serving, &text, err) != 0) return -1;
+    rs_publish_gate_decide(gate, serving, text, out);
+    free(text);
+    if (gate) json_object_set_new(manifest, "gate", gate_json(gate, out));
+    return 0;
+}
+
+int rs_publish_model_with(const char *store_dir, const rs_publish_settings *settings,
+                          const char *variant, rs_train_model *model, const rs_dataset *d,
+                          json_t *training, rs_publish_result *result, rs_error *err)
 {
     rs_store *store = NULL;
     rs_publish *pub = NULL;
     json_t *manifest = NULL;
     char *text = NULL;
     int rc = -1;
-    if (rs_store_open(store_dir, RS_STORE_CREATE, 0, &store, err) != 0) goto done;
-    if (rs_publish_begin(store, variant, &pub, version, err) != 0) goto done;
+    memset(result, 0, sizeof(*result));
+    if (rs_store_open(store_dir, RS_STORE_CREATE, settings->map_size, &store, err) != 0) goto done;
+    if (rs_publish_begin(store, variant, &pub, &result->version, err) != 0) goto done;
     if (!(manifest = base_manifest(d, training))) {
         rs_fail(err, "out of memory building the manifest");
         goto done;
     }
     json_object_set_new(manifest, "variant", json_string(variant));
-    json_object_set_new(manifest, "version", json_integer((json_int_t)*version));
+    json_object_set_new(manifest, "version", json_integer((json_int_t)result->version));
+    json_object_set_new(manifest, "seen", seen_json(d));
+    if (apply_gate(pub, settings->gate, manifest, &result->gate, err) != 0) goto done;
     if (publish_servable(model, &d->known, pub, manifest, err) != 0) goto done;
     if (publish_data(pub, d, err) != 0) goto done;
     if (!(text = json_dumps(manifest, JSON_INDENT(2) | JSON_SORT_KEYS))) {
@@ -246,7 +330,9 @@ int rs_publish_model(const char *store_dir, const char *variant, rs_train_model 
     }
     rs_publish *committing = pub;
     pub = NULL; /* commit frees it on success and on failure */
-    if (rs_publish_commit(committing, text, keep_last, err) != 0) goto done;
+    result->moved = result->gate.passed;
+    if (rs_publish_commit_as(committing, text, settings->keep_last, result->moved, err) != 0)
+        goto done;
     rc = 0;
 done:
     if (pub) rs_publish_abort(pub);
@@ -254,5 +340,16 @@ done:
     free(text);
     json_decref(manifest);
     if (store) rs_store_close(store);
+    return rc;
+}
+
+int rs_publish_model(const char *store_dir, const char *variant, rs_train_model *model,
+                     const rs_dataset *d, json_t *training, uint32_t keep_last, uint64_t *version,
+                     rs_error *err)
+{
+    rs_publish_settings settings = {.keep_last = keep_last};
+    rs_publish_result result;
+    int rc = rs_publish_model_with(store_dir, &settings, variant, model, d, training, &result, err);
+    if (version) *version = result.version;
     return rc;
 }

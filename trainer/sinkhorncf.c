@@ -191,4 +191,5 @@ const rs_family rs_family_sinkhorn = {
     sinkhorn_default,
     RS_FAMILY_OPTIONS(sinkhorn_option_table),
     sinkhorn_create,
+    NULL,
 };

@@ -105,6 +105,9 @@ typedef struct rs_train_model {
      * values as soft labels, ProRec) - weight 1 training bit for bit as the
      * binary matrix; 0: the family must only be given binary data. */
     int weighted;
+    /* With publish: an upper bound of the bytes its tensors take (the
+     * pre-training check of the store's space); NULL: the footprint. */
+    uint64_t (*publish_bytes)(const void *self);
 } rs_train_model;
 
 /* Remember / bring back the current parameters as the best so far. */

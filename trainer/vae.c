@@ -334,4 +334,5 @@ const rs_family rs_family_vae = {
     vae_options_default,
     RS_FAMILY_OPTIONS(vae_options),
     vae_family_create,
+    NULL,
 };

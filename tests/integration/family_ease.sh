@@ -27,10 +27,11 @@ beats_popularity ease "$T/a.csv"
 
 echo "-- listed by rectrain store ls"
 "$RECTRAIN" store ls "$T/store" >"$T/ls.txt"
-grep -q 'variant default  current 1' "$T/ls.txt" || fail "store ls: no current version 1"
-grep -q '"family": "ease"' "$T/ls.txt" || fail "store ls: family is not ease"
-grep -q '"kind": "item_item"' "$T/ls.txt" || fail "store ls: kind is not item_item"
-! grep -q '"retrieval"' "$T/ls.txt" || fail "store ls: an item-item model got a serving index"
+grep -qE '^default +1 +\* +ease ' "$T/ls.txt" || fail "store ls: no current version 1: $(cat "$T/ls.txt")"
+"$RECTRAIN" store show "$T/store" default >"$T/show.json"
+grep -q '"family": "ease"' "$T/show.json" || fail "store show: family is not ease"
+grep -q '"kind": "item_item"' "$T/show.json" || fail "store show: kind is not item_item"
+! grep -q '"retrieval"' "$T/show.json" || fail "store show: an item-item model got a serving index"
 
 echo "-- served = trained (retrieval options do not apply)"
 start_server --retrieval midx --midx-k 4 --reload-interval 0.25

@@ -24,9 +24,10 @@ beats_popularity linear "$T/a.csv"
 
 echo "-- listed by rectrain store ls"
 "$RECTRAIN" store ls "$T/store" >"$T/ls.txt"
-grep -q 'variant default  current 1' "$T/ls.txt" || fail "store ls: no current version 1"
-grep -q '"family": "linear"' "$T/ls.txt" || fail "store ls: family is not linear"
-grep -q '"prefix": "retrieval.midx"' "$T/ls.txt" || fail "store ls: no serving MIDX index"
+grep -qE '^default +1 +\* +linear ' "$T/ls.txt" || fail "store ls: no current version 1: $(cat "$T/ls.txt")"
+"$RECTRAIN" store show "$T/store" default >"$T/show.json"
+grep -q '"family": "linear"' "$T/show.json" || fail "store show: family is not linear"
+grep -q '"prefix": "retrieval.midx"' "$T/show.json" || fail "store show: no serving MIDX index"
 
 echo "-- served = trained, from the published index"
 start_server --retrieval midx --reload-interval 0.25

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ops_fallback_log.sh - a corrupted current version: `rectrain store ls`
+# ops_fallback_log.sh - a corrupted current version: `rectrain store verify`
 # marks it and exits 1; at start, recserve serves the newest older version
 # that validates, and the log says so in one line: never "nothing to serve"
 # followed by a version that serves.
@@ -14,12 +14,12 @@ make_store
     --progress off --store "$T/store" --variant default >"$T/publish.log" 2>&1 ||
     { cat "$T/publish.log"; exit 1; }
 "$CORRUPT" "$T/store" default 2 >"$T/corrupt.out" || fail "corrupt_tool failed"
-# rectrain store ls says which version a server would refuse, and fails.
-"$RECTRAIN" store ls "$T/store" >"$T/ls.txt" 2>"$T/ls.err"
+# rectrain store verify says which version a server would refuse, and fails.
+"$RECTRAIN" store verify "$T/store" >"$T/ls.txt" 2>"$T/ls.err"
 rc=$?
-[ $rc -eq 1 ] || fail "store ls with a corrupted version: exit $rc, expected 1"
-[ "$(grep -c 'check: ok' "$T/ls.txt")" = 1 ] || fail "store ls: version 1 is not listed as ok"
-grep -q 'check: FAILED: .*checksum' "$T/ls.txt" || fail "store ls: version 2 is not listed as failed"
+[ $rc -eq 1 ] || fail "store verify with a corrupted version: exit $rc, expected 1"
+[ "$(grep -c '^default [0-9]*: ok' "$T/ls.txt")" = 1 ] || fail "store verify: version 1 is not listed as ok"
+grep -q '^default 2: FAILED: .*checksum' "$T/ls.txt" || fail "store verify: version 2 is not listed as failed"
 start_server
 WHAT="older version serves"; req GET /v1/users/u1/recommendations
 expect 200 && { [ "$(header X-Recsys-Version)" = 1 ] || fail "$WHAT: version $(header X-Recsys-Version)"; }

@@ -64,9 +64,9 @@ awk -F, 'NR > 1 && $2 == "train" && $NF != "" { exit 1 }' "$work/r.csv" ||
 echo "-- store readable"
 mdb_stat "$work/store" >/dev/null || fail "mdb_stat cannot read the store"
 "$RECTRAIN" store ls "$work/store" >"$work/ls.txt"
-grep -q 'variant demo  current 1' "$work/ls.txt" || { cat "$work/ls.txt"; fail "listing"; }
-grep -q '"family": *"vae"' "$work/ls.txt" || grep -q '"family":"vae"' "$work/ls.txt" ||
-    fail "manifest not listed"
+grep -qE '^demo +1 +\* +vae ' "$work/ls.txt" || { cat "$work/ls.txt"; fail "listing"; }
+"$RECTRAIN" store show "$work/store" demo >"$work/show.json"
+grep -q '"family": *"vae"' "$work/show.json" || fail "manifest not shown"
 
 echo "-- --denoise prorec: the relabelled weights and the manifest's record"
 "$RECTRAIN" "${train[@]}" --epochs 5 --denoise prorec --denoise-keep always --denoise-out "$work/d.tsv" \
@@ -83,7 +83,7 @@ n_train=$(grep -o 'train [0-9][0-9,]*' "$work/d.log" | head -1 | tr -dc '0-9')
 awk -F'\t' 'NR > 1 && !($3 == 1 && $4 > 0 && $4 <= 1 && ($5 == "yes" || $5 == "no")) { exit 1 }
     NR > 1 && $5 == "yes" { y++ } NR > 1 && $5 == "no" { n++ } END { exit !(y > 0 && n > 0) }' \
     "$work/d.tsv" || fail "--denoise-out rows: weights in (0, 1], some flagged and some not"
-"$RECTRAIN" store ls "$work/dstore" | tr -d ' \n' >"$work/dls.txt"
+"$RECTRAIN" store show "$work/dstore" den | tr -d ' \n' >"$work/dls.txt"
 grep -q '"denoise":{[^}]*"method":"prorec"' "$work/dls.txt" &&
     grep -q '"denoise":{[^}]*"flagged_share":0\.[0-9]' "$work/dls.txt" ||
     fail "the manifest does not record the denoising"
@@ -102,7 +102,7 @@ awk '{ after = $5; before = $7; kept = ($9 == "kept") }
     END { exit !(drops <= 1 && (drops == 0 || k == NR - 1)) }' "$work/db.rounds" ||
     fail "round verdicts do not follow the figures: $(cat "$work/db.rounds")"
 kept_rounds=$(grep -c ': kept$' "$work/db.rounds")
-"$RECTRAIN" store ls "$work/dbstore" | tr -d ' \n' >"$work/dbls.txt"
+"$RECTRAIN" store show "$work/dbstore" den | tr -d ' \n' >"$work/dbls.txt"
 grep -q '"denoise":{[^}]*"keep":"better"' "$work/dbls.txt" &&
     grep -q "\"denoise\":{[^}]*\"rounds_kept\":$kept_rounds[,}]" "$work/dbls.txt" ||
     fail "manifest rounds_kept is not $kept_rounds"
@@ -127,7 +127,7 @@ mdb_stat "$work/store" >/dev/null || fail "store unreadable after the kill"
 # Through a file: grep -q stops reading early, and a listing longer than a
 # pipe's buffer (manifests carry per-epoch curves) would die of SIGPIPE.
 "$RECTRAIN" store ls "$work/store" >"$work/ls.txt"
-grep -q 'variant demo  current 1' "$work/ls.txt" ||
+grep -qE '^demo +1 +\* ' "$work/ls.txt" ||
     fail "version 1 is no longer current after the killed publish"
 "$RECTRAIN" "${train[@]}" --epochs 1 --store "$work/store" --variant demo 2>"$work/next.log"
 grep -q 'published demo version 2' "$work/next.log" || { cat "$work/next.log"; fail "next publish"; }

@@ -771,6 +771,107 @@ START_TEST(test_ml100k_counts)
 }
 END_TEST
 
+/* ------------------------------------------------------------ seen-set */
+
+/* A random ratings file (user, item, rating 1-5) as CSV text. */
+static char *random_ratings(uint64_t seed, uint32_t n_users, uint32_t n_items, size_t *len)
+{
+    rs_rng rng;
+    rs_rng_seed(&rng, seed);
+    size_t cap = 1 << 20;
+    char *buf = malloc(cap);
+    *len = 0;
+    for (uint32_t u = 0; u < n_users; u++) {
+        uint32_t n = 2 + (uint32_t)rs_rng_below(&rng, 30);
+        for (uint32_t k = 0; k < n; k++) {
+            double x = rs_rng_uniform(&rng);
+            uint32_t i = (uint32_t)(n_items * x * x);
+            if (*len + 64 > cap) buf = realloc(buf, cap *= 2);
+            *len += (size_t)snprintf(buf + *len, 64, "user%u,item%u,%u\n", u, i,
+                                     1 + (unsigned)rs_rng_below(&rng, 5));
+        }
+    }
+    buf[*len] = '\0';
+    return buf;
+}
+
+/* The seen-set is, by brute force over the files' rows, every row whose
+ * user and item are in the tables, whatever its rating and wherever the
+ * split put it; known and test are inside it. */
+static void check_seen(const rs_dataset *d, const char *const *texts, int n_texts)
+{
+    uint32_t nu = rs_idtable_count(d->users), ni = rs_idtable_count(d->items);
+    check_csr(&d->seen, nu, ni);
+    uint8_t *expect = calloc((size_t)nu * ni, 1);
+    for (int f = 0; f < n_texts; f++) {
+        const char *p = texts[f];
+        char user[64], item[64];
+        unsigned rating;
+        int used;
+        while (sscanf(p, "%63[^,],%63[^,],%u\n%n", user, item, &rating, &used) == 3) {
+            uint32_t u, i;
+            if (rs_idtable_find(d->users, user, strlen(user), &u) == 0 &&
+                rs_idtable_find(d->items, item, strlen(item), &i) == 0)
+                expect[(size_t)u * ni + i] = 1;
+            p += used;
+        }
+    }
+    uint64_t missing = 0, extra = 0, expected = 0;
+    for (uint32_t u = 0; u < nu; u++)
+        for (uint32_t i = 0; i < ni; i++) {
+            int in = has(&d->seen, u, i);
+            expected += expect[(size_t)u * ni + i];
+            missing += expect[(size_t)u * ni + i] && !in;
+            extra += !expect[(size_t)u * ni + i] && in;
+            if (has(&d->known, u, i) || has(&d->test, u, i)) missing += !in;
+        }
+    free(expect);
+    ck_assert_uint_eq(missing, 0);
+    ck_assert_uint_eq(extra, 0);
+    ck_assert_uint_eq(rs_csr_nnz(&d->seen), expected);
+    ck_assert_uint_eq(d->report.seen_interactions, expected);
+}
+
+START_TEST(test_seen_set)
+{
+    size_t len_a, len_b;
+    char *a = random_ratings(5, 120, 60, &len_a), *b = random_ratings(6, 120, 80, &len_b);
+    const char *train = write_bytes(a, len_a), *test = write_bytes(b, len_b);
+    const char *texts[2] = {a, b};
+    rs_data_options o;
+    rs_dataset d;
+    rs_error err;
+    /* Holdout split, validation, --min-rating 4: low rows, held-out and
+     * validation items are seen. */
+    options_for(&o, train);
+    o.has_min_rating = 1;
+    o.min_rating = 4;
+    o.split = RS_SPLIT_HOLDOUT;
+    o.valid_users = 30;
+    ck_assert_msg(load(&o, &d, &err) == 0, "%s", err.msg);
+    check_dataset(&d);
+    ck_assert_uint_gt(d.report.below_min_rating, 0);
+    ck_assert_uint_gt(rs_csr_nnz(&d.seen), rs_csr_nnz(&d.known) + rs_csr_nnz(&d.test));
+    check_seen(&d, texts, 1);
+    rs_dataset_free(&d);
+    /* A test file: its rows (low-rated ones too) are seen. */
+    o.split = RS_SPLIT_FILE;
+    o.test_path = test;
+    ck_assert_msg(load(&o, &d, &err) == 0, "%s", err.msg);
+    check_seen(&d, texts, 2);
+    rs_dataset_free(&d);
+    /* No rating threshold, no split, no validation: the seen-set is the
+     * known matrix. */
+    options_for(&o, train);
+    ck_assert_msg(load(&o, &d, &err) == 0, "%s", err.msg);
+    check_seen(&d, texts, 1);
+    ck_assert(csr_equal(&d.seen, &d.known));
+    rs_dataset_free(&d);
+    free(a);
+    free(b);
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("dataset");
@@ -789,6 +890,7 @@ int main(void)
     tcase_add_test(tc, test_users_split);
     tcase_add_test(tc, test_validation_carve_out);
     tcase_add_test(tc, test_file_split_unknown_ids);
+    tcase_add_test(tc, test_seen_set);
     tcase_add_test(tc, test_ml100k_counts);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);

@@ -46,6 +46,17 @@ static weights w1, w2;
 static int use_midx;
 /* users: user k has items k, k+3, k+6 (mod M), so histories are known. */
 static uint32_t user_items[USERS][3];
+/* The seen-set a version may carry (users.seen): the history plus items
+ * k+20 and k+21 (mod M), the rows a --min-rating or a split kept out of the
+ * encoded history. */
+enum { SEEN_EXTRA = 2 };
+static int with_seen;
+static int is_seen(int u, int i)
+{
+    for (int k = 0; k < 3; k++)
+        if ((int)user_items[u][k] == i) return 1;
+    return i == (u + 20) % M || i == (u + 21) % M;
+}
 
 static void make_weights(weights *w, uint64_t seed, int with_anchors)
 {
@@ -125,6 +136,20 @@ static void publish(const weights *w, uint32_t keep_last)
                      0);
     ck_assert_int_eq(rs_publish_tensor(pub, "users.history.indices", RS_U32, 1, &s2, indices, &err),
                      0);
+    if (with_seen) {
+        uint64_t seen_ptr[USERS + 1] = {0};
+        uint32_t seen[USERS * (3 + SEEN_EXTRA)];
+        for (int u = 0; u < USERS; u++) {
+            seen_ptr[u + 1] = seen_ptr[u];
+            for (int i = 0; i < M; i++) /* ascending, as the trainer writes them */
+                if (is_seen(u, i)) seen[seen_ptr[u + 1]++] = (uint32_t)i;
+        }
+        uint64_t n_seen = seen_ptr[USERS];
+        ck_assert_int_eq(
+            rs_publish_tensor(pub, "users.seen.indptr", RS_U64, 1, &s1, seen_ptr, &err), 0);
+        ck_assert_int_eq(
+            rs_publish_tensor(pub, "users.seen.indices", RS_U32, 1, &n_seen, seen, &err), 0);
+    }
     json_t *layers = json_array();
     json_array_append_new(layers, layer("sparse_linear", "enc.0.w", "enc.0.b", M, H, "tanh"));
     json_array_append_new(layers, layer("linear", "enc.1.w", "enc.1.b", H, 2 * L, "none"));
@@ -385,6 +410,53 @@ START_TEST(test_known_user_and_fallback)
 }
 END_TEST
 
+/* A version with a seen-set: a known user's recommendations leave out the
+ * whole seen-set (not only the encoded history) and still rank exactly
+ * from the history; filter_history false leaves out nothing; a given
+ * history with a known user leaves out both. */
+START_TEST(test_seen_set_filtered)
+{
+    with_seen = 1;
+    publish(&w1, 0);
+    with_seen = 0;
+    rs_error err;
+    ck_assert_msg(rs_registry_load(reg, "default", 0, 1, &err) == 0, "%s", err.msg);
+    for (int u = 0; u < USERS; u++) {
+        char path[128];
+        double scores[M];
+        uint8_t skip[M] = {0}, none[M] = {0};
+        expected_scores(&w1, user_items[u], 3, scores);
+        for (int i = 0; i < M; i++) skip[i] = (uint8_t)is_seen(u, i);
+        reply r;
+        snprintf(path, sizeof(path), "/v1/users/u%d/recommendations?n=%d", u, M);
+        http("GET", path, NULL, &r);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_ptr_nonnull(strstr(r.head, "X-Recsys-Version: 2"));
+        ck_assert_int_eq(json_integer_value(json_object_get(r.json, "history_used")), 3);
+        check_ranking(json_object_get(r.json, "items"), scores, skip, M - 3 - SEEN_EXTRA);
+        json_decref(r.json);
+        snprintf(path, sizeof(path), "/v1/users/u%d/recommendations?n=%d&filter_history=false", u,
+                 M);
+        http("GET", path, NULL, &r);
+        check_ranking(json_object_get(r.json, "items"), scores, none, M);
+        json_decref(r.json);
+        /* A given history (item 30) with the known user: encoded from it,
+         * the history and the user's seen-set left out. */
+        char body[128];
+        snprintf(body, sizeof(body), "{\"user\":\"u%d\",\"history\":[\"it30\"],\"n\":%d}", u, M);
+        http("POST", "/v1/recommend", body, &r);
+        ck_assert_int_eq(r.status, 200);
+        uint32_t given = 30;
+        expected_scores(&w1, &given, 1, scores);
+        int n_skip = !skip[30];
+        skip[30] = 1;
+        for (int i = 0; i < M; i++) n_skip += is_seen(u, i);
+        check_ranking(json_object_get(r.json, "items"), scores, skip, (size_t)(M - n_skip));
+        json_decref(r.json);
+    }
+}
+END_TEST
+
 /* Cosine similarity over rows of m (n x d) to row q, skipping q. */
 static void cosine(const float *m, int d, int q, double *out)
 {
@@ -606,6 +678,7 @@ int main(void)
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, test_history_ranking);
         tcase_add_test(tc, test_known_user_and_fallback);
+        tcase_add_test(tc, test_seen_set_filtered);
         tcase_add_test(tc, test_similar_and_swap_to_anchors);
         tcase_add_test(tc, test_swap_under_load);
         tcase_add_test(tc, test_non_finite_scores);

@@ -520,6 +520,129 @@ typedef struct reader_arg {
     rs_snapshot *keep; /* left open for the main thread to close */
 } reader_arg;
 
+/* ---- administration: set-current, remove, the gate's commit, checks ---- */
+
+static uint64_t current_of(rs_store *s, const char *variant)
+{
+    uint64_t cur;
+    ASSERT_OK(rs_store_current(s, variant, &cur, &err_));
+    return cur;
+}
+
+START_TEST(test_set_current_and_remove)
+{
+    char *dir = new_dir("admin");
+    rs_store *s = open_store(dir, RS_STORE_CREATE);
+    rs_error err;
+    for (int i = 1; i <= 3; i++) publish_simple(s, "m", (uint64_t)i, 0);
+    ASSERT_OK(rs_store_check_invariants(s, &err_));
+    /* Rollback: current moves, the snapshot of current is version 1's. */
+    ASSERT_OK(rs_store_set_current(s, "m", 1, &err_));
+    ck_assert_uint_eq(current_of(s, "m"), 1);
+    rs_snapshot *snap;
+    ASSERT_OK(rs_snapshot_open(s, "m", 0, 1, &snap, &err_));
+    ck_assert(snapshot_x0(snap) == 1000.0f);
+    rs_snapshot_close(snap);
+    ck_assert_int_eq(rs_store_set_current(s, "m", 9, &err), -1);
+    ck_assert_int_eq(err.kind, RS_ERR_NOT_FOUND);
+    assert_has(err.msg, "no version 9 (it holds 1, 2, 3)");
+    ck_assert_int_eq(rs_store_set_current(s, "nosuch", 1, &err), -1);
+    assert_has(err.msg, "no variant 'nosuch'");
+    ck_assert_uint_eq(current_of(s, "m"), 1);
+    /* A publish with move_current 0 leaves version 1 current; retention
+     * (keep 2) deletes the oldest non-current versions only. */
+    rs_publish *pub;
+    uint64_t v;
+    ASSERT_OK(rs_publish_begin(s, "m", &pub, &v, &err_));
+    uint64_t cur;
+    char *manifest;
+    ASSERT_OK(rs_publish_current(pub, &cur, &manifest, &err_));
+    ck_assert_uint_eq(cur, 1);
+    ck_assert_ptr_nonnull(manifest);
+    free(manifest);
+    ASSERT_OK(rs_publish_commit_as(pub, "{}", 2, 0, &err_));
+    ck_assert_uint_eq(v, 4);
+    ck_assert_uint_eq(current_of(s, "m"), 1);
+    assert_versions(s, "m", (uint64_t[]){1, 3, 4}, 3);
+    ASSERT_OK(rs_store_check_invariants(s, &err_));
+    /* Remove: the current one only with force (current moves to the
+     * newest other), never the last one. */
+    uint64_t after;
+    ck_assert_int_eq(rs_store_remove_version(s, "m", 1, 0, &after, &err), -1);
+    ck_assert_int_eq(err.kind, RS_ERR_INVALID);
+    assert_has(err.msg, "is the current version");
+    ASSERT_OK(rs_store_remove_version(s, "m", 3, 0, &after, &err_));
+    ck_assert_uint_eq(after, 1);
+    assert_versions(s, "m", (uint64_t[]){1, 4}, 2);
+    ASSERT_OK(rs_store_remove_version(s, "m", 1, 1, &after, &err_));
+    ck_assert_uint_eq(after, 4);
+    ck_assert_uint_eq(current_of(s, "m"), 4);
+    ck_assert_int_eq(rs_store_remove_version(s, "m", 4, 1, &after, &err), -1);
+    assert_has(err.msg, "the only version");
+    ck_assert_int_eq(rs_store_remove_version(s, "m", 3, 0, &after, &err), -1);
+    ck_assert_int_eq(err.kind, RS_ERR_NOT_FOUND);
+    ASSERT_OK(rs_store_check_invariants(s, &err_));
+    /* Numbers are never reused after a removal. */
+    ck_assert_uint_eq(publish_simple(s, "m", 5, 0), 5);
+    uint64_t map, used;
+    ASSERT_OK(rs_store_space(s, &map, &used, &err_));
+    ck_assert_uint_gt(used, 0);
+    ck_assert_uint_ge(map, used);
+    rs_store_close(s);
+    /* A read-only handle changes nothing. */
+    s = open_store(dir, RS_STORE_READONLY);
+    ck_assert_int_eq(rs_store_set_current(s, "m", 5, &err), -1);
+    assert_has(err.msg, "read-only");
+    rs_store_close(s);
+    free(dir);
+    cleanup();
+}
+END_TEST
+
+/* The invariant check finds a current pointer to a missing version and a
+ * next counter below a version (keys written behind the store's back). */
+START_TEST(test_invariants_detect_damage)
+{
+    char *dir = new_dir("inv");
+    rs_store *s = open_store(dir, RS_STORE_CREATE);
+    publish_simple(s, "m", 1, 0);
+    publish_simple(s, "m", 2, 0);
+    rs_store_close(s);
+    static const struct {
+        const char *key;
+        uint64_t value;
+        const char *says;
+    } damage[] = {{"variant/m/current", 7, "current version 7 is not in the store"},
+                  {"variant/m/next", 2, "next version 2 is not above its newest version 2"}};
+    for (size_t i = 0; i < 2; i++) {
+        MDB_env *env;
+        MDB_txn *txn;
+        MDB_dbi dbi;
+        ck_assert_int_eq(mdb_env_create(&env), 0);
+        ck_assert_int_eq(mdb_env_set_mapsize(env, 1 << 30), 0);
+        ck_assert_int_eq(mdb_env_open(env, dir, 0, 0644), 0);
+        ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+        ck_assert_int_eq(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
+        uint64_t le = damage[i].value; /* little-endian hosts only (store.h) */
+        MDB_val k = {strlen(damage[i].key), (void *)damage[i].key}, v = {8, &le};
+        ck_assert_int_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+        ck_assert_int_eq(mdb_txn_commit(txn), 0);
+        mdb_env_close(env);
+        s = open_store(dir, RS_STORE_READONLY);
+        rs_error err;
+        ck_assert_int_eq(rs_store_check_invariants(s, &err), -1);
+        assert_has(err.msg, damage[i].says);
+        rs_store_close(s);
+        /* Repair for the next case. */
+        s = open_store(dir, RS_STORE_CREATE);
+        ASSERT_OK(rs_store_set_current(s, "m", 2, &err_));
+        rs_store_close(s);
+    }
+    free(dir);
+    cleanup();
+}
+END_TEST
+
 static void *reader_main(void *p)
 {
     reader_arg *a = p;
@@ -621,6 +744,8 @@ int main(void)
     tcase_add_test(tc, test_mvcc_old_version_survives_retention);
     tcase_add_test(tc, test_threads_read_while_publishing);
     tcase_add_test(tc, test_missing_tensor_and_dtype_mismatch);
+    tcase_add_test(tc, test_set_current_and_remove);
+    tcase_add_test(tc, test_invariants_detect_damage);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);
