@@ -6,7 +6,10 @@
 # server (tests/integration/ops_reload.sh: 20 versions swapped in under load;
 # ops_corrupt.sh: refusals, SIGHUP, admin reloads; store_faults.sh: data.mdb
 # truncated, restored, deleted and recreated under the watcher;
-# server_edge.sh: the connection guard's reaper, caps and deadlines). Passes when all of them
+# server_edge.sh: the connection guard's reaper, caps and deadlines;
+# ops_config_reload.sh: experiments, pins and the log level swapped on SIGHUP
+# under load; ops_pin.sh: pins under load; server_apikeys.sh: key rotation;
+# ops_notify.sh: readiness while the watcher loads). Passes when all of them
 # pass and ThreadSanitizer reported nothing.
 #
 #   tests/tsan.sh            (from the repository root; takes a few minutes)
@@ -41,7 +44,7 @@ export BINDIR=$B/bin LOADGEN=$PWD/build/tools/loadgen TSAN_CHECK=1
 rc=0
 echo "== unit test test_server_watcher"
 CK_FORK=no "${RUN[@]}" "$B/tests/test_server_watcher" || rc=1
-for t in ops_reload ops_corrupt store_faults server_edge; do
+for t in ops_reload ops_corrupt store_faults server_edge ops_config_reload ops_pin server_apikeys ops_notify; do
     echo "== $t against the TSan server"
     "${RUN[@]}" bash tests/integration/$t.sh
     s=$?
