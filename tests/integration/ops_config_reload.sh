@@ -34,14 +34,16 @@ counter() { # recsys_ab_assignments_total of variant $1
     curl -s "$BASE/metrics" | awk -v v="$1" '$1 == "recsys_ab_assignments_total{experiment=\"split\",variant=\"" v "\"}" { print $2 }'
 }
 hup_and_wait() { # sends SIGHUP, waits for the log line matching $1
-    local before
+    local before lines
     before=$(grep -c "SIGHUP: config" "$T/server.log")
+    lines=$(wc -l <"$T/server.log")
     kill -HUP "$SERVER_PID"
-    for _ in $(seq 100); do
+    for _ in $(seq 200); do
         [ "$(grep -c "SIGHUP: config" "$T/server.log")" -gt "$before" ] && break
         sleep 0.05
     done
-    tail -5 "$T/server.log" | grep -q "$1" || fail "after SIGHUP, the log lacks '$1': $(tail -3 "$T/server.log")"
+    tail -n +"$((lines + 1))" "$T/server.log" | grep "SIGHUP: config" | grep -q "$1" ||
+        fail "after SIGHUP, the log lacks '$1': $(tail -n +"$((lines + 1))" "$T/server.log" | grep SIGHUP)"
 }
 
 config 9 1
