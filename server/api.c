@@ -98,10 +98,11 @@ static json_t *unknown_json(const rs_reco_query *q, const rs_reco_result *res)
 
 /* The recommendation answer, written directly (see jsonbuf.h for why):
  * {"variant", "version", "model", "fallback", "items": [{"id", "score"}],
- *  "unknown_items", "history_used", "retrieval", "user"?, "experiment"}.
+ *  "unknown_items", "history_used", "retrieval", "user"?, "experiment",
+ *  "request_id"}.
  * Returns malloc'd text ending in a newline, or NULL when out of memory. */
 static char *answer_text(const rs_loaded *l, const rs_reco_query *q, const rs_reco_result *res,
-                         const rs_ops_choice *choice, size_t *len)
+                         const rs_ops_choice *choice, const rs_request *req, size_t *len)
 {
     const rs_model *model = l->model;
     const char *family = rs_model_family(model), *method = rs_loaded_method(l);
@@ -163,13 +164,15 @@ static char *answer_text(const rs_loaded *l, const rs_reco_query *q, const rs_re
     json_t *experiment = rs_ops_choice_json(choice);
     rs_jsonbuf_json(&b, experiment);
     json_decref(experiment);
+    rs_jsonbuf_lit(&b, ",\"request_id\":");
+    rs_jsonbuf_string(&b, req->request_id, req->request_id_len);
     rs_jsonbuf_lit(&b, "}\n");
     return rs_jsonbuf_take(&b, len);
 }
 
 /* Ranks q on version l and answers. */
 static void recommend(rs_api *api, rs_loaded *l, rs_reco_query *q, const rs_ops_choice *choice,
-                      rs_response *resp)
+                      rs_request *req, rs_response *resp)
 {
     q->model = l->model;
     q->retriever = l->retriever;
@@ -185,7 +188,7 @@ static void recommend(rs_api *api, rs_loaded *l, rs_reco_query *q, const rs_ops_
     rs_stats_retrieval(api->stats, l->slot, fallback ? 0 : res.retrieval.scored, fallback,
                        res.n_unknown);
     size_t len;
-    char *text = answer_text(l, q, &res, choice, &len);
+    char *text = answer_text(l, q, &res, choice, req, &len);
     if (!text) {
         rs_fail_kind(&err, RS_ERR_NO_MEMORY, "out of memory writing the answer");
         answer_failure(resp, &err);
@@ -218,7 +221,7 @@ static void h_recommend(void *ctx, rs_request *req, rs_response *resp)
                            .n_exclude = r.n_exclude,
                            .n = r.n,
                            .filter_history = r.filter_history};
-        recommend(api, l, &q, &choice, resp);
+        recommend(api, l, &q, &choice, req, resp);
         rs_loaded_release(l);
     }
     rs_reco_request_free(&r);
@@ -244,7 +247,7 @@ static void h_user_recs(void *ctx, rs_request *req, rs_response *resp)
     rs_loaded *l =
         acquire_for(api, variant, variant ? strlen(variant) : 0, user.ptr, user.len, &choice, resp);
     if (!l) return;
-    recommend(api, l, &q, &choice, resp);
+    recommend(api, l, &q, &choice, req, resp);
     rs_loaded_release(l);
 }
 

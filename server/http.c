@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "conns.h"
@@ -158,6 +159,85 @@ int rs_request_query(rs_request *req, const char *key, const char **value, rs_er
     return 0;
 }
 
+/* ---- request ids ---- */
+
+int rs_request_id_valid(const char *text, size_t len)
+{
+    if (!text || len < 1 || len > RS_REQUEST_ID_MAX) return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '.' || c == '_' || c == ':' || c == '-';
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+/* xoshiro256** per thread: ids must not repeat across threads or restarts,
+ * so each thread seeds from the kernel once (falling back to the clock,
+ * thread and address mixed by splitmix64 when getrandom fails). */
+static _Thread_local uint64_t id_state[4];
+static _Thread_local int id_seeded;
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t rotl64(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t id_next(void)
+{
+    if (!id_seeded) {
+        if (getrandom(id_state, sizeof(id_state), 0) != (ssize_t)sizeof(id_state)) {
+            uint64_t x = (uint64_t)(rs_now() * 1e9) ^ (uint64_t)(uintptr_t)&id_seeded ^
+                         ((uint64_t)getpid() << 32);
+            for (int i = 0; i < 4; i++) id_state[i] = splitmix64(&x);
+        }
+        id_seeded = 1;
+    }
+    uint64_t *s = id_state;
+    uint64_t out = rotl64(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl64(s[3], 45);
+    return out;
+}
+
+void rs_request_id_generate(char out[33])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t words[2] = {id_next(), id_next()};
+    for (int w = 0; w < 2; w++)
+        for (int i = 0; i < 16; i++) out[w * 16 + i] = hex[(words[w] >> (60 - 4 * i)) & 15];
+    out[32] = '\0';
+}
+
+/* The client's X-Request-Id when valid, else a fresh one (once). */
+static void assign_request_id(rs_http_state *st)
+{
+    rs_request *req = &st->req;
+    if (req->request_id_len) return;
+    const char *given = MHD_lookup_connection_value(st->conn, MHD_HEADER_KIND, "X-Request-Id");
+    size_t len = given ? strlen(given) : 0;
+    if (rs_request_id_valid(given, len)) {
+        memcpy(req->request_id, given, len + 1);
+        req->request_id_len = len;
+        return;
+    }
+    rs_request_id_generate(req->request_id);
+    req->request_id_len = 32;
+}
+
 /* ---- sending ---- */
 
 static void add_header(struct MHD_Response *r, const char *name, const char *value)
@@ -207,6 +287,8 @@ static enum MHD_Result send_response(rs_http_state *st, rs_response *resp, const
     }
     add_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     add_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    assign_request_id(st);
+    add_header(r, "X-Request-Id", st->req.request_id);
     if (allow) add_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     for (int i = 0; i < resp->n_headers; i++)
         add_header(r, resp->header_name[i], resp->header_value[i]);
@@ -316,6 +398,7 @@ static enum MHD_Result on_first_call(rs_http_state *st, const char *url, const c
                                      const char *version)
 {
     rs_http_server *srv = st->srv;
+    assign_request_id(st);
     const char *problem = framing_problem(st->conn, version);
     if (problem) {
         st->must_close = 1;

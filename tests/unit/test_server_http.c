@@ -320,21 +320,74 @@ START_TEST(test_keep_alive_and_decoding)
     response r;
     int fd = connect_local();
     const char *a = "GET /items/a%2Fb%20c?q=x%20y&n=5 HTTP/1.1\r\nHost: t\r\n\r\n";
-    send_all(fd, a, strlen(a));
-    ck_assert_int_eq(read_response(fd, &r), 0);
+    do_request(a, &r);
     ck_assert_int_eq(r.status, 200);
     ck_assert_str_eq(r.body, "{\"id\":\"a/b c\",\"q\":\"x y\",\"n\":\"5\"}\n");
     /* Same connection, second request. */
     const char *b = "GET /items/%C3%A9?q=%zz HTTP/1.1\r\nHost: t\r\n\r\n";
-    send_all(fd, b, strlen(b));
-    ck_assert_int_eq(read_response(fd, &r), 0);
+    do_request(b, &r);
     ck_assert_int_eq(r.status, 400);
     ck_assert_str_eq(error_code(&r), "bad_query");
     const char *c = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
-    send_all(fd, c, strlen(c));
-    ck_assert_int_eq(read_response(fd, &r), 0);
+    do_request(c, &r);
     ck_assert_int_eq(r.status, 200);
     close(fd);
+}
+END_TEST
+
+/* The X-Request-Id header of a response head ("" when absent). */
+static void request_id_of(const response *r, char *out, size_t cap)
+{
+    out[0] = '\0';
+    const char *h = strcasestr(r->head, "\r\nX-Request-Id: ");
+    if (!h) return;
+    h += strlen("\r\nX-Request-Id: ");
+    size_t n = strcspn(h, "\r");
+    snprintf(out, cap, "%.*s", (int)(n < cap ? n : cap - 1), h);
+}
+
+START_TEST(test_request_ids)
+{
+    ck_assert(rs_request_id_valid("a", 1));
+    ck_assert(rs_request_id_valid("Az09._:-", 8));
+    ck_assert(!rs_request_id_valid("", 0));
+    ck_assert(!rs_request_id_valid("a b", 3));
+    ck_assert(!rs_request_id_valid("a/b", 3));
+    char long_id[66];
+    memset(long_id, 'x', 65);
+    long_id[65] = '\0';
+    ck_assert(rs_request_id_valid(long_id, 64));
+    ck_assert(!rs_request_id_valid(long_id, 65));
+
+    response r;
+    char id[128], first[128];
+    /* A valid id is kept, on a success and on an error. */
+    const char *a = "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: client-1.a:b_c\r\n\r\n";
+    do_request(a, &r);
+    request_id_of(&r, id, sizeof(id));
+    ck_assert_str_eq(id, "client-1.a:b_c");
+    const char *b = "GET /nowhere HTTP/1.1\r\nHost: t\r\nX-Request-Id: e-2\r\n\r\n";
+    do_request(b, &r);
+    ck_assert_int_eq(r.status, 404);
+    request_id_of(&r, id, sizeof(id));
+    ck_assert_str_eq(id, "e-2");
+    /* An invalid one (a space) or none: a fresh 32-digit hex id, each new. */
+    const char *c = "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: bad id\r\n\r\n";
+    do_request(c, &r);
+    request_id_of(&r, first, sizeof(first));
+    ck_assert_uint_eq(strlen(first), 32);
+    ck_assert_uint_eq(strspn(first, "0123456789abcdef"), 32);
+    const char *d = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+    do_request(d, &r);
+    request_id_of(&r, id, sizeof(id));
+    ck_assert_uint_eq(strlen(id), 32);
+    ck_assert_str_ne(id, first);
+    /* Generated ids do not repeat. */
+    char seen[64][33];
+    for (int i = 0; i < 64; i++) {
+        rs_request_id_generate(seen[i]);
+        for (int k = 0; k < i; k++) ck_assert_str_ne(seen[i], seen[k]);
+    }
 }
 END_TEST
 
@@ -403,6 +456,7 @@ int main(void)
     tcase_add_test(tc, test_content_type_and_body);
     tcase_add_test(tc, test_body_limit);
     tcase_add_test(tc, test_keep_alive_and_decoding);
+    tcase_add_test(tc, test_request_ids);
     tcase_add_test(tc, test_idle_timeout);
     tcase_add_test(tc, test_graceful_stop);
     suite_add_tcase(s, tc);
