@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include "common.h"
+#include "events.h"
 #include "http.h"
 #include "log.h"
 #include "options.h"
@@ -41,6 +42,7 @@ typedef struct rs_server_config {
     struct rs_conffile *file;     /* its parsed content (owned) */
     double reload_interval;       /* seconds between store polls; 0: only on request */
     const char *admin_token_file; /* NULL: admin endpoints disabled */
+    rs_events_options events;     /* POST /v1/events, fresh histories, outcomes */
 } rs_server_config;
 
 /* Every option, in --help order; targets are fields of rs_server_config. */

@@ -28,6 +28,7 @@ NOT_PRODUCED = {
     ("POST", "/v1/admin/pin", "422"): "a retained version that fails validation (tests/integration/ops_pin.sh pins one)",
     ("POST", "/v1/admin/pin", "503"): "a reload check that takes longer than 30 s",
     ("POST", "/v1/admin/unpin", "503"): "a reload check that takes longer than 30 s",
+    ("POST", "/v1/events", "503"): "a full writer queue or a failed commit (tests/integration/events_limits.sh fills the queue)",
 }
 
 
@@ -100,6 +101,18 @@ def cases(item):
         ("main", "POST", "/v1/admin/unpin", "POST", "/v1/admin/unpin", '{"variant":"nosuch"}', {**JSON, **auth}, 404),
         ("main", "POST", "/v1/admin/unpin", "GET", "/v1/admin/unpin", None, auth, 405),
         ("main", "POST", "/v1/admin/unpin", "POST", "/v1/admin/unpin", '{"variant":"default"}', {"Content-Type": "text/plain", **auth}, 415),
+        ("main", "POST", "/v1/events", "POST", "/v1/events", '{"events":[{"user":"u1","item":"%s","type":"click"}]}' % item, JSON, 200),
+        ("main", "POST", "/v1/events", "POST", "/v1/events", '{"events":{}}', JSON, 400),
+        ("main", "POST", "/v1/events", "GET", "/v1/events", None, {}, 405),
+        ("main", "POST", "/v1/events", "POST", "/v1/events", json.dumps({"events": [{"user": "u" * 100, "item": "i", "type": "click"}] * 60}), JSON, 413),
+        ("main", "POST", "/v1/events", "POST", "/v1/events", '{"events":[]}', {"Content-Type": "text/plain"}, 415),
+        ("main", "POST", "/v1/events", "POST", "/v1/events", '{"events":[{"user":"u1","item":"i1","type":"nope"}]}', JSON, 422),
+        ("main", "GET", "/v1/experiments/{name}/report", "GET", "/v1/experiments/e/report", None, {}, 200),
+        ("main", "GET", "/v1/experiments/{name}/report", "GET", "/v1/experiments/nosuch/report", None, {}, 404),
+        ("main", "GET", "/v1/experiments/{name}/report", "POST", "/v1/experiments/e/report", None, {}, 405),
+        ("plain", "POST", "/v1/events", "POST", "/v1/events", '{"events":[{"user":"u1","item":"i1","type":"click"}]}', JSON, 404),
+        ("rated", "POST", "/v1/events", "POST", "/v1/events", '{"events":[{"user":"u1","item":"i1","type":"click"},{"user":"u1","item":"i2","type":"click"}]}', JSON, 200),
+        ("rated", "POST", "/v1/events", "POST", "/v1/events", '{"events":[{"user":"u1","item":"i1","type":"click"},{"user":"u1","item":"i2","type":"click"}]}', JSON, 429),
         ("main", "GET", "/metrics", "GET", "/metrics", None, {}, 200),
         ("main", "GET", "/dashboard", "GET", "/dashboard", None, {}, 200),
         ("main", "GET", "/dashboard", "POST", "/dashboard", None, {}, 405),
