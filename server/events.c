@@ -3,7 +3,6 @@
 #include "events.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 #include <time.h>
 
 #include "eventlog.h"
+#include "events_parse.h"
 #include "fresh.h"
 #include "impressions.h"
 #include "log.h"
@@ -20,8 +20,7 @@
 #include "registry.h"
 #include "request.h"
 
-#define MAX_LISTED_ERRORS 20    /* bad events named in one 422 */
-#define FUTURE_SLACK_S    86400 /* timestamps at most this far ahead are accepted */
+#define MAX_LISTED_ERRORS 20 /* bad events named in one 422 */
 
 /* One POST's events waiting for the writer. */
 typedef struct batch {
@@ -38,10 +37,7 @@ struct rs_events {
     rs_events_options opt;
     const rs_ab *ab;
     rs_eventlog *log;
-    int n_types;
-    char types[RS_EVENT_TYPES_MAX][RS_EVENT_TYPE_MAX + 1];
-    const char *type_names[RS_EVENT_TYPES_MAX];
-    uint32_t positive; /* bit per type */
+    rs_event_rules rules;
     rs_fresh *fresh;
     rs_impressions *impressions;
     rs_outcomes *outcomes;
@@ -76,50 +72,6 @@ static uint64_t get(_Atomic uint64_t *c)
     return atomic_load_explicit(c, memory_order_relaxed);
 }
 
-/* ---- event types ---- */
-
-static int type_index(const rs_events *ev, const char *name, size_t len)
-{
-    for (int t = 0; t < ev->n_types; t++)
-        if (strlen(ev->types[t]) == len && memcmp(ev->types[t], name, len) == 0) return t;
-    return -1;
-}
-
-/* Splits a comma-separated list of type names: into the table (add) or,
- * for the positive list, into the mask (each must be a type). */
-static int parse_types(rs_events *ev, const char *list, int add, rs_error *err)
-{
-    const char *what = add ? "--event-types" : "--positive-types";
-    for (const char *p = list; *p;) {
-        size_t len = strcspn(p, ",");
-        if (len == 0 || len > RS_EVENT_TYPE_MAX)
-            return rs_fail(err, "%s %s: each type is 1 to %d characters", what, list,
-                           RS_EVENT_TYPE_MAX);
-        for (size_t i = 0; i < len; i++)
-            if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9') || p[i] == '_'))
-                return rs_fail(err, "%s %s: types are made of a-z, 0-9 and _", what, list);
-        int t = type_index(ev, p, len);
-        if (add) {
-            if (t >= 0) return rs_fail(err, "%s %s: type %.*s twice", what, list, (int)len, p);
-            if (ev->n_types == RS_EVENT_TYPES_MAX)
-                return rs_fail(err, "%s %s: at most %d types", what, list, RS_EVENT_TYPES_MAX);
-            memcpy(ev->types[ev->n_types], p, len);
-            ev->types[ev->n_types][len] = '\0';
-            ev->type_names[ev->n_types] = ev->types[ev->n_types];
-            ev->n_types++;
-        } else {
-            if (t < 0)
-                return rs_fail(err, "%s: %.*s is not one of --event-types %s", what, (int)len, p,
-                               ev->opt.types);
-            ev->positive |= 1u << t;
-        }
-        p += len;
-        if (*p == ',') p++;
-    }
-    if (add && !ev->n_types) return rs_fail(err, "%s: no event type", what);
-    return 0;
-}
-
 /* ---- applying committed events ---- */
 
 /* Attributes e to the answer its request id names; 1 when it was found. */
@@ -135,7 +87,7 @@ static int attribute(rs_events *ev, const rs_event *e, int type, double now)
     for (uint32_t i = 0; i < imp.n_items && !hit; i++) hit = imp.items[i] == h;
     if (imp.experiment >= 0)
         rs_outcomes_event(ev->outcomes, imp.experiment, imp.arm, imp.key_hash, type,
-                          (ev->positive >> type) & 1, hit);
+                          rs_event_type_positive(&ev->rules, type), hit);
     return 1;
 }
 
@@ -143,8 +95,9 @@ static int attribute(rs_events *ev, const rs_event *e, int type, double now)
 static int to_fresh(rs_events *ev, uint64_t seq, const rs_event *e, double now, rs_error *err)
 {
     if (!ev->fresh || ev->opt.fresh_window <= 0) return 0;
-    int t = type_index(ev, e->type, e->type_len);
-    if (t < 0 || !((ev->positive >> t) & 1) || e->timestamp < now - ev->opt.fresh_window) return 0;
+    int t = rs_event_type_index(&ev->rules, e->type, e->type_len);
+    if (!rs_event_type_positive(&ev->rules, t) || e->timestamp < now - ev->opt.fresh_window)
+        return 0;
     return rs_fresh_add(ev->fresh, e->key, e->key_len, e->item, e->item_len, e->timestamp, seq,
                         err);
 }
@@ -184,7 +137,7 @@ static void commit_group(rs_events *ev, batch *group)
             b->first_seq = seq;
             for (size_t i = 0; i < b->n; i++, seq++) {
                 const rs_event *e = &b->events[i];
-                int type = type_index(ev, e->type, e->type_len);
+                int type = rs_event_type_index(&ev->rules, e->type, e->type_len);
                 b->attributed += (uint32_t)attribute(ev, e, type, now);
                 rs_error ferr;
                 if (to_fresh(ev, seq, e, now, &ferr) != 0)
@@ -238,9 +191,9 @@ int rs_events_open(const rs_events_options *opt, const rs_ab *ab, rs_events **ou
     pthread_cond_init(&ev->work, NULL);
     pthread_cond_init(&ev->done, NULL);
     double started = rs_now();
-    if (parse_types(ev, opt->types, 1, err) != 0 || parse_types(ev, opt->positive, 0, err) != 0 ||
-        rs_outcomes_create(ab, ev->type_names, ev->n_types, opt->outcome_users, &ev->outcomes,
-                           err) != 0 ||
+    if (rs_event_rules_init(&ev->rules, opt->types, opt->positive, opt->max_batch, err) != 0 ||
+        rs_outcomes_create(ab, ev->rules.type_names, ev->rules.n_types, opt->outcome_users,
+                           &ev->outcomes, err) != 0 ||
         (opt->impressions &&
          rs_impressions_create(opt->impressions, opt->impression_ttl, opt->impression_items,
                                &ev->impressions, err) != 0) ||
@@ -294,130 +247,6 @@ void rs_events_close(rs_events *ev)
 
 /* ---- POST /v1/events ---- */
 
-/* The bad events of one POST, for the 422. */
-typedef struct problems {
-    json_t *list; /* [{"index", "message"}] */
-    size_t count;
-    char first[RS_ERROR_MAX + 32];
-} problems;
-
-static void problem(problems *p, size_t index, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void problem(problems *p, size_t index, const char *fmt, ...)
-{
-    char msg[RS_ERROR_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (p->count++ == 0) snprintf(p->first, sizeof(p->first), "events[%zu]: %s", index, msg);
-    if (p->count > MAX_LISTED_ERRORS) return;
-    json_t *m = json_string(msg);
-    if (!m) m = json_string("(the message is not valid UTF-8)");
-    json_array_append_new(p->list,
-                          json_pack("{s:I,s:o}", "index", (json_int_t)index, "message", m));
-}
-
-/* A string member that must be an id: NULL when absent, else checked. */
-static int id_member(json_t *o, const char *name, size_t max, const char **s, size_t *len,
-                     problems *p, size_t index)
-{
-    json_t *v = json_object_get(o, name);
-    *s = NULL;
-    *len = 0;
-    if (!v) return 0;
-    if (!json_is_string(v)) {
-        problem(p, index, "\"%s\" must be a string, not %s", name, rs_json_type_name(v));
-        return -1;
-    }
-    *s = json_string_value(v);
-    *len = json_string_length(v);
-    if (*len == 0 || *len > max || memchr(*s, '\0', *len)) {
-        problem(p, index, "\"%s\" must be 1 to %zu bytes without NUL", name, max);
-        return -1;
-    }
-    return 0;
-}
-
-/* Validates events[index] into e (views into the document). */
-static int parse_event(rs_events *ev, json_t *o, size_t index, double now, rs_event *e, problems *p)
-{
-    memset(e, 0, sizeof(*e));
-    if (!json_is_object(o)) {
-        problem(p, index, "an event must be an object, not %s", rs_json_type_name(o));
-        return -1;
-    }
-    const char *key;
-    json_t *v;
-    json_object_foreach(o, key, v)
-    {
-        static const char *const known[] = {"user",  "session",   "item",      "type",
-                                            "value", "timestamp", "request_id"};
-        int found = 0;
-        for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
-            found |= !strcmp(key, known[k]);
-        if (!found) {
-            problem(p, index, "unknown field \"%.64s\"", key);
-            return -1;
-        }
-    }
-    const char *user, *session, *type;
-    size_t user_len, session_len;
-    if (id_member(o, "user", RS_EVENT_ID_MAX, &user, &user_len, p, index) != 0 ||
-        id_member(o, "session", RS_EVENT_ID_MAX, &session, &session_len, p, index) != 0 ||
-        id_member(o, "item", RS_EVENT_ID_MAX, &e->item, &e->item_len, p, index) != 0 ||
-        id_member(o, "type", RS_EVENT_TYPE_MAX, &type, &e->type_len, p, index) != 0 ||
-        id_member(o, "request_id", RS_EVENT_RID_MAX, &e->request_id, &e->request_id_len, p,
-                  index) != 0)
-        return -1;
-    if (!user == !session) {
-        problem(p, index, "give exactly one of \"user\" and \"session\"");
-        return -1;
-    }
-    e->session = session != NULL;
-    e->key = user ? user : session;
-    e->key_len = user ? user_len : session_len;
-    if (!e->item) {
-        problem(p, index, "\"item\" is required");
-        return -1;
-    }
-    if (!type || type_index(ev, type, e->type_len) < 0) {
-        problem(p, index, "\"type\" must be one of %s", ev->opt.types);
-        return -1;
-    }
-    e->type = type;
-    if (e->request_id && !rs_request_id_valid(e->request_id, e->request_id_len)) {
-        problem(p, index, "\"request_id\" must be 1 to %d characters of [A-Za-z0-9._:-]",
-                RS_REQUEST_ID_MAX);
-        return -1;
-    }
-    if ((v = json_object_get(o, "value"))) {
-        if (!json_is_number(v) || !isfinite(json_number_value(v))) {
-            problem(p, index, "\"value\" must be a finite number");
-            return -1;
-        }
-        e->has_value = 1;
-        e->value = json_number_value(v);
-    }
-    e->timestamp = now;
-    if ((v = json_object_get(o, "timestamp"))) {
-        double t = 0;
-        if (json_is_number(v))
-            t = json_number_value(v);
-        else if (!json_is_string(v) || rs_parse_rfc3339(json_string_value(v), &t) != 0)
-            t = NAN;
-        if (!isfinite(t) || t <= 0 || t > now + FUTURE_SLACK_S) {
-            problem(p, index,
-                    "\"timestamp\" must be Unix seconds or an RFC 3339 time, after 1970 and "
-                    "at most a day ahead");
-            return -1;
-        }
-        e->timestamp = t;
-    }
-    return 0;
-}
-
 /* Takes n tokens of the rate; 0 when the budget allows, else the seconds
  * until it would. Called with the lock held. */
 static double take_tokens(rs_events *ev, size_t n)
@@ -469,51 +298,20 @@ void rs_events_post(rs_events *ev, rs_request *req, rs_response *resp)
                           "events are not enabled on this server (start it with --events-dir)");
         return;
     }
-    json_error_t jerr;
-    json_t *root = NULL;
-    if (!req->body || !rs_json_depth_ok(req->body, req->body_len, 8) ||
-        !(root = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr))) {
-        rs_response_error(resp, 400, "bad_json", "the body is not JSON: %s",
-                          req->body ? jerr.text : "empty");
+    rs_event_batch parsed;
+    int bad_status;
+    json_t *error;
+    if (rs_event_batch_parse(&ev->rules, req->body, req->body_len, unix_now(), &parsed, &bad_status,
+                             &error) != 0) {
+        if (bad_status == 422) bump(&ev->rejected, 1);
+        if (error)
+            rs_response_json(resp, bad_status, error);
+        else
+            rs_response_error(resp, 503, "out_of_memory", "out of memory reading the events");
         return;
     }
-    json_t *list = json_object_get(root, "events");
-    if (!json_is_object(root) || json_object_size(root) != 1 || !json_is_array(list)) {
-        json_decref(root);
-        rs_response_error(resp, 400, "invalid_request",
-                          "send a JSON object {\"events\": [EVENT, ...]} and nothing else");
-        return;
-    }
-    size_t n = json_array_size(list);
-    if (n == 0 || n > ev->opt.max_batch) {
-        json_decref(root);
-        rs_response_error(resp, 422, "out_of_range", "a batch holds 1 to %u events, not %zu",
-                          ev->opt.max_batch, n);
-        return;
-    }
-    rs_event *events = malloc(n * sizeof(*events));
-    problems p = {.list = json_array()};
-    if (!events || !p.list) {
-        free(events);
-        json_decref(p.list);
-        json_decref(root);
-        rs_response_error(resp, 503, "out_of_memory", "out of memory reading the events");
-        return;
-    }
-    double now = unix_now();
-    for (size_t i = 0; i < n; i++) parse_event(ev, json_array_get(list, i), i, now, &events[i], &p);
-    if (p.count) {
-        bump(&ev->rejected, 1);
-        json_t *body =
-            json_pack("{s:{s:s,s:s+,s:o}}", "error", "code", "invalid_event", "message", p.first,
-                      p.count > 1 ? " (and more: see errors)" : "", "errors", p.list);
-        free(events);
-        json_decref(root);
-        rs_response_json(resp, 422, body);
-        return;
-    }
-    json_decref(p.list);
-    batch b = {.events = events, .n = n};
+    size_t n = parsed.n;
+    batch b = {.events = parsed.events, .n = n};
     double retry = 0;
     int status = submit(ev, &b, &retry);
     if (status == 200) {
@@ -540,8 +338,7 @@ void rs_events_post(rs_events *ev, rs_request *req, rs_response *resp)
                           "%zu events wait for the writer already (the limit is %u); retry", n,
                           ev->opt.max_pending);
     }
-    free(events);
-    json_decref(root);
+    rs_event_batch_free(&parsed);
 }
 
 /* ---- GET /v1/experiments/{name}/report ---- */
@@ -562,8 +359,9 @@ void rs_events_report(rs_events *ev, rs_request *req, rs_response *resp)
     json_t *body = rs_outcomes_report(ev->outcomes, e);
     if (body) {
         json_t *positive = json_array();
-        for (int t = 0; t < ev->n_types; t++)
-            if ((ev->positive >> t) & 1) json_array_append_new(positive, json_string(ev->types[t]));
+        for (int t = 0; t < ev->rules.n_types; t++)
+            if (rs_event_type_positive(&ev->rules, t))
+                json_array_append_new(positive, json_string(ev->rules.types[t]));
         json_object_set_new(body, "positive_types", positive);
     }
     rs_response_json(resp, 200, body);

@@ -30,8 +30,9 @@ start_server --config "$T/recserve.json" --max-body 4096 --events-dir "$T/events
 $CHECK "$BASE" "$T/covered" main "$TOKEN" "$ITEM" || fail "the configured server (above)"
 stop_server
 
-# Two events a second: the first batch of two passes, the second is over.
-start_server --events-dir "$T/events" --events-rate 2
+# Two events a second and a queue of two: a batch of three is too many for
+# the queue (503), a first batch of two passes, the second is over the rate.
+start_server --events-dir "$T/events" --events-rate 2 --events-max-pending 2
 $CHECK "$BASE" "$T/covered" rated "" "$ITEM" || fail "the rate-limited server (above)"
 stop_server
 
