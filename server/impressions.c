@@ -122,9 +122,10 @@ void rs_impressions_record(rs_impressions *imp, const char *rid, size_t rid_len,
         if (same_id(entry_at(imp, b, w), rid, rid_len)) victim = entry_at(imp, b, w);
     for (int w = 0; w < RS_IMPRESSION_WAYS && !victim; w++)
         if (!entry_at(imp, b, w)->used) victim = entry_at(imp, b, w);
-    for (int w = 0; w < RS_IMPRESSION_WAYS; w++) {
-        entry *e = entry_at(imp, b, w);
-        if (!victim || (victim->used && e->time < victim->time)) victim = e;
+    if (!victim) {
+        victim = entry_at(imp, b, 0);
+        for (int w = 1; w < RS_IMPRESSION_WAYS; w++)
+            if (entry_at(imp, b, w)->time < victim->time) victim = entry_at(imp, b, w);
     }
     victim->used = 1;
     victim->rid_len = (uint8_t)rid_len;
