@@ -25,12 +25,8 @@
 /* One POST's events waiting for the writer. */
 typedef struct batch {
     struct batch *next;
-    const rs_event *events;
-    size_t n;
-    int state; /* 0 queued, 1 committed, -1 failed */
-    rs_error err;
-    uint64_t first_seq;
-    uint32_t attributed;
+    rs_event_batch parsed; /* owned */
+    rs_deferred *answer;   /* the request waiting for the commit */
 } batch;
 
 struct rs_events {
@@ -43,7 +39,7 @@ struct rs_events {
     rs_outcomes *outcomes;
     /* The writer's queue. */
     pthread_mutex_t lock;
-    pthread_cond_t work, done;
+    pthread_cond_t work;
     batch *head, *tail;
     size_t pending;
     int stop, writer_started;
@@ -111,10 +107,33 @@ static int load_one(void *ctx, uint64_t seq, const rs_event *e, rs_error *err)
 
 /* ---- the writer ---- */
 
+/* The answer of a committed batch. */
+static void answer_committed(rs_events *ev, batch *b, uint64_t first_seq, uint32_t attributed)
+{
+    rs_response resp = {.variant_slot = -1};
+    size_t n = b->parsed.n;
+    bump(&ev->accepted, n);
+    rs_response_json(&resp, 200,
+                     json_pack("{s:I,s:I,s:I,s:I}", "accepted", (json_int_t)n, "first_seq",
+                               (json_int_t)first_seq, "last_seq", (json_int_t)(first_seq + n - 1),
+                               "attributed", (json_int_t)attributed));
+    rs_deferred_answer(b->answer, &resp);
+}
+
+static void answer_failed(rs_events *ev, batch *b, const rs_error *err)
+{
+    rs_response resp = {.variant_slot = -1};
+    bump(&ev->failed, 1);
+    rs_response_error(&resp, 503, "events_unavailable", "the events were not stored: %s", err->msg);
+    rs_deferred_answer(b->answer, &resp);
+}
+
+/* One transaction and one sync for every batch of the group; then the
+ * events are applied and every batch is answered. */
 static void commit_group(rs_events *ev, batch *group)
 {
     size_t n = 0;
-    for (batch *b = group; b; b = b->next) n += b->n;
+    for (batch *b = group; b; b = b->next) n += b->parsed.n;
     rs_event *all = malloc((n ? n : 1) * sizeof(*all));
     rs_error err = {0};
     uint64_t first = 0;
@@ -124,39 +143,42 @@ static void commit_group(rs_events *ev, batch *group)
     } else {
         size_t at = 0;
         for (batch *b = group; b; b = b->next) {
-            memcpy(all + at, b->events, b->n * sizeof(*all));
-            at += b->n;
+            memcpy(all + at, b->parsed.events, b->parsed.n * sizeof(*all));
+            at += b->parsed.n;
         }
         rc = rs_eventlog_append(ev->log, all, n, &first, &err);
     }
+    free(all);
     if (rc == 0) {
         bump(&ev->commits, 1);
-        double now = unix_now();
-        uint64_t seq = first;
-        for (batch *b = group; b; b = b->next) {
-            b->first_seq = seq;
-            for (size_t i = 0; i < b->n; i++, seq++) {
-                const rs_event *e = &b->events[i];
-                int type = rs_event_type_index(&ev->rules, e->type, e->type_len);
-                b->attributed += (uint32_t)attribute(ev, e, type, now);
-                rs_error ferr;
-                if (to_fresh(ev, seq, e, now, &ferr) != 0)
-                    rs_log(RS_LOG_WARN, "events: a fresh history was not updated: %s", ferr.msg);
-            }
-        }
-        ev->last_seq = seq - 1;
+        ev->last_seq = first + n - 1;
     } else {
         rs_log(RS_LOG_ERROR, "events: a group of %zu events was not committed: %s", n, err.msg);
     }
-    free(all);
-    pthread_mutex_lock(&ev->lock);
-    for (batch *b = group; b; b = b->next) {
-        b->state = rc == 0 ? 1 : -1;
-        if (rc != 0) b->err = err;
-        ev->pending -= b->n;
+    double now = unix_now();
+    uint64_t seq = first;
+    for (batch *b = group, *next; b; b = next) {
+        next = b->next;
+        uint64_t batch_first = seq;
+        uint32_t attributed = 0;
+        for (size_t i = 0; rc == 0 && i < b->parsed.n; i++, seq++) {
+            const rs_event *e = &b->parsed.events[i];
+            int type = rs_event_type_index(&ev->rules, e->type, e->type_len);
+            attributed += (uint32_t)attribute(ev, e, type, now);
+            rs_error ferr;
+            if (to_fresh(ev, seq, e, now, &ferr) != 0)
+                rs_log(RS_LOG_WARN, "events: a fresh history was not updated: %s", ferr.msg);
+        }
+        pthread_mutex_lock(&ev->lock);
+        ev->pending -= b->parsed.n;
+        pthread_mutex_unlock(&ev->lock);
+        if (rc == 0)
+            answer_committed(ev, b, batch_first, attributed);
+        else
+            answer_failed(ev, b, &err);
+        rs_event_batch_free(&b->parsed);
+        free(b);
     }
-    pthread_cond_broadcast(&ev->done);
-    pthread_mutex_unlock(&ev->lock);
 }
 
 static void *writer_main(void *arg)
@@ -189,7 +211,6 @@ int rs_events_open(const rs_events_options *opt, const rs_ab *ab, rs_events **ou
     ev->ab = ab;
     pthread_mutex_init(&ev->lock, NULL);
     pthread_cond_init(&ev->work, NULL);
-    pthread_cond_init(&ev->done, NULL);
     double started = rs_now();
     if (rs_event_rules_init(&ev->rules, opt->types, opt->positive, opt->max_batch, err) != 0 ||
         rs_outcomes_create(ab, ev->rules.type_names, ev->rules.n_types, opt->outcome_users,
@@ -240,7 +261,6 @@ void rs_events_close(rs_events *ev)
     rs_outcomes_free(ev->outcomes);
     free(ev->writer_hashes);
     pthread_cond_destroy(&ev->work);
-    pthread_cond_destroy(&ev->done);
     pthread_mutex_destroy(&ev->lock);
     free(ev);
 }
@@ -263,32 +283,33 @@ static double take_tokens(rs_events *ev, size_t n)
     return ((double)n - ev->tokens) / rate;
 }
 
-/* Queues the batch and waits for its commit; the status to answer. */
+/* Queues the batch for the writer (0), or refuses it: 503 when the queue
+ * is full, 429 over the rate (*retry_after seconds). */
 static int submit(rs_events *ev, batch *b, double *retry_after)
 {
+    size_t n = b->parsed.n;
     pthread_mutex_lock(&ev->lock);
-    if (ev->pending + b->n > ev->opt.max_pending || ev->stop) {
+    if (ev->pending + n > ev->opt.max_pending || ev->stop) {
         pthread_mutex_unlock(&ev->lock);
         bump(&ev->busy, 1);
         return 503;
     }
-    double wait = take_tokens(ev, b->n);
+    double wait = take_tokens(ev, n);
     if (wait > 0) {
         pthread_mutex_unlock(&ev->lock);
         bump(&ev->limited, 1);
         *retry_after = wait;
         return 429;
     }
-    ev->pending += b->n;
+    ev->pending += n;
     if (ev->tail)
         ev->tail->next = b;
     else
         ev->head = b;
     ev->tail = b;
     pthread_cond_signal(&ev->work);
-    while (b->state == 0) pthread_cond_wait(&ev->done, &ev->lock);
     pthread_mutex_unlock(&ev->lock);
-    return b->state == 1 ? 200 : 503;
+    return 0;
 }
 
 void rs_events_post(rs_events *ev, rs_request *req, rs_response *resp)
@@ -311,34 +332,36 @@ void rs_events_post(rs_events *ev, rs_request *req, rs_response *resp)
         return;
     }
     size_t n = parsed.n;
-    batch b = {.events = parsed.events, .n = n};
+    batch *b = calloc(1, sizeof(*b));
+    if (!b) {
+        rs_event_batch_free(&parsed);
+        rs_response_error(resp, 503, "out_of_memory", "out of memory queueing the events");
+        return;
+    }
+    b->parsed = parsed;
+    /* The pool thread goes back to other requests; the writer answers
+     * after the commit (rs_deferred_answer). */
+    b->answer = rs_request_defer(req);
     double retry = 0;
-    int status = submit(ev, &b, &retry);
-    if (status == 200) {
-        bump(&ev->accepted, n);
-        rs_response_json(resp, 200,
-                         json_pack("{s:I,s:I,s:I,s:I}", "accepted", (json_int_t)n, "first_seq",
-                                   (json_int_t)b.first_seq, "last_seq",
-                                   (json_int_t)(b.first_seq + n - 1), "attributed",
-                                   (json_int_t)b.attributed));
-    } else if (status == 429) {
+    int status = submit(ev, b, &retry);
+    if (status == 0) return;
+    rs_response now = {.variant_slot = -1};
+    if (status == 429) {
         static const char *const after[] = {"1", "2", "3", "4", "5"};
         int s = (int)ceil(retry);
-        rs_response_header(resp, "Retry-After", after[s < 1 ? 0 : s > 5 ? 4 : s - 1]);
-        rs_response_error(resp, 429, "rate_limited",
+        rs_response_header(&now, "Retry-After", after[s < 1 ? 0 : s > 5 ? 4 : s - 1]);
+        rs_response_error(&now, 429, "rate_limited",
                           "over the events rate of %u per second; retry in %.1f s", ev->opt.rate,
                           retry);
-    } else if (b.state == -1) {
-        bump(&ev->failed, 1);
-        rs_response_error(resp, 503, "events_unavailable", "the events were not stored: %s",
-                          b.err.msg);
     } else {
-        rs_response_header(resp, "Retry-After", "1");
-        rs_response_error(resp, 503, "events_busy",
+        rs_response_header(&now, "Retry-After", "1");
+        rs_response_error(&now, 503, "events_busy",
                           "%zu events wait for the writer already (the limit is %u); retry", n,
                           ev->opt.max_pending);
     }
-    rs_event_batch_free(&parsed);
+    rs_deferred_answer(b->answer, &now);
+    rs_event_batch_free(&b->parsed);
+    free(b);
 }
 
 /* ---- GET /v1/experiments/{name}/report ---- */

@@ -8,7 +8,10 @@
  * (fresh.h), the impressions (impressions.h) and the outcome counters
  * (outcomes.h). A POST is parsed and every event validated before anything
  * is queued (one bad event refuses the whole batch: 422 naming each bad
- * event's index); the batch then waits in the writer's queue. The writer
+ * event's index); the batch then goes to the writer's queue and the
+ * request is deferred (http.h: the pool thread serves other requests, the
+ * connection waits suspended), so any number of batches can wait for one
+ * commit whatever the size of the HTTP pool. The writer
  * takes every batch queued, appends them in one LMDB write transaction and
  * commits it with one sync (group commit: concurrent writers share the
  * sync), then applies the events to the fresh histories and the outcomes,

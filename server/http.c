@@ -61,6 +61,10 @@ typedef struct query_value {
     char text[];
 } query_value;
 
+/* A deferred request: the handler is running (PENDING), the connection is
+ * suspended (SUSPENDED), or the answer is in deferred_resp (ANSWERED). */
+enum { DEFER_NONE = 0, DEFER_PENDING, DEFER_SUSPENDED, DEFER_ANSWERED };
+
 typedef struct rs_http_state {
     rs_http_server *srv;
     struct MHD_Connection *conn;
@@ -71,6 +75,9 @@ typedef struct rs_http_state {
     int too_large;
     int must_close;      /* answered before the body was read: close after */
     unsigned cut_params; /* parameters of a query cut off (0: none) */
+    int deferring;       /* the handler called rs_request_defer */
+    _Atomic int defer_state;
+    rs_response deferred_resp; /* set by rs_deferred_answer */
     char *body;
     size_t body_len, body_cap;
     char *params; /* storage for the decoded path parameters */
@@ -157,6 +164,36 @@ int rs_request_query(rs_request *req, const char *key, const char **value, rs_er
     st->queries = q;
     *value = q->text;
     return 0;
+}
+
+/* ---- deferred answers ---- */
+
+rs_deferred *rs_request_defer(rs_request *req)
+{
+    rs_http_state *st = req->state;
+    st->deferring = 1;
+    atomic_store(&st->defer_state, DEFER_PENDING);
+    return st;
+}
+
+void rs_deferred_answer(rs_deferred *st, rs_response *resp)
+{
+    st->deferred_resp = *resp;
+    memset(resp, 0, sizeof(*resp));
+    /* Whoever comes second resumes: here when the connection is suspended
+     * already, else the handler's thread right after suspending it. */
+    if (atomic_exchange(&st->defer_state, DEFER_ANSWERED) == DEFER_SUSPENDED)
+        MHD_resume_connection(st->conn);
+}
+
+/* After the handler deferred: suspend the connection until the answer. */
+static enum MHD_Result suspend_deferred(rs_http_state *st)
+{
+    MHD_suspend_connection(st->conn);
+    int expected = DEFER_PENDING;
+    if (!atomic_compare_exchange_strong(&st->defer_state, &expected, DEFER_SUSPENDED))
+        MHD_resume_connection(st->conn); /* answered meanwhile */
+    return MHD_YES;
 }
 
 /* ---- request ids ---- */
@@ -543,6 +580,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return append_body(st, upload_data, size) == 0 ? MHD_YES : MHD_NO;
     }
     if (st->responded) return MHD_YES;
+    if (st->deferring) {
+        /* Resumed: the answer is there (MHD calls again only then). */
+        if (atomic_load(&st->defer_state) != DEFER_ANSWERED) return MHD_YES;
+        return send_response(st, &st->deferred_resp, NULL);
+    }
     rs_conns_received(conn);
     if (st->too_large)
         return send_error(st, 413, "payload_too_large", NULL,
@@ -551,6 +593,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     st->req.body_len = st->body_len;
     rs_response resp = {.status = 0, .variant_slot = -1};
     srv->routes[st->route].handler(srv->ctx, &st->req, &resp);
+    if (st->deferring) return suspend_deferred(st);
     return send_response(st, &resp, NULL);
 }
 
@@ -562,6 +605,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     rs_conns_ready(conn);
     if (!st) return;
     *con_cls = NULL;
+    if (st->deferring && !st->responded && atomic_load(&st->defer_state) == DEFER_ANSWERED) {
+        json_decref(st->deferred_resp.json); /* never sent: the connection ended */
+        free(st->deferred_resp.text);
+    }
     while (st->queries) {
         query_value *next = st->queries->next;
         free(st->queries);
@@ -665,7 +712,7 @@ int rs_http_start(const rs_http_config *cfg, const rs_http_route *routes, int n_
 
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD |
                      (cfg->poll_loop ? MHD_USE_POLL : MHD_USE_AUTO) | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (cfg->addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     unsigned threads = cfg->threads ? cfg->threads : 1;
     struct MHD_OptionItem opts[] = {

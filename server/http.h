@@ -92,6 +92,18 @@ void rs_response_variant(rs_response *resp, int slot, const char *variant, uint6
  * static strings. At most RS_RESPONSE_MAX_HEADERS; later ones are dropped. */
 void rs_response_header(rs_response *resp, const char *name, const char *value);
 
+/* Answering later, from another thread (e.g. after a group commit): the
+ * handler calls rs_request_defer and returns without a response; the pool
+ * thread is free at once (MHD suspends the connection). Later, exactly once,
+ * any thread calls rs_deferred_answer with the response (its bodies are
+ * stolen), and the answer is sent. The request (body, parameters) must not
+ * be used after the handler returns; the deferred handle stays valid until
+ * rs_deferred_answer. A deferred request counts as in flight until then,
+ * so rs_http_stop waits for it. */
+typedef struct rs_http_state rs_deferred;
+rs_deferred *rs_request_defer(rs_request *req);
+void rs_deferred_answer(rs_deferred *d, rs_response *resp);
+
 /* A request header's value (NULL when absent); lives as long as the request. */
 const char *rs_request_header(rs_request *req, const char *name);
 

@@ -55,10 +55,41 @@ static void h_slow(void *ctx, rs_request *req, rs_response *resp)
 
 static void h_none(void *ctx, rs_request *req, rs_response *resp) {}
 
+/* Deferred answers: the handler queues its request; a thread answers the
+ * queue once the test releases it. */
+#define MAX_DEFERRED 8
+static pthread_mutex_t defer_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t defer_cond = PTHREAD_COND_INITIALIZER;
+static rs_deferred *deferred[MAX_DEFERRED];
+static int n_deferred, defer_released;
+
+static void h_defer(void *ctx, rs_request *req, rs_response *resp)
+{
+    pthread_mutex_lock(&defer_lock);
+    if (n_deferred < MAX_DEFERRED) deferred[n_deferred++] = rs_request_defer(req);
+    pthread_cond_broadcast(&defer_cond);
+    pthread_mutex_unlock(&defer_lock);
+}
+
+static void *answerer(void *want)
+{
+    pthread_mutex_lock(&defer_lock);
+    while (!defer_released || n_deferred < *(int *)want)
+        pthread_cond_wait(&defer_cond, &defer_lock);
+    for (int i = 0; i < n_deferred; i++) {
+        rs_response resp = {.variant_slot = -1};
+        rs_response_json(&resp, 200, json_pack("{s:i}", "deferred", i));
+        rs_deferred_answer(deferred[i], &resp);
+    }
+    n_deferred = 0;
+    pthread_mutex_unlock(&defer_lock);
+    return NULL;
+}
+
 static const rs_http_route routes[] = {
     {{"GET", "/healthz"}, h_health, 0, "health"}, {{"POST", "/echo"}, h_echo, 1, "echo"},
     {{"GET", "/items/{id}"}, h_item, 0, "item"},  {{"GET", "/slow"}, h_slow, 0, "slow"},
-    {{"GET", "/none"}, h_none, 0, "none"},
+    {{"GET", "/none"}, h_none, 0, "none"},        {{"GET", "/defer"}, h_defer, 0, "defer"},
 };
 #define N_ROUTES ((int)(sizeof(routes) / sizeof(routes[0])))
 
@@ -391,6 +422,41 @@ START_TEST(test_request_ids)
 }
 END_TEST
 
+/* Three deferred requests on a pool of two threads do not hold it: another
+ * request is answered while they wait, then they get their answers. */
+START_TEST(test_deferred_answers)
+{
+    static int want = 3;
+    defer_released = 0;
+    pthread_t t;
+    pthread_create(&t, NULL, answerer, &want);
+    int fds[3];
+    for (int i = 0; i < 3; i++) {
+        fds[i] = connect_local();
+        const char *d = "GET /defer HTTP/1.1\r\nHost: t\r\n\r\n";
+        send_all(fds[i], d, strlen(d));
+    }
+    pthread_mutex_lock(&defer_lock);
+    while (n_deferred < 3) pthread_cond_wait(&defer_cond, &defer_lock);
+    pthread_mutex_unlock(&defer_lock);
+    response r;
+    do_request("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_uint_ge(rs_http_in_flight(srv), 3); /* the deferred ones (+ healthz closing) */
+    pthread_mutex_lock(&defer_lock);
+    defer_released = 1;
+    pthread_cond_broadcast(&defer_cond);
+    pthread_mutex_unlock(&defer_lock);
+    pthread_join(t, NULL);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(read_response(fds[i], &r), 0);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_ptr_nonnull(strstr(r.body, "\"deferred\":"));
+        close(fds[i]);
+    }
+}
+END_TEST
+
 START_TEST(test_idle_timeout)
 {
     teardown();
@@ -457,6 +523,7 @@ int main(void)
     tcase_add_test(tc, test_body_limit);
     tcase_add_test(tc, test_keep_alive_and_decoding);
     tcase_add_test(tc, test_request_ids);
+    tcase_add_test(tc, test_deferred_answers);
     tcase_add_test(tc, test_idle_timeout);
     tcase_add_test(tc, test_graceful_stop);
     suite_add_tcase(s, tc);
