@@ -11,7 +11,7 @@
 #define Z95 1.959963984540054
 
 typedef struct arm_counts {
-    _Atomic uint64_t impressions, users, converted, untracked, attributed, hits;
+    _Atomic uint64_t impressions, users, converted, untracked, attributed, positive, hits;
     _Atomic uint64_t by_type[RS_EVENT_TYPES_MAX];
 } arm_counts;
 
@@ -164,8 +164,9 @@ void rs_outcomes_event(rs_outcomes *o, int experiment, int arm, uint64_t key_has
     if (!c) return;
     bump(&c->attributed);
     if (type >= 0 && type < o->n_types) bump(&c->by_type[type]);
-    if (hit) bump(&c->hits);
     if (!positive) return;
+    bump(&c->positive);
+    if (hit) bump(&c->hits);
     uint64_t tag = user_tag(experiment, key_hash);
     shard *s = &o->shards[tag % RS_OUTCOME_SHARDS];
     int added, converted = 0;
@@ -236,7 +237,8 @@ json_t *rs_outcomes_report(rs_outcomes *o, int experiment)
         arm_counts *c = counts_of(o, experiment, a);
         if (!c) continue;
         uint64_t users = get(&c->users), conv = get(&c->converted);
-        uint64_t attributed = get(&c->attributed), hits = get(&c->hits);
+        uint64_t attributed = get(&c->attributed), positive = get(&c->positive);
+        uint64_t hits = get(&c->hits);
         json_t *types = json_object();
         for (int t = 0; t < o->n_types; t++)
             json_object_set_new(types, o->type_names[t],
@@ -250,14 +252,15 @@ json_t *rs_outcomes_report(rs_outcomes *o, int experiment)
         }
         json_array_append_new(
             arms,
-            json_pack("{s:s,s:b,s:I,s:I,s:I,s:I,s:o,s:o,s:I,s:o,s:I,s:o,s:o,s:o}", "variant",
+            json_pack("{s:s,s:b,s:I,s:I,s:I,s:I,s:o,s:o,s:I,s:I,s:o,s:I,s:o,s:o,s:o}", "variant",
                       x->arms[a].variant, "control", a == 0, "impressions",
                       (json_int_t)get(&c->impressions), "users", (json_int_t)users,
                       "untracked_users", (json_int_t)get(&c->untracked), "converted_users",
                       (json_int_t)conv, "conversion_rate", rate(conv, users), "conversion_ci95",
-                      interval(conv, users), "attributed_events", (json_int_t)attributed, "events",
-                      types, "hits", (json_int_t)hits, "hit_rate", rate(hits, attributed),
-                      "hit_rate_ci95", interval(hits, attributed), "vs_control", vs));
+                      interval(conv, users), "attributed_events", (json_int_t)attributed,
+                      "positive_events", (json_int_t)positive, "events", types, "hits",
+                      (json_int_t)hits, "hit_rate", rate(hits, positive), "hit_rate_ci95",
+                      interval(hits, positive), "vs_control", vs));
     }
     return json_pack("{s:s,s:s,s:s,s:s,s:o}", "experiment", x->name, "control", x->arms[0].variant,
                      "test", "pooled two-proportion z-test of conversion_rate, two-sided, 0.05",
@@ -279,7 +282,8 @@ void rs_outcomes_render(rs_outcomes *o, FILE *out)
          "Of those, users with an attributed positive event."},
         {"recsys_outcome_untracked_users_total", "Users not counted: the users table was full."},
         {"recsys_outcome_attributed_events_total", "Events attributed to an answer by request id."},
-        {"recsys_outcome_hits_total", "Attributed events whose item was in the answer's list."},
+        {"recsys_outcome_positive_events_total", "Of those, events of a positive type."},
+        {"recsys_outcome_hits_total", "Attributed positive events whose item was in the list."},
     };
     for (size_t k = 0; k < sizeof(series) / sizeof(series[0]); k++) {
         fprintf(out, "# HELP %s %s\n# TYPE %s counter\n", series[k].name, series[k].help,
@@ -289,7 +293,8 @@ void rs_outcomes_render(rs_outcomes *o, FILE *out)
             for (int a = 0; a < x->n_arms; a++) {
                 arm_counts *c = counts_of(o, e, a);
                 _Atomic uint64_t *v[] = {&c->impressions, &c->users,      &c->converted,
-                                         &c->untracked,   &c->attributed, &c->hits};
+                                         &c->untracked,   &c->attributed, &c->positive,
+                                         &c->hits};
                 fprintf(out, "%s{experiment=\"%s\",variant=\"%s\"} %llu\n", series[k].name, x->name,
                         x->arms[a].variant, (unsigned long long)get(v[k]));
             }

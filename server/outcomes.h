@@ -1,6 +1,7 @@
 /* outcomes.h - experiment outcomes: per experiment and variant (arm), the
  * impressions served, the users who saw them, the events attributed to
- * them by request id (by type), hits (the event's item was in the list)
+ * them by request id (by type), hits (an attributed positive event whose
+ * item was in the list: the hit rate is hits / attributed positive events)
  * and converted users (an attributed positive event), with the statistics
  * of GET /v1/experiments/{name}/report: Wilson 95% intervals and a pooled
  * two-proportion z-test of each variant's conversion rate per user against
@@ -41,8 +42,8 @@ void rs_outcomes_free(rs_outcomes *o);
  * time, the user. */
 void rs_outcomes_impression(rs_outcomes *o, int experiment, int arm, uint64_t key_hash);
 /* An event attributed to an impression of (experiment, arm) served to
- * key_hash: counted by type; hit when its item was in the list; a positive
- * event converts the user. */
+ * key_hash: counted by type; a positive one converts the user and is a hit
+ * when its item was in the list. */
 void rs_outcomes_event(rs_outcomes *o, int experiment, int arm, uint64_t key_hash, int type,
                        int positive, int hit);
 
