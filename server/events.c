@@ -48,7 +48,7 @@ struct rs_events {
     uint64_t last_seq;
     uint64_t *writer_hashes; /* the writer's copy of an impression's items */
     /* Counters. */
-    _Atomic uint64_t accepted, rejected, limited, busy, failed, commits, loaded;
+    _Atomic uint64_t accepted, rejected, limited, busy, failed, commits, loaded, fresh_used;
 };
 
 static double unix_now(void)
@@ -422,8 +422,11 @@ void rs_events_render(rs_events *ev, FILE *out)
             "# HELP recsys_fresh_events Events kept in fresh histories.\n"
             "# TYPE recsys_fresh_events gauge\nrecsys_fresh_events %llu\n"
             "# HELP recsys_fresh_refused_total Events of new keys not kept (the table was "
-            "full).\n# TYPE recsys_fresh_refused_total counter\nrecsys_fresh_refused_total %llu\n",
-            (unsigned long long)keys, (unsigned long long)kept, (unsigned long long)refused);
+            "full).\n# TYPE recsys_fresh_refused_total counter\nrecsys_fresh_refused_total %llu\n"
+            "# HELP recsys_fresh_histories_total Recommendations encoded with fresh events.\n"
+            "# TYPE recsys_fresh_histories_total counter\nrecsys_fresh_histories_total %llu\n",
+            (unsigned long long)keys, (unsigned long long)kept, (unsigned long long)refused,
+            (unsigned long long)get(&ev->fresh_used));
     if (ev->impressions) {
         uint64_t recorded, found, missed;
         rs_impressions_counts(ev->impressions, &recorded, &found, &missed);
@@ -530,6 +533,7 @@ int rs_events_fresh_history(rs_events *ev, const rs_loaded *l, const char *key, 
     q->has_history = 1;
     q->history = s->history;
     q->n_history = n + n_fresh;
+    bump(&ev->fresh_used, 1);
     return 1;
 }
 

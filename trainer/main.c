@@ -23,6 +23,7 @@
 #include "blas_kernel.h"
 #include "cli.h"
 #include "dataset.h"
+#include "events_input.h"
 #include "model.h"
 #include "options.h"
 #include "plot.h"
@@ -41,7 +42,7 @@ static void set_threads(int threads)
 
 /* Loads the data; without --valid-users, carves validation out of
  * min(5000, 10% of) the users, which needs the user count first. */
-static int load_data(rs_cli *c, rs_dataset *d, rs_error *err)
+static int load_files(rs_cli *c, rs_dataset *d, rs_error *err)
 {
     if (!c->valid_users_set) {
         rs_data_options probe = c->data;
@@ -52,6 +53,25 @@ static int load_data(rs_cli *c, rs_dataset *d, rs_error *err)
         c->data.valid_users = RS_MIN(5000u, n_users / 10);
     }
     return rs_dataset_load(&c->data, d, err);
+}
+
+/* With --events the training file is --data's content followed by the
+ * events (events_input.h), written to a temporary file for the load. */
+static int load_data(rs_cli *c, rs_dataset *d, rs_events_input *events, rs_error *err)
+{
+    if (!c->events_dir) return load_files(c, d, err);
+    c->data_given = c->data.train_path;
+    if (rs_events_input_make(c->events_dir, c->events_types, c->data_given, events, err) != 0)
+        return -1;
+    fprintf(stderr, "events %s: %llu read, %llu of types %s used (%llu skipped), cutoff %llu\n",
+            c->events_dir, (unsigned long long)events->read, (unsigned long long)events->used,
+            c->events_types, (unsigned long long)events->skipped,
+            (unsigned long long)events->cutoff_seq);
+    c->data.train_path = events->path;
+    int rc = load_files(c, d, err);
+    rs_events_input_remove(events);
+    c->data.train_path = c->data_given;
+    return rc;
 }
 
 static json_t *metrics_json(const rs_metric_set *set, const rs_eval_result *r)
@@ -84,10 +104,11 @@ static json_t *denoise_json(const rs_cli *c)
     return obj;
 }
 
-static json_t *training_json(const rs_cli *c, const rs_train_summary *s)
+static json_t *training_json(const rs_cli *c, const rs_train_summary *s,
+                             const rs_events_input *events)
 {
     json_t *obj = json_pack(
-        "{s:s, s:i, s:i, s:i, s:s, s:b, s:f, s:f, s:f, s:I, s:i, s:f, s:I, s:o, "
+        "{s:s?, s:i, s:i, s:i, s:s, s:b, s:f, s:f, s:f, s:I, s:i, s:f, s:I, s:o, "
         "s:o}",
         "data", c->data.train_path, "epochs", c->train.epochs, "epochs_run", s->epochs_run,
         "best_epoch", s->best_epoch, "selected_on", c->select, "selected_on_validation",
@@ -103,6 +124,9 @@ static json_t *training_json(const rs_cli *c, const rs_train_summary *s)
                             json_string(c->train.select_within_se ? "within-se" : "best"));
         if (c->denoise) json_object_set_new(obj, "denoise", denoise_json(c));
         if (c->train.curves) json_object_set(obj, "curves", c->train.curves);
+        if (c->events_dir)
+            json_object_set_new(obj, "events",
+                                rs_events_input_json(events, c->events_dir, c->events_types));
     }
     return obj;
 }
@@ -339,7 +363,9 @@ static int run_train(int argc, char **argv)
     rs_train_model model;
     memset(&model, 0, sizeof(model));
     int rc = 1;
-    if (load_data(&c, &d, &err) != 0) goto fail;
+    rs_events_input events;
+    memset(&events, 0, sizeof(events));
+    if (load_data(&c, &d, &events, &err) != 0) goto fail;
     rs_data_report_print(&d.report, stderr);
     if (create_model(&c, &d, &model, &err) != 0) goto fail;
     fprintf(stderr,
@@ -368,7 +394,7 @@ static int run_train(int argc, char **argv)
         fprintf(stderr, "wrote the training curves to %s\n", c.plot_out);
     }
     if (c.store) {
-        json_t *training = training_json(&c, &summary);
+        json_t *training = training_json(&c, &summary, &events);
         uint64_t version = 0;
         int prc =
             rs_publish_model(c.store, c.variant, &model, &d, training, c.keep, &version, &err);
