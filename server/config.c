@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "conffile.h"
+#include "events_parse.h"
 #include "store.h"
 
 #define STRINGIFY_(x) #x
@@ -475,5 +476,7 @@ int rs_config_parse(int argc, char **argv, rs_server_config *cfg, rs_error *err)
         return rs_fail(err, "--store DIR is required, or \"store\" in the --config file (see "
                             "--help)");
     if (rs_parse_listen(cfg->listen, &cfg->http.addr, &cfg->http.addr_len, err) != 0) return -1;
-    return 0;
+    rs_event_rules rules; /* the event types are checked now, not at start */
+    return rs_event_rules_init(&rules, cfg->events.types, cfg->events.positive,
+                               cfg->events.max_batch, err);
 }

@@ -5,12 +5,17 @@
 # session's events are its history for GET /v1/users/{session}/...; views
 # (not a positive type) and events older than --fresh-window do not count;
 # after a restart the histories come back from the events environment; and
-# every recommendation answer carries request_id, attributed by later events.
+# every recommendation answer carries request_id, attributed by later events;
+# bad --event-types / --positive-types stop the start (exit 2).
 set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/lib/server.sh
 need_binaries
 make_store
+# Bad event types are refused at start, before anything is opened.
+run_fails 2 "type click twice" --store "$T/store" --events-dir "$T/events" --event-types view,click,click
+run_fails 2 "buy is not one of --event-types" --store "$T/store" --events-dir "$T/events" --positive-types buy
+[ -e "$T/events" ] && fail "a refused start created the events directory"
 start_server --events-dir "$T/events" --fresh-window 3600
 
 python3 - "$BASE" "$DATA" >"$T/fresh.out" 2>&1 <<'PY' || fail "fresh histories: $(cat "$T/fresh.out")"
