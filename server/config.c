@@ -332,7 +332,7 @@ const rs_option rs_server_options[] = {
      TARGET(events.impression_items),
      .min = 1,
      .max = 10000,
-     .default_value = "100",
+     .default_value = "20",
      .help = "items of an answer remembered for hit rates (the first N of the list)"},
     {.name = "outcome-users",
      .arg = "N",

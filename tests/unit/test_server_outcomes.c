@@ -286,7 +286,7 @@ START_TEST(test_fresh)
     ck_assert_uint_eq(n, 0);
     /* The ring keeps the latest 3. */
     for (int i = 0; i < 5; i++) {
-        char item[8];
+        char item[16];
         snprintf(item, sizeof(item), "x%d", i);
         ASSERT_OK(rs_fresh_add(f, "s1", 2, item, strlen(item), 30 + i, 10 + (uint64_t)i, &err_));
     }
