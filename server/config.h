@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include "common.h"
+#include "events.h"
 #include "http.h"
 #include "log.h"
 #include "options.h"
@@ -45,6 +46,7 @@ typedef struct rs_server_config {
     const char *api_keys_file;    /* NULL: the public routes need no key */
     const char *tls_cert_file;    /* with tls_key_file: HTTPS */
     const char *tls_key_file;
+    rs_events_options events; /* POST /v1/events, fresh histories, outcomes */
 } rs_server_config;
 
 /* Every option, in --help order; targets are fields of rs_server_config. */

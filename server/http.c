@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "apikeys.h"
@@ -62,6 +63,10 @@ typedef struct query_value {
     char text[];
 } query_value;
 
+/* A deferred request: the handler is running (PENDING), the connection is
+ * suspended (SUSPENDED), or the answer is in deferred_resp (ANSWERED). */
+enum { DEFER_NONE = 0, DEFER_PENDING, DEFER_SUSPENDED, DEFER_ANSWERED };
+
 typedef struct rs_http_state {
     rs_http_server *srv;
     struct MHD_Connection *conn;
@@ -72,6 +77,9 @@ typedef struct rs_http_state {
     int too_large;
     int must_close;      /* answered before the body was read: close after */
     unsigned cut_params; /* parameters of a query cut off (0: none) */
+    int deferring;       /* the handler called rs_request_defer */
+    _Atomic int defer_state;
+    rs_response deferred_resp; /* set by rs_deferred_answer */
     char *body;
     size_t body_len, body_cap;
     char *params; /* storage for the decoded path parameters */
@@ -160,6 +168,115 @@ int rs_request_query(rs_request *req, const char *key, const char **value, rs_er
     return 0;
 }
 
+/* ---- deferred answers ---- */
+
+rs_deferred *rs_request_defer(rs_request *req)
+{
+    rs_http_state *st = req->state;
+    st->deferring = 1;
+    atomic_store(&st->defer_state, DEFER_PENDING);
+    return st;
+}
+
+void rs_deferred_answer(rs_deferred *st, rs_response *resp)
+{
+    st->deferred_resp = *resp;
+    memset(resp, 0, sizeof(*resp));
+    /* Whoever comes second resumes: here when the connection is suspended
+     * already, else the handler's thread right after suspending it. */
+    if (atomic_exchange(&st->defer_state, DEFER_ANSWERED) == DEFER_SUSPENDED)
+        MHD_resume_connection(st->conn);
+}
+
+/* After the handler deferred: suspend the connection until the answer. */
+static enum MHD_Result suspend_deferred(rs_http_state *st)
+{
+    MHD_suspend_connection(st->conn);
+    int expected = DEFER_PENDING;
+    if (!atomic_compare_exchange_strong(&st->defer_state, &expected, DEFER_SUSPENDED))
+        MHD_resume_connection(st->conn); /* answered meanwhile */
+    return MHD_YES;
+}
+
+/* ---- request ids ---- */
+
+int rs_request_id_valid(const char *text, size_t len)
+{
+    if (!text || len < 1 || len > RS_REQUEST_ID_MAX) return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '.' || c == '_' || c == ':' || c == '-';
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+/* xoshiro256** per thread: ids must not repeat across threads or restarts,
+ * so each thread seeds from the kernel once (falling back to the clock,
+ * thread and address mixed by splitmix64 when getrandom fails). */
+static _Thread_local uint64_t id_state[4];
+static _Thread_local int id_seeded;
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t rotl64(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t id_next(void)
+{
+    if (!id_seeded) {
+        if (getrandom(id_state, sizeof(id_state), 0) != (ssize_t)sizeof(id_state)) {
+            uint64_t x = (uint64_t)(rs_now() * 1e9) ^ (uint64_t)(uintptr_t)&id_seeded ^
+                         ((uint64_t)getpid() << 32);
+            for (int i = 0; i < 4; i++) id_state[i] = splitmix64(&x);
+        }
+        id_seeded = 1;
+    }
+    uint64_t *s = id_state;
+    uint64_t out = rotl64(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl64(s[3], 45);
+    return out;
+}
+
+void rs_request_id_generate(char out[33])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t words[2] = {id_next(), id_next()};
+    for (int w = 0; w < 2; w++)
+        for (int i = 0; i < 16; i++) out[w * 16 + i] = hex[(words[w] >> (60 - 4 * i)) & 15];
+    out[32] = '\0';
+}
+
+/* The client's X-Request-Id when valid, else a fresh one (once). */
+static void assign_request_id(rs_http_state *st)
+{
+    rs_request *req = &st->req;
+    if (req->request_id_len) return;
+    const char *given = MHD_lookup_connection_value(st->conn, MHD_HEADER_KIND, "X-Request-Id");
+    size_t len = given ? strlen(given) : 0;
+    if (rs_request_id_valid(given, len)) {
+        memcpy(req->request_id, given, len + 1);
+        req->request_id_len = len;
+        return;
+    }
+    rs_request_id_generate(req->request_id);
+    req->request_id_len = 32;
+}
+
 /* ---- sending ---- */
 
 static void add_header(struct MHD_Response *r, const char *name, const char *value)
@@ -209,6 +326,8 @@ static enum MHD_Result send_response(rs_http_state *st, rs_response *resp, const
     }
     add_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     add_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    assign_request_id(st);
+    add_header(r, "X-Request-Id", st->req.request_id);
     if (allow) add_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     for (int i = 0; i < resp->n_headers; i++)
         add_header(r, resp->header_name[i], resp->header_value[i]);
@@ -342,6 +461,7 @@ static enum MHD_Result on_first_call(rs_http_state *st, const char *url, const c
                                      const char *version)
 {
     rs_http_server *srv = st->srv;
+    assign_request_id(st);
     const char *problem = framing_problem(st->conn, version);
     if (problem) {
         st->must_close = 1;
@@ -487,6 +607,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return append_body(st, upload_data, size) == 0 ? MHD_YES : MHD_NO;
     }
     if (st->responded) return MHD_YES;
+    if (st->deferring) {
+        /* Resumed: the answer is there (MHD calls again only then). */
+        if (atomic_load(&st->defer_state) != DEFER_ANSWERED) return MHD_YES;
+        return send_response(st, &st->deferred_resp, NULL);
+    }
     rs_conns_received(conn);
     if (st->too_large)
         return send_error(st, 413, "payload_too_large", NULL,
@@ -495,6 +620,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     st->req.body_len = st->body_len;
     rs_response resp = {.status = 0, .variant_slot = -1};
     srv->routes[st->route].handler(srv->ctx, &st->req, &resp);
+    if (st->deferring) return suspend_deferred(st);
     return send_response(st, &resp, NULL);
 }
 
@@ -506,6 +632,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     rs_conns_ready(conn);
     if (!st) return;
     *con_cls = NULL;
+    if (st->deferring && !st->responded && atomic_load(&st->defer_state) == DEFER_ANSWERED) {
+        json_decref(st->deferred_resp.json); /* never sent: the connection ended */
+        free(st->deferred_resp.text);
+    }
     while (st->queries) {
         query_value *next = st->queries->next;
         free(st->queries);
@@ -611,7 +741,7 @@ int rs_http_start(const rs_http_config *cfg, const rs_http_route *routes, int n_
 
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD |
                      (cfg->poll_loop ? MHD_USE_POLL : MHD_USE_AUTO) | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (cfg->addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     int tls = cfg->tls_cert_pem && cfg->tls_key_pem;
     if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {

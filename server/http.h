@@ -9,7 +9,8 @@
  * content type, 413 body too large, 400 malformed path encoding or framing,
  * 414 too many query parameters; the connection guard (conns.h) answers 503
  * over the connection caps and 408 past the request deadline. Every
- * response is recorded in the metrics (route, status, variant, latency).
+ * response is recorded in the metrics (route, status, variant, latency)
+ * and carries the request's id in X-Request-Id (rs_request.request_id).
  *
  * Memory per connection: MHD's pool (32 KiB: request line, headers, query
  * parameters), this layer's request state, and the body buffer, which grows
@@ -32,6 +33,9 @@
 
 typedef struct rs_http_server rs_http_server;
 
+/* Longest request id kept from a client's X-Request-Id header. */
+#define RS_REQUEST_ID_MAX 64
+
 typedef struct rs_request {
     const char *method;
     const char *path; /* raw, without the query string */
@@ -41,8 +45,22 @@ typedef struct rs_request {
     size_t param_len[RS_ROUTE_MAX_PARAMS];
     const char *body; /* NULL when empty; NUL-terminated */
     size_t body_len;
+    /* The request's id: the client's X-Request-Id when it is a valid one
+     * (rs_request_id_valid), else 32 random hex digits; echoed in the
+     * answer's X-Request-Id header. NUL-terminated. */
+    char request_id[RS_REQUEST_ID_MAX + 1];
+    size_t request_id_len;
     struct rs_http_state *state; /* private */
 } rs_request;
+
+/* 1 when text[0..len) may be kept as a request id: 1 to RS_REQUEST_ID_MAX
+ * bytes of [A-Za-z0-9._:-]. */
+int rs_request_id_valid(const char *text, size_t len);
+
+/* Writes a fresh id (32 lowercase hex digits: 128 random bits from a
+ * per-thread generator seeded from getrandom, no lock) and a NUL into out
+ * (at least 33 bytes). */
+void rs_request_id_generate(char out[33]);
 
 #define RS_RESPONSE_MAX_HEADERS 4
 
@@ -73,6 +91,18 @@ void rs_response_variant(rs_response *resp, int slot, const char *variant, uint6
 /* Adds an extra header (e.g. WWW-Authenticate); name and value must be
  * static strings. At most RS_RESPONSE_MAX_HEADERS; later ones are dropped. */
 void rs_response_header(rs_response *resp, const char *name, const char *value);
+
+/* Answering later, from another thread (e.g. after a group commit): the
+ * handler calls rs_request_defer and returns without a response; the pool
+ * thread is free at once (MHD suspends the connection). Later, exactly once,
+ * any thread calls rs_deferred_answer with the response (its bodies are
+ * stolen), and the answer is sent. The request (body, parameters) must not
+ * be used after the handler returns; the deferred handle stays valid until
+ * rs_deferred_answer. A deferred request counts as in flight until then,
+ * so rs_http_stop waits for it. */
+typedef struct rs_http_state rs_deferred;
+rs_deferred *rs_request_defer(rs_request *req);
+void rs_deferred_answer(rs_deferred *d, rs_response *resp);
 
 /* A request header's value (NULL when absent); lives as long as the request. */
 const char *rs_request_header(rs_request *req, const char *name);

@@ -24,6 +24,7 @@
 #include "blas_kernel.h"
 #include "config.h"
 #include "conffile.h"
+#include "events.h"
 #include "http.h"
 #include "log.h"
 #include "notify.h"
@@ -364,6 +365,7 @@ int main(int argc, char **argv)
     rs_http_server *srv = NULL;
     rs_watcher *watcher = NULL;
     rs_ops *ops = NULL;
+    rs_events *events = NULL;
     char *admin_token = NULL, *tls_cert = NULL, *tls_key = NULL;
     rs_api_keys *api_keys = NULL; /* the first set; later ones hang off retired configs */
     int loaded = 0;
@@ -400,6 +402,9 @@ int main(int argc, char **argv)
         goto out;
     check_config_variants(&cfg, reg);
     rs_api_attach_ops(api, ops);
+    if (cfg.events.dir && rs_events_open(&cfg.events, file ? file->ab : NULL, &events, &err) != 0)
+        goto out;
+    rs_api_attach_events(api, events);
     if (rs_watcher_start(watcher, &err) != 0) goto out;
     if (rs_http_start(&cfg.http, rs_api_routes, rs_api_n_routes, api, stats, &srv, &err) != 0) {
         rs_error_prefix(&err, "--listen %s", cfg.listen);
@@ -447,6 +452,7 @@ out:
     /* No request runs now; the watcher stops before the versions go, and
      * closes its stores only after them. */
     rs_watcher_stop(watcher);
+    rs_events_close(events); /* commits what is queued (nothing: no request runs) */
     rs_registry_free(reg);
     rs_api_free(api);
     rs_ops_free(ops);

@@ -159,6 +159,8 @@ static rs_loaded *choose(rs_ops *ops, const char *key, size_t len, int count, rs
             size_t idx = e * MAX_ARMS + (size_t)(a.arm - a.experiment->arms);
             choice->experiment = a.experiment->name;
             choice->assigned = a.arm->variant;
+            choice->experiment_index = (int)e;
+            choice->arm_index = (int)(a.arm - a.experiment->arms);
             rs_loaded *l = rs_registry_acquire(ops->reg, a.arm->variant, strlen(a.arm->variant));
             if (count) atomic_fetch_add_explicit(&set->assigned[idx], 1, memory_order_relaxed);
             if (l) return l;

@@ -42,6 +42,8 @@ typedef struct rs_ops_choice {
     const char *experiment; /* the deciding experiment, or NULL */
     const char *assigned;   /* the variant the experiment chose, or NULL */
     int fell_back;          /* that variant is not loaded: the default answered */
+    int experiment_index;   /* with experiment: its index in the config, and */
+    int arm_index;          /* the index of the assigned variant in it */
 } rs_ops_choice;
 
 /* A reference to the version that serves key (a user id or session key,
