@@ -43,6 +43,8 @@ typedef struct rs_server_config {
     struct rs_conffile *file;     /* its parsed content (owned) */
     double reload_interval;       /* seconds between store polls; 0: only on request */
     const char *admin_token_file; /* NULL: admin endpoints disabled */
+    const char *access_log;       /* NULL: none; "-": stderr */
+    unsigned access_log_one_in;   /* log one answer in this many */
     const char *api_keys_file;    /* NULL: the public routes need no key */
     const char *tls_cert_file;    /* with tls_key_file: HTTPS */
     const char *tls_key_file;

@@ -27,6 +27,7 @@
  */
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -39,6 +40,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "accesslog.h"
 #include "apikeys.h"
 #include "conns.h"
 #include "log.h"
@@ -56,6 +58,7 @@ struct rs_http_server {
     _Atomic unsigned in_flight;
     _Atomic int stopping;
     _Atomic(const rs_api_keys *) api_keys;
+    rs_access_log *access_log;
 };
 
 typedef struct query_value {
@@ -286,6 +289,34 @@ static void add_header(struct MHD_Response *r, const char *name, const char *val
 }
 
 /* Queues resp on the connection, records metrics, and releases resp's body. */
+/* One access-log line for an answer just queued. */
+static void log_access(rs_http_state *st, const rs_response *resp, int route, double latency,
+                       size_t bytes)
+{
+    char client[INET6_ADDRSTRLEN] = "-";
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(st->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, client, sizeof(client));
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, client, sizeof(client));
+    rs_http_server *srv = st->srv;
+    rs_access_entry e = {
+        .request_id = st->req.request_id,
+        .client = client,
+        .method = st->req.method ? st->req.method : "-",
+        .path = st->req.path ? st->req.path : "-",
+        .route = route < srv->n_routes ? srv->table[route].pattern : "unmatched",
+        .status = resp->status,
+        .latency_s = latency,
+        .bytes = bytes,
+        .variant = resp->variant,
+        .version = resp->version,
+    };
+    rs_access_log_write(srv->access_log, &e);
+}
+
 static enum MHD_Result send_response(rs_http_state *st, rs_response *resp, const char *allow)
 {
     rs_http_server *srv = st->srv;
@@ -345,8 +376,11 @@ static enum MHD_Result send_response(rs_http_state *st, rs_response *resp, const
     st->responded = 1;
     rs_conns_received(st->conn);
     int route = st->route >= 0 ? st->route : srv->n_routes;
+    double latency = rs_now() - st->start;
     rs_stats_request(srv->stats, route, resp->variant[0] ? resp->variant_slot : -1, resp->status,
-                     rs_now() - st->start);
+                     latency);
+    if (rs_access_log_wants(srv->access_log, st->req.request_id, resp->status))
+        log_access(st, resp, route, latency, len);
     return ret;
 }
 
@@ -473,6 +507,8 @@ static enum MHD_Result on_first_call(rs_http_state *st, const char *url, const c
                           "the query string has %u parameters; at most %d are accepted",
                           st->cut_params, RS_HTTP_MAX_QUERY_PARAMS);
     }
+    st->req.method = method; /* for the access log, matched or not */
+    st->req.path = url;
     rs_route_match m;
     char allow[96];
     int found = rs_router_match(srv->table, srv->n_routes, method, url, &m, allow, sizeof(allow));
@@ -731,6 +767,7 @@ int rs_http_start(const rs_http_config *cfg, const rs_http_route *routes, int n_
     srv->stats = stats;
     srv->max_body = cfg->max_body;
     atomic_init(&srv->api_keys, cfg->api_keys);
+    srv->access_log = cfg->access_log;
     unsigned max_conns = cfg->max_connections ? cfg->max_connections : 1024;
     rs_conns_config ccfg = {max_conns, cfg->max_per_address, cfg->request_timeout_s,
                             cfg->tls_cert_pem && cfg->tls_key_pem};

@@ -143,6 +143,7 @@ typedef struct rs_http_config {
     /* API keys for the routes not marked open (NULL: none needed). Borrowed;
      * replaced with rs_http_set_api_keys. */
     const struct rs_api_keys *api_keys;
+    struct rs_access_log *access_log; /* NULL: no access log; borrowed */
 } rs_http_config;
 
 /* A query string with more parameters is refused (414 uri_too_long). */

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "accesslog.h"
 #include "api.h"
 #include "apikeys.h"
 #include "blas_kernel.h"
@@ -368,6 +369,7 @@ int main(int argc, char **argv)
     rs_events *events = NULL;
     char *admin_token = NULL, *tls_cert = NULL, *tls_key = NULL;
     rs_api_keys *api_keys = NULL; /* the first set; later ones hang off retired configs */
+    rs_access_log *access_log = NULL;
     int loaded = 0;
     retired_config *retired = NULL;
     const rs_conffile *file = cfg.file;
@@ -382,6 +384,11 @@ int main(int argc, char **argv)
     if (cfg.admin_token_file && rs_admin_token_load(cfg.admin_token_file, &admin_token, &err) != 0)
         goto out;
     if (cfg.tls_cert_file && load_tls(&cfg, &tls_cert, &tls_key, &err) != 0) goto out;
+    if (cfg.access_log) {
+        if (rs_access_log_open(cfg.access_log, 1.0 / cfg.access_log_one_in, &access_log, &err) != 0)
+            goto out;
+        cfg.http.access_log = access_log;
+    }
     if (cfg.api_keys_file) {
         if (rs_api_keys_load(cfg.api_keys_file, &api_keys, &err) != 0) goto out;
         cfg.http.api_keys = api_keys;
@@ -434,6 +441,8 @@ int main(int argc, char **argv)
         if (sig != SIGHUP) break;
         if (cfg.config_file || cfg.api_keys_file)
             reload_config(argc, argv, &cfg, ops, watcher, srv, &retired);
+        if (access_log && rs_access_log_reopen(access_log, &err) != 0)
+            rs_log(RS_LOG_ERROR, "SIGHUP: %s (logging on to the old file)", err.msg);
         rs_log(RS_LOG_INFO, "SIGHUP: checking the store for new versions");
         rs_watcher_request(watcher);
     }
@@ -461,6 +470,7 @@ out:
     rs_store_close(store);
     free(admin_token);
     rs_api_keys_free(api_keys);
+    rs_access_log_close(access_log); /* after the daemon stopped: no writer left */
     free(tls_cert);
     if (tls_key) {
         memset(tls_key, 0, strlen(tls_key)); /* the secret does not linger in freed memory */

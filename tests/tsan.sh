@@ -53,7 +53,7 @@ for u in test_server_watcher test_server_http test_server_outcomes; do
     CK_FORK=no "${RUN[@]}" "$B/tests/$u" || rc=1
 done
 for t in ops_reload ops_corrupt store_faults server_edge ops_config_reload ops_pin server_apikeys \
-    ops_notify events_fresh events_durability events_ab trainer_events; do
+    ops_notify server_accesslog events_fresh events_durability events_ab trainer_events; do
     echo "== $t against the TSan server"
     "${RUN[@]}" bash tests/integration/$t.sh
     s=$?
