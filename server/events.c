@@ -20,8 +20,6 @@
 #include "registry.h"
 #include "request.h"
 
-#define MAX_LISTED_ERRORS 20 /* bad events named in one 422 */
-
 /* One POST's events waiting for the writer. */
 typedef struct batch {
     struct batch *next;
@@ -45,7 +43,7 @@ struct rs_events {
     int stop, writer_started;
     pthread_t writer;
     double tokens, refilled; /* the rate's token bucket (under lock) */
-    uint64_t last_seq;
+    uint64_t last_seq;       /* the last sequence number committed (writer only) */
     uint64_t *writer_hashes; /* the writer's copy of an impression's items */
     /* Counters. */
     _Atomic uint64_t accepted, rejected, limited, busy, failed, commits, loaded, fresh_used;

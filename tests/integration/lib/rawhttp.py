@@ -120,6 +120,9 @@ def expect_json_error(name, data, status, code):
         return "body is not a JSON error: %r" % body[:120]
     if err.get("code") != code:
         return "code %r, expected %r" % (err.get("code"), code)
+    rid = headers.get("x-request-id", "")
+    if len(rid) != 32 or rid.strip("0123456789abcdef"):
+        return "no fresh X-Request-Id on a %d %s: %r" % (status, code, rid)
     return None
 
 
