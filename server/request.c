@@ -127,8 +127,8 @@ static int parse_ids(const char *field, json_t *v, uint32_t max, rs_id **out, ui
 {
     if (!json_is_array(v))
         return rs_request_fail(e, 400, "invalid_request",
-                               "\"%s\" must be an array of item id strings, got %s", field,
-                               rs_json_type_name(v));
+                               "\"%s\" must be an array of item ids (strings or integers), got %s",
+                               field, rs_json_type_name(v));
     size_t count = json_array_size(v);
     if (count > max)
         return rs_request_fail(e, 422, "out_of_range",
@@ -140,9 +140,10 @@ static int parse_ids(const char *field, json_t *v, uint32_t max, rs_id **out, ui
         json_t *item = json_array_get(v, i);
         if (!json_is_string(item)) {
             free(ids);
-            return rs_request_fail(e, 400, "invalid_request",
-                                   "\"%s\"[%zu] must be an item id string, got %s", field, i,
-                                   rs_json_type_name(item));
+            return rs_request_fail(
+                e, 400, "invalid_request",
+                "\"%s\"[%zu] must be an item id (a string or an integer), got %s", field, i,
+                rs_json_type_name(item));
         }
         ids[i].ptr = json_string_value(item);
         ids[i].len = json_string_length(item);
@@ -159,6 +160,35 @@ static int parse_string(const char *field, json_t *v, rs_id *out, rs_request_err
                                rs_json_type_name(v));
     out->ptr = json_string_value(v);
     out->len = json_string_length(v);
+    return 0;
+}
+
+/* Ids that are JSON integers (MovieLens-style numeric ids: {"user": 42,
+ * "history": [1, 2]}) become the strings they stand for, in the document
+ * itself, so that rs_id can point into it like for string ids. Other
+ * numbers (1.5, 1e3) stay what they are and are refused later. */
+static json_t *id_string(json_t *v)
+{
+    char text[32];
+    snprintf(text, sizeof(text), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    return json_string(text);
+}
+
+static int stringify_ids(json_t *root, rs_request_error *e)
+{
+    static const char *const scalars[] = {"user", "session"}, *const lists[] = {"history",
+                                                                                "exclude"};
+    for (size_t k = 0; k < 2; k++) {
+        json_t *v = json_object_get(root, scalars[k]);
+        if (json_is_integer(v) && json_object_set_new(root, scalars[k], id_string(v)) != 0)
+            return rs_request_fail(e, 503, "out_of_memory", "out of memory reading ids");
+        json_t *list = json_object_get(root, lists[k]);
+        for (size_t i = 0; json_is_array(list) && i < json_array_size(list); i++) {
+            json_t *item = json_array_get(list, i);
+            if (json_is_integer(item) && json_array_set_new(list, i, id_string(item)) != 0)
+                return rs_request_fail(e, 503, "out_of_memory", "out of memory reading ids");
+        }
+    }
     return 0;
 }
 
@@ -258,7 +288,7 @@ int rs_reco_request_parse(const char *body, size_t len, const rs_limits *lim, rs
         return -1;
     }
     out->root = root;
-    if (parse_fields(root, lim, out, e) != 0) {
+    if (stringify_ids(root, e) != 0 || parse_fields(root, lim, out, e) != 0) {
         rs_reco_request_free(out);
         return -1;
     }

@@ -158,12 +158,32 @@ START_TEST(test_bad_encoding_is_400)
 }
 END_TEST
 
+/* Integer ids (numeric ids in the training data) read as their decimal
+ * strings; other numbers are not ids. */
+START_TEST(test_integer_ids_are_their_strings)
+{
+    rs_reco_request r;
+    rs_request_error e;
+    const char body[] = "{\"user\":7,\"history\":[\"a\",3,-12],\"exclude\":[1000000000000]}";
+    ck_assert_int_eq(rs_reco_request_parse(body, sizeof(body) - 1, &lim, &r, &e), 0);
+    ck_assert_uint_eq(r.user.len, 1);
+    ck_assert(memcmp(r.user.ptr, "7", 1) == 0);
+    ck_assert_uint_eq(r.n_history, 3);
+    ck_assert(r.history[1].len == 1 && memcmp(r.history[1].ptr, "3", 1) == 0);
+    ck_assert(r.history[2].len == 3 && memcmp(r.history[2].ptr, "-12", 3) == 0);
+    ck_assert(r.exclude[0].len == 13 && memcmp(r.exclude[0].ptr, "1000000000000", 13) == 0);
+    rs_reco_request_free(&r);
+    ck_assert_int_eq(status_of("{\"user\":7.5}"), 400);
+    ck_assert_int_eq(status_of("{\"history\":[1e3]}"), 400);
+    ck_assert_int_eq(status_of("{\"history\":[true]}"), 400);
+}
+END_TEST
+
 START_TEST(test_wrong_types_are_400)
 {
-    ck_assert_int_eq(status_of("{\"user\":7}"), 400);
     ck_assert_int_eq(status_of("{\"user\":[\"a\"]}"), 400);
     ck_assert_int_eq(status_of("{\"history\":\"a\"}"), 400);
-    ck_assert_int_eq(status_of("{\"history\":[\"a\",3]}"), 400);
+    ck_assert_int_eq(status_of("{\"history\":[\"a\",3.5]}"), 400);
     ck_assert_int_eq(status_of("{\"history\":[null]}"), 400);
     ck_assert_int_eq(status_of("{\"history\":[[\"a\"]]}"), 400);
     ck_assert_int_eq(status_of("{\"user\":\"a\",\"n\":\"5\"}"), 400);
@@ -381,6 +401,7 @@ Suite *server_request_suite(void)
     tcase_add_test(tc, test_too_many_values_refused_before_parsing);
     tcase_add_test(tc, test_bad_encoding_is_400);
     tcase_add_test(tc, test_wrong_types_are_400);
+    tcase_add_test(tc, test_integer_ids_are_their_strings);
     tcase_add_test(tc, test_ranges_are_422);
     tcase_add_test(tc, test_list_lengths);
     tcase_add_test(tc, test_depth_limit);
