@@ -2,7 +2,8 @@
 # server_tls.sh - HTTPS (libmicrohttpd with GnuTLS): recserve with
 # --tls-cert/--tls-key answers over TLS with a test certificate made by
 # openssl, refuses to start on a missing, mismatched or non-PEM key with a
-# clear message, and the API, edge and hostile-client scenarios pass over
+# clear message, survives 1,500 mutated requests through TLS
+# (lib/tlsfuzz.py), and the API, edge and hostile-client scenarios pass over
 # TLS too (each re-run with RECSYS_TLS=1, see lib/server.sh).
 set -u
 cd "$(dirname "$0")/../.."
@@ -35,6 +36,12 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 chmod 600 "$T/other.key"
 run_fails 1 "could not start the HTTPS server" --store "$T/store" --listen 127.0.0.1:0 \
     --tls-cert "$T/tls/cert.pem" --tls-key "$T/other.key"
+
+# Mutated HTTP through TLS (the libFuzzer target drives plain sockets).
+start_server --tls-cert "$T/tls/cert.pem" --tls-key "$T/tls/key.pem" --timeout 2 --request-timeout 1
+python3 tests/integration/lib/tlsfuzz.py "$PORT" "$T/tls/cert.pem" "${TLS_FUZZ_INPUTS:-1500}" 2026 ||
+    fail "the TLS fuzz run"
+stop_server
 
 # The other scenarios, over TLS.
 for scenario in server_api server_edge server_hostile; do
