@@ -51,6 +51,7 @@ mkdir -p "$N/tmp"
         -e 's/^upstream recsys_replicas {/upstream recsys_replicas {\n    hash $recsys_user consistent;/' \
         deploy/nginx/recsys.conf
 } >"$N/recsys.conf"
+cp deploy/nginx/recsys-proxy.conf "$N/"
 grep -q 'hash $recsys_user consistent;' "$N/recsys.conf" && grep -q "$PORT_A" "$N/recsys.conf" ||
     fail "deploy/nginx/recsys.conf no longer has the expected upstream/server lines"
 cat >"$N/nginx.conf" <<EOF
