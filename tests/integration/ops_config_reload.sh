@@ -8,10 +8,7 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/lib/server.sh
 need_binaries
-LOADGEN=${LOADGEN:-${BUILD:-build}/tools/loadgen}
-[ -x "$LOADGEN" ] || skip "skipped: $LOADGEN is not built"
-LOAD_PID=
-trap '[ -n "$LOAD_PID" ] && kill -KILL "$LOAD_PID" 2>/dev/null; cleanup' EXIT
+need_loadgen
 
 make_store a b
 "$RECTRAIN" --data "$DATA" --model vae --epochs 1 --hidden 16 --latent 4 --seed 9 --threads 1 \
@@ -48,9 +45,7 @@ hup_and_wait() { # sends SIGHUP, waits for the log line matching $1
 
 config 9 1
 start_server --config "$T/recserve.json" --reload-interval 0.25
-"$LOADGEN" --port "$PORT" --path '/v1/users/u{u}/recommendations?n=10' --users 300 \
-    --connections 4 --duration 30 >"$T/load.out" 2>"$T/load.err" &
-LOAD_PID=$!
+start_load 30
 sleep 1
 
 before=$(share_b)
@@ -93,13 +88,6 @@ grep -q "SIGHUP: a unpinned" "$T/server.log" || fail "the unpin is not logged"
 sleep 0.6
 grep -q " DEBUG " "$T/server.log" || fail "log level debug wrote no DEBUG line"
 
-kill -INT "$LOAD_PID"
-wait "$LOAD_PID"
-LOAD_PID=
-failed=$(awk '$1 == "failed" { print $2 }' "$T/load.out")
-requests=$(awk '$1 == "requests" { print $2 }' "$T/load.out")
-echo "load: $requests requests, $failed failed, during 4 SIGHUPs"
-[ "$failed" = 0 ] || fail "$failed of $requests requests failed around the reloads"
-[ "${requests:-0}" -gt 500 ] || fail "only ${requests:-0} requests were made"
+stop_load 500 "during 4 SIGHUPs"
 stop_server
 finish

@@ -12,10 +12,7 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/lib/server.sh
 need_binaries
-LOADGEN=${LOADGEN:-${BUILD:-build}/tools/loadgen}
-[ -x "$LOADGEN" ] || skip "skipped: $LOADGEN is not built"
-LOAD_PID=
-trap '[ -n "$LOAD_PID" ] && kill -KILL "$LOAD_PID" 2>/dev/null; cleanup' EXIT
+need_loadgen
 
 publish() {
     "$RECTRAIN" --data "$DATA" --test "$T/data/test.tsv" --model vae --epochs 1 --hidden 32 \
@@ -56,9 +53,7 @@ for body in '{"variant":"default"}' '{"variant":"default","version":0}' '{"versi
 done
 [ "$(served)" = 3 ] || fail "a refused pin changed the served version to $(served)"
 
-"$LOADGEN" --port "$PORT" --path '/v1/users/u{u}/recommendations?n=10' --users 300 \
-    --connections 4 --duration 60 >"$T/load.out" 2>"$T/load.err" &
-LOAD_PID=$!
+start_load 60
 sleep 1
 
 PIN_AT=$(date +%s.%N)
@@ -88,20 +83,9 @@ WHAT="unpin" admin unpin '{"variant":"default"}'
 WHAT="unpin" expect 200
 [ "$(served)" = 4 ] || fail "version 4 (current) is not served right after the unpin: $(served)"
 sleep 1
-kill -INT "$LOAD_PID"
-wait "$LOAD_PID"
-LOAD_PID=
-cat "$T/load.out"
-
-failed=$(awk '$1 == "failed" { print $2 }' "$T/load.out")
-requests=$(awk '$1 == "requests" { print $2 }' "$T/load.out")
-[ "$failed" = 0 ] || fail "$failed of $requests requests failed around the pin and unpin"
-[ "${requests:-0}" -gt 500 ] || fail "only ${requests:-0} requests were made"
-lag() { # lag VERSION SINCE: when the load generator first saw VERSION, after SINCE
-    awk -v v="$1" -v t="$2" '$1 == "version" && $2 == "default" && $3 == v { printf "%.3f", $4 - t }' "$T/load.out"
-}
-pin_lag=$(lag 1 "$PIN_AT")
-unpin_lag=$(lag 4 "$UNPIN_AT")
+stop_load 500 "around the pin and unpin"
+pin_lag=$(load_seen 1 4 "$PIN_AT")
+unpin_lag=$(load_seen 4 4 "$UNPIN_AT")
 echo "pinned version 1 first answered ${pin_lag:-never} s after the pin; version 4 ${unpin_lag:-never} s after the unpin"
 awk -v l="${pin_lag:-99}" 'BEGIN { exit !(l >= 0 && l <= 2.0) }' || fail "the pinned version answered ${pin_lag:-never} s after the pin"
 awk -v l="${unpin_lag:-99}" 'BEGIN { exit !(l >= 0 && l <= 2.0) }' || fail "the current version answered ${unpin_lag:-never} s after the unpin"

@@ -11,11 +11,8 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/lib/server.sh
 need_binaries
-LOADGEN=${LOADGEN:-${BUILD:-build}/tools/loadgen}
-[ -x "$LOADGEN" ] || skip "skipped: $LOADGEN is not built"
+need_loadgen
 RELOADS=${RELOADS:-20}
-LOAD_PID=
-trap '[ -n "$LOAD_PID" ] && kill -KILL "$LOAD_PID" 2>/dev/null; cleanup' EXIT
 
 make_store
 start_server --reload-interval 0.25 ${SERVER_ARGS:-}
@@ -49,9 +46,7 @@ wait_serving() {
     return 1
 }
 
-"$LOADGEN" --port "$PORT" --path '/v1/users/u{u}/recommendations?n=10' --users 300 \
-    --connections 4 --duration 100 >"$T/load.out" 2>"$T/load.err" &
-LOAD_PID=$!
+start_load 100
 sleep 0.5
 
 declare -A PUBLISHED_AT
@@ -68,16 +63,8 @@ for k in $(seq "$RELOADS"); do
 done
 echo "published $RELOADS versions in $((SECONDS - start)) s"
 sleep 0.5
-kill -INT "$LOAD_PID"
-wait "$LOAD_PID"
-LOAD_PID=
-cat "$T/load.out"
-
 # No failed request; the load really ran.
-failed=$(awk '$1 == "failed" { print $2 }' "$T/load.out")
-requests=$(awk '$1 == "requests" { print $2 }' "$T/load.out")
-[ "$failed" = 0 ] || fail "$failed of $requests requests failed during the reloads"
-[ "${requests:-0}" -gt 1000 ] || fail "only ${requests:-0} requests were made"
+stop_load 1000 "during the reloads"
 
 # Every published version answered within 2 s of its publish.
 worst=0

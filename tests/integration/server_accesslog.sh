@@ -9,8 +9,7 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/lib/server.sh
 need_binaries
-LOADGEN=${LOADGEN:-${BUILD:-build}/tools/loadgen}
-[ -x "$LOADGEN" ] || skip "skipped: $LOADGEN is not built"
+need_loadgen
 make_store
 LOG=$T/access.log
 start_server --access-log "$LOG"

@@ -16,12 +16,9 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/lib/server.sh
 need_binaries
-LOADGEN=${LOADGEN:-${BUILD:-build}/tools/loadgen}
+need_loadgen
 CORRUPT=${BUILD:-build}/tools/corrupt_tool
-[ -x "$LOADGEN" ] || skip "skipped: $LOADGEN is not built"
 [ -x "$CORRUPT" ] || skip "skipped: $CORRUPT is not built"
-LOAD_PID=
-trap '[ -n "$LOAD_PID" ] && kill -KILL "$LOAD_PID" 2>/dev/null; cleanup' EXIT
 
 publish() {
     "$RECTRAIN" --data "$DATA" --test "$T/data/test.tsv" --model vae --epochs 1 --hidden 32 \
@@ -65,9 +62,7 @@ served() {
 [ "$(served)" = 4 ] || fail "version 4 is not served at start: $(served)"
 
 echo "-- set-current under load"
-"$LOADGEN" --port "$PORT" --path '/v1/users/u{u}/recommendations?n=10' --users 300 \
-    --connections 4 --duration 60 >"$T/load.out" 2>"$T/load.err" &
-LOAD_PID=$!
+start_load 60
 sleep 1
 BACK_AT=$(date +%s.%N)
 store set-current "$T/store" default 1 || fail "set-current to version 1 failed"
@@ -78,20 +73,9 @@ store set-current "$T/store" default 4 || fail "set-current back to version 4 fa
 sleep 2.5
 store rm "$T/store" default 2 || fail "rm of version 2 (not current) failed while serving"
 sleep 0.5
-kill -INT "$LOAD_PID"
-wait "$LOAD_PID"
-LOAD_PID=
-cat "$T/load.out"
-failed=$(awk '$1 == "failed" { print $2 }' "$T/load.out")
-requests=$(awk '$1 == "requests" { print $2 }' "$T/load.out")
-[ "$failed" = 0 ] || fail "$failed of $requests requests failed around set-current and rm"
-[ "${requests:-0}" -gt 500 ] || fail "only ${requests:-0} requests were made"
-# loadgen prints, per version, when it first and last answered.
-seen() { # seen VERSION FIELD(4 first, 5 last) SINCE
-    awk -v v="$1" -v f="$2" -v t="$3" '$1 == "version" && $2 == "default" && $3 == v { printf "%.3f", $f - t }' "$T/load.out"
-}
-back=$(seen 1 4 "$BACK_AT")
-fwd=$(seen 1 5 "$FWD_AT")
+stop_load 500 "around set-current and rm"
+back=$(load_seen 1 4 "$BACK_AT")
+fwd=$(load_seen 1 5 "$FWD_AT")
 echo "version 1 first answered ${back:-never} s after set-current 1, last ${fwd:-never} s after set-current 4"
 awk -v l="${back:-99}" 'BEGIN { exit !(l >= 0 && l <= 2.0) }' || fail "the rolled-back version answered ${back:-never} s after set-current"
 awk -v l="${fwd:-99}" 'BEGIN { exit !(l >= 0 && l <= 2.0) }' || fail "version 1 still answered ${fwd:-never} s after set-current 4"

@@ -197,6 +197,49 @@ beats_popularity() {
     awk -v a="$got" -v b="$pop" 'BEGIN { exit !(a > 1.2 * b) }' || fail "$1 does not beat popularity"
 }
 
+# The load generator (tests/tools/loadgen) for scenarios under load.
+# need_loadgen: skips without it, and kills a running load on exit.
+LOAD_PID=
+need_loadgen() {
+    LOADGEN=${LOADGEN:-${BUILD:-build}/tools/loadgen}
+    [ -x "$LOADGEN" ] || skip "skipped: $LOADGEN is not built"
+    trap '[ -n "$LOAD_PID" ] && kill -KILL "$LOAD_PID" 2>/dev/null; cleanup' EXIT
+}
+
+# start_load SECONDS [LOADGEN ARGS...]: 4 keep-alive connections asking
+# known users' recommendations (or the path given) in the background, its
+# summary in $T/load.out.
+start_load() {
+    local seconds=$1
+    shift
+    "$LOADGEN" --port "$PORT" --path '/v1/users/u{u}/recommendations?n=10' --users 300 \
+        --connections 4 --duration "$seconds" "$@" >"$T/load.out" 2>"$T/load.err" &
+    LOAD_PID=$!
+}
+
+# stop_load MIN_REQUESTS WHAT: stops it, prints its summary, and fails the
+# scenario unless no request failed and at least MIN_REQUESTS were made.
+# Sets LOAD_REQUESTS. loadgen's "version VARIANT N FIRST LAST COUNT" lines
+# say when each version answered (load_seen).
+stop_load() {
+    kill -INT "$LOAD_PID"
+    wait "$LOAD_PID"
+    LOAD_PID=
+    cat "$T/load.out"
+    local failed
+    failed=$(awk '$1 == "failed" { print $2 }' "$T/load.out")
+    LOAD_REQUESTS=$(awk '$1 == "requests" { print $2 }' "$T/load.out")
+    [ "$failed" = 0 ] || fail "$failed of $LOAD_REQUESTS requests failed $2"
+    [ "${LOAD_REQUESTS:-0}" -gt "$1" ] || fail "only ${LOAD_REQUESTS:-0} requests were made $2"
+}
+
+# load_seen VERSION FIELD SINCE: seconds from SINCE to when the load first
+# (FIELD 4) or last (FIELD 5) saw variant default at VERSION; empty: never.
+load_seen() {
+    awk -v v="$1" -v f="$2" -v t="$3" \
+        '$1 == "version" && $2 == "default" && $3 == v { printf "%.3f", $f - t }' "$T/load.out"
+}
+
 finish() {
     if [ "$FAILS" -ne 0 ]; then
         echo "$FAILS check(s) failed; server log:"
