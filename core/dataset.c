@@ -257,6 +257,8 @@ typedef struct file_info {
     uint64_t lines, rows;
     int header_skipped;
     char sep[4];
+    uint64_t weighted, timestamped; /* rows with a third, a fourth field */
+    uint64_t quoted;                /* rows with a quoted field */
 } file_info;
 
 /* Called for each data row; weight is 1 when the row has none. */
@@ -307,26 +309,71 @@ static const char *sep_name(const char *sep)
     return sep[0] == '\t' ? "tab" : sep[0] == ',' ? "comma" : "'::'";
 }
 
+/* What split_fields found wrong with a quoted field (CSV quoting, as
+ * spreadsheets and pandas write it: "a field, with the separator"). */
+enum {
+    QUOTE_UNTERMINATED = -1, /* no closing quote on the line */
+    QUOTE_ESCAPED = -2,      /* a doubled quote ("") inside: ids cannot hold one */
+    QUOTE_TRAILING = -3,     /* text between the closing quote and the separator */
+    QUOTE_INSIDE = -4,       /* a quote inside a field that does not start with one */
+};
+
+static const char *find_sep(const char *p, const char *end, const char *sep, size_t sep_len)
+{
+    if (sep_len == 1) return memchr(p, sep[0], (size_t)(end - p));
+    return memmem(p, (size_t)(end - p), sep, sep_len);
+}
+
 /* Splits a line into at most MAX_FIELDS fields; returns the field count,
- * or MAX_FIELDS + 1 when there are more. */
+ * or MAX_FIELDS + 1 when there are more, or a QUOTE_ code (*bad: the
+ * field's index). A field that starts with a double quote runs to the next
+ * one and may contain the separator; the quotes are not part of it.
+ * *quoted is set when a field was quoted. */
 static int split_fields(const char *line, size_t len, const char *sep, size_t sep_len,
-                        const char **f, size_t *flen)
+                        const char **f, size_t *flen, int *quoted, int *bad)
 {
     int n = 0;
     const char *p = line, *end = line + len;
+    *quoted = 0;
     for (;;) {
-        const char *q;
-        if (sep_len == 1)
-            q = memchr(p, sep[0], (size_t)(end - p));
-        else
-            q = memmem(p, (size_t)(end - p), sep, sep_len);
         if (n == MAX_FIELDS) return MAX_FIELDS + 1;
-        f[n] = p;
-        flen[n] = (size_t)((q ? q : end) - p);
+        *bad = n;
+        const char *q;
+        if (p < end && *p == '"') {
+            const char *close = memchr(p + 1, '"', (size_t)(end - p - 1));
+            if (!close) return QUOTE_UNTERMINATED;
+            if (close + 1 < end && close[1] == '"') return QUOTE_ESCAPED;
+            q = find_sep(close + 1, end, sep, sep_len);
+            for (const char *t = close + 1; t < (q ? q : end); t++)
+                if (*t != ' ' && *t != '\r') return QUOTE_TRAILING;
+            f[n] = p + 1;
+            flen[n] = (size_t)(close - p - 1);
+            *quoted = 1;
+        } else {
+            q = find_sep(p, end, sep, sep_len);
+            f[n] = p;
+            flen[n] = (size_t)((q ? q : end) - p);
+            if (memchr(f[n], '"', flen[n])) return QUOTE_INSIDE;
+        }
         n++;
         if (!q) return n;
         p = q + sep_len;
     }
+}
+
+static int quote_error(const char *path, uint64_t line, int code, int field, const char *sep,
+                       rs_error *err)
+{
+    static const char *const what[] = {
+        "an opening double quote has no closing one on the line (quoted fields cannot span lines)",
+        "a doubled quote (\"\") inside a quoted field: ids with quotes are not supported",
+        "text follows the closing quote before the next separator",
+        "a double quote inside a field that does not start with one",
+    };
+    return rs_fail(err,
+                   "%s:%llu: field %d: %s (separator %s; quoted fields are read when the "
+                   "whole field is quoted)",
+                   path, (unsigned long long)line, field + 1, what[-code - 1], sep_name(sep));
 }
 
 static int is_blank(const char *s, size_t len)
@@ -381,7 +428,9 @@ static int parse_buffer(const char *path, const char *buf, size_t len, int heade
                                path, (unsigned long long)line);
             sep_len = strlen(info->sep);
         }
-        int nf = split_fields(start, n, info->sep, sep_len, f, flen);
+        int quoted, bad_field;
+        int nf = split_fields(start, n, info->sep, sep_len, f, flen, &quoted, &bad_field);
+        if (nf < 0) return quote_error(path, line, nf, bad_field, info->sep, err);
         if (first && header_mode != 0) {
             double v;
             int header = header_mode == 1;
@@ -419,6 +468,9 @@ static int parse_buffer(const char *path, const char *buf, size_t len, int heade
                            (unsigned long long)line, shown);
         }
         info->rows++;
+        info->weighted += nf >= 3;
+        info->timestamped += nf == 4;
+        info->quoted += quoted;
         if (fn(ctx, f[0], flen[0], f[1], flen[1], weight, line, err) != 0) return -1;
     }
     info->lines = line;
@@ -744,6 +796,11 @@ static int load_train(const rs_data_options *o, rs_dataset *d, rs_csr *all, rs_e
     r->header_skipped = info.header_skipped;
     memcpy(r->separator, info.sep, sizeof(r->separator));
     r->rows_read = info.rows;
+    r->rows_weighted = info.weighted;
+    r->rows_timestamped = info.timestamped;
+    r->rows_quoted = info.quoted;
+    r->min_rating_applied = o->has_min_rating;
+    r->min_rating = o->min_rating;
     r->below_min_rating = c.below;
     if (info.rows == 0) {
         rs_fail(err, "%s: no data rows (%llu lines)", o->train_path,

@@ -103,9 +103,17 @@ void rs_data_options_default(rs_data_options *o);
 typedef struct rs_data_report {
     /* train file */
     uint64_t lines_read;
-    int header_skipped;        /* 1 when the first line was taken as a header */
-    char separator[4];         /* "\t", "," or "::" */
-    uint64_t rows_read;        /* data rows (not blank, not the header) */
+    int header_skipped; /* 1 when the first line was taken as a header */
+    char separator[4];  /* "\t", "," or "::" */
+    uint64_t rows_read; /* data rows (not blank, not the header) */
+    /* Which columns the rows had and what became of them (the report says
+     * so: a rating column without --min-rating is ignored). */
+    uint64_t rows_weighted;    /* rows with a third field (weight / rating) */
+    uint64_t rows_timestamped; /* rows with a fourth field (timestamp) */
+    uint64_t rows_quoted;      /* rows with a quoted field */
+    int min_rating_applied;
+    double min_rating;
+    int timestamps_used;       /* the split ordered the rows by time */
     uint64_t below_min_rating; /* rows dropped by min_rating */
     uint64_t duplicates;       /* repeated (user, item) rows dropped */
     uint32_t kcore_rounds;

@@ -872,6 +872,67 @@ START_TEST(test_seen_set)
 }
 END_TEST
 
+/* --------------------------------------------------- quotes and columns */
+
+START_TEST(test_quoted_fields_and_columns)
+{
+    rs_data_options o;
+    rs_dataset d;
+    rs_error err;
+    options_for(&o, write_text("userId,movieId,rating,timestamp\n"
+                               "\"u 1\",\"Toy Story, 1995\",4,10\n"
+                               "u2,\"Toy Story, 1995\" ,5,11\n"
+                               "\"u 1\",plain,2,12\n"
+                               "u3,plain,3\n"));
+    ck_assert_msg(load(&o, &d, &err) == 0, "%s", err.msg);
+    check_dataset(&d);
+    ck_assert_uint_eq(rs_idtable_count(d.items), 2);
+    ck_assert(has(&d.train, uidx(&d, "u 1"), iidx(&d, "Toy Story, 1995")));
+    ck_assert(has(&d.train, uidx(&d, "u2"), iidx(&d, "Toy Story, 1995")));
+    ck_assert_uint_eq(d.report.rows_read, 4);
+    ck_assert_uint_eq(d.report.rows_weighted, 4);
+    ck_assert_uint_eq(d.report.rows_timestamped, 3);
+    ck_assert_uint_eq(d.report.rows_quoted, 3);
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    rs_data_report_print(&d.report, f);
+    fclose(f);
+    ck_assert_msg(strstr(text, "weight (4 rows; ignored: every row counts as one interaction") &&
+                      strstr(text, "timestamp (3 rows; ignored") &&
+                      strstr(text, "3 rows had quoted fields"),
+                  "%s", text);
+    free(text);
+    rs_dataset_free(&d);
+    /* With --min-rating the weight column is used. */
+    o.has_min_rating = 1;
+    o.min_rating = 4;
+    ck_assert_msg(load(&o, &d, &err) == 0, "%s", err.msg);
+    f = open_memstream(&text, &size);
+    rs_data_report_print(&d.report, f);
+    fclose(f);
+    ck_assert_msg(strstr(text, "used: rows below --min-rating 4 are not trained on"), "%s", text);
+    free(text);
+    rs_dataset_free(&d);
+    /* Quotes the reader cannot take say that quotes are the problem. */
+    static const struct {
+        const char *text, *says;
+    } bad[] = {
+        {"u,i\n\"a,b\n", ":2: field 1: an opening double quote has no closing one"},
+        {"u,i\na,\"b\"\"c\"\n", ":2: field 2: a doubled quote"},
+        {"u,i\n\"a\"x,b\n", ":2: field 1: text follows the closing quote"},
+        {"u,i\na,b\"c\n", ":2: field 2: a double quote inside a field"},
+    };
+    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+        options_for(&o, write_text(bad[k].text));
+        expect_error(&o, o.train_path);
+        ck_assert_int_eq(load(&o, &d, &err), -1);
+        ck_assert_msg(strstr(err.msg, bad[k].says) && strstr(err.msg, "quoted fields are read"),
+                      "%s", err.msg);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("dataset");
@@ -891,6 +952,7 @@ int main(void)
     tcase_add_test(tc, test_validation_carve_out);
     tcase_add_test(tc, test_file_split_unknown_ids);
     tcase_add_test(tc, test_seen_set);
+    tcase_add_test(tc, test_quoted_fields_and_columns);
     tcase_add_test(tc, test_ml100k_counts);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
