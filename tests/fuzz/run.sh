@@ -36,7 +36,7 @@ build fuzz_request tests/fuzz/fuzz_request.c server/request.c server/router.c co
 build fuzz_jsonbuf tests/fuzz/fuzz_jsonbuf.c server/jsonbuf.c
 build fuzz_http tests/fuzz/fuzz_http.c server/http.c server/conns.c server/stats.c \
     server/router.c server/log.c core/names.c core/common.c
-build fuzz_dataset tests/fuzz/fuzz_dataset.c core/dataset.c core/idtable.c core/rng.c core/common.c
+build fuzz_dataset tests/fuzz/fuzz_dataset.c core/dataset.c core/dataset_parse.c core/idtable.c core/rng.c core/common.c
 
 # Seeds: every JSON example of the API contract, plus requests that reach
 # each branch of the validator and the router.
