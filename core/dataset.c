@@ -535,7 +535,8 @@ static int check_options(const rs_data_options *o, rs_error *err)
     }
     if (o->split < RS_SPLIT_FILE || o->split > RS_SPLIT_TIME)
         return rs_fail(err, "unknown split %d", (int)o->split);
-    if (o->valid_users && !(o->valid_fraction > 0 && o->valid_fraction < 1))
+    if ((o->valid_users || o->valid_users_auto) &&
+        !(o->valid_fraction > 0 && o->valid_fraction < 1))
         return rs_fail(err, "validation fraction must be in (0, 1), got %g", o->valid_fraction);
     return 0;
 }
@@ -819,7 +820,9 @@ static int split_data(const rs_data_options *o, rs_dataset *d, rs_csr *all, cons
 static int carve_validation(const rs_data_options *o, rs_dataset *d, rs_error *err)
 {
     rs_data_report *r = &d->report;
-    if (o->valid_users == 0) {
+    uint32_t want =
+        o->valid_users_auto ? RS_MIN(o->valid_users_auto, d->train.n_rows / 10) : o->valid_users;
+    if (want == 0) {
         if (csr_copy(&d->train, &d->known, err) != 0) return -1;
         return csr_alloc(&d->valid, d->train.n_rows, d->train.n_cols, 0, err);
     }
@@ -830,7 +833,7 @@ static int carve_validation(const rs_data_options *o, rs_dataset *d, rs_error *e
     uint32_t min_len = RS_MAX(o->min_split_items, 2);
     uint8_t *pick = rs_calloc(d->train.n_rows, 1, err);
     if (!pick) return -1;
-    int64_t n = pick_rows(&d->train, NULL, min_len, o->valid_users, &pick_stream, pick, NULL, err);
+    int64_t n = pick_rows(&d->train, NULL, min_len, want, &pick_stream, pick, NULL, err);
     rs_csr kept = {0};
     int rc = -1;
     if (n < 0) goto done;

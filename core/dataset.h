@@ -92,6 +92,9 @@ typedef struct rs_data_options {
      * items (at least 1, keeping at least 1) from train to valid. 0 = none. */
     uint32_t valid_users;
     double valid_fraction; /* default 0.2 */
+    /* When not 0: valid_users is min(valid_users_auto, 10% of the users),
+     * counted after the split (one load instead of a probe load first). */
+    uint32_t valid_users_auto;
     uint64_t seed;
 } rs_data_options;
 
