@@ -40,7 +40,7 @@ PKGS      = openblas lmdb jansson libmicrohttpd
 
 DEBIAN_PACKAGES = build-essential pkg-config libopenblas-openmp-dev liblmdb-dev lmdb-utils \
                   libjansson-dev libmicrohttpd-dev check curl python3 python3-numpy \
-                  nginx-light wrk chromium fonts-dejavu-core
+                  nginx-light wrk chromium fonts-dejavu-core openssl prometheus
 
 # OpenBLAS is the OpenMP build: our own row loops use OpenMP too, and one
 # thread pool for both avoids two pools spinning against each other (with

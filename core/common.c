@@ -1,6 +1,7 @@
 /* common.c - error reporting, timing and checked allocation (see common.h). */
 #include "common.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -129,4 +130,30 @@ void *rs_aligned_alloc(size_t count, size_t size, rs_error *err)
     void *p = aligned_alloc(64, bytes);
     if (!p) rs_fail_kind(err, RS_ERR_NO_MEMORY, "out of memory allocating %zu bytes", bytes);
     return p;
+}
+
+int rs_read_small_file(const char *path, size_t max, char **text, size_t *len, rs_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return rs_fail(err, "%s: %s", path, strerror(errno));
+    char *buf = malloc(max + 1);
+    if (!buf) {
+        fclose(f);
+        return rs_fail(err, "out of memory");
+    }
+    size_t n = fread(buf, 1, max + 1, f);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return rs_fail(err, "%s: read error", path);
+    }
+    if (n > max) {
+        free(buf);
+        return rs_fail(err, "%s: larger than %zu bytes", path, max);
+    }
+    buf[n] = '\0';
+    *text = buf;
+    *len = n;
+    return 0;
 }

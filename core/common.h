@@ -72,4 +72,8 @@ void rs_alloc_fail_for_testing(int on);
 #define RS_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define RS_MAX(a, b) ((a) > (b) ? (a) : (b))
 
+/* Reads the whole file at path, at most max bytes (more is an error), into
+ * a malloc'd NUL-terminated *text of *len bytes. Errors name the file. */
+int rs_read_small_file(const char *path, size_t max, char **text, size_t *len, rs_error *err);
+
 #endif

@@ -376,6 +376,7 @@ static int check_format(rs_store *s, int create, rs_error *err)
 /* Creates and opens s->env with s->map_size; on failure s->env is NULL. */
 static int open_env(rs_store *s, int readonly)
 {
+    unsigned flags = MDB_NOTLS | (readonly ? MDB_RDONLY : 0) | (s->nolock ? MDB_NOLOCK : 0);
     int rc = mdb_env_create(&s->env);
     if (rc != 0) {
         s->env = NULL;
@@ -383,12 +384,27 @@ static int open_env(rs_store *s, int readonly)
     }
     rc = mdb_env_set_maxreaders(s->env, MAX_READERS);
     if (rc == 0) rc = mdb_env_set_mapsize(s->env, s->map_size);
-    if (rc == 0) rc = mdb_env_open(s->env, s->dir, MDB_NOTLS | (readonly ? MDB_RDONLY : 0), 0664);
+    if (rc == 0) rc = mdb_env_open(s->env, s->dir, flags, 0664);
     if (rc != 0) {
         mdb_env_close(s->env);
         s->env = NULL;
     }
     return rc;
+}
+
+/* Whether this process may not write the store's lock file: the file
+ * exists and is not writable, or it is missing and the directory is not. */
+static int lock_not_writable(const char *dir)
+{
+    char lock[4096];
+    if (snprintf(lock, sizeof(lock), "%s/lock.mdb", dir) >= (int)sizeof(lock)) return 0;
+    if (access(lock, F_OK) == 0) return access(lock, W_OK) != 0;
+    return access(dir, W_OK) != 0;
+}
+
+int rs_store_nolock(const rs_store *store)
+{
+    return store->nolock;
 }
 
 int rs_store_open(const char *dir, int flags, size_t map_size, rs_store **out, rs_error *err)
@@ -433,8 +449,18 @@ int rs_store_open(const char *dir, int flags, size_t map_size, rs_store **out, r
         s->map_size /= 2;
         rc = open_env(s, readonly);
     }
+    /* A reader without write access to lock.mdb (a read-only mount, a
+     * store owned by the publishing user) cannot take LMDB's reader table.
+     * Read without it: safe as long as nothing writes this store while it is
+     * open (see rs_store_nolock). */
+    if (readonly && (rc == EACCES || rc == EROFS) && lock_not_writable(dir)) {
+        s->nolock = 1;
+        rc = open_env(s, readonly);
+    }
     if (rc != 0) {
-        if (rc == MDB_INVALID)
+        if (rc == EACCES && s->nolock)
+            rs_fail(err, "store %s: cannot read data.mdb: %s", dir, mdb_strerror(rc));
+        else if (rc == MDB_INVALID)
             rs_fail(err, "store %s: data.mdb is not an LMDB file (corrupted?)", dir);
         else if (rc == MDB_VERSION_MISMATCH)
             rs_fail(err, "store %s was written by an incompatible LMDB version", dir);

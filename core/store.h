@@ -48,6 +48,12 @@ enum { RS_STORE_READONLY = 1, RS_STORE_CREATE = 2 };
  * map_size 0 picks the default (64 GiB of address space, not of disk). */
 int rs_store_open(const char *dir, int flags, size_t map_size, rs_store **out, rs_error *err);
 void rs_store_close(rs_store *store);
+/* 1 when a read-only open found lock.mdb not writable (a read-only mount,
+ * or a store owned by another user) and opened without LMDB's lock file
+ * (MDB_NOLOCK). Readers then do not register, so a writer could reuse pages
+ * they still read: such a store must not be published into while it is open
+ * here; ship a new store and switch to it instead (deploy/ship-store.sh). */
+int rs_store_nolock(const rs_store *store);
 
 /* --- Publishing (one LMDB write transaction) --- */
 

@@ -32,6 +32,7 @@ struct rs_store {
     MDB_env *env;
     MDB_dbi dbi;
     int readonly;
+    int nolock; /* opened with MDB_NOLOCK: lock.mdb was not writable */
     char *dir;
     size_t map_size;
     dev_t dev;

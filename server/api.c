@@ -7,8 +7,10 @@
 #include <time.h>
 
 #include "dashboard.h"
+#include "events.h"
 #include "jsonbuf.h"
 #include "ops.h"
+#include "process.h"
 #include "recommend.h"
 
 struct rs_api {
@@ -16,8 +18,9 @@ struct rs_api {
     rs_stats *stats;
     rs_limits limits;
     _Atomic(rs_http_server *) srv;
-    double started; /* Unix time */
-    rs_ops *ops;    /* experiments, reload, admin (NULL: none) */
+    double started;    /* Unix time */
+    rs_ops *ops;       /* experiments, reload, admin (NULL: none) */
+    rs_events *events; /* feedback events, fresh histories, outcomes (NULL: off) */
 };
 
 /* ---- helpers ---- */
@@ -98,10 +101,11 @@ static json_t *unknown_json(const rs_reco_query *q, const rs_reco_result *res)
 
 /* The recommendation answer, written directly (see jsonbuf.h for why):
  * {"variant", "version", "model", "fallback", "items": [{"id", "score"}],
- *  "unknown_items", "history_used", "retrieval", "user"?, "experiment"}.
+ *  "unknown_items", "history_used", "retrieval", "user"?, "experiment",
+ *  "request_id"}.
  * Returns malloc'd text ending in a newline, or NULL when out of memory. */
 static char *answer_text(const rs_loaded *l, const rs_reco_query *q, const rs_reco_result *res,
-                         const rs_ops_choice *choice, size_t *len)
+                         const rs_ops_choice *choice, const rs_request *req, size_t *len)
 {
     const rs_model *model = l->model;
     const char *family = rs_model_family(model), *method = rs_loaded_method(l);
@@ -163,13 +167,16 @@ static char *answer_text(const rs_loaded *l, const rs_reco_query *q, const rs_re
     json_t *experiment = rs_ops_choice_json(choice);
     rs_jsonbuf_json(&b, experiment);
     json_decref(experiment);
+    rs_jsonbuf_lit(&b, ",\"request_id\":");
+    rs_jsonbuf_string(&b, req->request_id, req->request_id_len);
     rs_jsonbuf_lit(&b, "}\n");
     return rs_jsonbuf_take(&b, len);
 }
 
-/* Ranks q on version l and answers. */
+/* Ranks q on version l and answers; the answer is an impression of the
+ * A/B key (NULL: none). */
 static void recommend(rs_api *api, rs_loaded *l, rs_reco_query *q, const rs_ops_choice *choice,
-                      rs_response *resp)
+                      const rs_id *key, rs_request *req, rs_response *resp)
 {
     q->model = l->model;
     q->retriever = l->retriever;
@@ -184,8 +191,9 @@ static void recommend(rs_api *api, rs_loaded *l, rs_reco_query *q, const rs_ops_
     int fallback = res.fallback != RS_FALLBACK_NONE;
     rs_stats_retrieval(api->stats, l->slot, fallback ? 0 : res.retrieval.scored, fallback,
                        res.n_unknown);
+    rs_events_served(api->events, req, choice, l, &res, key ? key->ptr : NULL, key ? key->len : 0);
     size_t len;
-    char *text = answer_text(l, q, &res, choice, &len);
+    char *text = answer_text(l, q, &res, choice, req, &len);
     if (!text) {
         rs_fail_kind(&err, RS_ERR_NO_MEMORY, "out of memory writing the answer");
         answer_failure(resp, &err);
@@ -218,7 +226,13 @@ static void h_recommend(void *ctx, rs_request *req, rs_response *resp)
                            .n_exclude = r.n_exclude,
                            .n = r.n,
                            .filter_history = r.filter_history};
-        recommend(api, l, &q, &choice, resp);
+        rs_error err;
+        /* A known user without a history: theirs, with their fresh events. */
+        if (r.has_user && !r.has_history &&
+            rs_events_fresh_history(api->events, l, r.user.ptr, r.user.len, &q, &err) < 0)
+            answer_failure(resp, &err);
+        else
+            recommend(api, l, &q, &choice, key, req, resp);
         rs_loaded_release(l);
     }
     rs_reco_request_free(&r);
@@ -244,7 +258,12 @@ static void h_user_recs(void *ctx, rs_request *req, rs_response *resp)
     rs_loaded *l =
         acquire_for(api, variant, variant ? strlen(variant) : 0, user.ptr, user.len, &choice, resp);
     if (!l) return;
-    recommend(api, l, &q, &choice, resp);
+    /* The user's (or an anonymous session's) events since the model. */
+    rs_error err;
+    if (rs_events_fresh_history(api->events, l, user.ptr, user.len, &q, &err) < 0)
+        answer_failure(resp, &err);
+    else
+        recommend(api, l, &q, &choice, &user, req, resp);
     rs_loaded_release(l);
 }
 
@@ -436,6 +455,8 @@ static void h_metrics(void *ctx, rs_request *req, rs_response *resp)
         }
     }
     if (api->ops) rs_ops_render(api->ops, out);
+    rs_process_render(out, api->started);
+    rs_events_render(api->events, out);
     rs_http_server *srv = atomic_load(&api->srv);
     fprintf(out,
             "# HELP recsys_http_in_flight_requests Requests being processed.\n"
@@ -489,29 +510,67 @@ OPS_HANDLER(h_admin_pin, rs_ops_pin, 403, "admin_disabled", "admin endpoints are
 OPS_HANDLER(h_admin_unpin, rs_ops_unpin, 403, "admin_disabled", "admin endpoints are disabled")
 OPS_HANDLER(h_versions, rs_ops_versions, 503, "not_ready", "the store is not attached")
 
+/* ---- events (events.c; a NULL rs_events answers 404 events_disabled) ---- */
+
+static void h_events(void *ctx, rs_request *req, rs_response *resp)
+{
+    rs_events_post(((rs_api *)ctx)->events, req, resp);
+}
+
+static void h_report(void *ctx, rs_request *req, rs_response *resp)
+{
+    rs_events_report(((rs_api *)ctx)->events, req, resp);
+}
+
 /* ---- the route table ---- */
 
+/* KEYED routes need an API key when the server has keys (apikeys.h); OPEN
+ * ones never do: probes, metrics, the dashboard's files (its page then sends
+ * the key it is given) and the admin routes (they have their own token). */
+#define KEYED 0
+#define OPEN  1
+
 const rs_http_route rs_api_routes[] = {
-    {{"POST", "/v1/recommend"}, h_recommend, 1, "top-N for a known user or an ad-hoc history"},
-    {{"GET", "/v1/users/{id}/recommendations"}, h_user_recs, 0, "top-N for a known user"},
-    {{"GET", "/v1/items/{id}/similar"}, h_similar, 0, "nearest items to an item"},
-    {{"GET", "/v1/models"}, h_models, 0, "loaded variants and versions"},
-    {{"GET", "/healthz"}, h_healthz, 0, "liveness"},
-    {{"GET", "/readyz"}, h_readyz, 0, "readiness: a model is loaded"},
-    {{"GET", "/metrics"}, h_metrics, 0, "Prometheus metrics"},
-    {{"GET", "/v1/users/{id}/assignment"}, h_assignment, 0, "the user's experiment variant"},
-    {{"POST", "/v1/admin/reload"}, h_admin_reload, 0, "check the store now (bearer token)"},
+    {{"POST", "/v1/recommend"},
+     h_recommend,
+     1,
+     "top-N for a known user or an ad-hoc history",
+     KEYED},
+    {{"GET", "/v1/users/{id}/recommendations"}, h_user_recs, 0, "top-N for a known user", KEYED},
+    {{"GET", "/v1/items/{id}/similar"}, h_similar, 0, "nearest items to an item", KEYED},
+    {{"GET", "/v1/models"}, h_models, 0, "loaded variants and versions", KEYED},
+    {{"GET", "/healthz"}, h_healthz, 0, "liveness", OPEN},
+    {{"GET", "/readyz"}, h_readyz, 0, "readiness: a model is loaded", OPEN},
+    {{"GET", "/metrics"}, h_metrics, 0, "Prometheus metrics", OPEN},
+    {{"GET", "/v1/users/{id}/assignment"}, h_assignment, 0, "the user's experiment variant", KEYED},
+    {{"POST", "/v1/admin/reload"}, h_admin_reload, 0, "check the store now (bearer token)", OPEN},
     {{"POST", "/v1/admin/pin"},
      h_admin_pin,
      1,
-     "serve a variant at a retained version (bearer token)"},
+     "serve a variant at a retained version (bearer token)",
+     OPEN},
     {{"POST", "/v1/admin/unpin"},
      h_admin_unpin,
      1,
-     "follow the store's current version again (bearer token)"},
-    {{"GET", "/v1/models/{variant}/versions"}, h_versions, 0, "a variant's retained versions"},
-    {{"GET", "/dashboard"}, rs_dashboard_page, 0, "the operator console (HTML)"},
-    {{"GET", "/dashboard/{file}"}, rs_dashboard_file, 0, "the console's script and stylesheet"},
+     "follow the store's current version again (bearer token)",
+     OPEN},
+    {{"GET", "/v1/models/{variant}/versions"},
+     h_versions,
+     0,
+     "a variant's retained versions",
+     KEYED},
+    {{"POST", "/v1/events"}, h_events, 1, "feedback events, stored durably (group commit)", KEYED},
+    {{"GET", "/v1/experiments/{name}/report"},
+     h_report,
+     0,
+     "an experiment's outcomes per variant, with a test against the control",
+     KEYED},
+    {{"GET", "/dashboard"}, rs_dashboard_page, 0, "the operator console (HTML)", OPEN},
+    {{"GET", "/dashboard/{file}"},
+     rs_dashboard_file,
+     0,
+     "the console's script and stylesheet",
+     OPEN},
 };
 const int rs_api_n_routes = (int)(sizeof(rs_api_routes) / sizeof(rs_api_routes[0]));
 
@@ -538,6 +597,11 @@ int rs_api_create(rs_registry *reg, rs_stats *stats, const rs_limits *limits, rs
 void rs_api_attach_ops(rs_api *api, rs_ops *ops)
 {
     api->ops = ops;
+}
+
+void rs_api_attach_events(rs_api *api, rs_events *events)
+{
+    api->events = events;
 }
 
 void rs_api_attach_server(rs_api *api, rs_http_server *srv)

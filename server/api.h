@@ -28,6 +28,10 @@ int rs_api_create(rs_registry *reg, rs_stats *stats, const rs_limits *limits, rs
  * the assignment and admin endpoints (before the server starts). */
 struct rs_ops;
 void rs_api_attach_ops(rs_api *api, struct rs_ops *ops);
+/* Enables POST /v1/events, fresh histories and the experiment reports
+ * (before the server starts; NULL: they answer 404 events_disabled). */
+struct rs_events;
+void rs_api_attach_events(rs_api *api, struct rs_events *events);
 /* Lets /metrics report the server's in-flight requests. */
 void rs_api_attach_server(rs_api *api, rs_http_server *srv);
 void rs_api_free(rs_api *api);

@@ -149,39 +149,12 @@ int rs_conffile_parse(const char *text, size_t len, const char *origin, const ch
     return 0;
 }
 
-/* Reads a whole small file. */
-static int slurp(const char *path, size_t max, char **text, size_t *len, rs_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return rs_fail(err, "%s: %s", path, strerror(errno));
-    char *buf = malloc(max + 1);
-    if (!buf) {
-        fclose(f);
-        return rs_fail(err, "out of memory");
-    }
-    size_t n = fread(buf, 1, max + 1, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return rs_fail(err, "%s: read error", path);
-    }
-    if (n > max) {
-        free(buf);
-        return rs_fail(err, "%s: larger than %zu bytes", path, max);
-    }
-    buf[n] = '\0';
-    *text = buf;
-    *len = n;
-    return 0;
-}
-
 int rs_conffile_load(const char *path, rs_server_config *settings, rs_conffile **out, rs_error *err)
 {
     char *text;
     size_t len;
     *out = NULL;
-    if (slurp(path, RS_CONFFILE_MAX_BYTES, &text, &len, err) != 0) return -1;
+    if (rs_read_small_file(path, RS_CONFFILE_MAX_BYTES, &text, &len, err) != 0) return -1;
     char *dir = strdup(path);
     if (!dir) {
         free(text);
@@ -203,7 +176,8 @@ int rs_admin_token_load(const char *path, char **token, rs_error *err)
     char *text;
     size_t len;
     *token = NULL;
-    if (slurp(path, 8192, &text, &len, err) != 0) return rs_error_prefix(err, "admin token file");
+    if (rs_read_small_file(path, 8192, &text, &len, err) != 0)
+        return rs_error_prefix(err, "admin token file");
     char *start = text;
     while (*start == ' ' || *start == '\t' || *start == '\r' || *start == '\n') start++;
     char *end = start;

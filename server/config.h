@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include "common.h"
+#include "events.h"
 #include "http.h"
 #include "log.h"
 #include "options.h"
@@ -33,6 +34,7 @@ typedef struct rs_server_config {
     int verify;                  /* verify tensor checksums when loading */
     rs_log_level log_level;
     int print_routes;
+    int check_config; /* --check-config: validate and exit */
     int help;
     int help_markdown; /* print the option table as Markdown */
     int version;
@@ -41,6 +43,12 @@ typedef struct rs_server_config {
     struct rs_conffile *file;     /* its parsed content (owned) */
     double reload_interval;       /* seconds between store polls; 0: only on request */
     const char *admin_token_file; /* NULL: admin endpoints disabled */
+    const char *access_log;       /* NULL: none; "-": stderr */
+    unsigned access_log_one_in;   /* log one answer in this many */
+    const char *api_keys_file;    /* NULL: the public routes need no key */
+    const char *tls_cert_file;    /* with tls_key_file: HTTPS */
+    const char *tls_key_file;
+    rs_events_options events; /* POST /v1/events, fresh histories, outcomes */
 } rs_server_config;
 
 /* Every option, in --help order; targets are fields of rs_server_config. */

@@ -19,6 +19,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "http.h" /* rs_request_id_generate */
+
 #define REAPER_PERIOD_S 0.1
 #define ANSWERED_GRACE  1.0 /* seconds an answered client gets to close first */
 #define EOF_SWEEPS      2   /* sweeps that must see an idle client's end of input */
@@ -68,21 +70,28 @@ static int same_host(const struct sockaddr_storage *a, const struct sockaddr_sto
 static void answer(rs_conns *c, conn_rec *r, int status, const char *reason, const char *code,
                    const char *message)
 {
-    char body[384], whole[1024];
+    char body[384], whole[1024], rid[33];
+    rs_request_id_generate(rid); /* no request was read: a fresh id */
     int blen = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n",
                         code, message);
     if (blen < 0 || (size_t)blen >= sizeof(body)) /* callers' messages are shorter */
         blen = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\"}}\n", code);
     int len = snprintf(whole, sizeof(whole),
                        "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-                       "Cache-Control: no-store\r\nConnection: close\r\n%s"
+                       "Cache-Control: no-store\r\nConnection: close\r\nX-Request-Id: %s\r\n%s"
                        "Content-Length: %d\r\n\r\n%s",
-                       status, reason, status == 503 ? "Retry-After: 1\r\n" : "", blen, body);
+                       status, reason, rid, status == 503 ? "Retry-After: 1\r\n" : "", blen, body);
     /* A fresh or idle socket has room for these few hundred bytes; if it
-     * has not, the client was not reading and loses the answer. */
-    if (len > 0 && (size_t)len < sizeof(whole))
-        (void)send(r->fd, whole, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    shutdown(r->fd, SHUT_WR);
+     * has not, the client was not reading and loses the answer. Plain
+     * bytes on a TLS connection would be garbage to the client: close. */
+    if (c->cfg.tls) {
+        shutdown(r->fd, SHUT_RDWR);
+        r->closing = 1;
+    } else {
+        if (len > 0 && (size_t)len < sizeof(whole))
+            (void)send(r->fd, whole, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        shutdown(r->fd, SHUT_WR);
+    }
     r->answered_at = rs_now();
     r->receiving = 0;
     rs_stats_request(c->stats, c->route, -1, status, 0);

@@ -37,6 +37,9 @@ typedef struct rs_conns_config {
     unsigned max_connections; /* 0: no cap */
     unsigned max_per_address; /* 0: no cap */
     double deadline_s;        /* 0: no deadline */
+    /* The connections speak TLS: the guard, which sits below it, cannot
+     * write an HTTP answer, so it closes instead of answering 503 or 408. */
+    int tls;
 } rs_conns_config;
 
 /* stats and route (the metrics label for answers outside a request) are

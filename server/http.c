@@ -27,6 +27,7 @@
  */
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -36,8 +37,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <unistd.h>
 
+#include "accesslog.h"
+#include "apikeys.h"
 #include "conns.h"
 #include "log.h"
 
@@ -53,12 +57,18 @@ struct rs_http_server {
     uint16_t port;
     _Atomic unsigned in_flight;
     _Atomic int stopping;
+    _Atomic(const rs_api_keys *) api_keys;
+    rs_access_log *access_log;
 };
 
 typedef struct query_value {
     struct query_value *next;
     char text[];
 } query_value;
+
+/* A deferred request: the handler is running (PENDING), the connection is
+ * suspended (SUSPENDED), or the answer is in deferred_resp (ANSWERED). */
+enum { DEFER_NONE = 0, DEFER_PENDING, DEFER_SUSPENDED, DEFER_ANSWERED };
 
 typedef struct rs_http_state {
     rs_http_server *srv;
@@ -70,6 +80,9 @@ typedef struct rs_http_state {
     int too_large;
     int must_close;      /* answered before the body was read: close after */
     unsigned cut_params; /* parameters of a query cut off (0: none) */
+    int deferring;       /* the handler called rs_request_defer */
+    _Atomic int defer_state;
+    rs_response deferred_resp; /* set by rs_deferred_answer */
     char *body;
     size_t body_len, body_cap;
     char *params; /* storage for the decoded path parameters */
@@ -158,6 +171,115 @@ int rs_request_query(rs_request *req, const char *key, const char **value, rs_er
     return 0;
 }
 
+/* ---- deferred answers ---- */
+
+rs_deferred *rs_request_defer(rs_request *req)
+{
+    rs_http_state *st = req->state;
+    st->deferring = 1;
+    atomic_store(&st->defer_state, DEFER_PENDING);
+    return st;
+}
+
+void rs_deferred_answer(rs_deferred *st, rs_response *resp)
+{
+    st->deferred_resp = *resp;
+    memset(resp, 0, sizeof(*resp));
+    /* Whoever comes second resumes: here when the connection is suspended
+     * already, else the handler's thread right after suspending it. */
+    if (atomic_exchange(&st->defer_state, DEFER_ANSWERED) == DEFER_SUSPENDED)
+        MHD_resume_connection(st->conn);
+}
+
+/* After the handler deferred: suspend the connection until the answer. */
+static enum MHD_Result suspend_deferred(rs_http_state *st)
+{
+    MHD_suspend_connection(st->conn);
+    int expected = DEFER_PENDING;
+    if (!atomic_compare_exchange_strong(&st->defer_state, &expected, DEFER_SUSPENDED))
+        MHD_resume_connection(st->conn); /* answered meanwhile */
+    return MHD_YES;
+}
+
+/* ---- request ids ---- */
+
+int rs_request_id_valid(const char *text, size_t len)
+{
+    if (!text || len < 1 || len > RS_REQUEST_ID_MAX) return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '.' || c == '_' || c == ':' || c == '-';
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+/* xoshiro256** per thread: ids must not repeat across threads or restarts,
+ * so each thread seeds from the kernel once (falling back to the clock,
+ * thread and address mixed by splitmix64 when getrandom fails). */
+static _Thread_local uint64_t id_state[4];
+static _Thread_local int id_seeded;
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t rotl64(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t id_next(void)
+{
+    if (!id_seeded) {
+        if (getrandom(id_state, sizeof(id_state), 0) != (ssize_t)sizeof(id_state)) {
+            uint64_t x = (uint64_t)(rs_now() * 1e9) ^ (uint64_t)(uintptr_t)&id_seeded ^
+                         ((uint64_t)getpid() << 32);
+            for (int i = 0; i < 4; i++) id_state[i] = splitmix64(&x);
+        }
+        id_seeded = 1;
+    }
+    uint64_t *s = id_state;
+    uint64_t out = rotl64(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl64(s[3], 45);
+    return out;
+}
+
+void rs_request_id_generate(char out[33])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t words[2] = {id_next(), id_next()};
+    for (int w = 0; w < 2; w++)
+        for (int i = 0; i < 16; i++) out[w * 16 + i] = hex[(words[w] >> (60 - 4 * i)) & 15];
+    out[32] = '\0';
+}
+
+/* The client's X-Request-Id when valid, else a fresh one (once). */
+static void assign_request_id(rs_http_state *st)
+{
+    rs_request *req = &st->req;
+    if (req->request_id_len) return;
+    const char *given = MHD_lookup_connection_value(st->conn, MHD_HEADER_KIND, "X-Request-Id");
+    size_t len = given ? strlen(given) : 0;
+    if (rs_request_id_valid(given, len)) {
+        memcpy(req->request_id, given, len + 1);
+        req->request_id_len = len;
+        return;
+    }
+    rs_request_id_generate(req->request_id);
+    req->request_id_len = 32;
+}
+
 /* ---- sending ---- */
 
 static void add_header(struct MHD_Response *r, const char *name, const char *value)
@@ -167,6 +289,34 @@ static void add_header(struct MHD_Response *r, const char *name, const char *val
 }
 
 /* Queues resp on the connection, records metrics, and releases resp's body. */
+/* One access-log line for an answer just queued. */
+static void log_access(rs_http_state *st, const rs_response *resp, int route, double latency,
+                       size_t bytes)
+{
+    char client[INET6_ADDRSTRLEN] = "-";
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(st->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, client, sizeof(client));
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, client, sizeof(client));
+    rs_http_server *srv = st->srv;
+    rs_access_entry e = {
+        .request_id = st->req.request_id,
+        .client = client,
+        .method = st->req.method ? st->req.method : "-",
+        .path = st->req.path ? st->req.path : "-",
+        .route = route < srv->n_routes ? srv->table[route].pattern : "unmatched",
+        .status = resp->status,
+        .latency_s = latency,
+        .bytes = bytes,
+        .variant = resp->variant,
+        .version = resp->version,
+    };
+    rs_access_log_write(srv->access_log, &e);
+}
+
 static enum MHD_Result send_response(rs_http_state *st, rs_response *resp, const char *allow)
 {
     rs_http_server *srv = st->srv;
@@ -207,6 +357,8 @@ static enum MHD_Result send_response(rs_http_state *st, rs_response *resp, const
     }
     add_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     add_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    assign_request_id(st);
+    add_header(r, "X-Request-Id", st->req.request_id);
     if (allow) add_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     for (int i = 0; i < resp->n_headers; i++)
         add_header(r, resp->header_name[i], resp->header_value[i]);
@@ -224,8 +376,11 @@ static enum MHD_Result send_response(rs_http_state *st, rs_response *resp, const
     st->responded = 1;
     rs_conns_received(st->conn);
     int route = st->route >= 0 ? st->route : srv->n_routes;
+    double latency = rs_now() - st->start;
     rs_stats_request(srv->stats, route, resp->variant[0] ? resp->variant_slot : -1, resp->status,
-                     rs_now() - st->start);
+                     latency);
+    if (rs_access_log_wants(srv->access_log, st->req.request_id, resp->status))
+        log_access(st, resp, route, latency, len);
     return ret;
 }
 
@@ -312,10 +467,35 @@ static const char *framing_problem(struct MHD_Connection *conn, const char *vers
     return NULL;
 }
 
+/* With API keys configured: 0 when the request carries one (X-Api-Key, or
+ * Authorization: Bearer), else answers 401 and returns -1. */
+static int check_api_key(rs_http_state *st)
+{
+    const rs_api_keys *keys = atomic_load_explicit(&st->srv->api_keys, memory_order_acquire);
+    if (!keys) return 0;
+    const char *key = MHD_lookup_connection_value(st->conn, MHD_HEADER_KIND, "X-Api-Key");
+    const char *auth =
+        key ? NULL
+            : MHD_lookup_connection_value(st->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
+        for (key = auth + 7; *key == ' ';) key++;
+    if (key && rs_api_keys_match(keys, key, strlen(key))) return 0;
+    st->must_close = 1; /* its body, if any, is not read */
+    rs_response resp = {.status = 0, .variant_slot = -1};
+    rs_response_header(&resp, "WWW-Authenticate", "Bearer realm=\"recserve\"");
+    rs_response_error(&resp, 401, "unauthorized",
+                      key ? "the API key is not valid"
+                          : "this server needs an API key: send 'X-Api-Key: KEY' or "
+                            "'Authorization: Bearer KEY'");
+    send_response(st, &resp, NULL);
+    return -1;
+}
+
 static enum MHD_Result on_first_call(rs_http_state *st, const char *url, const char *method,
                                      const char *version)
 {
     rs_http_server *srv = st->srv;
+    assign_request_id(st);
     const char *problem = framing_problem(st->conn, version);
     if (problem) {
         st->must_close = 1;
@@ -327,6 +507,8 @@ static enum MHD_Result on_first_call(rs_http_state *st, const char *url, const c
                           "the query string has %u parameters; at most %d are accepted",
                           st->cut_params, RS_HTTP_MAX_QUERY_PARAMS);
     }
+    st->req.method = method; /* for the access log, matched or not */
+    st->req.path = url;
     rs_route_match m;
     char allow[96];
     int found = rs_router_match(srv->table, srv->n_routes, method, url, &m, allow, sizeof(allow));
@@ -343,6 +525,7 @@ static enum MHD_Result on_first_call(rs_http_state *st, const char *url, const c
     if (decode_params(st, &m) != 0)
         return send_error(st, 400, "bad_path", NULL,
                           "malformed percent-encoding in a path segment of %.200s", url);
+    if (!srv->routes[m.route].open && check_api_key(st) != 0) return MHD_YES;
     if (srv->routes[m.route].json_body) {
         const char *ctype =
             MHD_lookup_connection_value(st->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -460,6 +643,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return append_body(st, upload_data, size) == 0 ? MHD_YES : MHD_NO;
     }
     if (st->responded) return MHD_YES;
+    if (st->deferring) {
+        /* Resumed: the answer is there (MHD calls again only then). */
+        if (atomic_load(&st->defer_state) != DEFER_ANSWERED) return MHD_YES;
+        return send_response(st, &st->deferred_resp, NULL);
+    }
     rs_conns_received(conn);
     if (st->too_large)
         return send_error(st, 413, "payload_too_large", NULL,
@@ -468,6 +656,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     st->req.body_len = st->body_len;
     rs_response resp = {.status = 0, .variant_slot = -1};
     srv->routes[st->route].handler(srv->ctx, &st->req, &resp);
+    if (st->deferring) return suspend_deferred(st);
     return send_response(st, &resp, NULL);
 }
 
@@ -479,6 +668,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     rs_conns_ready(conn);
     if (!st) return;
     *con_cls = NULL;
+    if (st->deferring && !st->responded && atomic_load(&st->defer_state) == DEFER_ANSWERED) {
+        json_decref(st->deferred_resp.json); /* never sent: the connection ended */
+        free(st->deferred_resp.text);
+    }
     while (st->queries) {
         query_value *next = st->queries->next;
         free(st->queries);
@@ -573,8 +766,11 @@ int rs_http_start(const rs_http_config *cfg, const rs_http_route *routes, int n_
     srv->ctx = ctx;
     srv->stats = stats;
     srv->max_body = cfg->max_body;
+    atomic_init(&srv->api_keys, cfg->api_keys);
+    srv->access_log = cfg->access_log;
     unsigned max_conns = cfg->max_connections ? cfg->max_connections : 1024;
-    rs_conns_config ccfg = {max_conns, cfg->max_per_address, cfg->request_timeout_s};
+    rs_conns_config ccfg = {max_conns, cfg->max_per_address, cfg->request_timeout_s,
+                            cfg->tls_cert_pem && cfg->tls_key_pem};
     if (rs_conns_create(&ccfg, stats, n_routes, &srv->conns, err) != 0) {
         free(srv);
         return -1;
@@ -582,8 +778,15 @@ int rs_http_start(const rs_http_config *cfg, const rs_http_route *routes, int n_
 
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD |
                      (cfg->poll_loop ? MHD_USE_POLL : MHD_USE_AUTO) | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (cfg->addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+    int tls = cfg->tls_cert_pem && cfg->tls_key_pem;
+    if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        rs_conns_free(srv->conns);
+        free(srv);
+        return rs_fail(err, "http: this libmicrohttpd was built without TLS support");
+    }
+    if (tls) flags |= MHD_USE_TLS;
     unsigned threads = cfg->threads ? cfg->threads : 1;
     struct MHD_OptionItem opts[] = {
         /* The logger goes first, or MHD reports option errors elsewhere. */
@@ -599,14 +802,30 @@ int rs_http_start(const rs_http_config *cfg, const rs_http_route *routes, int n_
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)no_unescape, NULL},
         /* No MHD_OPTION_LISTENING_ADDRESS_REUSE: it sets SO_REUSEPORT, and a
          * second server on a taken port must fail, not share the port. */
-        {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)threads, NULL},
+        {MHD_OPTION_END, 0, NULL}, /* the optional ones below, then END */
+        {MHD_OPTION_END, 0, NULL},
+        {MHD_OPTION_END, 0, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
+    size_t n_opts = sizeof(opts) / sizeof(opts[0]) - 4;
+    if (threads > 1)
+        opts[n_opts++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, threads, NULL};
+    if (tls) {
+        /* GnuTLS parses both at start: a bad file fails here, not later. */
+        opts[n_opts++] =
+            (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cfg->tls_cert_pem};
+        opts[n_opts++] =
+            (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)cfg->tls_key_pem};
+    }
     srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_ARRAY, opts,
                                    MHD_OPTION_END);
     if (!srv->daemon) {
         rs_conns_free(srv->conns);
         free(srv);
+        if (tls)
+            return rs_fail(err, "http: could not start the HTTPS server (address in use, no "
+                                "permission to bind it, or a certificate or key GnuTLS cannot "
+                                "read: see the log line above)");
         return rs_fail(err, "http: could not start the server (address in use, or no permission "
                             "to bind it?)");
     }
@@ -614,6 +833,11 @@ int rs_http_start(const rs_http_config *cfg, const rs_http_route *routes, int n_
     srv->port = info ? info->port : 0;
     *out = srv;
     return 0;
+}
+
+const rs_api_keys *rs_http_set_api_keys(rs_http_server *srv, const rs_api_keys *keys)
+{
+    return atomic_exchange_explicit(&srv->api_keys, keys, memory_order_acq_rel);
 }
 
 uint16_t rs_http_port(const rs_http_server *srv)

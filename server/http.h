@@ -9,7 +9,8 @@
  * content type, 413 body too large, 400 malformed path encoding or framing,
  * 414 too many query parameters; the connection guard (conns.h) answers 503
  * over the connection caps and 408 past the request deadline. Every
- * response is recorded in the metrics (route, status, variant, latency).
+ * response is recorded in the metrics (route, status, variant, latency)
+ * and carries the request's id in X-Request-Id (rs_request.request_id).
  *
  * Memory per connection: MHD's pool (32 KiB: request line, headers, query
  * parameters), this layer's request state, and the body buffer, which grows
@@ -32,6 +33,9 @@
 
 typedef struct rs_http_server rs_http_server;
 
+/* Longest request id kept from a client's X-Request-Id header. */
+#define RS_REQUEST_ID_MAX 64
+
 typedef struct rs_request {
     const char *method;
     const char *path; /* raw, without the query string */
@@ -41,8 +45,22 @@ typedef struct rs_request {
     size_t param_len[RS_ROUTE_MAX_PARAMS];
     const char *body; /* NULL when empty; NUL-terminated */
     size_t body_len;
+    /* The request's id: the client's X-Request-Id when it is a valid one
+     * (rs_request_id_valid), else 32 random hex digits; echoed in the
+     * answer's X-Request-Id header. NUL-terminated. */
+    char request_id[RS_REQUEST_ID_MAX + 1];
+    size_t request_id_len;
     struct rs_http_state *state; /* private */
 } rs_request;
+
+/* 1 when text[0..len) may be kept as a request id: 1 to RS_REQUEST_ID_MAX
+ * bytes of [A-Za-z0-9._:-]. */
+int rs_request_id_valid(const char *text, size_t len);
+
+/* Writes a fresh id (32 lowercase hex digits: 128 random bits from a
+ * per-thread generator seeded from getrandom, no lock) and a NUL into out
+ * (at least 33 bytes). */
+void rs_request_id_generate(char out[33]);
 
 #define RS_RESPONSE_MAX_HEADERS 4
 
@@ -74,6 +92,18 @@ void rs_response_variant(rs_response *resp, int slot, const char *variant, uint6
  * static strings. At most RS_RESPONSE_MAX_HEADERS; later ones are dropped. */
 void rs_response_header(rs_response *resp, const char *name, const char *value);
 
+/* Answering later, from another thread (e.g. after a group commit): the
+ * handler calls rs_request_defer and returns without a response; the pool
+ * thread is free at once (MHD suspends the connection). Later, exactly once,
+ * any thread calls rs_deferred_answer with the response (its bodies are
+ * stolen), and the answer is sent. The request (body, parameters) must not
+ * be used after the handler returns; the deferred handle stays valid until
+ * rs_deferred_answer. A deferred request counts as in flight until then,
+ * so rs_http_stop waits for it. */
+typedef struct rs_http_state rs_deferred;
+rs_deferred *rs_request_defer(rs_request *req);
+void rs_deferred_answer(rs_deferred *d, rs_response *resp);
+
 /* A request header's value (NULL when absent); lives as long as the request. */
 const char *rs_request_header(rs_request *req, const char *name);
 
@@ -90,6 +120,7 @@ typedef struct rs_http_route {
     rs_handler_fn handler;
     int json_body; /* the route takes a JSON body: enforce Content-Type */
     const char *summary;
+    int open; /* answered without an API key when keys are configured */
 } rs_http_route;
 
 typedef struct rs_http_config {
@@ -106,6 +137,13 @@ typedef struct rs_http_config {
      * while it answers (conns.c closes such connections within a few
      * sweeps), which would cost that target most of its speed. */
     int poll_loop;
+    /* PEM certificate chain and private key (NUL-terminated, borrowed; must
+     * outlive the server): HTTPS with both, plain HTTP with neither. */
+    const char *tls_cert_pem, *tls_key_pem;
+    /* API keys for the routes not marked open (NULL: none needed). Borrowed;
+     * replaced with rs_http_set_api_keys. */
+    const struct rs_api_keys *api_keys;
+    struct rs_access_log *access_log; /* NULL: no access log; borrowed */
 } rs_http_config;
 
 /* A query string with more parameters is refused (414 uri_too_long). */
@@ -118,6 +156,11 @@ int rs_http_stats_create(const rs_http_route *routes, int n_routes, rs_stats **o
  * server; metrics (from rs_http_stats_create on the same table) too. */
 int rs_http_start(const rs_http_config *cfg, const rs_http_route *routes, int n_routes, void *ctx,
                   rs_stats *stats, rs_http_server **out, rs_error *err);
+
+/* Replaces the API keys (NULL: none needed) for requests from now on and
+ * returns the previous set, which requests in flight may still read: keep it
+ * until rs_http_stop. */
+const struct rs_api_keys *rs_http_set_api_keys(rs_http_server *srv, const struct rs_api_keys *keys);
 
 /* The bound port (useful after listening on port 0). */
 uint16_t rs_http_port(const rs_http_server *srv);

@@ -2,13 +2,16 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
-static rs_log_level min_level = RS_LOG_INFO;
+/* Set at start and by a config reload (SIGHUP) while threads log. */
+static _Atomic int min_level = RS_LOG_INFO;
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 static size_t rs_min_size(size_t a, size_t b)
 {
@@ -17,13 +20,23 @@ static size_t rs_min_size(size_t a, size_t b)
 
 void rs_log_set_level(rs_log_level level)
 {
-    min_level = level;
+    atomic_store_explicit(&min_level, (int)level, memory_order_relaxed);
+}
+
+int rs_log_enabled(rs_log_level level)
+{
+    return (int)level >= atomic_load_explicit(&min_level, memory_order_relaxed);
+}
+
+const char *rs_log_level_name(rs_log_level level)
+{
+    return level >= RS_LOG_DEBUG && level <= RS_LOG_ERROR ? level_names[level] : "?";
 }
 
 void rs_log(rs_log_level level, const char *fmt, ...)
 {
     static const char *tags[] = {"DEBUG", "INFO", "WARN", "ERROR"};
-    if (level < min_level) return;
+    if (!rs_log_enabled(level)) return;
     char line[2048];
     struct timespec ts;
     struct tm tm;

@@ -14,16 +14,51 @@
 
 #define MAX_ARMS 64 /* per experiment, as rs_ab_parse allows */
 
+/* The experiments in force and their counters. A config reload installs a
+ * new set; the old one stays allocated (and unchanged) until rs_ops_free,
+ * because requests in flight may still read its names: a set is a few
+ * hundred bytes per experiment, and reloads are operator actions. */
+typedef struct exp_set {
+    const rs_ab *ab;            /* borrowed (may be NULL) */
+    _Atomic uint64_t *assigned; /* [experiment * MAX_ARMS + arm] */
+    _Atomic uint64_t *fallbacks;
+    struct exp_set *older; /* the sets this one replaced */
+} exp_set;
+
 struct rs_ops {
     rs_registry *reg;
     rs_watcher *watcher;
-    const rs_ab *ab;
+    _Atomic(exp_set *) exps; /* never NULL */
     char *token;
     size_t token_len;
-    _Atomic uint64_t *assigned; /* [experiment * MAX_ARMS + arm] */
-    _Atomic uint64_t *fallbacks;
     _Atomic uint64_t admin_denied;
+    _Atomic uint64_t config_reloads[2]; /* [0] applied, [1] refused */
 };
+
+static void exp_set_free(exp_set *set)
+{
+    while (set) {
+        exp_set *older = set->older;
+        free(set->assigned);
+        free(set->fallbacks);
+        free(set);
+        set = older;
+    }
+}
+
+static exp_set *exp_set_create(const rs_ab *ab)
+{
+    exp_set *set = calloc(1, sizeof(*set));
+    if (!set) return NULL;
+    set->ab = ab;
+    size_t n = ab ? (size_t)ab->n * MAX_ARMS : 0;
+    if (n && (!(set->assigned = calloc(n, sizeof(*set->assigned))) ||
+              !(set->fallbacks = calloc(n, sizeof(*set->fallbacks))))) {
+        exp_set_free(set);
+        return NULL;
+    }
+    return set;
+}
 
 int rs_ops_create(rs_registry *reg, rs_watcher *watcher, const rs_ab *ab, const char *admin_token,
                   rs_ops **out, rs_error *err)
@@ -32,13 +67,11 @@ int rs_ops_create(rs_registry *reg, rs_watcher *watcher, const rs_ab *ab, const 
     if (!ops) return -1;
     ops->reg = reg;
     ops->watcher = watcher;
-    ops->ab = ab;
-    int n = ab ? ab->n : 0;
+    exp_set *set = exp_set_create(ab);
+    atomic_init(&ops->exps, set);
+    if (!set) goto oom;
     if (admin_token && !(ops->token = strdup(admin_token))) goto oom;
     ops->token_len = admin_token ? strlen(admin_token) : 0;
-    if (n && (!(ops->assigned = calloc((size_t)n * MAX_ARMS, sizeof(*ops->assigned))) ||
-              !(ops->fallbacks = calloc((size_t)n * MAX_ARMS, sizeof(*ops->fallbacks)))))
-        goto oom;
     *out = ops;
     return 0;
 oom:
@@ -55,9 +88,52 @@ void rs_ops_free(rs_ops *ops)
         for (size_t i = 0; i < ops->token_len; i++) p[i] = 0;
         free(ops->token);
     }
-    free(ops->assigned);
-    free(ops->fallbacks);
+    exp_set_free(atomic_load(&ops->exps));
     free(ops);
+}
+
+/* The count of (experiment, variant) in set; 0 when set has no such pair. */
+static uint64_t old_count(const exp_set *set, const _Atomic uint64_t *counters, const char *name,
+                          const char *variant)
+{
+    for (int e = 0; set->ab && e < set->ab->n; e++) {
+        const rs_ab_experiment *x = &set->ab->experiments[e];
+        if (strcmp(x->name, name) != 0) continue;
+        for (int a = 0; a < x->n_arms; a++)
+            if (strcmp(x->arms[a].variant, variant) == 0)
+                return atomic_load(&counters[(size_t)e * MAX_ARMS + (size_t)a]);
+    }
+    return 0;
+}
+
+int rs_ops_set_experiments(rs_ops *ops, const rs_ab *ab, rs_error *err)
+{
+    exp_set *set = exp_set_create(ab);
+    if (!set) return rs_fail(err, "out of memory installing the experiments");
+    exp_set *cur = atomic_load(&ops->exps);
+    /* Counters continue for experiments and variants that stay (Prometheus
+     * counters never go down); increments racing with the swap may land in
+     * the old set and be lost, a few requests at most. */
+    for (int e = 0; ab && e < ab->n; e++)
+        for (int a = 0; a < ab->experiments[e].n_arms; a++) {
+            size_t i = (size_t)e * MAX_ARMS + (size_t)a;
+            const char *name = ab->experiments[e].name, *v = ab->experiments[e].arms[a].variant;
+            atomic_store(&set->assigned[i], old_count(cur, cur->assigned, name, v));
+            atomic_store(&set->fallbacks[i], old_count(cur, cur->fallbacks, name, v));
+        }
+    set->older = cur;
+    atomic_store_explicit(&ops->exps, set, memory_order_release);
+    return 0;
+}
+
+void rs_ops_count_config_reload(rs_ops *ops, int applied)
+{
+    atomic_fetch_add(&ops->config_reloads[applied ? 0 : 1], 1);
+}
+
+static const exp_set *experiments(rs_ops *ops)
+{
+    return atomic_load_explicit(&ops->exps, memory_order_acquire);
 }
 
 static double unix_now(void)
@@ -74,20 +150,23 @@ static double unix_now(void)
 static rs_loaded *choose(rs_ops *ops, const char *key, size_t len, int count, rs_ops_choice *choice)
 {
     memset(choice, 0, sizeof(*choice));
-    if (ops->ab && ops->ab->n) {
+    const exp_set *set = experiments(ops);
+    if (set->ab && set->ab->n) {
         rs_ab_assignment a;
-        rs_ab_assign(ops->ab, key, len, unix_now(), &a);
+        rs_ab_assign(set->ab, key, len, unix_now(), &a);
         if (a.reason == RS_AB_ASSIGNED) {
-            size_t e = (size_t)(a.experiment - ops->ab->experiments);
+            size_t e = (size_t)(a.experiment - set->ab->experiments);
             size_t idx = e * MAX_ARMS + (size_t)(a.arm - a.experiment->arms);
             choice->experiment = a.experiment->name;
             choice->assigned = a.arm->variant;
+            choice->experiment_index = (int)e;
+            choice->arm_index = (int)(a.arm - a.experiment->arms);
             rs_loaded *l = rs_registry_acquire(ops->reg, a.arm->variant, strlen(a.arm->variant));
-            if (count) atomic_fetch_add_explicit(&ops->assigned[idx], 1, memory_order_relaxed);
+            if (count) atomic_fetch_add_explicit(&set->assigned[idx], 1, memory_order_relaxed);
             if (l) return l;
             /* Its variant failed to load or is not published yet: serve
              * the default rather than fail the user. */
-            if (count) atomic_fetch_add_explicit(&ops->fallbacks[idx], 1, memory_order_relaxed);
+            if (count) atomic_fetch_add_explicit(&set->fallbacks[idx], 1, memory_order_relaxed);
             choice->fell_back = 1;
         }
     }
@@ -111,7 +190,7 @@ void rs_ops_assignment(rs_ops *ops, rs_request *req, rs_response *resp)
     const char *key = req->param[0];
     size_t len = req->param_len[0];
     rs_ab_assignment a;
-    rs_ab_assign(ops->ab, key, len, unix_now(), &a);
+    rs_ab_assign(experiments(ops)->ab, key, len, unix_now(), &a);
     rs_ops_choice choice;
     rs_loaded *l = choose(ops, key, len, 0, &choice);
     json_t *user = json_stringn(key, len);
@@ -374,8 +453,9 @@ void rs_ops_models(rs_ops *ops, json_t *body)
     if (!body) return;
     json_t *exps = json_array();
     double now = unix_now();
-    for (int e = 0; ops->ab && e < ops->ab->n; e++) {
-        const rs_ab_experiment *x = &ops->ab->experiments[e];
+    const rs_ab *ab = experiments(ops)->ab;
+    for (int e = 0; ab && e < ab->n; e++) {
+        const rs_ab_experiment *x = &ab->experiments[e];
         json_t *arms = json_array();
         for (int a = 0; a < x->n_arms; a++)
             json_array_append_new(arms, json_pack("{s:s,s:f,s:[I,I]}", "variant",
@@ -400,17 +480,26 @@ void rs_ops_render(rs_ops *ops, FILE *out)
             "# HELP recsys_admin_denied_total Admin requests refused for a missing or wrong "
             "token.\n# TYPE recsys_admin_denied_total counter\nrecsys_admin_denied_total %llu\n",
             (unsigned long long)atomic_load(&ops->admin_denied));
-    if (!ops->ab || !ops->ab->n) return;
+    fprintf(out,
+            "# HELP recsys_config_reloads_total Config file reloads (SIGHUP), by result.\n"
+            "# TYPE recsys_config_reloads_total counter\n"
+            "recsys_config_reloads_total{result=\"applied\"} %llu\n"
+            "recsys_config_reloads_total{result=\"refused\"} %llu\n",
+            (unsigned long long)atomic_load(&ops->config_reloads[0]),
+            (unsigned long long)atomic_load(&ops->config_reloads[1]));
+    const exp_set *set = experiments(ops);
+    const rs_ab *ab = set->ab;
+    if (!ab || !ab->n) return;
     static const char *const names[] = {"recsys_ab_assignments_total", "recsys_ab_fallbacks_total"};
     static const char *const helps[] = {
         "Requests routed by an experiment, by experiment and assigned variant.",
         "Of those, requests served by the default variant because the assigned one was not "
         "loaded."};
     for (int k = 0; k < 2; k++) {
-        _Atomic uint64_t *c = k ? ops->fallbacks : ops->assigned;
+        _Atomic uint64_t *c = k ? set->fallbacks : set->assigned;
         fprintf(out, "# HELP %s %s\n# TYPE %s counter\n", names[k], helps[k], names[k]);
-        for (int e = 0; e < ops->ab->n; e++) {
-            const rs_ab_experiment *x = &ops->ab->experiments[e];
+        for (int e = 0; e < ab->n; e++) {
+            const rs_ab_experiment *x = &ab->experiments[e];
             for (int a = 0; a < x->n_arms; a++)
                 fprintf(out, "%s{experiment=\"%s\",variant=\"%s\"} %llu\n", names[k], x->name,
                         x->arms[a].variant,

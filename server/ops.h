@@ -5,7 +5,9 @@
  *
  * Borrows the registry, the watcher (may be NULL) and the experiments, which
  * must outlive it; owns a copy of the admin token and its counters. The
- * request path only reads immutable data and bumps relaxed atomic counters.
+ * request path only reads immutable data (the experiments in force, behind
+ * one atomic pointer that a config reload swaps) and bumps relaxed atomic
+ * counters.
  */
 #ifndef RS_OPS_H
 #define RS_OPS_H
@@ -25,11 +27,23 @@ int rs_ops_create(rs_registry *reg, rs_watcher *watcher, const rs_ab *ab, const 
                   rs_ops **out, rs_error *err);
 void rs_ops_free(rs_ops *ops);
 
+/* Installs new experiments (a config reload): requests from now on are
+ * assigned by ab, which must outlive ops, like the first one. Counters carry
+ * over for the (experiment, variant) pairs that stay. The previous
+ * experiments stay allocated until rs_ops_free, as requests in flight may
+ * still read their names. */
+int rs_ops_set_experiments(rs_ops *ops, const rs_ab *ab, rs_error *err);
+
+/* Counts a config reload in recsys_config_reloads_total{result}. */
+void rs_ops_count_config_reload(rs_ops *ops, int applied);
+
 /* How a request without an explicit variant was routed. */
 typedef struct rs_ops_choice {
     const char *experiment; /* the deciding experiment, or NULL */
     const char *assigned;   /* the variant the experiment chose, or NULL */
     int fell_back;          /* that variant is not loaded: the default answered */
+    int experiment_index;   /* with experiment: its index in the config, and */
+    int arm_index;          /* the index of the assigned variant in it */
 } rs_ops_choice;
 
 /* A reference to the version that serves key (a user id or session key,

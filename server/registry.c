@@ -222,10 +222,12 @@ static int build(rs_registry *reg, const char *variant, uint64_t version, int ve
     l->store_live = &reg->uses[reg->use].live;
     atomic_fetch_add(l->store_live, 1);
     pthread_mutex_unlock(&reg->admin);
+    double t0 = rs_now();
     if (rs_snapshot_open(l->store, variant, version, verify, &l->snap, err) != 0) {
         rs_error_prefix(err, "variant %s", variant);
         goto fail;
     }
+    double t_snapshot = rs_now();
     l->version = rs_snapshot_version(l->snap);
     l->extent = rs_snapshot_extent(l->snap);
     /* The model's own errors already name the variant and version. */
@@ -249,6 +251,12 @@ static int build(rs_registry *reg, const char *variant, uint64_t version, int ve
     if (!itemitem && (make_retriever(reg, l, items, n_items, dim, verify, err) != 0 ||
                       load_similarity(l, n_items, err) != 0))
         goto fail_prefixed;
+    rs_log(RS_LOG_DEBUG,
+           "%s v%llu: snapshot opened in %.3fs (checksums %s), views reach %zu bytes of data.mdb; "
+           "model and "
+           "retriever ready %.3fs later",
+           variant, (unsigned long long)l->version, t_snapshot - t0,
+           verify ? "verified" : "not verified", (size_t)l->extent, rs_now() - t_snapshot);
     l->loaded_at = (double)time(NULL);
     atomic_store(&l->refs, 1);
     *out = l;

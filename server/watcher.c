@@ -180,6 +180,9 @@ static void follow_store(rs_watcher *w)
             w->failed_ino = st.st_ino;
             return;
         }
+        if (rs_store_nolock(s))
+            rs_log(RS_LOG_WARN, "store %s (new): lock.mdb is not writable: reading without it",
+                   w->store_dir);
         pthread_mutex_lock(&w->lock);
         found = w->n_stores++;
         w->stores[found] = (wstore){s, st.st_dev, st.st_ino, w->next_gen++};
@@ -405,6 +408,9 @@ static int check_variant(rs_watcher *w, wvar *v, int force, json_t *report)
             loaded = 1;
         }
     }
+    rs_log(RS_LOG_DEBUG, "check %s: store current %llu%s, serving %llu: %s", v->name,
+           (unsigned long long)v->store_version, v->pinned ? " (pinned)" : "",
+           (unsigned long long)v->serving, result);
     if (report)
         json_array_append_new(report,
                               outcome(v, result, !strcmp(result, "refused") ? v->error : NULL));

@@ -137,6 +137,12 @@ static const rs_option program_head[] = {
     STRING_("data", data.train_path, "FILE",
             "training interactions: user<sep>item[<sep>weight[<sep>time]], sep = tab, comma or "
             "'::'; optional header line"),
+    STRING_("events", events_dir, "DIR",
+            "also (or, without --data, only) train on the events recserve stored in this events "
+            "environment (recserve --events-dir): each event of --event-types is an interaction of "
+            "its user or session key; the manifest records the cutoff (training.events)"),
+    STRING_("event-types", events_types, "LIST",
+            "the event types --events trains on, comma-separated (default click,purchase)"),
     STRING_("test", data.test_path, "FILE",
             "test interactions (explicit split; ids must be known)"),
     {.name = "split",
@@ -299,6 +305,7 @@ static void cli_default(rs_cli *c)
     c->select = "ndcg@50";
     c->keep = 5;
     c->rankings_users = 1000;
+    c->events_types = "click,purchase";
     rs_prorec_options_default(&c->prorec);
 }
 
@@ -568,8 +575,8 @@ static int check(rs_cli *c, int argc, char **argv)
         fprintf(stderr, "rectrain: unexpected argument '%s' (see --help)\n", argv[optind]);
         return -1;
     }
-    if (!c->data.train_path) {
-        fprintf(stderr, "rectrain: --data FILE is required (see --help)\n");
+    if (!c->data.train_path && !c->events_dir) {
+        fprintf(stderr, "rectrain: --data FILE (or --events DIR) is required (see --help)\n");
         return -1;
     }
     if (!c->split_set) c->data.split = c->data.test_path ? RS_SPLIT_FILE : RS_SPLIT_HOLDOUT;

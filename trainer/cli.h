@@ -21,6 +21,10 @@ typedef struct rs_cli {
     const rs_family *family;
     void *family_options; /* family->options_size bytes, set from the command line */
     const char *store, *variant, *select, *rankings_out, *plot_out;
+    /* --events DIR: the server's events environment as training data (with
+     * the types of --event-types), beside or instead of --data. The data
+     * option's path is set to the combined file while loading. */
+    const char *events_dir, *events_types, *data_given;
     uint32_t rankings_users, keep;
     uint64_t map_size_mib; /* --map-size (0: the store's default) */
     int publish_on_interrupt;

@@ -23,6 +23,7 @@
 #include "blas_kernel.h"
 #include "cli.h"
 #include "dataset.h"
+#include "events_input.h"
 #include "model.h"
 #include "options.h"
 #include "plot.h"
@@ -43,11 +44,30 @@ static void set_threads(int threads)
 
 /* Loads the data; without --valid-users, carves validation out of
  * min(5000, 10% of) the users (counted by the loader). */
-static int load_data(rs_cli *c, rs_dataset *d, rs_error *err)
+static int load_files(rs_cli *c, rs_dataset *d, rs_error *err)
 {
     if (!c->valid_users_set) c->data.valid_users_auto = 5000;
     int rc = rs_dataset_load(&c->data, d, err);
     if (rc == 0 && !c->valid_users_set) c->data.valid_users = d->report.valid_users;
+    return rc;
+}
+
+/* With --events the training file is --data's content followed by the
+ * events (events_input.h), written to a temporary file for the load. */
+static int load_data(rs_cli *c, rs_dataset *d, rs_events_input *events, rs_error *err)
+{
+    if (!c->events_dir) return load_files(c, d, err);
+    c->data_given = c->data.train_path;
+    if (rs_events_input_make(c->events_dir, c->events_types, c->data_given, events, err) != 0)
+        return -1;
+    fprintf(stderr, "events %s: %llu read, %llu of types %s used (%llu skipped), cutoff %llu\n",
+            c->events_dir, (unsigned long long)events->read, (unsigned long long)events->used,
+            c->events_types, (unsigned long long)events->skipped,
+            (unsigned long long)events->cutoff_seq);
+    c->data.train_path = events->path;
+    int rc = load_files(c, d, err);
+    rs_events_input_remove(events);
+    c->data.train_path = c->data_given;
     return rc;
 }
 
@@ -81,10 +101,11 @@ static json_t *denoise_json(const rs_cli *c)
     return obj;
 }
 
-static json_t *training_json(const rs_cli *c, const rs_train_summary *s)
+static json_t *training_json(const rs_cli *c, const rs_train_summary *s,
+                             const rs_events_input *events)
 {
     json_t *obj = json_pack(
-        "{s:s, s:i, s:i, s:i, s:s, s:b, s:f, s:f, s:f, s:I, s:i, s:f, s:I, s:o, "
+        "{s:s?, s:i, s:i, s:i, s:s, s:b, s:f, s:f, s:f, s:I, s:i, s:f, s:I, s:o, "
         "s:o}",
         "data", c->data.train_path, "epochs", c->train.epochs, "epochs_run", s->epochs_run,
         "best_epoch", s->best_epoch, "selected_on", c->select, "selected_on_validation",
@@ -100,6 +121,9 @@ static json_t *training_json(const rs_cli *c, const rs_train_summary *s)
                             json_string(c->train.select_within_se ? "within-se" : "best"));
         if (c->denoise) json_object_set_new(obj, "denoise", denoise_json(c));
         if (c->train.curves) json_object_set(obj, "curves", c->train.curves);
+        if (c->events_dir)
+            json_object_set_new(obj, "events",
+                                rs_events_input_json(events, c->events_dir, c->events_types));
     }
     return obj;
 }
@@ -344,7 +368,7 @@ static void note_evaluation_run(const rs_cli *c, const rs_dataset *d)
 
 /* Publishes the kept model; EXIT_GATE when the gate left `current` alone. */
 static int publish(const rs_cli *c, rs_train_model *model, const rs_dataset *d,
-                   const rs_train_summary *summary, rs_error *err)
+                   const rs_train_summary *summary, const rs_events_input *events, rs_error *err)
 {
     rs_publish_gate gate = {c->gate_metric, c->gate_tolerance,
                             summary->selected_on_valid ? summary->best_valid.values[c->gate_index]
@@ -352,7 +376,7 @@ static int publish(const rs_cli *c, rs_train_model *model, const rs_dataset *d,
     rs_publish_settings settings = {(size_t)(c->map_size_mib << 20), c->keep,
                                     c->gate ? &gate : NULL};
     rs_publish_result res;
-    json_t *training = training_json(c, summary);
+    json_t *training = training_json(c, summary, events);
     int rc = rs_publish_model_with(c->store, &settings, c->variant, model, d, training, &res, err);
     json_decref(training);
     if (rc != 0) return EXIT_FAILED;
@@ -409,12 +433,14 @@ static int run_train(int argc, char **argv)
     rs_train_model model;
     memset(&model, 0, sizeof(model));
     int rc = EXIT_FAILED, stopped;
+    rs_events_input events;
+    memset(&events, 0, sizeof(events));
     rs_preflight pf;
     if (rs_preflight_store(&c, &pf, &err) != 0) {
         rc = EXIT_CHECK;
         goto fail;
     }
-    if (load_data(&c, &d, &err) != 0) goto fail;
+    if (load_data(&c, &d, &events, &err) != 0) goto fail;
     rs_data_report_print(&d.report, stderr);
     if (create_model(&c, &d, &model, &err) != 0) goto fail;
     fprintf(stderr,
@@ -449,7 +475,8 @@ static int run_train(int argc, char **argv)
         if (rs_plot_curves_svg(c.train.curves, c.plot_out, &err) != 0) goto fail;
         fprintf(stderr, "wrote the training curves to %s\n", c.plot_out);
     }
-    if (c.store && (rc = publish(&c, &model, &d, &summary, &err)) == EXIT_FAILED) goto fail;
+    if (c.store && (rc = publish(&c, &model, &d, &summary, &events, &err)) == EXIT_FAILED)
+        goto fail;
     if (!c.store) rc = 0;
     goto done;
 stop:

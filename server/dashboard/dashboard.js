@@ -11,9 +11,11 @@ const LIVE_HISTORY = 60; /* points in the requests/s chart */
 
 const state = {
   token: null,     /* admin token: in memory only */
+  apiKey: null,    /* API key for the /v1 routes, when the server needs one: in memory only */
   models: null,    /* the last /v1/models body */
   lastSample: null, /* {t, series} of the previous /metrics poll */
   rateHistory: [], /* [t, requests/s] */
+  reports: {},     /* experiment name -> its last report */
 };
 
 /* ---- small helpers ---- */
@@ -64,6 +66,7 @@ async function api(path, options) {
     opts.body = JSON.stringify(opts.json);
     delete opts.json;
   }
+  if (state.apiKey && !opts.admin) opts.headers["X-Api-Key"] = state.apiKey;
   if (opts.admin) {
     if (!state.token) throw new Error("enter the admin token in the Admin panel first");
     opts.headers["Authorization"] = "Bearer " + state.token;
@@ -239,8 +242,9 @@ async function loadModels() {
   try {
     models = (await api("/v1/models")).body;
   } catch (e) {
-    body.replaceChildren(el("p", {class: "error", text: "Cannot read /v1/models: " + e.message}));
-    setStatus("server not reachable", true);
+    const hint = e.status === 401 ? " This server requires an API key: enter it in the Admin panel." : "";
+    body.replaceChildren(el("p", {class: "error", text: "Cannot read /v1/models: " + e.message + hint}));
+    setStatus(e.status === 401 ? "API key required" : "server not reachable", true);
     return;
   }
   state.models = models;
@@ -353,6 +357,7 @@ async function pollLive() {
   const prev = state.lastSample;
   state.lastSample = {t, series, samples};
   renderExperiments();
+  loadReports();
   if (!prev) return;
   const dt = Math.max(t - prev.t, 1e-3);
   const rows = [];
@@ -428,8 +433,61 @@ function renderExperiments() {
                                                   .map((h, i) => el("th", {class: i ? "num" : null, text: h})))),
                   el("tbody", {}, ...rows)));
   }
-  parts.push(el("p", {class: "hint", text: "Outcomes (clicks, conversions per variant with confidence intervals) appear here once the server records events; this build does not take events yet."}));
+  const eventsOn = samples.some((s) => s.name === "recsys_events_accepted_total");
+  if (!eventsOn)
+    parts.push(el("p", {class: "hint", text: "Outcomes (conversions and hit rates per variant with confidence intervals) appear here when the server records events (recserve --events-dir, POST /v1/events)."}));
+  for (const x of exps) {
+    const report = state.reports[x.name];
+    if (eventsOn && report) parts.push(outcomeTable(report));
+  }
   box.replaceChildren(...parts);
+}
+
+function interval(ci) {
+  return Array.isArray(ci) ? `${(100 * ci[0]).toFixed(1)}–${(100 * ci[1]).toFixed(1)}%` : "–";
+}
+
+function percent(x) {
+  return Number.isFinite(x) ? (100 * x).toFixed(2) + "%" : "–";
+}
+
+/* GET /v1/experiments/{name}/report as a table: per variant, users and
+ * conversions with 95% intervals, and the test against the control. */
+function outcomeTable(r) {
+  const rows = r.variants.map((v) => {
+    const vs = v.vs_control;
+    return el("tr", {}, el("td", {text: v.variant + (v.control ? " (control)" : "")}),
+              el("td", {class: "num", text: fmt(v.impressions)}), el("td", {class: "num", text: fmt(v.users)}),
+              el("td", {class: "num", text: fmt(v.converted_users)}),
+              el("td", {class: "num", text: percent(v.conversion_rate)}),
+              el("td", {class: "num", text: interval(v.conversion_ci95)}),
+              el("td", {class: "num", text: percent(v.hit_rate)}),
+              el("td", {class: "num", text: vs ? (100 * vs.difference).toFixed(2) + " pts" : "–"}),
+              el("td", {class: "num", text: vs ? vs.p_value.toPrecision(2) + (vs.significant ? " (significant)" : "") : "–"}));
+  });
+  return el("div", {},
+            el("h3", {text: `Outcomes of ${r.experiment}`}),
+            el("p", {class: "hint", text: `${r.scope}; positive events: ${(r.positive_types || []).join(", ")}; test: ${r.test}.`}),
+            el("table", {"aria-label": `outcomes of ${r.experiment}`},
+               el("thead", {}, el("tr", {}, ...["variant", "impressions", "users", "converted", "conversion", "95% interval",
+                                                "hit rate", "vs control", "p-value"]
+                                                .map((h, i) => el("th", {class: i ? "num" : null, text: h})))),
+               el("tbody", {}, ...rows)));
+}
+
+/* The experiments' reports, when the server records events. */
+async function loadReports() {
+  const samples = state.lastSample ? state.lastSample.samples : [];
+  const exps = state.models && state.models.experiments;
+  if (!exps || !samples.some((s) => s.name === "recsys_events_accepted_total")) return;
+  for (const x of exps) {
+    try {
+      state.reports[x.name] = (await api(`/v1/experiments/${encodeURIComponent(x.name)}/report`)).body;
+    } catch (e) {
+      state.reports[x.name] = null;
+    }
+  }
+  renderExperiments();
 }
 
 /* ---- Try it ---- */
@@ -510,6 +568,15 @@ function useToken(ev) {
   loadModels();
 }
 
+function useApiKey(ev) {
+  ev.preventDefault();
+  const input = document.getElementById("api-key");
+  state.apiKey = input.value.trim() || null;
+  input.value = "";
+  adminMessage(state.apiKey ? "API key kept in this page's memory and sent with every request." : "No API key.");
+  loadModels();
+}
+
 function forgetToken() {
   state.token = null;
   document.getElementById("admin-reload").disabled = true;
@@ -556,6 +623,7 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("similar-form").addEventListener("submit", similar);
   document.getElementById("token-form").addEventListener("submit", useToken);
   document.getElementById("token-forget").addEventListener("click", forgetToken);
+  document.getElementById("apikey-form").addEventListener("submit", useApiKey);
   document.getElementById("admin-reload").addEventListener("click", reload);
   loadModels();
   pollLive();

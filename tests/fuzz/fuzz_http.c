@@ -58,9 +58,9 @@ static void h_health(void *ctx, rs_request *req, rs_response *resp)
 }
 
 static const rs_http_route routes[] = {
-    {{"POST", "/v1/echo"}, h_echo, 1, "echo the body size"},
-    {{"GET", "/v1/items/{id}"}, h_item, 0, "echo a path parameter"},
-    {{"GET", "/healthz"}, h_health, 0, "liveness"},
+    {{"POST", "/v1/echo"}, h_echo, 1, "echo the body size", 0},
+    {{"GET", "/v1/items/{id}"}, h_item, 0, "echo a path parameter", 0},
+    {{"GET", "/healthz"}, h_health, 0, "liveness", 1},
 };
 #define N_ROUTES ((int)(sizeof(routes) / sizeof(routes[0])))
 

@@ -1,18 +1,24 @@
 /* fuzz_request.c - libFuzzer target for the server's request-parsing path:
  * recommend bodies (depth pre-check, JSON parse, field validation), route
  * matching of raw paths, percent-decoding of path segments and query values,
- * and the n / boolean query parameters.
+ * the n / boolean query parameters, and POST /v1/events bodies.
  *
  * The whole input is a body; its first line (up to 4 KiB) is also a path
  * (with an optional "?query"). Invariants are checked, not just "no crash":
  * an accepted request has a user or a history, n in range, and every id is
  * NUL-free and terminated at its length; a refused one is a 400 or a 422
- * with a code and a message.
+ * with a code and a message. An accepted events batch has 1..max_batch
+ * events, each with exactly one key, an item, a configured type, ids within
+ * their bounds, a finite timestamp and a valid request id when it has one,
+ * and encodes to a record that decodes to the same event.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "eventlog.h"
+#include "events_parse.h"
+#include "http.h"
 #include "request.h"
 #include "router.h"
 
@@ -103,6 +109,57 @@ static void parse_path(const uint8_t *data, size_t size, const rs_limits *lim)
     free(line);
 }
 
+static void same_bytes(const char *a, size_t alen, const char *b, size_t blen)
+{
+    if (alen != blen || (alen && memcmp(a, b, alen) != 0)) abort();
+}
+
+static void parse_events(const uint8_t *data, size_t size, const rs_event_rules *rules)
+{
+    rs_event_batch b;
+    int status;
+    json_t *error;
+    if (rs_event_batch_parse(rules, (const char *)data, size, 1.7e9, &b, &status, &error) != 0) {
+        if (status != 400 && status != 422 && status != 503) abort();
+        json_t *e = json_object_get(error, "error");
+        if (status != 503 && (!json_is_string(json_object_get(e, "code")) ||
+                              !json_is_string(json_object_get(e, "message"))))
+            abort();
+        json_decref(error);
+        return;
+    }
+    if (b.n < 1 || b.n > rules->max_batch) abort();
+    for (size_t i = 0; i < b.n; i++) {
+        const rs_event *e = &b.events[i];
+        if (!e->key_len || e->key_len > RS_EVENT_ID_MAX || !e->item_len ||
+            e->item_len > RS_EVENT_ID_MAX || memchr(e->key, 0, e->key_len) ||
+            memchr(e->item, 0, e->item_len) ||
+            rs_event_type_index(rules, e->type, e->type_len) < 0 || !(e->timestamp > 0) ||
+            e->timestamp > 1.7e9 + RS_EVENT_FUTURE_SLACK ||
+            (e->request_id_len && !rs_request_id_valid(e->request_id, e->request_id_len)))
+            abort();
+        size_t len = rs_event_record_size(e);
+        uint8_t *rec = malloc(len);
+        if (!rec) continue;
+        rs_event_encode(e, rec);
+        rs_event d;
+        rs_error err;
+        if (rs_event_decode(rec, len, &d, &err) != 0) abort();
+        same_bytes(d.key, d.key_len, e->key, e->key_len);
+        same_bytes(d.item, d.item_len, e->item, e->item_len);
+        same_bytes(d.type, d.type_len, e->type, e->type_len);
+        same_bytes(d.request_id, d.request_id_len, e->request_id, e->request_id_len);
+        if (d.session != e->session || d.timestamp != e->timestamp || d.has_value != e->has_value ||
+            (e->has_value && d.value != e->value))
+            abort();
+        /* One flipped bit anywhere is caught by the checksum. */
+        rec[len / 2] ^= 0x10;
+        if (rs_event_decode(rec, len, &d, &err) == 0) abort();
+        free(rec);
+    }
+    rs_event_batch_free(&b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     rs_limits lim;
@@ -112,5 +169,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rs_limits tiny = {.max_n = 5, .max_history = 3, .max_exclude = 2, .max_depth = 4};
     parse_body(data, size, &tiny);
     parse_path(data, size, &lim);
+    static rs_event_rules rules, small;
+    static int rules_ready;
+    if (!rules_ready) {
+        rs_error err;
+        if (rs_event_rules_init(&rules, "view,click,purchase", "click,purchase", 1000, &err) != 0 ||
+            rs_event_rules_init(&small, "click", "click", 2, &err) != 0)
+            abort();
+        rules_ready = 1;
+    }
+    parse_events(data, size, &rules);
+    parse_events(data, size, &small);
     return 0;
 }

@@ -32,11 +32,15 @@ build() {
         -Icore -Iserver $(pkg-config --cflags jansson) \
         "$@" $(pkg-config --libs jansson libmicrohttpd) -lm -lpthread -o "$OUT/$name"
 }
-build fuzz_request tests/fuzz/fuzz_request.c server/request.c server/router.c core/common.c
+build fuzz_request tests/fuzz/fuzz_request.c server/request.c server/router.c core/common.c \
+    server/events_parse.c server/experiment.c server/http.c server/conns.c server/stats.c \
+    server/log.c core/eventlog.c core/crc32c.c core/names.c -llmdb
 build fuzz_jsonbuf tests/fuzz/fuzz_jsonbuf.c server/jsonbuf.c
 build fuzz_http tests/fuzz/fuzz_http.c server/http.c server/conns.c server/stats.c \
-    server/router.c server/log.c core/names.c core/common.c
-build fuzz_dataset tests/fuzz/fuzz_dataset.c core/dataset.c core/dataset_parse.c core/idtable.c core/rng.c core/common.c
+    server/router.c server/log.c server/apikeys.c \
+    core/names.c core/common.c
+build fuzz_dataset tests/fuzz/fuzz_dataset.c core/dataset.c core/dataset_parse.c core/idtable.c \
+    core/rng.c core/common.c
 
 # Seeds: every JSON example of the API contract, plus requests that reach
 # each branch of the validator and the router.
@@ -54,6 +58,8 @@ done <<'SEEDS'
 {"history":[],"n":null,"user":null}
 {"user":"caf\u00e9","history":["a\"b","\\","\ud83d\ude00"]}
 {"n":1001,"user":"x"}
+{"events":[{"user":"u1","item":"i1","type":"click","request_id":"r-1","value":2.5,"timestamp":"2026-12-01T10:00:00Z"},{"session":"s","item":"i2","type":"view","timestamp":1700000000}]}
+{"events":[{"user":"u1","session":"s","item":"","type":"nope","extra":1},7,{"item":"i","type":"click","request_id":"a b"}]}
 [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]
 /v1/users/u%2F1/recommendations?n=5
 /v1/items/i%41/similar?n=abc

@@ -100,6 +100,15 @@ def run(b):
                  " return t && [...t.querySelectorAll('tbody tr')].map(r => r.cells[0].textContent + ' ' + r.cells[2].textContent); })()",
                  what="the Experiments panel")
     check(len(exp) == 2, f"Experiments shows both variants ({'; '.join(exp)})")
+    report = json.loads(get("/v1/experiments/default-vs-candidate/report")[2])
+    outcome = b.wait("(() => { const t = document.querySelector('[aria-label=\"outcomes of default-vs-candidate\"]');"
+                     " return t && [...t.querySelectorAll('tbody tr')].map(r => [...r.cells].map(c => c.textContent)); })()",
+                     timeout=15, what="the experiment's outcomes")
+    want = [[str(v["users"]), str(v["converted_users"])] for v in report["variants"]]
+    got = [[row[2], row[3]] for row in outcome]
+    check(got == want and all(int(u) > 0 for u, _ in want),
+          f"Experiments shows the outcomes per variant: users and converted {got} (report: {want}); "
+          f"conversion {[row[4] for row in outcome]}, p-value {outcome[-1][8]}")
 
     # Try it: a known user's recommendations, the same as the API's answer.
     api_items = [it["id"] for it in json.loads(

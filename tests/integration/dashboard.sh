@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # dashboard.sh - the operator console in a real browser: recserve serves a
 # store with variant "default" at version 3 (versions 1 and 2 retained) and
-# variant "candidate", an experiment between them and an admin token; some
-# traffic runs; tests/integration/dashboard.py then drives headless Chromium
+# variant "candidate", an experiment between them, events and an admin
+# token; lists are viewed and clicked (bench/ab_simulate.py); tests/integration/dashboard.py then drives headless Chromium
 # through the DevTools protocol over every panel, rolls "default" back to
 # version 1 from the page and unpins it, and fails on any console error.
 # Then a server whose configured variant is not published yet: not ready,
@@ -36,12 +36,12 @@ cat >"$T/recserve.json" <<EOF
   }]
 }
 EOF
-start_server --config "$T/recserve.json" --reload-interval 0.25
+start_server --config "$T/recserve.json" --reload-interval 0.25 --events-dir "$T/events"
 
-# Some traffic for the Live and Experiments panels.
-for u in $(seq 1 60); do
-    curl -s -o /dev/null "$BASE/v1/users/u$u/recommendations?n=10"
-done
+# Traffic for the Live panel, and lists with views and clicks for the
+# experiment's outcomes (the synthetic click model of bench/ab_simulate.py).
+python3 bench/ab_simulate.py --base "$BASE" --test "$T/data/test.tsv" \
+    --experiment default-vs-candidate >"$T/ab.out" 2>&1 || fail "ab_simulate.py: $(tail -3 "$T/ab.out")"
 
 python3 tests/integration/dashboard.py "$BASE" "$TOKEN" "$SHOTS" || fail "the dashboard checks failed"
 stop_server

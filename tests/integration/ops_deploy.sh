@@ -39,8 +39,17 @@ http {
     uwsgi_temp_path $T/nginx/tmp/uwsgi;
     scgi_temp_path $T/nginx/tmp/scgi;
     include $PWD/deploy/nginx/recsys.conf;
+    include $T/nginx/recsys-tls.conf;
 }
 EOF
+    # The TLS server with a test certificate and unprivileged ports.
+    make_tls_cert
+    cp deploy/nginx/recsys-proxy.conf "$T/nginx/"
+    sed -e "s|/etc/recsys/tls/fullchain.pem|$T/tls/cert.pem|" \
+        -e "s|/etc/recsys/tls/privkey.pem|$T/tls/key.pem|" \
+        -e "s/listen 443 /listen 127.0.0.1:18443 /; s/listen \[::\]:443 /listen [::1]:18443 /" \
+        -e "s/listen 80;/listen 127.0.0.1:18081;/; s/listen \[::\]:80;/listen [::1]:18081;/" \
+        deploy/nginx/recsys-tls.conf >"$T/nginx/recsys-tls.conf"
     "$NGINX" -t -q -e "$T/nginx/error.log" -p "$T/nginx" -c "$T/nginx/nginx.conf" >"$T/nginx.log" 2>&1 ||
         fail "nginx -t: $(cat "$T/nginx.log")"
     checked+=(nginx)
@@ -70,6 +79,29 @@ grep -q "listening on http://127.0.0.1:" "$T/server.log" || fail "not listening 
 BASE=http://127.0.0.1:$(cat "$T/port")
 req GET /v1/models
 [ "$(jq_py 'len(d["experiments"])')" = 1 ] || fail "the example experiment is not loaded"
+stop_server
+
+# The image's entrypoint and config: no secret mounted, admin disabled; a
+# token secret enables the admin routes.
+sh -n deploy/container-entrypoint.sh || fail "deploy/container-entrypoint.sh does not parse"
+[ -f .containerignore ] && grep -qx build .containerignore || fail ".containerignore does not leave out build/"
+sed "s|/var/lib/recsys/store|$T/store|" deploy/container.json >"$T/container.json"
+entry() { # entry TOKEN_FILE: the entrypoint as the image runs it, on loopback
+    rm -f "$T/port"
+    RECSERVE=$RECSERVE RECSYS_ADMIN_TOKEN_FILE=$1 sh deploy/container-entrypoint.sh \
+        --config "$T/container.json" --listen 127.0.0.1:0 --port-file "$T/port" 2>>"$T/server.log" &
+    SERVER_PID=$!
+    for i in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.1; done
+    BASE=http://127.0.0.1:$(cat "$T/port")
+}
+entry "$T/no-such-secret"
+req POST /v1/admin/reload
+WHAT="admin without a mounted secret" expect 403 admin_disabled
+stop_server
+(umask 077 && echo "container-secret-token-0123456789" >"$T/secret")
+entry "$T/secret"
+req POST /v1/admin/reload
+WHAT="admin with a mounted secret, no token sent" expect 401 unauthorized
 stop_server
 echo "checked with: ${checked[*]:-no systemd-analyze, no nginx}"
 finish

@@ -69,6 +69,7 @@ sed -e "s/server 127\.0\.0\.1:8081 /server 127.0.0.1:$PORT_A /" \
     -e "s/server 127\.0\.0\.1:8082 /server 127.0.0.1:$PORT_B /" \
     -e "s/listen 127\.0\.0\.1:8080;/listen 127.0.0.1:$LB_PORT;/" \
     deploy/nginx/recsys.conf >"$N/recsys.conf"
+cp deploy/nginx/recsys-proxy.conf "$N/"
 grep -q "$PORT_A" "$N/recsys.conf" && grep -q "$PORT_B" "$N/recsys.conf" &&
     grep -q "listen 127.0.0.1:$LB_PORT;" "$N/recsys.conf" ||
     fail "deploy/nginx/recsys.conf no longer has the expected server/listen lines"
@@ -200,4 +201,28 @@ wait "$PID_B" 2>/dev/null
     >"$T/failover.out" 2>&1
 grep -q '^failed 0$' "$T/failover.out" || fail "requests failed with a replica down: $(cat "$T/failover.out")"
 grep -q '^status 200 2000$' "$T/failover.out" || fail "not all 2000 requests succeeded: $(cat "$T/failover.out")"
+
+# The rate limit, with this host's exemption taken out: a fast burst of 600
+# requests from one address gets 429 in the API's format once past the burst.
+sed -i '/127\.0\.0\.0\/8 1;/d; /::1 1;/d' "$N/recsys.conf"
+kill -HUP "$NGINX_PID"
+sleep 1
+python3 - "$LB_PORT" >"$T/limit.out" 2>&1 <<'EOF' || fail "rate limit: $(cat "$T/limit.out")"
+import http.client, json, sys
+conn = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=5)
+counts, bodies = {}, []
+for i in range(600):
+    conn.request("GET", "/v1/users/user%d/recommendations?n=3" % i)
+    r = conn.getresponse()
+    body = r.read()
+    counts[r.status] = counts.get(r.status, 0) + 1
+    if r.status == 429:
+        bodies.append((json.loads(body)["error"]["code"], r.getheader("Retry-After")))
+print("statuses of 600 requests from one address:", dict(sorted(counts.items())))
+assert counts.get(200, 0) >= 200, "fewer than the burst of 200 were served"
+assert counts.get(429, 0) >= 100, "the limit did not refuse the excess"
+assert set(counts) <= {200, 429}, "unexpected statuses"
+assert all(b == ("rate_limited", "1") for b in bodies), bodies[:3]
+EOF
+cat "$T/limit.out"
 finish

@@ -146,6 +146,17 @@ for series in 'recsys_http_requests_total{route="/v1/recommend",status="200",var
     'recsys_model_version{variant="default"}'; do
     grep -qF "$series" "$T/body" || fail "metrics: no series $series"
 done
+# Process metrics agree with what the kernel says of the server process.
+rss_kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$SERVER_PID/status")
+got=$(awk '$1 == "process_resident_memory_bytes" { printf "%d", $2 / 1024 }' "$T/body")
+awk -v a="${got:-0}" -v b="${rss_kb:-1}" 'BEGIN { exit !(a > 0.5 * b && a < 2 * b) }' ||
+    fail "metrics: process_resident_memory_bytes ${got:-none} kB, /proc says $rss_kb kB"
+fds=$(ls "/proc/$SERVER_PID/fd" | wc -l)
+got=$(awk '$1 == "process_open_fds" { print $2 }' "$T/body")
+[ -n "$got" ] && [ "$got" -gt 3 ] && [ "$got" -le $((fds + 4)) ] ||
+    fail "metrics: process_open_fds ${got:-none}, /proc lists $fds"
+grep -qE '^recsys_build_info\{version="[0-9.]+",libmicrohttpd="[0-9.]+",.*\} 1$' "$T/body" ||
+    fail "metrics: no recsys_build_info"
 
 stop_server
 finish

@@ -89,4 +89,21 @@ print(total)' "$SERVER_PID")
         fail "$WHAT: data.mdb is mapped over ${map:-?} bytes (a 64 GiB map was not replaced)"
     stop_server
 fi
+
+# --check-config: valid files pass without a store or a port; the first
+# error exits 2 and names the field; a missing token file is an error.
+(umask 077 && echo "check-config-token-0123456789" >"$T/token")
+cat >"$T/check.json" <<EOF
+{"store": "$T/no-store-needed", "variants": ["a", "b"], "admin": {"token_file": "$T/token"},
+ "experiments": [{"name": "e", "salt": "s", "variants": [{"name": "a", "weight": 1}, {"name": "b", "weight": 1}]}]}
+EOF
+timeout 20 "$RECSERVE" --config "$T/check.json" --check-config --listen 127.0.0.1:1 >"$T/out" 2>"$T/err"
+rc=$?
+[ $rc -eq 0 ] || fail "--check-config of a valid file: exit $rc: $(cat "$T/err")"
+grep -q "config valid: .*(http), listed variants, 1 experiment(s), 0 pin(s), admin enabled" "$T/out" ||
+    fail "--check-config summary: $(cat "$T/out")"
+sed 's/"weight": 1}]/"weight": 0}]/' "$T/check.json" >"$T/check-bad.json"
+run_fails 2 'experiments\[0\] \(e\)\.variants\[1\]\.weight' --config "$T/check-bad.json" --check-config
+rm "$T/token"
+run_fails 2 'token.*No such file' --config "$T/check.json" --check-config
 finish

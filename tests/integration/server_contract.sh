@@ -4,7 +4,7 @@
 # documented headers and the body's schema (tests/integration/lib/contract.py,
 # python3 with yaml and jsonschema). Three servers: one with experiments, an
 # admin token and a small body limit; one plain (403 admin_disabled), which
-# then has its store file truncated (503). Fails for any documented answer no case produced, but
+# then has its store file truncated (503); one with an events rate (429). Fails for any documented answer no case produced, but
 # those contract.py lists as not produced on purpose.
 set -u
 cd "$(dirname "$0")/../.."
@@ -26,8 +26,14 @@ JSON
 CHECK="python3 tests/integration/lib/contract.py proto/openapi.yaml"
 : >"$T/covered"
 
-start_server --config "$T/recserve.json" --max-body 4096
+start_server --config "$T/recserve.json" --max-body 4096 --events-dir "$T/events"
 $CHECK "$BASE" "$T/covered" main "$TOKEN" "$ITEM" || fail "the configured server (above)"
+stop_server
+
+# Two events a second and a queue of two: a batch of three is too many for
+# the queue (503), a first batch of two passes, the second is over the rate.
+start_server --events-dir "$T/events" --events-rate 2 --events-max-pending 2
+$CHECK "$BASE" "$T/covered" rated "" "$ITEM" || fail "the rate-limited server (above)"
 stop_server
 
 start_server

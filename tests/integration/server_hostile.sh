@@ -41,10 +41,15 @@ expect 413 payload_too_large
 # Slow clients: a silent connection and a half-sent request are closed after
 # the 1 s idle timeout; meanwhile the server keeps answering others.
 cat >"$T/slow.py" <<'PY'
-import socket, sys, time
+import os, socket, ssl, sys, time
 port = int(sys.argv[1])
-def closed_after(payload):
+def connect(port):
+    # Over HTTPS (lib/server.sh RECSYS_TLS=1) the same bytes go through TLS.
     s = socket.create_connection(("127.0.0.1", port))
+    ca = os.environ.get("RECSYS_TLS_CA")
+    return ssl.create_default_context(cafile=ca).wrap_socket(s, server_hostname="127.0.0.1") if ca else s
+def closed_after(payload):
+    s = connect(port)
     s.settimeout(10)
     if payload: s.sendall(payload)
     t0 = time.time()
@@ -52,6 +57,8 @@ def closed_after(payload):
         data = s.recv(4096)
     except socket.timeout:
         return None
+    except (ssl.SSLError, ConnectionResetError):
+        data = b""  # the TLS session ended without close_notify: closed
     finally:
         s.close()
     return time.time() - t0 if not data else -1
@@ -61,8 +68,8 @@ for payload in (b"", b"GET /healthz HTTP/1.1\r\nHo", b"POST /v1/recommend HTTP/1
     if t is None or t < 0 or t > 5:
         print("slow client not closed in time:", payload[:30], t); sys.exit(1)
 # Many idle connections at once, then a normal request still works.
-idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(50)]
-s = socket.create_connection(("127.0.0.1", port)); s.settimeout(5)
+idle = [connect(port) for _ in range(50)]
+s = connect(port); s.settimeout(5)
 s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 ok = s.recv(4096).startswith(b"HTTP/1.1 200")
 for c in idle: c.close()
@@ -79,10 +86,15 @@ curl -s -o /dev/null -o /dev/null -o /dev/null -w '%{num_connects} ' \
 
 # Graceful stop: a request still uploading when SIGTERM arrives completes.
 cat >"$T/inflight.py" <<'PY'
-import os, signal, socket, sys, time
+import os, signal, socket, ssl, sys, time
 port, pid = int(sys.argv[1]), int(sys.argv[2])
+def connect(port):
+    # Over HTTPS (lib/server.sh RECSYS_TLS=1) the same bytes go through TLS.
+    s = socket.create_connection(("127.0.0.1", port))
+    ca = os.environ.get("RECSYS_TLS_CA")
+    return ssl.create_default_context(cafile=ca).wrap_socket(s, server_hostname="127.0.0.1") if ca else s
 body = b'{"history":["%s"],"n":3}' % sys.argv[3].encode()
-s = socket.create_connection(("127.0.0.1", port)); s.settimeout(10)
+s = connect(port); s.settimeout(10)
 s.sendall(b"POST /v1/recommend HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
           b"Content-Length: %d\r\n\r\n" % len(body) + body[:5])
 time.sleep(0.3)

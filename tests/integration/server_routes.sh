@@ -26,13 +26,20 @@ if ! diff -u "$T/documented" "$T/served" >"$T/diff"; then
 fi
 
 make_store
-start_server
+# Events on, and one experiment, so that the events routes answer 200.
+cat >"$T/recserve.json" <<'JSON'
+{"store": "store", "experiments": [{"name": "e", "salt": "s", "variants": [{"name": "default", "weight": 1}]}]}
+JSON
+start_server --config "$T/recserve.json" --events-dir "$T/events"
 ITEM=$(awk -F'\t' 'NR > 1 { print $2; exit }' "$DATA")
 USER_ID=$(awk -F'\t' 'NR > 1 { print $1; exit }' "$DATA")
 while read -r method path; do
-    url=$(echo "$path" | sed "s|/users/{id}|/users/$USER_ID|; s|/items/{id}|/items/$ITEM|; s|/models/{variant}|/models/default|; s|/dashboard/{file}|/dashboard/dashboard.js|")
+    url=$(echo "$path" | sed "s|/users/{id}|/users/$USER_ID|; s|/items/{id}|/items/$ITEM|; s|/models/{variant}|/models/default|; s|/dashboard/{file}|/dashboard/dashboard.js|; s|/experiments/{name}|/experiments/e|")
     WHAT="$method $path"
-    if [ "$method" = POST ]; then
+    if [ "$path" = /v1/events ]; then
+        req POST "$url" -H 'Content-Type: application/json' \
+            --data-binary "{\"events\":[{\"user\":\"$USER_ID\",\"item\":\"$ITEM\",\"type\":\"click\"}]}"
+    elif [ "$method" = POST ]; then
         req POST "$url" -H 'Content-Type: application/json' --data-binary "{\"user\":\"$USER_ID\"}"
     else
         req "$method" "$url"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # server_valgrind.sh - recserve under valgrind (memcheck): a bounded round of
 # requests over every route, good and bad, then SIGTERM, with brute-force
-# retrieval and with the published MIDX index; any memory error or
+# retrieval and with the published MIDX index, then the events routes with
+# an experiment (twice: the second start reloads the events environment);
+# any memory error or
 # definite/indirect leak fails the scenario (valgrind's exit status 9).
 set -u
 cd "$(dirname "$0")/../.."
@@ -44,6 +46,24 @@ for retrieval in bruteforce midx; do
     done
     req POST /v1/recommend -H 'Content-Type: text/plain' --data-binary x
     [ "$STATUS" = 415 ] || fail "$retrieval: 415 under valgrind: $STATUS"
+    stop_server
+done
+# Events: the group commit writer, deferred answers, fresh histories and
+# impressions, then a restart that reloads the environment.
+echo '{"store": "store", "experiments": [{"name": "e", "salt": "s", "variants": [{"name": "default", "weight": 1}]}]}' >"$T/events.json"
+for round in 1 2; do
+    start_server --threads 2 --config "$T/events.json" --events-dir "$T/events"
+    req GET "/v1/users/$USER_ID/recommendations?n=3"
+    RID=$(jq_py 'd["request_id"]')
+    post_json /v1/events "{\"events\":[{\"user\":\"$USER_ID\",\"item\":\"$ITEM\",\"type\":\"click\",\"request_id\":\"$RID\"},{\"session\":\"s1\",\"item\":\"$ITEM\",\"type\":\"purchase\",\"value\":2}]}"
+    [ "$STATUS" = 200 ] || fail "events round $round: POST /v1/events: status $STATUS $(cat "$T/body")"
+    post_json /v1/events '{"events":[{"user":"u","item":"i","type":"nope"},7]}'
+    [ "$STATUS" = 422 ] || fail "events round $round: a bad batch: status $STATUS"
+    for path in /v1/users/s1/recommendations "/v1/users/$USER_ID/recommendations" /v1/experiments/e/report \
+        /metrics; do
+        req GET "$path"
+        [ "$STATUS" = 200 ] || fail "events round $round: GET $path: status $STATUS"
+    done
     stop_server
 done
 grep -q "midx k=[0-9]*, published" "$T/server.log" || fail "the published index was not used"

@@ -55,10 +55,41 @@ static void h_slow(void *ctx, rs_request *req, rs_response *resp)
 
 static void h_none(void *ctx, rs_request *req, rs_response *resp) {}
 
+/* Deferred answers: the handler queues its request; a thread answers the
+ * queue once the test releases it. */
+#define MAX_DEFERRED 8
+static pthread_mutex_t defer_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t defer_cond = PTHREAD_COND_INITIALIZER;
+static rs_deferred *deferred[MAX_DEFERRED];
+static int n_deferred, defer_released;
+
+static void h_defer(void *ctx, rs_request *req, rs_response *resp)
+{
+    pthread_mutex_lock(&defer_lock);
+    if (n_deferred < MAX_DEFERRED) deferred[n_deferred++] = rs_request_defer(req);
+    pthread_cond_broadcast(&defer_cond);
+    pthread_mutex_unlock(&defer_lock);
+}
+
+static void *answerer(void *want)
+{
+    pthread_mutex_lock(&defer_lock);
+    while (!defer_released || n_deferred < *(int *)want)
+        pthread_cond_wait(&defer_cond, &defer_lock);
+    for (int i = 0; i < n_deferred; i++) {
+        rs_response resp = {.variant_slot = -1};
+        rs_response_json(&resp, 200, json_pack("{s:i}", "deferred", i));
+        rs_deferred_answer(deferred[i], &resp);
+    }
+    n_deferred = 0;
+    pthread_mutex_unlock(&defer_lock);
+    return NULL;
+}
+
 static const rs_http_route routes[] = {
-    {{"GET", "/healthz"}, h_health, 0, "health"}, {{"POST", "/echo"}, h_echo, 1, "echo"},
-    {{"GET", "/items/{id}"}, h_item, 0, "item"},  {{"GET", "/slow"}, h_slow, 0, "slow"},
-    {{"GET", "/none"}, h_none, 0, "none"},
+    {{"GET", "/healthz"}, h_health, 0, "health", 1}, {{"POST", "/echo"}, h_echo, 1, "echo", 0},
+    {{"GET", "/items/{id}"}, h_item, 0, "item", 0},  {{"GET", "/slow"}, h_slow, 0, "slow", 0},
+    {{"GET", "/none"}, h_none, 0, "none", 0},        {{"GET", "/defer"}, h_defer, 0, "defer", 0},
 };
 #define N_ROUTES ((int)(sizeof(routes) / sizeof(routes[0])))
 
@@ -203,7 +234,7 @@ static const char *error_code(response *r)
 
 START_TEST(test_ok_and_headers)
 {
-    response r;
+    response r = {0};
     do_request("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", &r);
     ck_assert_int_eq(r.status, 200);
     ck_assert_str_eq(header(&r, "Content-Type"), "application/json");
@@ -226,7 +257,7 @@ END_TEST
 
 START_TEST(test_routing_errors)
 {
-    response r;
+    response r = {0};
     do_request("GET /nope HTTP/1.1\r\nHost: t\r\n\r\n", &r);
     ck_assert_int_eq(r.status, 404);
     ck_assert_str_eq(error_code(&r), "not_found");
@@ -250,7 +281,7 @@ END_TEST
 
 START_TEST(test_content_type_and_body)
 {
-    response r;
+    response r = {0};
     do_request("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\n"
                "Content-Length: 2\r\n\r\n{}",
                &r);
@@ -274,7 +305,7 @@ END_TEST
 
 START_TEST(test_body_limit)
 {
-    response r;
+    response r = {0};
     /* Declared too large: refused before the body is read. */
     do_request("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
                "Content-Length: 5000\r\n\r\n",
@@ -317,24 +348,112 @@ END_TEST
 
 START_TEST(test_keep_alive_and_decoding)
 {
-    response r;
+    response r = {0};
     int fd = connect_local();
     const char *a = "GET /items/a%2Fb%20c?q=x%20y&n=5 HTTP/1.1\r\nHost: t\r\n\r\n";
-    send_all(fd, a, strlen(a));
-    ck_assert_int_eq(read_response(fd, &r), 0);
+    do_request(a, &r);
     ck_assert_int_eq(r.status, 200);
     ck_assert_str_eq(r.body, "{\"id\":\"a/b c\",\"q\":\"x y\",\"n\":\"5\"}\n");
     /* Same connection, second request. */
     const char *b = "GET /items/%C3%A9?q=%zz HTTP/1.1\r\nHost: t\r\n\r\n";
-    send_all(fd, b, strlen(b));
-    ck_assert_int_eq(read_response(fd, &r), 0);
+    do_request(b, &r);
     ck_assert_int_eq(r.status, 400);
     ck_assert_str_eq(error_code(&r), "bad_query");
     const char *c = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
-    send_all(fd, c, strlen(c));
-    ck_assert_int_eq(read_response(fd, &r), 0);
+    do_request(c, &r);
     ck_assert_int_eq(r.status, 200);
     close(fd);
+}
+END_TEST
+
+/* The X-Request-Id header of a response head ("" when absent). */
+static void request_id_of(const response *r, char *out, size_t cap)
+{
+    out[0] = '\0';
+    const char *h = strcasestr(r->head, "\r\nX-Request-Id: ");
+    if (!h) return;
+    h += strlen("\r\nX-Request-Id: ");
+    size_t n = strcspn(h, "\r");
+    snprintf(out, cap, "%.*s", (int)(n < cap ? n : cap - 1), h);
+}
+
+START_TEST(test_request_ids)
+{
+    ck_assert(rs_request_id_valid("a", 1));
+    ck_assert(rs_request_id_valid("Az09._:-", 8));
+    ck_assert(!rs_request_id_valid("", 0));
+    ck_assert(!rs_request_id_valid("a b", 3));
+    ck_assert(!rs_request_id_valid("a/b", 3));
+    char long_id[66];
+    memset(long_id, 'x', 65);
+    long_id[65] = '\0';
+    ck_assert(rs_request_id_valid(long_id, 64));
+    ck_assert(!rs_request_id_valid(long_id, 65));
+
+    response r = {0};
+    char id[128], first[128];
+    /* A valid id is kept, on a success and on an error. */
+    const char *a = "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: client-1.a:b_c\r\n\r\n";
+    do_request(a, &r);
+    request_id_of(&r, id, sizeof(id));
+    ck_assert_str_eq(id, "client-1.a:b_c");
+    const char *b = "GET /nowhere HTTP/1.1\r\nHost: t\r\nX-Request-Id: e-2\r\n\r\n";
+    do_request(b, &r);
+    ck_assert_int_eq(r.status, 404);
+    request_id_of(&r, id, sizeof(id));
+    ck_assert_str_eq(id, "e-2");
+    /* An invalid one (a space) or none: a fresh 32-digit hex id, each new. */
+    const char *c = "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: bad id\r\n\r\n";
+    do_request(c, &r);
+    request_id_of(&r, first, sizeof(first));
+    ck_assert_uint_eq(strlen(first), 32);
+    ck_assert_uint_eq(strspn(first, "0123456789abcdef"), 32);
+    const char *d = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+    do_request(d, &r);
+    request_id_of(&r, id, sizeof(id));
+    ck_assert_uint_eq(strlen(id), 32);
+    ck_assert_str_ne(id, first);
+    /* Generated ids do not repeat. */
+    char seen[64][33];
+    for (int i = 0; i < 64; i++) {
+        rs_request_id_generate(seen[i]);
+        for (int k = 0; k < i; k++) ck_assert_str_ne(seen[i], seen[k]);
+    }
+}
+END_TEST
+
+/* Three deferred requests on a pool of two threads do not hold it: another
+ * request is answered while they wait, then they get their answers. */
+START_TEST(test_deferred_answers)
+{
+    static int want = 3;
+    defer_released = 0;
+    pthread_t t;
+    pthread_create(&t, NULL, answerer, &want);
+    int fds[3];
+    for (int i = 0; i < 3; i++) {
+        fds[i] = connect_local();
+        const char *d = "GET /defer HTTP/1.1\r\nHost: t\r\n\r\n";
+        send_all(fds[i], d, strlen(d));
+    }
+    pthread_mutex_lock(&defer_lock);
+    while (n_deferred < 3) pthread_cond_wait(&defer_cond, &defer_lock);
+    pthread_mutex_unlock(&defer_lock);
+    response r = {0};
+    do_request("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_uint_ge(rs_http_in_flight(srv), 3); /* the deferred ones (+ healthz closing) */
+    pthread_mutex_lock(&defer_lock);
+    defer_released = 1;
+    pthread_cond_broadcast(&defer_cond);
+    pthread_mutex_unlock(&defer_lock);
+    pthread_join(t, NULL);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(read_response(fds[i], &r), 0);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_msg(strstr(r.body, "\"deferred\":") != NULL, "body %s", r.body);
+        close(fds[i]);
+    }
 }
 END_TEST
 
@@ -403,6 +522,8 @@ int main(void)
     tcase_add_test(tc, test_content_type_and_body);
     tcase_add_test(tc, test_body_limit);
     tcase_add_test(tc, test_keep_alive_and_decoding);
+    tcase_add_test(tc, test_request_ids);
+    tcase_add_test(tc, test_deferred_answers);
     tcase_add_test(tc, test_idle_timeout);
     tcase_add_test(tc, test_graceful_stop);
     suite_add_tcase(s, tc);

@@ -73,6 +73,29 @@ make_store() {
     done
 }
 
+# RECSYS_TLS=1 runs a scenario over HTTPS: start_server gives recserve a
+# self-signed certificate for 127.0.0.1 (made with openssl), BASE becomes
+# https://..., and curl and Python verify against it through CURL_CA_BUNDLE,
+# SSL_CERT_FILE and RECSYS_TLS_CA (lib/rawhttp.py wraps its raw sockets).
+tls_args=()
+make_tls_cert() {
+    [ -s "$T/tls/cert.pem" ] && return 0
+    need openssl
+    mkdir -p "$T/tls"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+        -keyout "$T/tls/key.pem" -out "$T/tls/cert.pem" >"$T/tls/openssl.log" 2>&1 ||
+        skip "skipped: openssl could not make a test certificate: $(tail -1 "$T/tls/openssl.log")"
+    chmod 600 "$T/tls/key.pem"
+    export CURL_CA_BUNDLE=$T/tls/cert.pem SSL_CERT_FILE=$T/tls/cert.pem RECSYS_TLS_CA=$T/tls/cert.pem
+}
+if [ "${RECSYS_TLS:-0}" = 1 ]; then
+    make_tls_cert
+    tls_args=(--tls-cert "$T/tls/cert.pem" --tls-key "$T/tls/key.pem")
+fi
+SCHEME=http
+[ ${#tls_args[@]} -eq 0 ] || SCHEME=https
+
 # start_server [ARGS...]: starts recserve on a free loopback port; sets PORT
 # and BASE. Fails the scenario when it does not come up within 20 s (60 s
 # under a wrapper). SERVER_WRAPPER (e.g. "valgrind -q") runs it under a tool.
@@ -82,7 +105,7 @@ start_server() {
     [ -z "${SERVER_WRAPPER:-}" ] || limit=600
     # shellcheck disable=SC2086
     ${SERVER_WRAPPER:-} "$RECSERVE" --store "$T/store" --listen 127.0.0.1:0 --port-file "$T/port" --threads 2 \
-        "$@" 2>>"$T/server.log" &
+        "${tls_args[@]}" "$@" 2>>"$T/server.log" &
     SERVER_PID=$!
     local i
     for i in $(seq $limit); do
@@ -96,7 +119,7 @@ start_server() {
         exit 1
     fi
     PORT=$(cat "$T/port")
-    BASE=http://127.0.0.1:$PORT
+    BASE=$SCHEME://127.0.0.1:$PORT
 }
 
 # stop_server: SIGTERM, then the exit status must be 0 within 15 s (60 s
