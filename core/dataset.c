@@ -24,11 +24,10 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "dataset_parse.h"
 #include "rng.h"
 
-#define MAX_LINE   65536
-#define MAX_FIELDS 4
-#define NONE       UINT32_MAX
+#define NONE UINT32_MAX
 
 /* Purposes of random streams (never reorder: it would change splits). */
 enum {
@@ -161,12 +160,45 @@ static uint32_t split_count(uint32_t n, double fraction)
     return (uint32_t)k;
 }
 
+/* Orders a row's positions by descending time, ties by descending
+ * position (qsort_r context: the row's times). */
+static int by_latest(const void *a, const void *b, void *context)
+{
+    const double *t = context;
+    uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
+    if (t[i] != t[j]) return t[i] > t[j] ? -1 : 1;
+    return i > j ? -1 : (i < j);
+}
+
+/* Flags the k positions of a row to move: the latest k by times (when not
+ * NULL), else k chosen at random from rng (partial Fisher-Yates). */
+static void choose_moved(uint32_t len, uint32_t k, const double *times, rs_rng *rng, uint32_t *pos,
+                         uint8_t *flag)
+{
+    for (uint32_t j = 0; j < len; j++) pos[j] = j;
+    if (times) {
+        qsort_r(pos, len, sizeof(uint32_t), by_latest, (void *)times);
+        for (uint32_t j = 0; j < k; j++) flag[pos[j]] = 1;
+        return;
+    }
+    for (uint32_t j = 0; j < k; j++) {
+        uint32_t s = j + (uint32_t)rs_rng_below(rng, len - j);
+        uint32_t tmp = pos[j];
+        pos[j] = pos[s];
+        pos[s] = tmp;
+        flag[pos[j]] = 1;
+    }
+}
+
 /* For each row r with pick[r] set (every row when pick is NULL) and at least
- * min_len (>= 2) entries, moves split_count(len, fraction) randomly chosen
- * entries to *moved; everything else goes to *kept. Row r's choice uses the
- * stream (stream, r). Both outputs keep rows sorted. */
+ * min_len (>= 2) entries, moves split_count(len, fraction) entries to
+ * *moved: the latest ones by times (one per entry of src) when times is
+ * not NULL, else randomly chosen ones (row r's choice uses the stream
+ * (stream, r)); everything else goes to *kept. Both outputs keep rows
+ * sorted. */
 static int split_rows(const rs_csr *src, const uint8_t *pick, uint32_t min_len, double fraction,
-                      const rs_rng *stream, rs_csr *kept, rs_csr *moved, rs_error *err)
+                      const rs_rng *stream, const double *times, rs_csr *kept, rs_csr *moved,
+                      rs_error *err)
 {
     uint32_t n_rows = src->n_rows, max_len = 0;
     uint64_t n_moved = 0;
@@ -203,14 +235,7 @@ static int split_rows(const rs_csr *src, const uint8_t *pick, uint32_t min_len, 
         rs_rng rng;
         rs_rng_split(stream, r, &rng);
         uint32_t k = split_count(len, fraction);
-        for (uint32_t j = 0; j < len; j++) pos[j] = j;
-        for (uint32_t j = 0; j < k; j++) { /* partial Fisher-Yates */
-            uint32_t s = j + (uint32_t)rs_rng_below(&rng, len - j);
-            uint32_t tmp = pos[j];
-            pos[j] = pos[s];
-            pos[s] = tmp;
-            flag[pos[j]] = 1;
-        }
+        choose_moved(len, k, times ? times + src->indptr[r] : NULL, &rng, pos, flag);
         for (uint32_t j = 0; j < len; j++) {
             if (flag[j])
                 moved->indices[wm++] = row[j];
@@ -252,207 +277,6 @@ static int64_t pick_rows(const rs_csr *m, const uint8_t *exclude, uint32_t min_l
 }
 
 /* ------------------------------------------------------------ parsing */
-
-typedef struct file_info {
-    uint64_t lines, rows;
-    int header_skipped;
-    char sep[4];
-} file_info;
-
-/* Called for each data row; weight is 1 when the row has none. */
-typedef int (*row_fn)(void *ctx, const char *user, size_t ulen, const char *item, size_t ilen,
-                      double weight, uint64_t line, rs_error *err);
-
-/* Copies up to max-1 bytes of s into dst as printable text ('?' for other
- * bytes), for error messages and the report. */
-static void printable(char *dst, size_t max, const char *s, size_t len)
-{
-    size_t n = len < max - 1 ? len : max - 1;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        dst[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-    }
-    dst[n] = '\0';
-}
-
-/* Parses a complete field as a finite number (surrounding spaces allowed). */
-static int parse_number(const char *s, size_t len, double *out)
-{
-    char buf[64];
-    if (len == 0 || len >= sizeof(buf)) return -1;
-    memcpy(buf, s, len);
-    buf[len] = '\0';
-    char *end;
-    errno = 0;
-    double v = strtod(buf, &end);
-    if (end == buf) return -1;
-    while (*end == ' ') end++;
-    if (*end != '\0' || !isfinite(v)) return -1;
-    *out = v;
-    return 0;
-}
-
-static int is_header_name(const char *s, size_t len)
-{
-    static const char *names[] = {
-        "user",  "userid", "user_id", "users",   "uid",      "item",    "itemid",    "item_id",
-        "items", "iid",    "movie",   "movieid", "movie_id", "product", "productid", "product_id"};
-    for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
-        if (strlen(names[k]) == len && strncasecmp(names[k], s, len) == 0) return 1;
-    return 0;
-}
-
-static const char *sep_name(const char *sep)
-{
-    return sep[0] == '\t' ? "tab" : sep[0] == ',' ? "comma" : "'::'";
-}
-
-/* Splits a line into at most MAX_FIELDS fields; returns the field count,
- * or MAX_FIELDS + 1 when there are more. */
-static int split_fields(const char *line, size_t len, const char *sep, size_t sep_len,
-                        const char **f, size_t *flen)
-{
-    int n = 0;
-    const char *p = line, *end = line + len;
-    for (;;) {
-        const char *q;
-        if (sep_len == 1)
-            q = memchr(p, sep[0], (size_t)(end - p));
-        else
-            q = memmem(p, (size_t)(end - p), sep, sep_len);
-        if (n == MAX_FIELDS) return MAX_FIELDS + 1;
-        f[n] = p;
-        flen[n] = (size_t)((q ? q : end) - p);
-        n++;
-        if (!q) return n;
-        p = q + sep_len;
-    }
-}
-
-static int is_blank(const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r') return 0;
-    return 1;
-}
-
-static int parse_buffer(const char *path, const char *buf, size_t len, int header_mode, row_fn fn,
-                        void *ctx, file_info *info, rs_error *err)
-{
-    memset(info, 0, sizeof(*info));
-    const char *nul = memchr(buf, '\0', len);
-    size_t nul_line = 0;
-    if (nul) { /* the line of the first NUL: reported when parsing reaches it */
-        nul_line = 1;
-        for (const char *p = buf; p < nul; p++) nul_line += *p == '\n';
-    }
-    size_t sep_len = 0;
-    const char *f[MAX_FIELDS];
-    size_t flen[MAX_FIELDS];
-    char shown[48];
-    size_t pos = 0;
-    uint64_t line = 0;
-    /* A UTF-8 byte order mark (spreadsheet exports) is not part of the
-     * first id. */
-    if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0) pos = 3;
-    while (pos < len) {
-        line++;
-        const char *start = buf + pos;
-        const char *eol = memchr(start, '\n', len - pos);
-        size_t n = eol ? (size_t)(eol - start) : len - pos;
-        pos += n + (eol ? 1 : 0);
-        if (n > MAX_LINE)
-            return rs_fail(err, "%s:%llu: line longer than %d bytes", path,
-                           (unsigned long long)line, MAX_LINE);
-        if (nul && line == nul_line)
-            return rs_fail(err, "%s:%llu: NUL byte in line", path, (unsigned long long)line);
-        while (n > 0 && (start[n - 1] == '\r' || start[n - 1] == '\n')) n--;
-        if (is_blank(start, n)) continue;
-        int first = sep_len == 0;
-        if (first) { /* separator of this file: tab, else "::", else comma */
-            if (memchr(start, '\t', n))
-                strcpy(info->sep, "\t");
-            else if (memmem(start, n, "::", 2))
-                strcpy(info->sep, "::");
-            else if (memchr(start, ',', n))
-                strcpy(info->sep, ",");
-            else
-                return rs_fail(err, "%s:%llu: no separator (tab, comma or '::') in the first line",
-                               path, (unsigned long long)line);
-            sep_len = strlen(info->sep);
-        }
-        int nf = split_fields(start, n, info->sep, sep_len, f, flen);
-        if (first && header_mode != 0) {
-            double v;
-            int header = header_mode == 1;
-            if (!header && nf >= 2)
-                header = is_header_name(f[0], flen[0]) || is_header_name(f[1], flen[1]);
-            if (!header && nf >= 3 && nf <= MAX_FIELDS)
-                header = parse_number(f[2], flen[2], &v) != 0 ||
-                         (nf == 4 && parse_number(f[3], flen[3], &v) != 0);
-            if (header) {
-                info->header_skipped = 1;
-                continue;
-            }
-        }
-        if (nf > MAX_FIELDS)
-            return rs_fail(err,
-                           "%s:%llu: more than %d fields (expected user, item[, weight[, "
-                           "timestamp]] separated by %s)",
-                           path, (unsigned long long)line, MAX_FIELDS, sep_name(info->sep));
-        if (nf < 2)
-            return rs_fail(err, "%s:%llu: missing item field (separator is %s)", path,
-                           (unsigned long long)line, sep_name(info->sep));
-        if (flen[0] == 0)
-            return rs_fail(err, "%s:%llu: empty user id", path, (unsigned long long)line);
-        if (flen[1] == 0)
-            return rs_fail(err, "%s:%llu: empty item id", path, (unsigned long long)line);
-        double weight = 1.0, ts;
-        if (nf >= 3 && parse_number(f[2], flen[2], &weight) != 0) {
-            printable(shown, sizeof(shown), f[2], flen[2]);
-            return rs_fail(err, "%s:%llu: weight '%s' is not a finite number", path,
-                           (unsigned long long)line, shown);
-        }
-        if (nf == 4 && parse_number(f[3], flen[3], &ts) != 0) {
-            printable(shown, sizeof(shown), f[3], flen[3]);
-            return rs_fail(err, "%s:%llu: timestamp '%s' is not a number", path,
-                           (unsigned long long)line, shown);
-        }
-        info->rows++;
-        if (fn(ctx, f[0], flen[0], f[1], flen[1], weight, line, err) != 0) return -1;
-    }
-    info->lines = line;
-    return 0;
-}
-
-/* Reads a whole file into a NUL-terminated malloc'd buffer. */
-static int read_file(const char *path, char **out, size_t *len, rs_error *err)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return rs_fail(err, "cannot open %s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(fp);
-        return rs_fail(err, "%s is not a regular file", path);
-    }
-    size_t size = (size_t)st.st_size;
-    char *buf = rs_malloc(size + 1, 1, err);
-    if (!buf) {
-        fclose(fp);
-        return rs_error_prefix(err, "reading %s", path);
-    }
-    size_t got = fread(buf, 1, size, fp);
-    int bad = ferror(fp);
-    fclose(fp);
-    if (bad || got != size) {
-        free(buf);
-        return rs_fail(err, "cannot read %s: short read (%zu of %zu bytes)", path, got, size);
-    }
-    buf[size] = '\0';
-    *out = buf;
-    *len = size;
-    return 0;
-}
 
 /* ------------------------------------------------------ load pipeline */
 
@@ -497,10 +321,33 @@ typedef struct train_ctx {
      * (the seen-set); their ids in tables of their own, mapped at the end. */
     rs_idtable *low_users, *low_items;
     pairs low;
+    /* RS_SPLIT_TIME: each kept row's timestamp, in c->p's order. */
+    double *times;
+    uint64_t n_times, times_cap;
 } train_ctx;
 
+/* The time of kept row k (RS_SPLIT_TIME), beside c->p. */
+static int push_time(train_ctx *c, double ts, uint64_t line, rs_error *err)
+{
+    if (isnan(ts))
+        return rs_fail(err,
+                       "%s:%llu: --split time needs a timestamp on every row (a fourth field: "
+                       "user, item, weight, timestamp)",
+                       c->o->train_path, (unsigned long long)line);
+    if (c->n_times == c->times_cap) {
+        uint64_t cap = c->times_cap ? c->times_cap * 2 : 4096;
+        double *t = realloc(c->times, cap * sizeof(double));
+        if (!t)
+            return rs_fail(err, "out of memory storing %llu timestamps", (unsigned long long)cap);
+        c->times = t;
+        c->times_cap = cap;
+    }
+    c->times[c->n_times++] = ts;
+    return 0;
+}
+
 static int train_row(void *vctx, const char *user, size_t ulen, const char *item, size_t ilen,
-                     double weight, uint64_t line, rs_error *err)
+                     double weight, double ts, uint64_t line, rs_error *err)
 {
     train_ctx *c = vctx;
     uint32_t u, i;
@@ -514,6 +361,7 @@ static int train_row(void *vctx, const char *user, size_t ulen, const char *item
     if (rs_idtable_intern(c->users, user, ulen, &u, err) != 0 ||
         rs_idtable_intern(c->items, item, ilen, &i, err) != 0)
         return rs_error_prefix(err, "line %llu", (unsigned long long)line);
+    if (c->o->split == RS_SPLIT_TIME && push_time(c, ts, line, err) != 0) return -1;
     return pairs_push(&c->p, u, i, err);
 }
 
@@ -526,8 +374,9 @@ typedef struct test_ctx {
 } test_ctx;
 
 static int test_row(void *vctx, const char *user, size_t ulen, const char *item, size_t ilen,
-                    double weight, uint64_t line, rs_error *err)
+                    double weight, double ts, uint64_t line, rs_error *err)
 {
+    (void)ts;
     test_ctx *c = vctx;
     rs_data_report *r = c->r;
     uint32_t u, i;
@@ -540,14 +389,14 @@ static int test_row(void *vctx, const char *user, size_t ulen, const char *item,
     }
     if (rs_idtable_find(c->users, user, ulen, &u) != 0) {
         if (r->test_unknown_user++ == 0) {
-            printable(r->first_unknown_user, sizeof(r->first_unknown_user), user, ulen);
+            rs_data_printable(r->first_unknown_user, sizeof(r->first_unknown_user), user, ulen);
             r->first_unknown_user_line = line;
         }
         return 0;
     }
     if (rs_idtable_find(c->items, item, ilen, &i) != 0) {
         if (r->test_unknown_item++ == 0) {
-            printable(r->first_unknown_item, sizeof(r->first_unknown_item), item, ilen);
+            rs_data_printable(r->first_unknown_item, sizeof(r->first_unknown_item), item, ilen);
             r->first_unknown_item_line = line;
         }
         return 0;
@@ -675,7 +524,8 @@ static int check_options(const rs_data_options *o, rs_error *err)
         return rs_fail(err, "header must be -1 (auto), 0 or 1, got %d", o->header);
     if (o->has_min_rating && !isfinite(o->min_rating))
         return rs_fail(err, "minimum rating must be a finite number");
-    if (o->split == RS_SPLIT_HOLDOUT && !(o->holdout_fraction > 0 && o->holdout_fraction < 1))
+    if ((o->split == RS_SPLIT_HOLDOUT || o->split == RS_SPLIT_TIME) &&
+        !(o->holdout_fraction > 0 && o->holdout_fraction < 1))
         return rs_fail(err, "holdout fraction must be in (0, 1), got %g", o->holdout_fraction);
     if (o->split == RS_SPLIT_USERS) {
         if (!(o->foldin_fraction > 0 && o->foldin_fraction < 1))
@@ -683,9 +533,10 @@ static int check_options(const rs_data_options *o, rs_error *err)
         if (o->heldout_users == 0)
             return rs_fail(err, "the held-out users split needs a count > 0");
     }
-    if (o->split < RS_SPLIT_FILE || o->split > RS_SPLIT_NONE)
+    if (o->split < RS_SPLIT_FILE || o->split > RS_SPLIT_TIME)
         return rs_fail(err, "unknown split %d", (int)o->split);
-    if (o->valid_users && !(o->valid_fraction > 0 && o->valid_fraction < 1))
+    if ((o->valid_users || o->valid_users_auto) &&
+        !(o->valid_fraction > 0 && o->valid_fraction < 1))
         return rs_fail(err, "validation fraction must be in (0, 1), got %g", o->valid_fraction);
     return 0;
 }
@@ -717,10 +568,36 @@ void rs_dataset_free(rs_dataset *d)
     memset(d, 0, sizeof(*d));
 }
 
-/* Steps 1-4 for the train file: d->users, d->items and *all (every kept
- * interaction, before any split). */
-static int load_train(const rs_data_options *o, rs_dataset *d, rs_csr *all, rs_error *err)
+/* RS_SPLIT_TIME: the time of each entry of raw (a repeated row: its latest
+ * time), from the rows' pairs and times. */
+static double *entry_times(const rs_csr *raw, const train_ctx *c, rs_error *err)
 {
+    double *t = rs_malloc(rs_csr_nnz(raw) + 1, sizeof(double), err);
+    if (!t) return NULL;
+    for (uint64_t k = 0; k < rs_csr_nnz(raw); k++) t[k] = -INFINITY;
+    for (uint64_t k = 0; k < c->p.n; k++) {
+        const uint32_t *row = raw->indices + raw->indptr[c->p.u[k]];
+        uint32_t lo = 0, hi = rs_csr_row_len(raw, c->p.u[k]);
+        while (lo < hi) { /* rows are sorted: binary search of the item */
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (row[mid] < c->p.i[k])
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        double *at = &t[raw->indptr[c->p.u[k]] + lo];
+        if (c->times[k] > *at) *at = c->times[k];
+    }
+    return t;
+}
+
+/* Steps 1-4 for the train file: d->users, d->items and *all (every kept
+ * interaction, before any split); with RS_SPLIT_TIME *all_times, each
+ * entry's time. */
+static int load_train(const rs_data_options *o, rs_dataset *d, rs_csr *all, double **all_times,
+                      rs_error *err)
+{
+    double *raw_times = NULL;
     rs_data_report *r = &d->report;
     train_ctx c = {.o = o};
     char *buf = NULL;
@@ -730,20 +607,26 @@ static int load_train(const rs_data_options *o, rs_dataset *d, rs_csr *all, rs_e
     uint32_t *map_u = NULL, *map_i = NULL;
     int rc = -1;
     file_info info;
-    if (read_file(o->train_path, &buf, &len, err) != 0) return -1;
+    if (rs_data_read_file(o->train_path, &buf, &len, err) != 0) return -1;
     r->train_file_hash = rs_idtable_hash(buf, len);
     c.users = rs_idtable_new(err);
     c.items = rs_idtable_new(err);
     c.low_users = c.users ? rs_idtable_new(err) : NULL;
     c.low_items = c.low_users ? rs_idtable_new(err) : NULL;
     if (!c.low_items) goto done;
-    if (parse_buffer(o->train_path, buf, len, o->header, train_row, &c, &info, err) != 0) goto done;
+    if (rs_data_parse_buffer(o->train_path, buf, len, o->header, train_row, &c, &info, err) != 0)
+        goto done;
     free(buf);
     buf = NULL;
     r->lines_read = info.lines;
     r->header_skipped = info.header_skipped;
     memcpy(r->separator, info.sep, sizeof(r->separator));
     r->rows_read = info.rows;
+    r->rows_weighted = info.weighted;
+    r->rows_timestamped = info.timestamped;
+    r->rows_quoted = info.quoted;
+    r->min_rating_applied = o->has_min_rating;
+    r->min_rating = o->min_rating;
     r->below_min_rating = c.below;
     if (info.rows == 0) {
         rs_fail(err, "%s: no data rows (%llu lines)", o->train_path,
@@ -757,6 +640,7 @@ static int load_train(const rs_data_options *o, rs_dataset *d, rs_csr *all, rs_e
     }
     uint32_t nu = rs_idtable_count(c.users), ni = rs_idtable_count(c.items);
     if (pairs_to_csr(nu, ni, c.p.u, c.p.i, c.p.n, &raw, &r->duplicates, err) != 0) goto done;
+    if (o->split == RS_SPLIT_TIME && !(raw_times = entry_times(&raw, &c, err))) goto done;
     pairs_free(&c.p);
     alive_u = rs_malloc(nu, 1, err);
     alive_i = rs_malloc(ni, 1, err);
@@ -783,12 +667,16 @@ static int load_train(const rs_data_options *o, rs_dataset *d, rs_csr *all, rs_e
             for (uint64_t k = raw.indptr[u]; k < raw.indptr[u + 1]; k++)
                 nnz += alive_i[raw.indices[k]];
     if (csr_alloc(all, nu, ni, nnz, err) != 0) goto done;
+    if (raw_times && !(*all_times = rs_malloc(nnz + 1, sizeof(double), err))) goto done;
     uint64_t w = 0;
     for (uint32_t u = 0; u < raw.n_rows; u++) {
         if (!alive_u[u]) continue;
         all->indptr[map_u[u]] = w;
-        for (uint64_t k = raw.indptr[u]; k < raw.indptr[u + 1]; k++)
-            if (alive_i[raw.indices[k]]) all->indices[w++] = map_i[raw.indices[k]];
+        for (uint64_t k = raw.indptr[u]; k < raw.indptr[u + 1]; k++) {
+            if (!alive_i[raw.indices[k]]) continue;
+            if (raw_times) (*all_times)[w] = raw_times[k];
+            all->indices[w++] = map_i[raw.indices[k]];
+        }
     }
     all->indptr[nu] = w;
     r->kcore_interactions_removed = rs_csr_nnz(&raw) - w;
@@ -802,6 +690,8 @@ done:
     rs_idtable_free(c.items);
     rs_idtable_free(c.low_users);
     rs_idtable_free(c.low_items);
+    free(c.times);
+    free(raw_times);
     rs_csr_free(&raw);
     free(alive_u);
     free(alive_i);
@@ -820,9 +710,10 @@ static int load_test(const rs_data_options *o, rs_dataset *d, const rs_csr *all,
     rs_csr t = {0};
     int rc = -1;
     file_info info;
-    if (read_file(o->test_path, &buf, &len, err) != 0) return -1;
+    if (rs_data_read_file(o->test_path, &buf, &len, err) != 0) return -1;
     r->test_file_hash = rs_idtable_hash(buf, len);
-    if (parse_buffer(o->test_path, buf, len, o->header, test_row, &c, &info, err) != 0) goto done;
+    if (rs_data_parse_buffer(o->test_path, buf, len, o->header, test_row, &c, &info, err) != 0)
+        goto done;
     r->test_lines = info.lines;
     r->test_header_skipped = info.header_skipped;
     memcpy(r->test_separator, info.sep, sizeof(r->test_separator));
@@ -865,8 +756,10 @@ done:
 }
 
 /* Splits *all into train / test / test_input per the options (may take over
- * the arrays of *all, leaving it zeroed). */
-static int split_data(const rs_data_options *o, rs_dataset *d, rs_csr *all, rs_error *err)
+ * the arrays of *all, leaving it zeroed); times: RS_SPLIT_TIME's entry
+ * times. */
+static int split_data(const rs_data_options *o, rs_dataset *d, rs_csr *all, const double *times,
+                      rs_error *err)
 {
     rs_rng base, stream, pick_stream;
     rs_rng_seed(&base, o->seed);
@@ -881,10 +774,14 @@ static int split_data(const rs_data_options *o, rs_dataset *d, rs_csr *all, rs_e
         d->train = *all;
         memset(all, 0, sizeof(*all));
         return 0;
+    case RS_SPLIT_TIME: /* each user's latest fraction: no randomness */
+        d->report.timestamps_used = 1;
+        return split_rows(all, NULL, min_len, o->holdout_fraction, &base, times, &d->train,
+                          &d->test, err);
     case RS_SPLIT_HOLDOUT:
         rs_rng_split(&base, STREAM_HOLDOUT, &stream);
-        return split_rows(all, NULL, min_len, o->holdout_fraction, &stream, &d->train, &d->test,
-                          err);
+        return split_rows(all, NULL, min_len, o->holdout_fraction, &stream, NULL, &d->train,
+                          &d->test, err);
     case RS_SPLIT_USERS: {
         uint8_t *held = rs_calloc(all->n_rows, 1, err);
         if (!held) return -1;
@@ -903,7 +800,7 @@ static int split_data(const rs_data_options *o, rs_dataset *d, rs_csr *all, rs_e
             goto users_done;
         }
         d->report.heldout_users = o->heldout_users;
-        if (split_rows(all, held, min_len, 1.0 - o->foldin_fraction, &stream, &kept, &d->test,
+        if (split_rows(all, held, min_len, 1.0 - o->foldin_fraction, &stream, NULL, &kept, &d->test,
                        err) != 0)
             goto users_done;
         if (csr_select_rows(&kept, held, 0, &d->train, err) != 0 ||
@@ -923,7 +820,9 @@ static int split_data(const rs_data_options *o, rs_dataset *d, rs_csr *all, rs_e
 static int carve_validation(const rs_data_options *o, rs_dataset *d, rs_error *err)
 {
     rs_data_report *r = &d->report;
-    if (o->valid_users == 0) {
+    uint32_t want =
+        o->valid_users_auto ? RS_MIN(o->valid_users_auto, d->train.n_rows / 10) : o->valid_users;
+    if (want == 0) {
         if (csr_copy(&d->train, &d->known, err) != 0) return -1;
         return csr_alloc(&d->valid, d->train.n_rows, d->train.n_cols, 0, err);
     }
@@ -934,12 +833,12 @@ static int carve_validation(const rs_data_options *o, rs_dataset *d, rs_error *e
     uint32_t min_len = RS_MAX(o->min_split_items, 2);
     uint8_t *pick = rs_calloc(d->train.n_rows, 1, err);
     if (!pick) return -1;
-    int64_t n = pick_rows(&d->train, NULL, min_len, o->valid_users, &pick_stream, pick, NULL, err);
+    int64_t n = pick_rows(&d->train, NULL, min_len, want, &pick_stream, pick, NULL, err);
     rs_csr kept = {0};
     int rc = -1;
     if (n < 0) goto done;
-    if (split_rows(&d->train, pick, min_len, o->valid_fraction, &stream, &kept, &d->valid, err) !=
-        0)
+    if (split_rows(&d->train, pick, min_len, o->valid_fraction, &stream, NULL, &kept, &d->valid,
+                   err) != 0)
         goto done;
     r->valid_users = (uint32_t)n;
     d->known = d->train;
@@ -956,10 +855,13 @@ int rs_dataset_load(const rs_data_options *o, rs_dataset *out, rs_error *err)
     double t0 = rs_now();
     memset(out, 0, sizeof(*out));
     rs_csr all = {0};
+    double *times = NULL;
     if (check_options(o, err) != 0) return -1;
-    if (load_train(o, out, &all, err) != 0 || split_data(o, out, &all, err) != 0 ||
+    if (load_train(o, out, &all, &times, err) != 0 || split_data(o, out, &all, times, err) != 0 ||
         carve_validation(o, out, err) != 0)
         goto fail;
+    free(times);
+    times = NULL;
     rs_csr_free(&all); /* consumed by the split, or copied from */
     if (!out->test_input.indptr && csr_copy(&out->known, &out->test_input, err) != 0) goto fail;
     rs_data_report *r = &out->report;
@@ -978,6 +880,7 @@ int rs_dataset_load(const rs_data_options *o, rs_dataset *out, rs_error *err)
     r->load_seconds = rs_now() - t0;
     return 0;
 fail:
+    free(times);
     rs_csr_free(&all);
     rs_dataset_free(out);
     return -1;

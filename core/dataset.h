@@ -3,10 +3,12 @@
  *
  * Owns the whole data pipeline from text files to binary CSR matrices: parsing
  * (`user<sep>item[<sep>weight[<sep>timestamp]]`, separator tab, comma or `::`
- * detected per file, optional header), binarisation by a minimum rating,
- * de-duplication, iterative k-core filtering, id tables, and the splits used
- * by the trainer (explicit test file, per-user random holdout, held-out users
- * with fold-in) plus an optional validation carve-out.
+ * detected per file, optional header, whole-field CSV quoting; in
+ * dataset_parse.c), binarisation by a minimum rating, de-duplication,
+ * iterative k-core filtering, id tables, the seen-set, and the splits used
+ * by the trainer (explicit test file, per-user random holdout, each user's
+ * latest items by timestamp, held-out users with fold-in) plus an optional
+ * validation carve-out. The report's printing is dataset_report.c.
  *
  * Ownership: an rs_dataset owns every table and matrix in it; release it with
  * rs_dataset_free() (safe on a zeroed or partially filled dataset). On
@@ -60,7 +62,11 @@ typedef enum rs_split {
     RS_SPLIT_HOLDOUT, /* per-user random holdout of holdout_fraction */
     RS_SPLIT_USERS,   /* held-out users, fold-in fraction as encoder input
                          (strong generalisation) */
-    RS_SPLIT_NONE     /* everything is training data; test is empty */
+    RS_SPLIT_NONE,    /* everything is training data; test is empty */
+    RS_SPLIT_TIME     /* per user, the latest holdout_fraction by timestamp
+                         (every train row needs one; a repeated row counts
+                         at its latest time; ties: the later row in item
+                         index order) */
 } rs_split;
 
 typedef struct rs_data_options {
@@ -74,7 +80,7 @@ typedef struct rs_data_options {
      * nothing changes. 0 disables each side. */
     uint32_t kcore_users, kcore_items;
     rs_split split;
-    double holdout_fraction; /* RS_SPLIT_HOLDOUT, default 0.2 */
+    double holdout_fraction; /* RS_SPLIT_HOLDOUT and RS_SPLIT_TIME, default 0.2 */
     uint32_t heldout_users;  /* RS_SPLIT_USERS: how many users are held out */
     double foldin_fraction;  /* RS_SPLIT_USERS: part of a held-out user's
                                 items given as input, default 0.8 */
@@ -86,6 +92,9 @@ typedef struct rs_data_options {
      * items (at least 1, keeping at least 1) from train to valid. 0 = none. */
     uint32_t valid_users;
     double valid_fraction; /* default 0.2 */
+    /* When not 0: valid_users is min(valid_users_auto, 10% of the users),
+     * counted after the split (one load instead of a probe load first). */
+    uint32_t valid_users_auto;
     uint64_t seed;
 } rs_data_options;
 
@@ -103,9 +112,17 @@ void rs_data_options_default(rs_data_options *o);
 typedef struct rs_data_report {
     /* train file */
     uint64_t lines_read;
-    int header_skipped;        /* 1 when the first line was taken as a header */
-    char separator[4];         /* "\t", "," or "::" */
-    uint64_t rows_read;        /* data rows (not blank, not the header) */
+    int header_skipped; /* 1 when the first line was taken as a header */
+    char separator[4];  /* "\t", "," or "::" */
+    uint64_t rows_read; /* data rows (not blank, not the header) */
+    /* Which columns the rows had and what became of them (the report says
+     * so: a rating column without --min-rating is ignored). */
+    uint64_t rows_weighted;    /* rows with a third field (weight / rating) */
+    uint64_t rows_timestamped; /* rows with a fourth field (timestamp) */
+    uint64_t rows_quoted;      /* rows with a quoted field */
+    int min_rating_applied;
+    double min_rating;
+    int timestamps_used;       /* the split ordered the rows by time */
     uint64_t below_min_rating; /* rows dropped by min_rating */
     uint64_t duplicates;       /* repeated (user, item) rows dropped */
     uint32_t kcore_rounds;

@@ -23,6 +23,36 @@ static void print_count(FILE *f, uint64_t v)
     fputs(outb, f);
 }
 
+/* Which columns were read and which were used or ignored. */
+static void print_columns(const rs_data_report *r, FILE *f)
+{
+    fputs("  columns: user, item", f);
+    if (r->rows_weighted) {
+        fputs(", weight (", f);
+        print_count(f, r->rows_weighted);
+        if (r->min_rating_applied)
+            fprintf(f, " rows; used: rows below --min-rating %g are not trained on)",
+                    r->min_rating);
+        else
+            fputs(" rows; ignored: every row counts as one interaction, give --min-rating R to "
+                  "keep only ratings >= R)",
+                  f);
+    }
+    if (r->rows_timestamped) {
+        fputs(", timestamp (", f);
+        print_count(f, r->rows_timestamped);
+        fputs(r->timestamps_used ? " rows; used by --split time)"
+                                 : " rows; ignored: --split time holds out each user's latest)",
+              f);
+    }
+    if (r->rows_quoted) {
+        fputs("; ", f);
+        print_count(f, r->rows_quoted);
+        fputs(" rows had quoted fields", f);
+    }
+    fputc('\n', f);
+}
+
 void rs_data_report_print(const rs_data_report *r, FILE *f)
 {
     fputs("data: ", f);
@@ -40,6 +70,7 @@ void rs_data_report_print(const rs_data_report *r, FILE *f)
         fputs(" duplicates)", f);
     }
     fputc('\n', f);
+    print_columns(r, f);
     if (r->kcore_users_removed || r->kcore_items_removed) {
         fprintf(f, "  k-core: %u rounds removed ", r->kcore_rounds);
         print_count(f, r->kcore_users_removed);

@@ -26,7 +26,7 @@ rm -rf "$OUT/store"
 
 echo
 echo "== 3. the store"
-"$BINDIR"/rectrain store ls "$OUT/store" | cut -c1-160
+"$BINDIR"/rectrain store ls "$OUT/store"
 
 if [ -x "$BINDIR/recserve" ]; then
     echo

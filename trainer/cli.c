@@ -16,8 +16,11 @@ static int parse_split(const char *s, void *base)
         *out = RS_SPLIT_USERS;
     else if (!strcmp(s, "none"))
         *out = RS_SPLIT_NONE;
+    else if (!strcmp(s, "time"))
+        *out = RS_SPLIT_TIME;
     else {
-        fprintf(stderr, "rectrain: --split: expected file, holdout, users or none, got '%s'\n", s);
+        fprintf(stderr,
+                "rectrain: --split: expected file, holdout, time, users or none, got '%s'\n", s);
         return -1;
     }
     return 0;
@@ -146,11 +149,12 @@ static const rs_option program_head[] = {
      .type = RS_OPT_CUSTOM,
      .arg = "MODE",
      .parse = parse_split,
-     .help = "file | holdout | users | none",
+     .help = "file | holdout | time (each user's latest --holdout fraction by timestamp, the "
+             "fourth field) | users | none",
      .default_text = "file with --test, holdout otherwise",
      .given = RS_GIVEN(rs_cli, split_set)},
     REAL_("holdout", RS_OPT_DOUBLE, data.holdout_fraction, "F", 0.01, 0.99,
-          "holdout: fraction of each user's items held out"),
+          "holdout, time: fraction of each user's items held out"),
     {.name = "heldout-users",
      .type = RS_OPT_U32,
      .arg = "N",

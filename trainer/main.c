@@ -43,18 +43,13 @@ static void set_threads(int threads)
 }
 
 /* Loads the data; without --valid-users, carves validation out of
- * min(5000, 10% of) the users, which needs the user count first. */
+ * min(5000, 10% of) the users (counted by the loader). */
 static int load_files(rs_cli *c, rs_dataset *d, rs_error *err)
 {
-    if (!c->valid_users_set) {
-        rs_data_options probe = c->data;
-        probe.valid_users = 0;
-        if (rs_dataset_load(&probe, d, err) != 0) return -1;
-        uint32_t n_users = d->report.n_users;
-        rs_dataset_free(d);
-        c->data.valid_users = RS_MIN(5000u, n_users / 10);
-    }
-    return rs_dataset_load(&c->data, d, err);
+    if (!c->valid_users_set) c->data.valid_users_auto = 5000;
+    int rc = rs_dataset_load(&c->data, d, err);
+    if (rc == 0 && !c->valid_users_set) c->data.valid_users = d->report.valid_users;
+    return rc;
 }
 
 /* With --events the training file is --data's content followed by the

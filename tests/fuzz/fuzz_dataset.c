@@ -70,6 +70,7 @@ static void check_dataset(const rs_dataset *d, int test_file)
     check_csr(&d->known, users, items);
     check_csr(&d->test, users, items);
     check_csr(&d->test_input, users, items);
+    check_csr(&d->seen, users, items);
     if (rs_csr_nnz(&d->known) != rs_csr_nnz(&d->train) + rs_csr_nnz(&d->valid)) abort();
     for (uint32_t u = 0; u < users; u++) {
         for (uint64_t p = d->train.indptr[u]; p < d->train.indptr[u + 1]; p++)
@@ -80,7 +81,13 @@ static void check_dataset(const rs_dataset *d, int test_file)
         if (test_file)
             for (uint64_t p = d->test.indptr[u]; p < d->test.indptr[u + 1]; p++)
                 if (has(&d->known, u, d->test.indices[p])) abort();
+        /* The seen-set holds everything the user is known to have seen. */
+        for (uint64_t p = d->known.indptr[u]; p < d->known.indptr[u + 1]; p++)
+            if (!has(&d->seen, u, d->known.indices[p])) abort();
+        for (uint64_t p = d->test.indptr[u]; p < d->test.indptr[u + 1]; p++)
+            if (!has(&d->seen, u, d->test.indices[p])) abort();
     }
+    if (rs_csr_nnz(&d->seen) != d->report.seen_interactions) abort();
     float *count = calloc(items ? items : 1, sizeof(float));
     if (!count) abort();
     for (uint64_t p = 0; p < rs_csr_nnz(&d->train); p++) count[d->train.indices[p]] += 1.0f;

@@ -34,12 +34,14 @@ build() {
 }
 build fuzz_request tests/fuzz/fuzz_request.c server/request.c server/router.c core/common.c \
     server/events_parse.c server/experiment.c server/http.c server/conns.c server/stats.c \
-    server/log.c core/eventlog.c core/crc32c.c core/names.c -llmdb
+    server/log.c server/apikeys.c server/accesslog.c core/eventlog.c core/crc32c.c core/names.c \
+    -llmdb
 build fuzz_jsonbuf tests/fuzz/fuzz_jsonbuf.c server/jsonbuf.c
 build fuzz_http tests/fuzz/fuzz_http.c server/http.c server/conns.c server/stats.c \
-    server/router.c server/log.c server/apikeys.c \
+    server/router.c server/log.c server/apikeys.c server/accesslog.c \
     core/names.c core/common.c
-build fuzz_dataset tests/fuzz/fuzz_dataset.c core/dataset.c core/idtable.c core/rng.c core/common.c
+build fuzz_dataset tests/fuzz/fuzz_dataset.c core/dataset.c core/dataset_parse.c core/idtable.c \
+    core/rng.c core/common.c
 
 # Seeds: every JSON example of the API contract, plus requests that reach
 # each branch of the validator and the router.

@@ -25,10 +25,11 @@ echo "-- midx-pop: train, publish"
     --variant fv 2>"$work/a.log" || { cat "$work/a.log"; fail "training failed"; }
 grep -q 'sampler midx-pop, 50 samples, 4 codewords' "$work/a.log" || fail "no sampler line"
 grep -q 'published fv version 1' "$work/a.log" || fail "no publish line"
-"$RECTRAIN" store show "$work/store" fv >"$work/ls.txt"
-grep -Eq '"family": *"fastvae"' "$work/ls.txt" || fail "family not fastvae"
-grep -Eq '"prefix": *"retrieval.midx"' "$work/ls.txt" || fail "no serving MIDX index in the manifest"
-grep -Eq '"input": *"sqrt_count"' "$work/ls.txt" || fail "encoder input not sqrt_count"
+"$RECTRAIN" store ls "$work/store" >"$work/ls.txt"
+grep -Eq '^fv +1 +\* +fastvae ' "$work/ls.txt" || fail "family not fastvae: $(cat "$work/ls.txt")"
+"$RECTRAIN" store show "$work/store" fv >"$work/show.json"
+grep -Eq '"prefix": *"retrieval.midx"' "$work/show.json" || fail "no serving MIDX index in the manifest"
+grep -Eq '"input": *"sqrt_count"' "$work/show.json" || fail "encoder input not sqrt_count"
 
 echo "-- popularity baseline is beaten"
 "$RECTRAIN" --data "$work/data/train.tsv" --test "$work/data/test.tsv" --model popularity \

@@ -24,12 +24,15 @@ TRAIN=(--data "$T/data/train.tsv" --test "$T/data/test.tsv" --model vae --hidden
 check_fails() {
     local pattern=$1
     shift
+    local t0 t1
+    t0=$(date +%s.%N)
     timeout 60 "$RECTRAIN" "${TRAIN[@]}" --epochs 50 "$@" >"$T/out" 2>"$T/err"
     local rc=$?
+    t1=$(date +%s.%N)
     [ $rc -eq 2 ] || fail "rectrain $*: exit $rc, expected 2 ($(tail -1 "$T/err"))"
     grep -qE -- "$pattern" "$T/err" || fail "rectrain $*: stderr lacks /$pattern/: $(tail -2 "$T/err")"
     if grep -q '^epoch' "$T/err"; then fail "rectrain $*: an epoch ran before the check failed"; fi
-    echo "ok ($rc): $(grep rectrain: "$T/err" | tail -1)"
+    echo "ok (exit $rc, $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s): $(grep rectrain: "$T/err" | tail -1)"
 }
 
 echo "-- pre-training checks"
@@ -93,9 +96,9 @@ grep gate "$T/g2.log"
 [ $rc -eq 3 ] || fail "a worse version: exit $rc, expected 3"
 grep -qE 'gate ndcg@50: refused: the new version.s validation ndcg@50 0\.[0-9]+ is below the serving version 1.s 0\.[0-9]+ by more than the tolerance 0\.001; wrote default version 2' "$T/g2.log" ||
     fail "the refusal does not name both figures: $(grep gate "$T/g2.log")"
-python3 - "$G" <<'PY' || fail "store after the refusal"
+python3 - "$G" "$RECTRAIN" <<'PY' || fail "store after the refusal"
 import json, subprocess, sys
-ls = subprocess.run(["bin/rectrain", "store", "ls", sys.argv[1], "--json"], capture_output=True, text=True, check=True)
+ls = subprocess.run([sys.argv[2], "store", "ls", sys.argv[1], "--json"], capture_output=True, text=True, check=True)
 variants = json.loads(ls.stdout)["variants"]
 v = variants[0]
 assert v["current"] == 1, v["current"]

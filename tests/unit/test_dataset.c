@@ -872,6 +872,135 @@ START_TEST(test_seen_set)
 }
 END_TEST
 
+/* --------------------------------------------------- quotes and columns */
+
+START_TEST(test_quoted_fields_and_columns)
+{
+    rs_data_options o;
+    rs_dataset d;
+    rs_error err;
+    options_for(&o, write_text("userId,movieId,rating,timestamp\n"
+                               "\"u 1\",\"Toy Story, 1995\",4,10\n"
+                               "u2,\"Toy Story, 1995\" ,5,11\n"
+                               "\"u 1\",plain,2,12\n"
+                               "u3,plain,3\n"));
+    ck_assert_msg(load(&o, &d, &err) == 0, "%s", err.msg);
+    check_dataset(&d);
+    ck_assert_uint_eq(rs_idtable_count(d.items), 2);
+    ck_assert(has(&d.train, uidx(&d, "u 1"), iidx(&d, "Toy Story, 1995")));
+    ck_assert(has(&d.train, uidx(&d, "u2"), iidx(&d, "Toy Story, 1995")));
+    ck_assert_uint_eq(d.report.rows_read, 4);
+    ck_assert_uint_eq(d.report.rows_weighted, 4);
+    ck_assert_uint_eq(d.report.rows_timestamped, 3);
+    ck_assert_uint_eq(d.report.rows_quoted, 3);
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    rs_data_report_print(&d.report, f);
+    fclose(f);
+    ck_assert_msg(strstr(text, "weight (4 rows; ignored: every row counts as one interaction") &&
+                      strstr(text, "timestamp (3 rows; ignored") &&
+                      strstr(text, "3 rows had quoted fields"),
+                  "%s", text);
+    free(text);
+    rs_dataset_free(&d);
+    /* With --min-rating the weight column is used. */
+    o.has_min_rating = 1;
+    o.min_rating = 4;
+    ck_assert_msg(load(&o, &d, &err) == 0, "%s", err.msg);
+    f = open_memstream(&text, &size);
+    rs_data_report_print(&d.report, f);
+    fclose(f);
+    ck_assert_msg(strstr(text, "used: rows below --min-rating 4 are not trained on"), "%s", text);
+    free(text);
+    rs_dataset_free(&d);
+    /* Quotes the reader cannot take say that quotes are the problem. */
+    static const struct {
+        const char *text, *says;
+    } bad[] = {
+        {"u,i\n\"a,b\n", ":2: field 1: an opening double quote has no closing one"},
+        {"u,i\na,\"b\"\"c\"\n", ":2: field 2: a doubled quote"},
+        {"u,i\n\"a\"x,b\n", ":2: field 1: text follows the closing quote"},
+        {"u,i\na,b\"c\n", ":2: field 2: a double quote inside a field"},
+    };
+    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+        options_for(&o, write_text(bad[k].text));
+        expect_error(&o, o.train_path);
+        ck_assert_int_eq(load(&o, &d, &err), -1);
+        ck_assert_msg(strstr(err.msg, bad[k].says) && strstr(err.msg, "quoted fields are read"),
+                      "%s", err.msg);
+    }
+}
+END_TEST
+
+/* --split time: each user's test items are exactly the latest
+ * split_count of their items by timestamp (brute force over the rows; a
+ * repeated row counts at its latest time), train and test partition the
+ * rows, and a row without a timestamp is refused. */
+START_TEST(test_time_split)
+{
+    rs_rng rng;
+    rs_rng_seed(&rng, 9);
+    enum { U = 40, I = 50 };
+    static double latest[U][I];
+    char *buf = malloc(1 << 20);
+    size_t len = 0;
+    for (int u = 0; u < U; u++)
+        for (int i = 0; i < I; i++) latest[u][i] = -1;
+    for (int u = 0; u < U; u++) {
+        int n = 1 + (int)rs_rng_below(&rng, 25);
+        for (int k = 0; k < n; k++) {
+            int i = (int)rs_rng_below(&rng, I);
+            double t = (double)rs_rng_below(&rng, 1000000); /* distinct with high probability */
+            if (t > latest[u][i]) latest[u][i] = t;
+            len += (size_t)sprintf(buf + len, "u%d\ti%d\t1\t%.0f\n", u, i, t);
+        }
+    }
+    rs_data_options o;
+    options_for(&o, write_bytes(buf, len));
+    free(buf);
+    o.split = RS_SPLIT_TIME;
+    o.holdout_fraction = 0.3;
+    rs_dataset d;
+    rs_error err;
+    ck_assert_msg(load(&o, &d, &err) == 0, "%s", err.msg);
+    check_dataset(&d);
+    ck_assert(d.report.timestamps_used);
+    uint64_t wrong = 0, split_users = 0;
+    for (int u = 0; u < U; u++) {
+        char name[16];
+        snprintf(name, sizeof(name), "u%d", u);
+        uint32_t r;
+        if (rs_idtable_find(d.users, name, strlen(name), &r) != 0) continue;
+        uint32_t n_train = rs_csr_row_len(&d.train, r), n_test = rs_csr_row_len(&d.test, r);
+        uint32_t n = n_train + n_test;
+        uint32_t want = n >= o.min_split_items ? expected_moved(n, o.holdout_fraction) : 0;
+        wrong += n_test != want;
+        split_users += want > 0;
+        /* Every test item is later than every train item. */
+        double oldest_test = INFINITY, newest_train = -INFINITY;
+        for (uint64_t p = d.test.indptr[r]; p < d.test.indptr[r + 1]; p++) {
+            int i = atoi(rs_idtable_name(d.items, d.test.indices[p], NULL) + 1);
+            oldest_test = RS_MIN(oldest_test, latest[u][i]);
+            wrong += has(&d.train, r, d.test.indices[p]);
+        }
+        for (uint64_t p = d.train.indptr[r]; p < d.train.indptr[r + 1]; p++) {
+            int i = atoi(rs_idtable_name(d.items, d.train.indices[p], NULL) + 1);
+            newest_train = RS_MAX(newest_train, latest[u][i]);
+        }
+        if (n_test) wrong += !(oldest_test >= newest_train);
+    }
+    ck_assert_uint_eq(wrong, 0);
+    ck_assert_uint_gt(split_users, 10);
+    rs_dataset_free(&d);
+    options_for(&o, write_text("u1\ti1\t1\t5\nu1\ti2\t1\n"));
+    o.split = RS_SPLIT_TIME;
+    ck_assert_int_eq(load(&o, &d, &err), -1);
+    ck_assert_msg(strstr(err.msg, ":2: --split time needs a timestamp on every row"), "%s",
+                  err.msg);
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("dataset");
@@ -891,6 +1020,8 @@ int main(void)
     tcase_add_test(tc, test_validation_carve_out);
     tcase_add_test(tc, test_file_split_unknown_ids);
     tcase_add_test(tc, test_seen_set);
+    tcase_add_test(tc, test_quoted_fields_and_columns);
+    tcase_add_test(tc, test_time_split);
     tcase_add_test(tc, test_ml100k_counts);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
