@@ -165,6 +165,7 @@ typedef struct rs_dataset {
     rs_csr test_input;
     float *popularity; /* n_items: number of users with the item in train */
     rs_data_report report;
+    struct rs_catalog *catalog; /* item attributes (rectrain --items) or NULL; freed with d */
 } rs_dataset;
 
 int rs_dataset_load(const rs_data_options *o, rs_dataset *out, rs_error *err);

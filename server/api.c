@@ -1,7 +1,9 @@
 /* api.c - REST API v1 handlers (see api.h and proto/openapi.yaml). */
 #include "api.h"
 
+#include <math.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -309,6 +311,57 @@ static void h_similar(void *ctx, rs_request *req, rs_response *resp)
     rs_loaded_release(l);
 }
 
+/* ---- item attributes ---- */
+
+/* An item's catalogue entry: categories and numeric fields (empty when
+ * the version has no catalogue or the file did not describe the item). */
+static json_t *item_json(const rs_loaded *l, uint32_t item)
+{
+    const rs_catalog *cat = &l->catalog;
+    int described = l->has_catalog && cat->described[item];
+    json_t *cats = json_array(), *fields = json_object();
+    for (uint32_t p = described ? cat->item_indptr[item] : 0;
+         described && cats && p < cat->item_indptr[item + 1]; p++) {
+        size_t len;
+        const char *name = rs_catalog_category(cat, cat->item_cats[p], &len);
+        json_array_append_new(cats, id_json(name, len));
+    }
+    for (uint32_t f = 0; described && fields && f < cat->n_fields; f++) {
+        double v = cat->values[(size_t)f * cat->n_items + item];
+        if (isnan(v)) continue;
+        size_t len;
+        const char *name = rs_catalog_field(cat, f, &len);
+        char key[260];
+        snprintf(key, sizeof(key), "%.*s", (int)RS_MIN(len, 256), name);
+        json_object_set_new(fields, key, json_real(v));
+    }
+    size_t len;
+    const char *id = rs_model_item_id(l->model, item, &len);
+    const float *pop = rs_model_popularity(l->model);
+    return json_pack("{s:s,s:I,s:o,s:b,s:o,s:o,s:f}", "variant", l->variant, "version",
+                     (json_int_t)l->version, "id", id_json(id, len), "described", described,
+                     "categories", cats ? cats : json_null(), "fields",
+                     fields ? fields : json_null(), "popularity", pop ? (double)pop[item] : 0.0);
+}
+
+static void h_item(void *ctx, rs_request *req, rs_response *resp)
+{
+    rs_api *api = ctx;
+    const char *variant;
+    if (query(req, "variant", &variant, resp)) return;
+    rs_loaded *l = acquire_for(api, variant, variant ? strlen(variant) : 0, NULL, 0, NULL, resp);
+    if (!l) return;
+    uint32_t item;
+    rs_response_variant(resp, l->slot, l->variant, l->version);
+    if (rs_model_item_index(l->model, req->param[0], req->param_len[0], &item) != 0 ||
+        item >= rs_model_n_items(l->model))
+        rs_response_error(resp, 404, "unknown_item", "item \"%.100s\" is not in variant %s",
+                          req->param[0], l->variant);
+    else
+        rs_response_json(resp, 200, item_json(l, item));
+    rs_loaded_release(l);
+}
+
 /* ---- models, health, metrics ---- */
 
 static json_t *iso_time(double unix_time)
@@ -495,6 +548,7 @@ const rs_http_route rs_api_routes[] = {
     {{"POST", "/v1/recommend"}, h_recommend, 1, "top-N for a known user or an ad-hoc history"},
     {{"GET", "/v1/users/{id}/recommendations"}, h_user_recs, 0, "top-N for a known user"},
     {{"GET", "/v1/items/{id}/similar"}, h_similar, 0, "nearest items to an item"},
+    {{"GET", "/v1/items/{id}"}, h_item, 0, "an item's catalogue attributes"},
     {{"GET", "/v1/models"}, h_models, 0, "loaded variants and versions"},
     {{"GET", "/healthz"}, h_healthz, 0, "liveness"},
     {{"GET", "/readyz"}, h_readyz, 0, "readiness: a model is loaded"},

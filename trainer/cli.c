@@ -226,6 +226,10 @@ static const rs_option program_tail[] = {
     STRING_("variant", variant, "NAME", "variant name ([A-Za-z0-9_.-])"),
     INT_("keep", RS_OPT_U32, keep, "N", 0, 1000000,
          "versions of the variant to keep (0 keeps all)"),
+    STRING_("items", items, "FILE",
+            "item catalogue published with the version (GET /v1/items/{id}, request filters): "
+            "JSON lines {\"id\", \"categories\": [...], numeric fields} or CSV with the header "
+            "id,categories,FIELD... (categories separated by |); see proto/model.md"),
     STRING_("rankings-out", rankings_out, "FILE",
             "also write the kept model's top-50 (ids and scores) for the first --rankings-users "
             "known users, ranked from their full history as the server does: JSON lines"),

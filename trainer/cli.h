@@ -21,6 +21,7 @@ typedef struct rs_cli {
     const rs_family *family;
     void *family_options; /* family->options_size bytes, set from the command line */
     const char *store, *variant, *select, *rankings_out, *plot_out;
+    const char *items; /* --items: the item catalogue file */
     uint32_t rankings_users, keep;
     int threads, valid_users_set, split_set, refit, refitted;
     /* --denoise prorec (denoise 1) and its settings; after the run, what

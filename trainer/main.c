@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "blas_kernel.h"
+#include "catalog.h"
 #include "cli.h"
 #include "dataset.h"
 #include "model.h"
@@ -41,6 +42,23 @@ static void set_threads(int threads)
 
 /* Loads the data; without --valid-users, carves validation out of
  * min(5000, 10% of) the users, which needs the user count first. */
+/* --items: the catalogue of the training data's items, checked before
+ * training so that a bad file costs no training time. */
+static int load_items(const char *path, rs_dataset *d, rs_error *err)
+{
+    rs_catalog_report rep;
+    if (!(d->catalog = rs_calloc(1, sizeof(*d->catalog), err)) ||
+        rs_catalog_read(path, d->items, d->catalog, &rep, err) != 0)
+        return -1;
+    fprintf(stderr,
+            "items %s: %llu records, %llu of the %u items described (%u categories, %u numeric "
+            "fields), %llu ids not in the training data skipped\n",
+            path, (unsigned long long)rep.lines, (unsigned long long)rep.described,
+            d->catalog->n_items, d->catalog->n_categories, d->catalog->n_fields,
+            (unsigned long long)rep.unknown);
+    return 0;
+}
+
 static int load_data(rs_cli *c, rs_dataset *d, rs_error *err)
 {
     if (!c->valid_users_set) {
@@ -51,7 +69,8 @@ static int load_data(rs_cli *c, rs_dataset *d, rs_error *err)
         rs_dataset_free(d);
         c->data.valid_users = RS_MIN(5000u, n_users / 10);
     }
-    return rs_dataset_load(&c->data, d, err);
+    if (rs_dataset_load(&c->data, d, err) != 0) return -1;
+    return c->items ? load_items(c->items, d, err) : 0;
 }
 
 static json_t *metrics_json(const rs_metric_set *set, const rs_eval_result *r)

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "catalog.h"
 #include "midx.h"
 #include "midx_store.h"
 #include "model.h"
@@ -13,6 +14,7 @@
 
 #define SNAPSHOT_FORMAT_VERSION 1
 #define RETRIEVAL_PREFIX        "retrieval.midx"
+#define CATALOG_PREFIX          "items.catalog"
 #define RETRIEVAL_SEED_STREAM   0x7265747269657661ULL
 
 /* An id table as an array of C strings (views into the table). */
@@ -221,6 +223,16 @@ static int publish_servable(rs_train_model *model, const rs_csr *known, rs_publi
                                    p->seed, err);
 }
 
+/* The item catalogue (rectrain --items), named in the manifest's
+ * "catalog" (proto/model.md). */
+static int publish_catalog(rs_publish *pub, const rs_catalog *cat, json_t *manifest, rs_error *err)
+{
+    json_t *spec;
+    if (rs_catalog_publish(pub, CATALOG_PREFIX, cat, &spec, err) != 0) return -1;
+    json_object_set_new(manifest, "catalog", spec);
+    return 0;
+}
+
 int rs_publish_model(const char *store_dir, const char *variant, rs_train_model *model,
                      const rs_dataset *d, json_t *training, uint32_t keep_last, uint64_t *version,
                      rs_error *err)
@@ -240,6 +252,7 @@ int rs_publish_model(const char *store_dir, const char *variant, rs_train_model 
     json_object_set_new(manifest, "version", json_integer((json_int_t)*version));
     if (publish_servable(model, &d->known, pub, manifest, err) != 0) goto done;
     if (publish_data(pub, d, err) != 0) goto done;
+    if (d->catalog && publish_catalog(pub, d->catalog, manifest, err) != 0) goto done;
     if (!(text = json_dumps(manifest, JSON_INDENT(2) | JSON_SORT_KEYS))) {
         rs_fail(err, "out of memory serialising the manifest");
         goto done;
