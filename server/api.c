@@ -98,6 +98,21 @@ static json_t *unknown_json(const rs_reco_query *q, const rs_reco_result *res)
     return a;
 }
 
+/* "filter": null, or what a given filter left: {"allowed", "exhausted"}. */
+static void write_filter(rs_jsonbuf *b, int filtered, uint32_t allowed, int exhausted)
+{
+    if (!filtered) {
+        rs_jsonbuf_lit(b, ",\"filter\":null");
+        return;
+    }
+    rs_jsonbuf_lit(b, ",\"filter\":{\"allowed\":");
+    rs_jsonbuf_uint(b, allowed);
+    if (exhausted)
+        rs_jsonbuf_lit(b, ",\"exhausted\":true}");
+    else
+        rs_jsonbuf_lit(b, ",\"exhausted\":false}");
+}
+
 /* The recommendation answer, written directly (see jsonbuf.h for why):
  * {"variant", "version", "model", "fallback", "items": [{"id", "score"}],
  *  "unknown_items", "history_used", "retrieval", "user"?, "experiment"}.
@@ -157,6 +172,9 @@ static char *answer_text(const rs_loaded *l, const rs_reco_query *q, const rs_re
         }
         rs_jsonbuf_lit(&b, "}");
     }
+    rs_jsonbuf_lit(&b, ",\"offset\":");
+    rs_jsonbuf_uint(&b, q->offset);
+    write_filter(&b, res->filtered, res->allowed, res->exhausted);
     if (q->user) {
         rs_jsonbuf_lit(&b, ",\"user\":");
         rs_jsonbuf_string(&b, q->user->ptr, q->user->len);
@@ -175,6 +193,7 @@ static void recommend(rs_api *api, rs_loaded *l, rs_reco_query *q, const rs_ops_
 {
     q->model = l->model;
     q->retriever = l->retriever;
+    q->catalog = l->has_catalog ? &l->catalog : NULL;
     rs_reco_result res;
     rs_error err;
     if (rs_recommend(q, &res, &err) != 0) {
@@ -219,7 +238,9 @@ static void h_recommend(void *ctx, rs_request *req, rs_response *resp)
                            .exclude = r.exclude,
                            .n_exclude = r.n_exclude,
                            .n = r.n,
-                           .filter_history = r.filter_history};
+                           .filter_history = r.filter_history,
+                           .filter = &r.filter,
+                           .offset = r.offset};
         recommend(api, l, &q, &choice, resp);
         rs_loaded_release(l);
     }
@@ -252,7 +273,22 @@ static void h_user_recs(void *ctx, rs_request *req, rs_response *resp)
 
 /* ---- similar items ---- */
 
-static json_t *similar_json(const rs_loaded *l, const rs_similar_result *res)
+/* Query parameter "offset": absent 0, else an integer 0..RS_MAX_OFFSET. */
+static int parse_offset_param(const char *value, uint32_t *offset, rs_request_error *e)
+{
+    *offset = 0;
+    if (!value) return 0;
+    if (!*value || strspn(value, "0123456789") != strlen(value))
+        return rs_request_fail(e, 400, "invalid_request",
+                               "query parameter offset must be an integer, got \"%.32s\"", value);
+    if (strlen(value) > 6 || atol(value) > RS_MAX_OFFSET)
+        return rs_request_fail(e, 422, "out_of_range", "offset is %.32s; expected 0..%d", value,
+                               RS_MAX_OFFSET);
+    *offset = (uint32_t)atol(value);
+    return 0;
+}
+
+static json_t *similar_json(const rs_loaded *l, const rs_similar_result *res, uint32_t offset)
 {
     const rs_model *model = l->model;
     json_t *items = json_array();
@@ -267,21 +303,29 @@ static json_t *similar_json(const rs_loaded *l, const rs_similar_result *res)
     /* An item-item model answers with the item's kept row (recommend.h). */
     int rows = rs_model_itemitem(model) != NULL;
     const char *method = rows ? RS_METHOD_ITEM_ITEM : l->sim.anchors ? "anchors" : "item_vectors";
-    return json_pack("{s:s,s:I,s:o,s:s,s:s,s:o}", "variant", l->variant, "version",
+    json_t *filter = res->filtered ? json_pack("{s:I,s:b}", "allowed", (json_int_t)res->allowed,
+                                               "exhausted", res->exhausted)
+                                   : json_null();
+    return json_pack("{s:s,s:I,s:o,s:s,s:s,s:o,s:I,s:o}", "variant", l->variant, "version",
                      (json_int_t)l->version, "item", id_json(id, len), "method", method,
-                     "similarity", rows ? "weight" : "cosine", "items", items);
+                     "similarity", rows ? "weight" : "cosine", "items", items, "offset",
+                     (json_int_t)offset, "filter", filter);
 }
 
 static void h_similar(void *ctx, rs_request *req, rs_response *resp)
 {
     rs_api *api = ctx;
-    const char *n_text, *variant, *user, *session;
+    const char *n_text, *variant, *user, *session, *filter_text, *offset_text;
     if (query(req, "n", &n_text, resp) || query(req, "variant", &variant, resp) ||
-        query(req, "user", &user, resp) || query(req, "session", &session, resp))
+        query(req, "user", &user, resp) || query(req, "session", &session, resp) ||
+        query(req, "filter", &filter_text, resp) || query(req, "offset", &offset_text, resp))
         return;
     rs_request_error e;
-    uint32_t n;
-    if (rs_parse_n_param(n_text, &api->limits, &n, &e) != 0) {
+    uint32_t n, offset = 0;
+    rs_filter_request filter = {0};
+    if (rs_parse_n_param(n_text, &api->limits, &n, &e) != 0 ||
+        parse_offset_param(offset_text, &offset, &e) != 0 ||
+        (filter_text && rs_filter_parse_text(filter_text, &api->limits, &filter, &e) != 0)) {
         rs_response_error(resp, e.status, e.code, "%s", e.message);
         return;
     }
@@ -289,8 +333,13 @@ static void h_similar(void *ctx, rs_request *req, rs_response *resp)
     const char *key = user ? user : session;
     rs_loaded *l = acquire_for(api, variant, variant ? strlen(variant) : 0, key,
                                key ? strlen(key) : 0, NULL, resp);
-    if (!l) return;
-    rs_similar_query q = {l->model, &l->sim, {req->param[0], req->param_len[0]}, n};
+    if (!l) {
+        rs_filter_request_free(&filter);
+        return;
+    }
+    rs_similar_query q = {l->model, &l->sim, {req->param[0], req->param_len[0]},
+                          n,        &filter, l->has_catalog ? &l->catalog : NULL,
+                          offset};
     rs_similar_result res;
     rs_error err;
     if (rs_similar(&q, &res, &err) != 0) {
@@ -306,9 +355,10 @@ static void h_similar(void *ctx, rs_request *req, rs_response *resp)
     } else {
         rs_stats_retrieval(api->stats, l->slot, rs_model_n_items(l->model), 0, 0);
         rs_response_variant(resp, l->slot, l->variant, l->version);
-        rs_response_json(resp, 200, similar_json(l, &res));
+        rs_response_json(resp, 200, similar_json(l, &res, offset));
     }
     rs_loaded_release(l);
+    rs_filter_request_free(&filter);
 }
 
 /* ---- item attributes ---- */

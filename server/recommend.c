@@ -32,6 +32,9 @@ typedef struct scratch {
     uint8_t *sum_marks;
     uint32_t *candidates;
     size_t sums_cap;
+    /* A filter's result and its scratch: bitmaps of n_items bits. */
+    uint64_t *allow, *allow_tmp;
+    size_t allow_cap; /* words */
 } scratch;
 
 static pthread_key_t scratch_key;
@@ -55,6 +58,8 @@ static void scratch_free(void *p)
     free(s->sums);
     free(s->sum_marks);
     free(s->candidates);
+    free(s->allow);
+    free(s->allow_tmp);
     free(s);
 }
 
@@ -181,6 +186,98 @@ static int note_unknown(scratch *s, const rs_reco_query *q, uint32_t pos, uint32
     }
 }
 
+/* ---- filters ---- */
+
+/* Item indices of the ids the model knows. */
+static uint32_t resolve_items(const rs_model *model, const rs_id *ids, uint32_t n, uint32_t *out)
+{
+    uint32_t got = 0, n_items = rs_model_n_items(model);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t idx;
+        if (rs_model_item_index(model, ids[i].ptr, ids[i].len, &idx) == 0 && idx < n_items)
+            out[got++] = idx;
+    }
+    return got;
+}
+
+/* Category indices of the names the catalogue knows; *unknown counts the
+ * others. */
+static uint32_t resolve_categories(const rs_catalog *cat, const rs_id *names, uint32_t n,
+                                   uint32_t *out, uint32_t *unknown)
+{
+    uint32_t got = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t c;
+        if (cat && rs_catalog_find_category(cat, names[i].ptr, names[i].len, &c) == 0)
+            out[got++] = c;
+        else
+            (*unknown)++;
+    }
+    return got;
+}
+
+/* Resolves fr against the version and fills s->allow with the items it
+ * passes; returns their count, or -1 (an unknown numeric field is
+ * RS_ERR_INVALID). */
+static int64_t filter_bits(const rs_filter_request *fr, const rs_model *model,
+                           const rs_catalog *cat, scratch *s, rs_error *err)
+{
+    uint32_t n_items = rs_model_n_items(model);
+    size_t words = rs_bitmap_words(n_items);
+    if (words > s->allow_cap) {
+        uint64_t *a = rs_malloc(words, sizeof(uint64_t), err);
+        uint64_t *b = a ? rs_malloc(words, sizeof(uint64_t), err) : NULL;
+        if (!b) {
+            free(a);
+            return -1;
+        }
+        free(s->allow);
+        free(s->allow_tmp);
+        s->allow = a, s->allow_tmp = b, s->allow_cap = words;
+    }
+    size_t total = (size_t)fr->n_any + fr->n_all + fr->n_none + fr->n_allow + fr->n_deny + 1;
+    uint32_t *buf = rs_malloc(total, sizeof(uint32_t), err);
+    rs_value_range *ranges = buf ? rs_malloc(fr->n_ranges + 1, sizeof(*ranges), err) : NULL;
+    if (!ranges) {
+        free(buf);
+        return -1;
+    }
+    rs_item_filter f = {.any_given = fr->any_given, .allow_given = fr->allow_given};
+    uint32_t *at = buf, unknown_all = 0, ignored = 0;
+    f.any = at, f.n_any = resolve_categories(cat, fr->any, fr->n_any, at, &ignored),
+    at += fr->n_any;
+    f.all = at, f.n_all = resolve_categories(cat, fr->all, fr->n_all, at, &unknown_all),
+    at += fr->n_all;
+    f.none = at, f.n_none = resolve_categories(cat, fr->none, fr->n_none, at, &ignored),
+    at += fr->n_none;
+    f.allow = at, f.n_allow = resolve_items(model, fr->allow, fr->n_allow, at), at += fr->n_allow;
+    f.deny = at, f.n_deny = resolve_items(model, fr->deny, fr->n_deny, at);
+    f.nothing = unknown_all > 0; /* an item cannot carry a category nobody has */
+    for (uint32_t i = 0; i < fr->n_ranges; i++) {
+        const rs_filter_range *r = &fr->ranges[i];
+        uint32_t field;
+        if (!cat || rs_catalog_find_field(cat, r->field.ptr, r->field.len, &field) != 0) {
+            free(buf);
+            free(ranges);
+            return rs_fail_kind(err, RS_ERR_INVALID,
+                                "filter: the version's item catalogue has no numeric field "
+                                "\"%.*s\"",
+                                (int)RS_MIN(r->field.len, 64), r->field.ptr);
+        }
+        ranges[i] = (rs_value_range){field, r->min, r->max};
+    }
+    f.ranges = ranges, f.n_ranges = fr->n_ranges;
+    uint32_t count = rs_item_filter_bits(cat, n_items, &f, s->allow, s->allow_tmp);
+    free(buf);
+    free(ranges);
+    return count;
+}
+
+static inline int allowed(const uint64_t *allow, uint32_t i)
+{
+    return !allow || rs_bitmap_get(allow, i);
+}
+
 /* ---- recommendations ---- */
 
 /* Maps the history to unique item indices in s->items (marked in the mask);
@@ -230,14 +327,18 @@ static int reserve_for_query(scratch *s, const rs_reco_query *q, rs_error *err)
 {
     const rs_model *model = q->model;
     size_t hist_cap = history_capacity(q);
+    size_t want = (size_t)q->offset + q->n;
+    int filtered = q->filter && q->filter->given;
+    size_t top =
+        rs_model_itemitem(model) && filtered ? RS_MAX(want, rs_model_n_items(model)) : want;
     if (reserve_mask(s, rs_model_n_items(model), err) != 0 ||
         reserve((void **)&s->items, &s->items_cap, hist_cap + 1, sizeof(uint32_t), err) != 0 ||
-        reserve((void **)&s->touched, &s->touched_cap, hist_cap + q->n_exclude + q->n + 1,
+        reserve((void **)&s->touched, &s->touched_cap, hist_cap + q->n_exclude + want + 1,
                 sizeof(uint32_t), err) != 0 ||
         reserve((void **)&s->uvec, &s->uvec_cap, rs_model_dim(model), sizeof(float), err) != 0 ||
         reserve((void **)&s->enc, &s->enc_cap, rs_model_scratch_floats(model) + 1, sizeof(float),
                 err) != 0 ||
-        reserve((void **)&s->top, &s->top_cap, q->n, sizeof(rs_scored), err) != 0)
+        reserve((void **)&s->top, &s->top_cap, top, sizeof(rs_scored), err) != 0)
         return -1;
     if (rs_model_itemitem(model) && reserve_sums(s, rs_model_n_items(model), err) != 0) return -1;
     if (!s->retrieve && !(s->retrieve = rs_retrieve_scratch_new()))
@@ -248,14 +349,15 @@ static int reserve_for_query(scratch *s, const rs_reco_query *q, rs_error *err)
 /* Unknown user or nothing known in the history: the most popular items
  * not marked, into s->top from position got on (an item-item model's
  * fill-up, see recommend.h, starts after its ranked items). */
-static uint32_t popular(const rs_model *model, const scratch *s, uint32_t got, uint32_t n)
+static uint32_t popular(const rs_model *model, const scratch *s, const uint64_t *allow,
+                        uint32_t got, uint32_t n)
 {
     const uint32_t *order = rs_model_popular_order(model);
     const float *pop = rs_model_popularity(model);
     uint32_t n_items = rs_model_n_items(model);
     for (uint32_t i = 0; i < n_items && got < n; i++) {
         uint32_t idx = order[i];
-        if (idx >= n_items || s->mask[idx] || !isfinite(pop[idx])) continue;
+        if (idx >= n_items || s->mask[idx] || !isfinite(pop[idx]) || !allowed(allow, idx)) continue;
         s->top[got++] = (rs_scored){pop[idx], idx};
     }
     return got;
@@ -265,28 +367,59 @@ static uint32_t popular(const rs_model *model, const scratch *s, uint32_t got, u
  * as the trainer sums them), the best n touched items outside the mask,
  * then, when fewer, the most popular others (recommend.h). */
 static uint32_t rank_rows(const rs_reco_query *q, const rs_itemitem *ii, scratch *s, uint32_t used,
-                          uint32_t *n_touched, rs_reco_result *out)
+                          const uint64_t *allow, uint32_t want, uint32_t *n_touched,
+                          rs_reco_result *out)
 {
     qsort(s->items, used, sizeof(uint32_t), cmp_u32);
     uint32_t n_candidates;
-    uint32_t got = rs_itemitem_recommend(ii, s->items, used, s->mask, q->n, s->sums, s->sum_marks,
-                                         s->candidates, &n_candidates, s->top);
-    out->retrieval = (rs_retrieve_stats){n_candidates, 1};
-    if (got == q->n) return got;
+    /* With a filter every touched item is ranked, then the ones it passes
+     * kept (s->top holds n_items then). */
+    uint32_t got = rs_itemitem_recommend(ii, s->items, used, s->mask,
+                                         allow ? rs_model_n_items(q->model) : want, s->sums,
+                                         s->sum_marks, s->candidates, &n_candidates, s->top);
+    if (allow) {
+        uint32_t kept = 0;
+        for (uint32_t i = 0; i < got && kept < want; i++)
+            if (allowed(allow, s->top[i].id)) s->top[kept++] = s->top[i];
+        got = kept;
+    }
+    out->retrieval = (rs_retrieve_stats){n_candidates, 1, 0};
+    if (got == want) return got;
     for (uint32_t i = 0; i < got; i++) mark(s, s->top[i].id, n_touched);
-    uint32_t filled = popular(q->model, s, got, q->n);
+    uint32_t filled = popular(q->model, s, allow, got, want);
     out->filled = filled - got;
     return filled;
+}
+
+/* Ranks offset .. want - 1 of the got ranked items (an item-item model's
+ * fill-up counted within the page). */
+static void page(rs_reco_result *out, const rs_scored *top, uint32_t got, uint32_t offset,
+                 uint32_t want)
+{
+    uint32_t ranked = got - out->filled; /* the fill-up trails */
+    out->items = top + RS_MIN(offset, got);
+    out->n_items = got > offset ? got - offset : 0;
+    out->filled = got > RS_MAX(offset, ranked) ? got - RS_MAX(offset, ranked) : 0;
+    out->exhausted = got < want;
 }
 
 int rs_recommend(const rs_reco_query *q, rs_reco_result *out, rs_error *err)
 {
     memset(out, 0, sizeof(*out));
-    out->retrieval = (rs_retrieve_stats){0, 1};
+    out->retrieval = (rs_retrieve_stats){0, 1, 0};
     scratch *s = my_scratch(err);
     if (!s || reserve_for_query(s, q, err) != 0) return -1;
     const rs_model *model = q->model;
     uint32_t n_items = rs_model_n_items(model), n_touched = 0, n_unknown = 0;
+    uint32_t want = q->offset + q->n;
+    const uint64_t *allow = NULL;
+    if (q->filter && q->filter->given) {
+        int64_t count = filter_bits(q->filter, model, q->catalog, s, err);
+        if (count < 0) return -1;
+        allow = s->allow;
+        out->filtered = 1;
+        out->allowed = (uint32_t)count;
+    }
     int64_t used = map_history(q, s, &n_touched, &n_unknown, err);
     if (used < 0) {
         clear_marks(s, n_touched);
@@ -306,31 +439,30 @@ int rs_recommend(const rs_reco_query *q, rs_reco_result *out, rs_error *err)
     uint32_t got = 0;
     const rs_itemitem *ii = rs_model_itemitem(model);
     if (used > 0 && ii) {
-        got = rank_rows(q, ii, s, (uint32_t)used, &n_touched, out);
+        got = rank_rows(q, ii, s, (uint32_t)used, allow, want, &n_touched, out);
     } else if (used == 0) {
         out->fallback = RS_FALLBACK_POPULARITY;
-        got = popular(model, s, 0, q->n);
+        got = popular(model, s, allow, 0, want);
     } else {
         /* The encoder wants increasing indices (else it sorts a copy); MIDX
          * wants the skipped ids sorted. */
         qsort(s->items, (size_t)used, sizeof(uint32_t), cmp_u32);
         qsort(s->touched, n_touched, sizeof(uint32_t), cmp_u32);
-        rs_skip skip = {s->mask, s->touched, n_touched};
+        rs_skip skip = {s->mask, s->touched, n_touched, allow, out->allowed};
         /* A known user without a given history: their stored vector (a
          * factor model's stored factor; else the same encoding). */
         int encoded =
             q->has_history
                 ? rs_model_encode(model, s->items, (uint32_t)used, s->uvec, s->enc, err)
                 : rs_model_encode_user(model, q->user->ptr, q->user->len, s->uvec, s->enc, err);
-        if (encoded != 0 || rs_retrieve_topn(q->retriever, s->uvec, &skip, q->n, s->top, &got,
+        if (encoded != 0 || rs_retrieve_topn(q->retriever, s->uvec, &skip, want, s->top, &got,
                                              s->retrieve, &out->retrieval, err) != 0) {
             clear_marks(s, n_touched);
             return -1;
         }
     }
     clear_marks(s, n_touched);
-    out->items = s->top;
-    out->n_items = got;
+    page(out, s->top, got, q->offset, want);
     out->history_used = (uint32_t)used;
     out->unknown = s->unknown;
     out->n_unknown = n_unknown;
@@ -361,20 +493,64 @@ void rs_similarity_release(rs_similarity *sim)
     memset(sim, 0, sizeof(*sim));
 }
 
+/* The filter of a similar-items query into s->allow (NULL: none). */
+static int similar_filter(const rs_similar_query *q, scratch *s, rs_similar_result *out,
+                          const uint64_t **allow, rs_error *err)
+{
+    *allow = NULL;
+    if (!q->filter || !q->filter->given) return 0;
+    int64_t count = filter_bits(q->filter, q->model, q->catalog, s, err);
+    if (count < 0) return -1;
+    *allow = s->allow;
+    out->filtered = 1;
+    out->allowed = (uint32_t)count;
+    return 0;
+}
+
+/* Keeps ranks offset .. offset + n - 1 of the got items in out. */
+static void similar_page(const rs_similar_query *q, const rs_scored *top, uint32_t got,
+                         rs_similar_result *out)
+{
+    out->items = top + RS_MIN(q->offset, got);
+    out->n_items = got > q->offset ? got - q->offset : 0;
+    out->exhausted = got < q->offset + q->n;
+}
+
 /* An item-item model's similar items: the item's kept row. */
 static int similar_row(const rs_similar_query *q, const rs_itemitem *ii, rs_similar_result *out,
                        rs_error *err)
 {
-    uint32_t item;
+    uint32_t item, want = q->offset + q->n;
     if (rs_model_item_index(q->model, q->item.ptr, q->item.len, &item) != 0 || item >= ii->n_items)
         return rs_fail_kind(err, RS_ERR_NOT_FOUND, "item \"%.*s\" is not in the model",
                             (int)RS_MIN(q->item.len, 100), q->item.ptr);
     scratch *s = my_scratch(err);
-    if (!s || reserve((void **)&s->top, &s->top_cap, q->n, sizeof(rs_scored), err) != 0) return -1;
+    int filtered = q->filter && q->filter->given;
+    size_t cap = filtered ? RS_MAX(want, ii->n_items) : want;
+    const uint64_t *allow;
+    if (!s || reserve((void **)&s->top, &s->top_cap, cap, sizeof(rs_scored), err) != 0 ||
+        similar_filter(q, s, out, &allow, err) != 0)
+        return -1;
     out->item = item;
-    out->items = s->top;
-    out->n_items = rs_itemitem_row(ii, item, q->n, s->top);
+    uint32_t got = rs_itemitem_row(ii, item, (uint32_t)cap, s->top), kept = 0;
+    for (uint32_t i = 0; i < got && kept < want; i++)
+        if (allowed(allow, s->top[i].id)) s->top[kept++] = s->top[i];
+    similar_page(q, s->top, kept, out);
     return 0;
+}
+
+/* Top k of scores over the items neither masked nor filtered out, finite
+ * scores only. */
+static uint32_t topk_allowed(const float *scores, uint32_t n, const uint8_t *mask,
+                             const uint64_t *allow, uint32_t k, rs_scored *out)
+{
+    rs_topk tk;
+    rs_topk_init(&tk, out, k);
+    for (uint32_t i = 0; i < n; i++) {
+        if (mask[i] || !rs_bitmap_get(allow, i) || !isfinite(scores[i])) continue;
+        if (rs_topk_would_enter(&tk, scores[i], i)) rs_topk_push(&tk, scores[i], i);
+    }
+    return rs_topk_sorted(&tk);
 }
 
 int rs_similar(const rs_similar_query *q, rs_similar_result *out, rs_error *err)
@@ -383,14 +559,16 @@ int rs_similar(const rs_similar_query *q, rs_similar_result *out, rs_error *err)
     const rs_itemitem *ii = rs_model_itemitem(q->model);
     if (ii) return similar_row(q, ii, out, err);
     const rs_similarity *sim = q->sim;
-    uint32_t n_items = sim->n_items, d = sim->dim, item;
+    uint32_t n_items = sim->n_items, d = sim->dim, item, want = q->offset + q->n;
     if (rs_model_item_index(q->model, q->item.ptr, q->item.len, &item) != 0 || item >= n_items)
         return rs_fail_kind(err, RS_ERR_NOT_FOUND, "item \"%.*s\" is not in the model",
                             (int)RS_MIN(q->item.len, 100), q->item.ptr);
     scratch *s = my_scratch(err);
+    const uint64_t *allow;
     if (!s || reserve_mask(s, n_items, err) != 0 ||
         reserve((void **)&s->scores, &s->scores_cap, n_items, sizeof(float), err) != 0 ||
-        reserve((void **)&s->top, &s->top_cap, q->n, sizeof(rs_scored), err) != 0)
+        reserve((void **)&s->top, &s->top_cap, want, sizeof(rs_scored), err) != 0 ||
+        similar_filter(q, s, out, &allow, err) != 0)
         return -1;
     /* Cosine similarity: one pass of dot products, then divide by norms (a
      * zero vector is similar to nothing: 0). */
@@ -402,9 +580,10 @@ int rs_similar(const rs_similar_query *q, rs_similar_result *out, rs_error *err)
         s->scores[j] = denom == 0.0f ? 0.0f : s->scores[j] / denom;
     }
     s->mask[item] = 1;
-    out->n_items = rs_topk_finite(s->scores, n_items, s->mask, q->n, s->top);
+    uint32_t got = allow ? topk_allowed(s->scores, n_items, s->mask, allow, want, s->top)
+                         : rs_topk_finite(s->scores, n_items, s->mask, want, s->top);
     s->mask[item] = 0;
     out->item = item;
-    out->items = s->top;
+    similar_page(q, s->top, got, out);
     return 0;
 }

@@ -21,6 +21,14 @@
  * fill-up. Similar items of such a model are the item's kept row by
  * descending weight (negative weights included, after the positive ones).
  *
+ * Filters and pages (rs_reco_query.filter, .offset): only the items a
+ * filter passes are ranked (retrieval skips the others, so exact stays
+ * exact), in every path: the popularity fallback, an item-item model's rows
+ * and fill-up, similar items. A filter leaving fewer than offset + n items
+ * gives a shorter answer (`exhausted`), never items it does not pass. A page
+ * is ranks offset .. offset + n - 1 of the top-(offset + n), so for one
+ * version page k + 1 continues page k exactly.
+ *
  * Memory: each calling thread keeps its own scratch (vectors, scores, the
  * exclusion mask), grown on demand through rs_malloc and freed when the
  * thread exits, so the hot path allocates little and locks nothing. A
@@ -34,6 +42,7 @@
 
 #include <stdint.h>
 
+#include "catalog.h"
 #include "common.h"
 #include "model.h"
 #include "request.h"
@@ -53,6 +62,11 @@ typedef struct rs_reco_query {
     uint32_t n_exclude;
     uint32_t n;         /* how many items to return at most */
     int filter_history; /* leave out the encoded history's items */
+    /* Only items the filter passes are returned (NULL or not given: all);
+     * names resolve against the model's ids and catalog (NULL: none). */
+    const rs_filter_request *filter;
+    const rs_catalog *catalog;
+    uint32_t offset; /* the items at ranks offset .. offset + n - 1 */
 } rs_reco_query;
 
 typedef enum rs_fallback {
@@ -73,6 +87,9 @@ typedef struct rs_reco_result {
     /* Item-item models: how many of the items, at the end, are the popularity
      * fill-up (see the top of the file); 0 for every other model. */
     uint32_t filled;
+    int filtered;     /* a filter was given */
+    uint32_t allowed; /* items the filter passes */
+    int exhausted;    /* fewer than n items were left to return */
 } rs_reco_result;
 
 int rs_recommend(const rs_reco_query *q, rs_reco_result *out, rs_error *err);
@@ -97,12 +114,17 @@ typedef struct rs_similar_query {
     const rs_similarity *sim;
     rs_id item;
     uint32_t n;
+    const rs_filter_request *filter; /* as in rs_reco_query */
+    const rs_catalog *catalog;
+    uint32_t offset;
 } rs_similar_query;
 
 typedef struct rs_similar_result {
     uint32_t item;          /* the query item's index */
     const rs_scored *items; /* by descending cosine similarity, the item left out (scratch) */
     uint32_t n_items;
+    int filtered, exhausted; /* as in rs_reco_result */
+    uint32_t allowed;
 } rs_similar_result;
 
 /* RS_ERR_NOT_FOUND when the model does not know the item. */

@@ -13,6 +13,7 @@
 struct rs_retriever {
     const float *items;
     uint32_t n_items, dim;
+    float norm_max; /* >= every item's norm: the rounding margin of brute force */
     int use_midx;
     int owns_pq; /* the index was built here (else mapped from a snapshot) */
     uint64_t budget;
@@ -55,6 +56,14 @@ static rs_retriever *new_retriever(const float *items, uint32_t n_items, uint32_
     r->items = items;
     r->n_items = n_items;
     r->dim = dim;
+    double most = 0;
+    for (uint32_t i = 0; i < n_items; i++) {
+        const float *row = items + (size_t)i * dim;
+        double sum = 0;
+        for (uint32_t j = 0; j < dim; j++) sum += (double)row[j] * row[j];
+        most = RS_MAX(most, sum);
+    }
+    r->norm_max = (float)(sqrt(most) * 1.0001);
     r->budget = opt->midx_budget;
     return r;
 }
@@ -205,6 +214,54 @@ void rs_retrieve_scratch_free(rs_retrieve_scratch *s)
     free(s);
 }
 
+static inline int skipped(const rs_skip *skip, uint32_t i)
+{
+    return skip && ((skip->mask && skip->mask[i]) ||
+                    (skip->allow && !(skip->allow[i >> 6] >> (i & 63) & 1)));
+}
+
+/* The rounding margin between an sgemv score and rs_midx_dot's for u (the
+ * bound core/midx.c uses): (4d + 32) 2^-24 ||u|| max ||q||. */
+static float brute_margin(const rs_retriever *r, const float *u)
+{
+    double un = 0;
+    for (uint32_t j = 0; j < r->dim; j++) un += (double)u[j] * u[j];
+    return (float)((4.0 * r->dim + 32.0) * ldexp(1.0, -24) * sqrt(un) * r->norm_max * 1.0001);
+}
+
+/* Top n by rs_midx_dot among the items whose approximate score (scores[i],
+ * by sgemv or sgemm) is at least cut and finite, not skipped. */
+static uint32_t rescore(const rs_retriever *r, const float *u, const float *scores,
+                        const uint32_t *cand, uint32_t n_cand, float cut, const rs_skip *skip,
+                        uint32_t n, rs_scored *out)
+{
+    rs_topk tk;
+    rs_topk_init(&tk, out, n);
+    for (uint32_t c = 0; c < n_cand; c++) {
+        uint32_t i = cand ? cand[c] : c;
+        float a = cand ? scores[c] : scores[i];
+        if (!(a >= cut) || !isfinite(a) || skipped(skip, i)) continue;
+        float sc = rs_midx_dot(u, r->items + (size_t)i * r->dim, r->dim);
+        if (isfinite(sc) && rs_topk_would_enter(&tk, sc, i)) rs_topk_push(&tk, sc, i);
+    }
+    return rs_topk_sorted(&tk);
+}
+
+/* The n-th best finite approximate score of the items not skipped
+ * (-INFINITY when fewer), using out as the heap. */
+static float nth_best(const float *scores, uint32_t n_items, const rs_skip *skip, uint32_t n,
+                      rs_scored *out)
+{
+    rs_topk tk;
+    rs_topk_init(&tk, out, n);
+    for (uint32_t i = 0; i < n_items; i++) {
+        float a = scores[i];
+        if (!isfinite(a) || skipped(skip, i)) continue;
+        if (rs_topk_would_enter(&tk, a, i)) rs_topk_push(&tk, a, i);
+    }
+    return rs_topk_threshold(&tk);
+}
+
 static int brute(const rs_retriever *r, const float *u, const rs_skip *skip, uint32_t n,
                  rs_scored *out, uint32_t *n_out, rs_retrieve_scratch *s, rs_error *err)
 {
@@ -218,8 +275,31 @@ static int brute(const rs_retriever *r, const float *u, const rs_skip *skip, uin
     /* scores = Q u: one pass over the item matrix, memory-bound. */
     cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)r->n_items, (int)r->dim, 1.0f, r->items,
                 (int)r->dim, u, 1, 0.0f, s->scores, 1);
-    *n_out = rs_topk_finite(s->scores, r->n_items, skip ? skip->mask : NULL, n, out);
+    /* Anything whose kernel score could reach the n-th best lies within
+     * two margins of the sgemv n-th best. */
+    float cut = nth_best(s->scores, r->n_items, skip, n, out) - 2.0f * brute_margin(r, u);
+    *n_out = rescore(r, u, s->scores, NULL, r->n_items, cut, skip, n, out);
     return 0;
+}
+
+/* A small filter's allowed items, scored one by one (retrieve.h). */
+static uint32_t direct(const rs_retriever *r, const float *u, const rs_skip *skip, uint32_t n,
+                       rs_scored *out, uint64_t *scored)
+{
+    rs_topk tk;
+    rs_topk_init(&tk, out, n);
+    uint64_t count = 0;
+    for (size_t w = 0; w < ((size_t)r->n_items + 63) / 64; w++) {
+        for (uint64_t bits = skip->allow[w]; bits; bits &= bits - 1) {
+            uint32_t i = (uint32_t)(w * 64 + (uint32_t)__builtin_ctzll(bits));
+            if (i >= r->n_items || (skip->mask && skip->mask[i])) continue;
+            float sc = rs_midx_dot(u, r->items + (size_t)i * r->dim, r->dim);
+            count++;
+            if (isfinite(sc) && rs_topk_would_enter(&tk, sc, i)) rs_topk_push(&tk, sc, i);
+        }
+    }
+    *scored = count;
+    return rs_topk_sorted(&tk);
 }
 
 static int midx(const rs_retriever *r, const float *u, const rs_skip *skip, uint32_t n,
@@ -235,6 +315,7 @@ static int midx(const rs_retriever *r, const float *u, const rs_skip *skip, uint
     }
     rs_exclude ex = {0};
     if (skip) ex.ids = skip->ids, ex.n_ids = skip->n_ids;
+    if (skip && skip->allow) ex.allow = skip->allow, ex.n_allow = r->n_items;
     rs_midx_query q = {.u = u, .top_n = n, .exclude = &ex, .budget = r->budget};
     rs_midx_stats ms;
     if (rs_midx_search(idx, s->ms, &q, out, n_out, &ms, err) != 0) return -1;
@@ -260,8 +341,15 @@ int rs_retrieve_topn(const rs_retriever *r, const float *u, const rs_skip *skip,
         if (stats) *stats = st;
         return 0;
     }
-    int rc = r->use_midx ? midx(r, u, skip, n, out, n_out, s, &st, err)
-                         : brute(r, u, skip, n, out, n_out, s, err);
+    int rc = 0;
+    if (skip && skip->allow && (uint64_t)skip->n_allowed * RS_DIRECT_SHARE <= r->n_items) {
+        *n_out = direct(r, u, skip, n, out, &st.scored);
+        st.direct = 1;
+    } else if (r->use_midx) {
+        rc = midx(r, u, skip, n, out, n_out, s, &st, err);
+    } else {
+        rc = brute(r, u, skip, n, out, n_out, s, err);
+    }
     if (stats) *stats = st;
     return rc;
 }

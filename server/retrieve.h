@@ -71,23 +71,37 @@ const char *rs_retriever_midx_source(const rs_retriever *r);
 size_t rs_retriever_bytes(const rs_retriever *r);
 
 /* Items to leave out: mask[i] != 0 exactly for the ids listed in ids,
- * which are sorted ascending and distinct. All may be NULL / 0. */
+ * which are sorted ascending and distinct. All may be NULL / 0. allow, when
+ * not NULL, is a filter (core/catalog.h): a bitmap of n_items bits of the
+ * items that may be returned, n_allowed of them set. */
 typedef struct rs_skip {
     const uint8_t *mask;
     const uint32_t *ids;
     uint32_t n_ids;
+    const uint64_t *allow;
+    uint32_t n_allowed;
 } rs_skip;
+
+/* A filter that keeps at most 1 / RS_DIRECT_SHARE of the items is ranked by
+ * scoring the allowed items directly (exact; in both methods), which beats
+ * walking MIDX cells that are mostly filtered out and an sgemv over every
+ * item (bench/bench_filter.c measures the three). */
+#define RS_DIRECT_SHARE 8
 
 typedef struct rs_retrieve_stats {
     uint64_t scored; /* items whose score was computed */
     int exact;       /* the result is the exact top-N */
+    int direct;      /* a filter's allowed items were scored directly */
 } rs_retrieve_stats;
 
 rs_retrieve_scratch *rs_retrieve_scratch_new(void);
 void rs_retrieve_scratch_free(rs_retrieve_scratch *s);
 
 /* Top n of u (dim floats) over the items not skipped, best first, into out
- * (room for n); *n_out = min(n, items left with a finite score). */
+ * (room for n); *n_out = min(n, items left with a finite score). Scores are
+ * rs_midx_dot's (core/midx.h) in every method, so brute force, MIDX and a
+ * batch (below) return the same bits: brute force ranks by one sgemv, then
+ * rescores the candidates within its rounding margin of the n-th best. */
 int rs_retrieve_topn(const rs_retriever *r, const float *u, const rs_skip *skip, uint32_t n,
                      rs_scored *out, uint32_t *n_out, rs_retrieve_scratch *s,
                      rs_retrieve_stats *stats, rs_error *err);
