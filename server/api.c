@@ -98,6 +98,31 @@ static json_t *unknown_json(const rs_reco_query *q, const rs_reco_result *res)
     return a;
 }
 
+/* "sampled": null, or how a sample-mode answer was drawn: {"temperature",
+ * "seed", "method", "proposals", "fallback"}. */
+static void write_sampled(rs_jsonbuf *b, const rs_reco_query *q, const rs_reco_result *res)
+{
+    if (!res->sampled) {
+        rs_jsonbuf_lit(b, ",\"sampled\":null");
+        return;
+    }
+    rs_jsonbuf_lit(b, ",\"sampled\":{\"temperature\":");
+    json_t *t = json_real(q->temperature);
+    if (!t) b->failed = 1;
+    rs_jsonbuf_json(b, t);
+    json_decref(t);
+    rs_jsonbuf_lit(b, ",\"seed\":");
+    rs_jsonbuf_uint(b, q->seed);
+    rs_jsonbuf_lit(b, ",\"method\":");
+    rs_jsonbuf_string(b, res->sample.method, strlen(res->sample.method));
+    rs_jsonbuf_lit(b, ",\"proposals\":");
+    rs_jsonbuf_uint(b, res->sample.proposals);
+    if (res->sample.fallback)
+        rs_jsonbuf_lit(b, ",\"fallback\":true}");
+    else
+        rs_jsonbuf_lit(b, ",\"fallback\":false}");
+}
+
 /* "filter": null, or what a given filter left: {"allowed", "exhausted"}. */
 static void write_filter(rs_jsonbuf *b, int filtered, uint32_t allowed, int exhausted)
 {
@@ -174,6 +199,7 @@ static char *answer_text(const rs_loaded *l, const rs_reco_query *q, const rs_re
     }
     rs_jsonbuf_lit(&b, ",\"offset\":");
     rs_jsonbuf_uint(&b, q->offset);
+    write_sampled(&b, q, res);
     write_filter(&b, res->filtered, res->allowed, res->exhausted);
     if (q->user) {
         rs_jsonbuf_lit(&b, ",\"user\":");
@@ -216,6 +242,25 @@ static void recommend(rs_api *api, rs_loaded *l, rs_reco_query *q, const rs_ops_
     rs_response_text(resp, 200, "application/json", text, len);
 }
 
+/* A seed for a sample request that gave none: distinct per call (a
+ * process-wide counter through splitmix64, started from the clock). */
+static uint64_t fresh_seed(void)
+{
+    static _Atomic uint64_t counter;
+    uint64_t c = atomic_fetch_add(&counter, 1);
+    if (c == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t start = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+        atomic_fetch_add(&counter, start);
+        c = start;
+    }
+    uint64_t z = c + 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return (z ^ (z >> 31)) & INT64_MAX; /* JSON clients read it back as an integer */
+}
+
 static void h_recommend(void *ctx, rs_request *req, rs_response *resp)
 {
     rs_api *api = ctx;
@@ -240,7 +285,10 @@ static void h_recommend(void *ctx, rs_request *req, rs_response *resp)
                            .n = r.n,
                            .filter_history = r.filter_history,
                            .filter = &r.filter,
-                           .offset = r.offset};
+                           .offset = r.offset,
+                           .sample = r.mode == RS_MODE_SAMPLE,
+                           .temperature = r.temperature,
+                           .seed = r.has_seed ? r.seed : fresh_seed()};
         recommend(api, l, &q, &choice, resp);
         rs_loaded_release(l);
     }

@@ -438,6 +438,12 @@ int rs_recommend(const rs_reco_query *q, rs_reco_result *out, rs_error *err)
     }
     uint32_t got = 0;
     const rs_itemitem *ii = rs_model_itemitem(model);
+    if (q->sample && ii) {
+        clear_marks(s, n_touched);
+        return rs_fail_kind(err, RS_ERR_INVALID,
+                            "\"mode\": \"sample\" needs a model with item vectors; variant's "
+                            "model is item-item");
+    }
     if (used > 0 && ii) {
         got = rank_rows(q, ii, s, (uint32_t)used, allow, want, &n_touched, out);
     } else if (used == 0) {
@@ -455,10 +461,22 @@ int rs_recommend(const rs_reco_query *q, rs_reco_result *out, rs_error *err)
             q->has_history
                 ? rs_model_encode(model, s->items, (uint32_t)used, s->uvec, s->enc, err)
                 : rs_model_encode_user(model, q->user->ptr, q->user->len, s->uvec, s->enc, err);
-        if (encoded != 0 || rs_retrieve_topn(q->retriever, s->uvec, &skip, want, s->top, &got,
-                                             s->retrieve, &out->retrieval, err) != 0) {
+        int ranked = encoded != 0 ? -1
+                     : q->sample  ? rs_retrieve_sample(q->retriever, s->uvec, &skip, q->n,
+                                                       (float)q->temperature, q->seed, s->top, &got,
+                                                       s->retrieve, &out->sample, err)
+                                  : rs_retrieve_topn(q->retriever, s->uvec, &skip, want, s->top,
+                                                     &got, s->retrieve, &out->retrieval, err);
+        if (ranked != 0) {
             clear_marks(s, n_touched);
             return -1;
+        }
+        if (q->sample) {
+            out->sampled = 1;
+            uint64_t scored = strcmp(out->sample.method, "midx") == 0 && !out->sample.fallback
+                                  ? out->sample.proposals
+                                  : n_items;
+            out->retrieval = (rs_retrieve_stats){scored, 0, 0};
         }
     }
     clear_marks(s, n_touched);

@@ -67,6 +67,13 @@ typedef struct rs_reco_query {
     const rs_filter_request *filter;
     const rs_catalog *catalog;
     uint32_t offset; /* the items at ranks offset .. offset + n - 1 */
+    /* Sample mode: n distinct items drawn from softmax(score / temperature)
+     * (rs_retrieve_sample) with this seed, instead of the top n. Not for
+     * item-item models (RS_ERR_INVALID); the popularity fallback is not
+     * sampled. */
+    int sample;
+    double temperature;
+    uint64_t seed;
 } rs_reco_query;
 
 typedef enum rs_fallback {
@@ -90,6 +97,8 @@ typedef struct rs_reco_result {
     int filtered;     /* a filter was given */
     uint32_t allowed; /* items the filter passes */
     int exhausted;    /* fewer than n items were left to return */
+    int sampled;      /* the items were drawn (sample mode, not the fallback) */
+    rs_sample_info sample;
 } rs_reco_result;
 
 int rs_recommend(const rs_reco_query *q, rs_reco_result *out, rs_error *err);

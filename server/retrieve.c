@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "midx.h"
+#include "midx_sample.h"
 #include "midx_store.h"
 #include "pq.h"
 
@@ -24,6 +25,9 @@ struct rs_retriever {
 struct rs_retrieve_scratch {
     float *scores;
     size_t scores_cap;
+    uint32_t *ids; /* scores_cap: the items a direct pass scored */
+    rs_midx_sampler *smp;
+    uint32_t smp_k, smp_n, smp_cells; /* what smp was made for */
     rs_midx_scratch *ms;
     uint32_t ms_k, ms_d, ms_n; /* what ms was made for */
 };
@@ -210,7 +214,9 @@ void rs_retrieve_scratch_free(rs_retrieve_scratch *s)
 {
     if (!s) return;
     free(s->scores);
+    free(s->ids);
     rs_midx_scratch_free(s->ms);
+    rs_midx_sampler_free(s->smp);
     free(s);
 }
 
@@ -262,16 +268,27 @@ static float nth_best(const float *scores, uint32_t n_items, const rs_skip *skip
     return rs_topk_threshold(&tk);
 }
 
+static int reserve_scores(const rs_retriever *r, rs_retrieve_scratch *s, rs_error *err)
+{
+    if (s->scores_cap >= r->n_items) return 0;
+    float *grown = rs_malloc(r->n_items, sizeof(float), err);
+    uint32_t *ids = grown ? rs_malloc(r->n_items, sizeof(uint32_t), err) : NULL;
+    if (!ids) {
+        free(grown);
+        return -1;
+    }
+    free(s->scores);
+    free(s->ids);
+    s->scores = grown;
+    s->ids = ids;
+    s->scores_cap = r->n_items;
+    return 0;
+}
+
 static int brute(const rs_retriever *r, const float *u, const rs_skip *skip, uint32_t n,
                  rs_scored *out, uint32_t *n_out, rs_retrieve_scratch *s, rs_error *err)
 {
-    if (s->scores_cap < r->n_items) {
-        float *grown = rs_malloc(r->n_items, sizeof(float), err);
-        if (!grown) return -1;
-        free(s->scores);
-        s->scores = grown;
-        s->scores_cap = r->n_items;
-    }
+    if (reserve_scores(r, s, err) != 0) return -1;
     /* scores = Q u: one pass over the item matrix, memory-bound. */
     cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)r->n_items, (int)r->dim, 1.0f, r->items,
                 (int)r->dim, u, 1, 0.0f, s->scores, 1);
@@ -352,4 +369,74 @@ int rs_retrieve_topn(const rs_retriever *r, const float *u, const rs_skip *skip,
     }
     if (stats) *stats = st;
     return rc;
+}
+
+/* ---- sampling ---- */
+
+static int sample_midx(const rs_retriever *r, const float *u, const rs_exclude *ex, uint32_t n,
+                       float temperature, rs_rng *rng, rs_scored *out, uint32_t *n_out,
+                       rs_retrieve_scratch *s, rs_sample_info *info, rs_error *err)
+{
+    const rs_midx *idx = &r->midx;
+    if (!s->smp || s->smp_k != idx->k || s->smp_n != idx->n || s->smp_cells != idx->n_nonempty) {
+        rs_midx_sampler_free(s->smp);
+        s->smp = NULL;
+        if (rs_midx_sampler_new(idx, &s->smp, err) != 0) return -1;
+        s->smp_k = idx->k, s->smp_n = idx->n, s->smp_cells = idx->n_nonempty;
+    }
+    uint64_t cap = r->n_items / 2 + 64 * (uint64_t)n;
+    rs_sample_stats st;
+    if (rs_midx_sample(idx, s->smp, u, temperature, ex, n, cap, rng, out, n_out, &st, err) != 0)
+        return -1;
+    info->method = "midx";
+    info->proposals = st.proposals;
+    info->fallback = st.fallback;
+    return 0;
+}
+
+/* Gumbel-top-k over every item not skipped, or (small filter) over the
+ * allowed items only, with the search kernel's scores. */
+static int sample_gumbel(const rs_retriever *r, const float *u, const rs_skip *skip,
+                         const rs_exclude *ex, uint32_t n, float temperature, rs_rng *rng,
+                         rs_scored *out, uint32_t *n_out, rs_retrieve_scratch *s,
+                         rs_sample_info *info, rs_error *err)
+{
+    if (reserve_scores(r, s, err) != 0) return -1;
+    uint32_t m = 0;
+    if (skip && skip->allow && (uint64_t)skip->n_allowed * RS_DIRECT_SHARE <= r->n_items) {
+        for (size_t w = 0; w < ((size_t)r->n_items + 63) / 64; w++)
+            for (uint64_t bits = skip->allow[w]; bits; bits &= bits - 1) {
+                uint32_t i = (uint32_t)(w * 64 + (uint32_t)__builtin_ctzll(bits));
+                if (i >= r->n_items || skipped(skip, i)) continue;
+                s->ids[m] = i;
+                s->scores[m++] = rs_midx_dot(u, r->items + (size_t)i * r->dim, r->dim);
+            }
+        *n_out = rs_sample_gumbel(s->scores, s->ids, m, temperature, NULL, NULL, n, rng, out);
+    } else {
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)r->n_items, (int)r->dim, 1.0f, r->items,
+                    (int)r->dim, u, 1, 0.0f, s->scores, 1);
+        *n_out = rs_sample_gumbel(s->scores, NULL, r->n_items, temperature, ex, NULL, n, rng, out);
+        for (uint32_t i = 0; i < *n_out; i++)
+            out[i].score = rs_midx_dot(u, r->items + (size_t)out[i].id * r->dim, r->dim);
+    }
+    info->method = "gumbel";
+    return 0;
+}
+
+int rs_retrieve_sample(const rs_retriever *r, const float *u, const rs_skip *skip, uint32_t n,
+                       float temperature, uint64_t seed, rs_scored *out, uint32_t *n_out,
+                       rs_retrieve_scratch *s, rs_sample_info *info, rs_error *err)
+{
+    *n_out = 0;
+    *info = (rs_sample_info){r->use_midx ? "midx" : "gumbel", 0, 0};
+    if (!vector_finite(u, r->dim)) return 0;
+    rs_rng rng;
+    rs_rng_seed(&rng, seed);
+    rs_exclude ex = {0};
+    if (skip) ex.ids = skip->ids, ex.n_ids = skip->n_ids;
+    if (skip && skip->allow) ex.allow = skip->allow, ex.n_allow = r->n_items;
+    int small = skip && skip->allow && (uint64_t)skip->n_allowed * RS_DIRECT_SHARE <= r->n_items;
+    if (r->use_midx && !small)
+        return sample_midx(r, u, &ex, n, temperature, &rng, out, n_out, s, info, err);
+    return sample_gumbel(r, u, skip, &ex, n, temperature, &rng, out, n_out, s, info, err);
 }

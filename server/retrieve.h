@@ -106,6 +106,24 @@ int rs_retrieve_topn(const rs_retriever *r, const float *u, const rs_skip *skip,
                      rs_scored *out, uint32_t *n_out, rs_retrieve_scratch *s,
                      rs_retrieve_stats *stats, rs_error *err);
 
+/* How a sample was drawn. */
+typedef struct rs_sample_info {
+    const char *method; /* "midx" (rejection through the index) or "gumbel" (every item) */
+    uint64_t proposals; /* MIDX proposals made */
+    int fallback;       /* MIDX gave up and the Gumbel pass drew the rest */
+} rs_sample_info;
+
+/* n distinct items drawn from softmax(u . q_i / temperature) over the items
+ * not skipped (core/midx_sample.h), in draw order, each with its score:
+ * through MIDX when the retriever has it (with at most n_items / 2 + 64 n
+ * proposals before the exact pass takes over, so a draw never costs much
+ * more than scoring every item), else, and for a filter keeping at most
+ * 1 / RS_DIRECT_SHARE of the items, by Gumbel-top-k over the items' scores.
+ * The same seed, query and version give the same draw. */
+int rs_retrieve_sample(const rs_retriever *r, const float *u, const rs_skip *skip, uint32_t n,
+                       float temperature, uint64_t seed, rs_scored *out, uint32_t *n_out,
+                       rs_retrieve_scratch *s, rs_sample_info *info, rs_error *err);
+
 /* rs_topk_dense over the items whose score is finite: the others are never
  * returned. When one would have been, scores[] is rewritten (non-finite
  * entries become -INFINITY) and ranked again. */
