@@ -50,8 +50,9 @@ static void answer_failure(rs_response *resp, const rs_error *err)
  * and returns NULL. With no name, the experiments choose by key (a user id
  * or session key; NULL: none), else the default variant answers; choice
  * (may be NULL) says how. */
-static rs_loaded *acquire_for(rs_api *api, const char *name, size_t len, const char *key,
-                              size_t key_len, rs_ops_choice *choice, rs_response *resp)
+/* acquire_for's choice without answering: on failure fills e. */
+static rs_loaded *acquire_quiet(rs_api *api, const char *name, size_t len, const char *key,
+                                size_t key_len, rs_ops_choice *choice, rs_request_error *e)
 {
     rs_ops_choice none;
     if (!choice) choice = &none;
@@ -61,16 +62,25 @@ static rs_loaded *acquire_for(rs_api *api, const char *name, size_t len, const c
     rs_error err;
     if (l && rs_loaded_check(l, &err) != 0) {
         rs_loaded_release(l);
-        rs_response_error(resp, 503, "store_damaged", "%s", err.msg);
+        rs_request_fail(e, 503, "store_damaged", "%s", err.msg);
         return NULL;
     }
     if (l) return l;
     if (name)
-        rs_response_error(resp, 404, "unknown_variant", "no loaded variant is named \"%.*s\"",
-                          (int)(len > 64 ? 64 : len), name);
+        rs_request_fail(e, 404, "unknown_variant", "no loaded variant is named \"%.*s\"",
+                        (int)(len > 64 ? 64 : len), name);
     else
-        rs_response_error(resp, 503, "not_ready", "no model is loaded yet");
+        rs_request_fail(e, 503, "not_ready", "no model is loaded yet");
     return NULL;
+}
+
+static rs_loaded *acquire_for(rs_api *api, const char *name, size_t len, const char *key,
+                              size_t key_len, rs_ops_choice *choice, rs_response *resp)
+{
+    rs_request_error e;
+    rs_loaded *l = acquire_quiet(api, name, len, key, key_len, choice, &e);
+    if (!l) rs_response_error(resp, e.status, e.code, "%s", e.message);
+    return l;
 }
 
 /* A query parameter (NULL when absent), or an answered failure: 400 for a
@@ -96,6 +106,23 @@ static json_t *unknown_json(const rs_reco_query *q, const rs_reco_result *res)
         json_array_append_new(a, id_json(id->ptr, id->len));
     }
     return a;
+}
+
+/* An item's "reasons": [{"id", "weight"}] (recommend.h). */
+static void write_reasons(rs_jsonbuf *b, const rs_model *model, const rs_scored *r)
+{
+    rs_jsonbuf_lit(b, ",\"reasons\":[");
+    for (uint32_t k = 0; k < RS_EXPLAIN_REASONS && r[k].id != UINT32_MAX; k++) {
+        size_t len;
+        const char *id = rs_model_item_id(model, r[k].id, &len);
+        if (k) rs_jsonbuf_lit(b, ",");
+        rs_jsonbuf_lit(b, "{\"id\":");
+        rs_jsonbuf_string(b, id, len);
+        rs_jsonbuf_lit(b, ",\"weight\":");
+        rs_jsonbuf_float(b, r[k].score);
+        rs_jsonbuf_lit(b, "}");
+    }
+    rs_jsonbuf_lit(b, "]");
 }
 
 /* "sampled": null, or how a sample-mode answer was drawn: {"temperature",
@@ -168,6 +195,7 @@ static char *answer_text(const rs_loaded *l, const rs_reco_query *q, const rs_re
         rs_jsonbuf_string(&b, id, id_len);
         rs_jsonbuf_lit(&b, ",\"score\":");
         rs_jsonbuf_float(&b, res->items[i].score);
+        if (res->reasons) write_reasons(&b, model, res->reasons + (size_t)i * RS_EXPLAIN_REASONS);
         rs_jsonbuf_lit(&b, "}");
     }
     rs_jsonbuf_lit(&b, "],\"unknown_items\":");
@@ -200,6 +228,17 @@ static char *answer_text(const rs_loaded *l, const rs_reco_query *q, const rs_re
     rs_jsonbuf_lit(&b, ",\"offset\":");
     rs_jsonbuf_uint(&b, q->offset);
     write_sampled(&b, q, res);
+    if (!q->explain) {
+        rs_jsonbuf_lit(&b, ",\"explain\":null");
+    } else {
+        const char *m = res->reason_method ? res->reason_method : "none";
+        rs_jsonbuf_lit(&b, ",\"explain\":{\"method\":");
+        rs_jsonbuf_string(&b, m, strlen(m));
+        if (strcmp(m, "row_weight") == 0 || strcmp(m, "none") == 0)
+            rs_jsonbuf_lit(&b, ",\"heuristic\":false}");
+        else
+            rs_jsonbuf_lit(&b, ",\"heuristic\":true}");
+    }
     write_filter(&b, res->filtered, res->allowed, res->exhausted);
     if (q->user) {
         rs_jsonbuf_lit(&b, ",\"user\":");
@@ -220,6 +259,7 @@ static void recommend(rs_api *api, rs_loaded *l, rs_reco_query *q, const rs_ops_
     q->model = l->model;
     q->retriever = l->retriever;
     q->catalog = l->has_catalog ? &l->catalog : NULL;
+    q->sim = &l->sim;
     rs_reco_result res;
     rs_error err;
     if (rs_recommend(q, &res, &err) != 0) {
@@ -261,6 +301,34 @@ static uint64_t fresh_seed(void)
     return (z ^ (z >> 31)) & INT64_MAX; /* JSON clients read it back as an integer */
 }
 
+/* The ranking question of a parsed body (model and retriever set later). */
+static rs_reco_query query_of(const rs_reco_request *r)
+{
+    return (rs_reco_query){.user = r->has_user ? &r->user : NULL,
+                           .has_history = r->has_history,
+                           .history = r->history,
+                           .n_history = r->n_history,
+                           .exclude = r->exclude,
+                           .n_exclude = r->n_exclude,
+                           .n = r->n,
+                           .filter_history = r->filter_history,
+                           .filter = &r->filter,
+                           .offset = r->offset,
+                           .sample = r->mode == RS_MODE_SAMPLE,
+                           .temperature = r->temperature,
+                           .seed = r->has_seed ? r->seed : fresh_seed(),
+                           .explain = r->explain};
+}
+
+/* The variant a body names, or its A/B key's. */
+static rs_loaded *acquire_body(rs_api *api, const rs_reco_request *r, rs_ops_choice *choice,
+                               rs_request_error *e)
+{
+    const rs_id *key = r->has_user ? &r->user : r->has_session ? &r->session : NULL;
+    return acquire_quiet(api, r->has_variant ? r->variant.ptr : NULL, r->variant.len,
+                         key ? key->ptr : NULL, key ? key->len : 0, choice, e);
+}
+
 static void h_recommend(void *ctx, rs_request *req, rs_response *resp)
 {
     rs_api *api = ctx;
@@ -271,28 +339,132 @@ static void h_recommend(void *ctx, rs_request *req, rs_response *resp)
         return;
     }
     /* The A/B key: the user id, else the anonymous session key. */
-    const rs_id *key = r.has_user ? &r.user : r.has_session ? &r.session : NULL;
     rs_ops_choice choice;
-    rs_loaded *l = acquire_for(api, r.has_variant ? r.variant.ptr : NULL, r.variant.len,
-                               key ? key->ptr : NULL, key ? key->len : 0, &choice, resp);
+    rs_loaded *l = acquire_body(api, &r, &choice, &e);
+    if (!l) rs_response_error(resp, e.status, e.code, "%s", e.message);
     if (l) {
-        rs_reco_query q = {.user = r.has_user ? &r.user : NULL,
-                           .has_history = r.has_history,
-                           .history = r.history,
-                           .n_history = r.n_history,
-                           .exclude = r.exclude,
-                           .n_exclude = r.n_exclude,
-                           .n = r.n,
-                           .filter_history = r.filter_history,
-                           .filter = &r.filter,
-                           .offset = r.offset,
-                           .sample = r.mode == RS_MODE_SAMPLE,
-                           .temperature = r.temperature,
-                           .seed = r.has_seed ? r.seed : fresh_seed()};
+        rs_reco_query q = query_of(&r);
         recommend(api, l, &q, &choice, resp);
         rs_loaded_release(l);
     }
     rs_reco_request_free(&r);
+}
+
+/* ---- batches ---- */
+
+/* One batch answer that is an error: the single request's error body with
+ * its status. */
+static char *error_text(int status, const char *code, const char *message, size_t *len)
+{
+    json_t *j =
+        json_pack("{s:{s:s,s:s},s:i}", "error", "code", code, "message", message, "status", status);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    *len = text ? strlen(text) : 0;
+    return text;
+}
+
+typedef struct batch_slot {
+    rs_loaded *l;
+    rs_ops_choice choice;
+    rs_reco_query q;
+    char *text;
+    size_t len;
+} batch_slot;
+
+/* Ranks the queries served by slots[first].l together, writes their answers. */
+static int batch_group(rs_api *api, batch_slot *slots, uint32_t n, uint32_t first, uint8_t *done)
+{
+    rs_loaded *l = slots[first].l;
+    uint32_t m = 0;
+    uint32_t *which = malloc(sizeof(uint32_t) * n);
+    rs_reco_query *qs = malloc(sizeof(*qs) * n);
+    rs_reco_result *res = malloc(sizeof(*res) * n);
+    int *failed = malloc(sizeof(int) * n);
+    rs_error *errors = malloc(sizeof(rs_error) * n);
+    rs_reco_batch *batch = NULL;
+    rs_error err;
+    int rc = which && qs && res && failed && errors ? 0 : -1;
+    for (uint32_t i = first; rc == 0 && i < n; i++) {
+        if (done[i] || slots[i].l != l) continue;
+        done[i] = 1;
+        which[m] = i;
+        qs[m] = slots[i].q;
+        qs[m].model = l->model;
+        qs[m].retriever = l->retriever;
+        qs[m].catalog = l->has_catalog ? &l->catalog : NULL;
+        qs[m].sim = &l->sim;
+        slots[i].q = qs[m++];
+    }
+    if (rc == 0) rc = rs_recommend_batch(qs, m, res, failed, errors, &batch, &err);
+    for (uint32_t k = 0; rc == 0 && k < m; k++) {
+        batch_slot *b = &slots[which[k]];
+        if (failed[k]) {
+            const char *code;
+            int status = rs_error_http_status(errors[k].kind, &code);
+            b->text = error_text(status, code, errors[k].msg, &b->len);
+        } else {
+            int fallback = res[k].fallback != RS_FALLBACK_NONE;
+            rs_stats_retrieval(api->stats, l->slot, fallback ? 0 : res[k].retrieval.scored,
+                               fallback, res[k].n_unknown);
+            b->text = answer_text(l, &b->q, &res[k], &b->choice, &b->len);
+        }
+        if (!b->text) rc = -1;
+    }
+    rs_reco_batch_free(batch);
+    free(which), free(qs), free(res), free(failed), free(errors);
+    return rc;
+}
+
+static void h_recommend_batch(void *ctx, rs_request *req, rs_response *resp)
+{
+    rs_api *api = ctx;
+    rs_reco_request *reqs;
+    uint32_t n;
+    json_t *root;
+    rs_request_error e;
+    if (rs_reco_batch_parse(req->body, req->body_len, &api->limits, &reqs, &n, &root, &e) != 0) {
+        rs_response_error(resp, e.status, e.code, "%s", e.message);
+        return;
+    }
+    batch_slot *slots = calloc(n, sizeof(*slots));
+    uint8_t *done = calloc(n, 1);
+    int rc = slots && done ? 0 : -1;
+    for (uint32_t i = 0; rc == 0 && i < n; i++) {
+        slots[i].q = query_of(&reqs[i]);
+        slots[i].l = acquire_body(api, &reqs[i], &slots[i].choice, &e);
+        if (!slots[i].l) {
+            done[i] = 1;
+            if (!(slots[i].text = error_text(e.status, e.code, e.message, &slots[i].len))) rc = -1;
+        }
+    }
+    for (uint32_t i = 0; rc == 0 && i < n; i++)
+        if (!done[i]) rc = batch_group(api, slots, n, i, done);
+    rs_jsonbuf b;
+    rs_jsonbuf_init(&b, 64);
+    rs_jsonbuf_lit(&b, "{\"answers\":[");
+    for (uint32_t i = 0; rc == 0 && i < n; i++) {
+        if (i) rs_jsonbuf_lit(&b, ",");
+        size_t len = slots[i].len;
+        while (len && slots[i].text[len - 1] == '\n') len--; /* each single answer ends a line */
+        rs_jsonbuf_raw(&b, slots[i].text, len);
+    }
+    rs_jsonbuf_lit(&b, "]}\n");
+    size_t len;
+    char *text = rs_jsonbuf_take(&b, &len);
+    for (uint32_t i = 0; slots && i < n; i++) {
+        free(slots[i].text);
+        rs_loaded_release(slots[i].l);
+    }
+    free(slots);
+    free(done);
+    rs_reco_batch_request_free(reqs, n, root);
+    if (rc != 0 || !text) {
+        free(text);
+        rs_response_error(resp, 503, "out_of_memory", "out of memory answering the batch");
+        return;
+    }
+    rs_response_text(resp, 200, "application/json", text, len);
 }
 
 static void h_user_recs(void *ctx, rs_request *req, rs_response *resp)
@@ -644,6 +816,7 @@ OPS_HANDLER(h_versions, rs_ops_versions, 503, "not_ready", "the store is not att
 
 const rs_http_route rs_api_routes[] = {
     {{"POST", "/v1/recommend"}, h_recommend, 1, "top-N for a known user or an ad-hoc history"},
+    {{"POST", "/v1/recommend/batch"}, h_recommend_batch, 1, "several recommend bodies at once"},
     {{"GET", "/v1/users/{id}/recommendations"}, h_user_recs, 0, "top-N for a known user"},
     {{"GET", "/v1/items/{id}/similar"}, h_similar, 0, "nearest items to an item"},
     {{"GET", "/v1/items/{id}"}, h_item, 0, "an item's catalogue attributes"},

@@ -32,6 +32,8 @@ typedef struct scratch {
     uint8_t *sum_marks;
     uint32_t *candidates;
     size_t sums_cap;
+    rs_scored *reasons; /* explain: RS_EXPLAIN_REASONS per returned item */
+    size_t reasons_cap;
     /* A filter's result and its scratch: bitmaps of n_items bits. */
     uint64_t *allow, *allow_tmp;
     size_t allow_cap; /* words */
@@ -60,6 +62,7 @@ static void scratch_free(void *p)
     free(s->candidates);
     free(s->allow);
     free(s->allow_tmp);
+    free(s->reasons);
     free(s);
 }
 
@@ -403,7 +406,97 @@ static void page(rs_reco_result *out, const rs_scored *top, uint32_t got, uint32
     out->exhausted = got < want;
 }
 
-int rs_recommend(const rs_reco_query *q, rs_reco_result *out, rs_error *err)
+/* ---- reasons ---- */
+
+/* Item j's weight in item h's kept row (0 when h keeps no weight for j). */
+static float row_weight(const rs_itemitem *ii, uint32_t h, uint32_t j, int *found)
+{
+    *found = 0;
+    for (uint64_t p = ii->offsets[h]; p < ii->offsets[h + 1]; p++)
+        if (ii->columns[p] == j) {
+            *found = 1;
+            return ii->weights[p];
+        }
+    return 0;
+}
+
+static float cosine(const rs_similarity *sim, uint32_t a, uint32_t b, int *found)
+{
+    float denom = sim->norms[a] * sim->norms[b];
+    *found = denom != 0.0f;
+    if (!*found) return 0;
+    return cblas_sdot((int)sim->dim, sim->vectors + (size_t)a * sim->dim, 1,
+                      sim->vectors + (size_t)b * sim->dim, 1) /
+           denom;
+}
+
+/* Per returned item, the history items (s->items[0..used)) that weigh most
+ * for it (recommend.h). */
+static int explain(const rs_reco_query *q, scratch *s, uint32_t used, rs_reco_result *out,
+                   rs_error *err)
+{
+    const rs_itemitem *ii = rs_model_itemitem(q->model);
+    const rs_similarity *sim = q->sim;
+    if (used == 0 || out->n_items == 0 || (!ii && (!sim || !sim->vectors))) return 0;
+    size_t need = (size_t)out->n_items * RS_EXPLAIN_REASONS;
+    if (reserve((void **)&s->reasons, &s->reasons_cap, need, sizeof(rs_scored), err) != 0)
+        return -1;
+    uint32_t h = RS_MIN(used, RS_EXPLAIN_HISTORY);
+    for (uint32_t j = 0; j < out->n_items; j++) {
+        uint32_t item = out->items[j].id;
+        rs_scored *r = s->reasons + (size_t)j * RS_EXPLAIN_REASONS;
+        rs_topk tk;
+        rs_topk_init(&tk, r, RS_EXPLAIN_REASONS);
+        for (uint32_t k = 0; k < h; k++) {
+            int found;
+            uint32_t hist = s->items[k];
+            float w = ii ? row_weight(ii, hist, item, &found) : cosine(sim, hist, item, &found);
+            if (found && isfinite(w) && rs_topk_would_enter(&tk, w, hist))
+                rs_topk_push(&tk, w, hist);
+        }
+        for (uint32_t k = rs_topk_sorted(&tk); k < RS_EXPLAIN_REASONS; k++)
+            r[k] = (rs_scored){0, UINT32_MAX};
+    }
+    out->reasons = s->reasons;
+    out->reason_method = ii ? "row_weight" : sim->anchors ? "anchor_cosine" : "item_cosine";
+    return 0;
+}
+
+/* A query of a batch whose ranking is left to rs_retrieve_batch: its user
+ * vector, skip list and filter, copied out of the scratch (owned). */
+typedef struct deferred {
+    int pending;
+    uint32_t want;
+    float *u;
+    uint32_t *ids, n_ids;
+    uint64_t *allow;
+    uint32_t n_allowed;
+} deferred;
+
+static void *copy_of(const void *p, size_t bytes, rs_error *err)
+{
+    void *c = rs_malloc(bytes ? bytes : 1, 1, err);
+    if (c && bytes) memcpy(c, p, bytes);
+    return c;
+}
+
+static int defer_ranking(deferred *d, const rs_model *model, const float *u, const rs_skip *skip,
+                         uint32_t want, rs_error *err)
+{
+    size_t words = rs_bitmap_words(rs_model_n_items(model));
+    d->u = copy_of(u, sizeof(float) * rs_model_dim(model), err);
+    d->ids = d->u ? copy_of(skip->ids, sizeof(uint32_t) * skip->n_ids, err) : NULL;
+    d->allow = d->ids && skip->allow ? copy_of(skip->allow, sizeof(uint64_t) * words, err) : NULL;
+    if (!d->ids || (skip->allow && !d->allow)) return -1;
+    d->n_ids = skip->n_ids;
+    d->n_allowed = skip->n_allowed;
+    d->want = want;
+    d->pending = 1;
+    return 0;
+}
+
+static int recommend_one(const rs_reco_query *q, rs_reco_result *out, deferred *defer,
+                         rs_error *err)
 {
     memset(out, 0, sizeof(*out));
     out->retrieval = (rs_retrieve_stats){0, 1, 0};
@@ -462,11 +555,13 @@ int rs_recommend(const rs_reco_query *q, rs_reco_result *out, rs_error *err)
                 ? rs_model_encode(model, s->items, (uint32_t)used, s->uvec, s->enc, err)
                 : rs_model_encode_user(model, q->user->ptr, q->user->len, s->uvec, s->enc, err);
         int ranked = encoded != 0 ? -1
-                     : q->sample  ? rs_retrieve_sample(q->retriever, s->uvec, &skip, q->n,
-                                                       (float)q->temperature, q->seed, s->top, &got,
-                                                       s->retrieve, &out->sample, err)
-                                  : rs_retrieve_topn(q->retriever, s->uvec, &skip, want, s->top,
-                                                     &got, s->retrieve, &out->retrieval, err);
+                     : defer && !q->sample && !q->explain
+                         ? defer_ranking(defer, model, s->uvec, &skip, want, err)
+                     : q->sample ? rs_retrieve_sample(q->retriever, s->uvec, &skip, q->n,
+                                                      (float)q->temperature, q->seed, s->top, &got,
+                                                      s->retrieve, &out->sample, err)
+                                 : rs_retrieve_topn(q->retriever, s->uvec, &skip, want, s->top,
+                                                    &got, s->retrieve, &out->retrieval, err);
         if (ranked != 0) {
             clear_marks(s, n_touched);
             return -1;
@@ -484,6 +579,113 @@ int rs_recommend(const rs_reco_query *q, rs_reco_result *out, rs_error *err)
     out->history_used = (uint32_t)used;
     out->unknown = s->unknown;
     out->n_unknown = n_unknown;
+    if (q->explain && explain(q, s, (uint32_t)used, out, err) != 0) return -1;
+    return 0;
+}
+
+int rs_recommend(const rs_reco_query *q, rs_reco_result *out, rs_error *err)
+{
+    return recommend_one(q, out, NULL, err);
+}
+
+/* ---- batches ---- */
+
+struct rs_reco_batch {
+    uint32_t n;
+    deferred *d;
+    rs_scored **items; /* per query: its ranked items (owned) */
+    rs_scored **reasons;
+    uint32_t **unknown; /* per query: copies of the unknown positions */
+};
+
+void rs_reco_batch_free(rs_reco_batch *b)
+{
+    if (!b) return;
+    for (uint32_t i = 0; i < b->n; i++) {
+        free(b->d[i].u);
+        free(b->d[i].ids);
+        free(b->d[i].allow);
+        free(b->items[i]);
+        free(b->reasons[i]);
+        free(b->unknown[i]);
+    }
+    free(b->d);
+    free(b->items);
+    free(b->reasons);
+    free(b->unknown);
+    free(b);
+}
+
+/* Copies what query i's result points to in the scratch into b. */
+static int keep_result(rs_reco_batch *b, uint32_t i, rs_reco_result *res, rs_error *err)
+{
+    if (!(b->unknown[i] = copy_of(res->unknown, sizeof(uint32_t) * res->n_unknown, err))) return -1;
+    res->unknown = b->unknown[i];
+    if (b->d[i].pending) return 0;
+    if (!(b->items[i] = copy_of(res->items, sizeof(rs_scored) * res->n_items, err))) return -1;
+    res->items = b->items[i];
+    if (res->reasons) {
+        size_t bytes = sizeof(rs_scored) * res->n_items * RS_EXPLAIN_REASONS;
+        if (!(b->reasons[i] = copy_of(res->reasons, bytes, err))) return -1;
+        res->reasons = b->reasons[i];
+    }
+    return 0;
+}
+
+int rs_recommend_batch(const rs_reco_query *qs, uint32_t nq, rs_reco_result *results, int *failed,
+                       rs_error *errors, rs_reco_batch **out, rs_error *err)
+{
+    *out = NULL;
+    rs_reco_batch *b = rs_calloc(1, sizeof(*b), err);
+    if (!b) return -1;
+    b->d = rs_calloc(RS_MAX(nq, 1u), sizeof(deferred), err);
+    b->items = b->d ? rs_calloc(RS_MAX(nq, 1u), sizeof(rs_scored *), err) : NULL;
+    b->unknown = b->items ? rs_calloc(RS_MAX(nq, 1u), sizeof(uint32_t *), err) : NULL;
+    b->reasons = b->unknown ? rs_calloc(RS_MAX(nq, 1u), sizeof(rs_scored *), err) : NULL;
+    rs_batch_query *bq = b->reasons ? rs_calloc(RS_MAX(nq, 1u), sizeof(*bq), err) : NULL;
+    uint32_t *which = bq ? rs_malloc(RS_MAX(nq, 1u), sizeof(uint32_t), err) : NULL;
+    int rc = which ? 0 : -1;
+    if (rc == 0) b->n = nq; /* every per-query array exists: rs_reco_batch_free walks them */
+    uint32_t n_pending = 0;
+    for (uint32_t i = 0; rc == 0 && i < nq; i++) {
+        /* Only a shared retriever can rank queries together. */
+        deferred *d =
+            qs[i].retriever == qs[0].retriever && qs[i].model == qs[0].model ? &b->d[i] : NULL;
+        failed[i] = recommend_one(&qs[i], &results[i], d, &errors[i]) != 0;
+        if (failed[i]) {
+            memset(&results[i], 0, sizeof(results[i]));
+            if (errors[i].kind == RS_ERR_NO_MEMORY)
+                rc = rs_fail_kind(err, RS_ERR_NO_MEMORY, "%s", errors[i].msg);
+            continue;
+        }
+        rc = keep_result(b, i, &results[i], err);
+        if (rc == 0 && b->d[i].pending) {
+            deferred *p = &b->d[i];
+            if (!(b->items[i] = rs_malloc(RS_MAX(p->want, 1u), sizeof(rs_scored), err))) rc = -1;
+            bq[n_pending] =
+                (rs_batch_query){.u = p->u,
+                                 .skip = {NULL, p->ids, p->n_ids, p->allow, p->n_allowed},
+                                 .n = p->want,
+                                 .out = b->items[i]};
+            which[n_pending++] = i;
+        }
+    }
+    if (rc == 0 && n_pending) {
+        scratch *s = my_scratch(err);
+        rc = s ? rs_retrieve_batch(qs[0].retriever, bq, n_pending, s->retrieve, err) : -1;
+    }
+    for (uint32_t k = 0; rc == 0 && k < n_pending; k++) {
+        uint32_t i = which[k];
+        results[i].retrieval = bq[k].stats;
+        page(&results[i], b->items[i], bq[k].n_out, qs[i].offset, b->d[i].want);
+    }
+    free(bq);
+    free(which);
+    if (rc != 0) {
+        rs_reco_batch_free(b);
+        return -1;
+    }
+    *out = b;
     return 0;
 }
 

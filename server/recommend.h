@@ -51,6 +51,8 @@
 
 /* ---- recommendations ---- */
 
+typedef struct rs_similarity rs_similarity;
+
 typedef struct rs_reco_query {
     const rs_model *model;         /* the variant's version: both borrowed */
     const rs_retriever *retriever; /* ranks model's item matrix */
@@ -74,7 +76,17 @@ typedef struct rs_reco_query {
     int sample;
     double temperature;
     uint64_t seed;
+    /* Reasons: per returned item, the RS_EXPLAIN_REASONS history items that
+     * contributed most (explain.method below); sim is the version's
+     * similarity vectors (unused for an item-item model). */
+    int explain;
+    const rs_similarity *sim;
 } rs_reco_query;
+
+/* Reasons per item, and the most history items they are looked for in (the
+ * first ones, in item index order). */
+#define RS_EXPLAIN_REASONS 3
+#define RS_EXPLAIN_HISTORY 1000
 
 typedef enum rs_fallback {
     RS_FALLBACK_NONE = 0,   /* the model ranked the items */
@@ -99,6 +111,15 @@ typedef struct rs_reco_result {
     int exhausted;    /* fewer than n items were left to return */
     int sampled;      /* the items were drawn (sample mode, not the fallback) */
     rs_sample_info sample;
+    /* explain: reasons[j * RS_EXPLAIN_REASONS ..] for items[j], best first,
+     * id = a history item's index (UINT32_MAX: no more), score = its weight;
+     * reason_method says what the weight is: "row_weight" (an item-item
+     * model: the history item's kept weight for the item, the exact term of
+     * the score), "anchor_cosine" or "item_cosine" (the cosine of the two
+     * items' PIA anchors or item vectors: a heuristic, the encoder mixes the
+     * whole history). NULL when not asked or nothing to explain. */
+    const rs_scored *reasons;
+    const char *reason_method;
 } rs_reco_result;
 
 int rs_recommend(const rs_reco_query *q, rs_reco_result *out, rs_error *err);
@@ -107,16 +128,30 @@ int rs_recommend(const rs_reco_query *q, rs_reco_result *out, rs_error *err);
 
 /* What similar items are compared on (unused for an item-item model): n_items rows of dim floats
  * (borrowed, e.g. PIA anchors or item vectors viewed in a snapshot), and their norms (owned). */
-typedef struct rs_similarity {
+struct rs_similarity {
     const float *vectors;
     uint32_t n_items, dim;
     int anchors; /* the rows are PIA anchors (else item vectors) */
     float *norms;
-} rs_similarity;
+};
 
 int rs_similarity_init(rs_similarity *sim, const float *vectors, uint32_t n_items, uint32_t dim,
                        int anchors, rs_error *err);
 void rs_similarity_release(rs_similarity *sim);
+
+/* ---- batches ---- */
+
+/* Ranks every query as rs_recommend does (results[i] equal rs_recommend's
+ * for qs[i]); top-N queries that share the first query's retriever, with
+ * no explain, are ranked together by rs_retrieve_batch (one sgemm per block
+ * of items for brute force). A query that fails (an unknown filter field)
+ * sets failed[i] and errors[i] and the others go on; -1 only when the batch
+ * itself cannot be ranked (memory). The results point into *out until
+ * rs_reco_batch_free. */
+typedef struct rs_reco_batch rs_reco_batch;
+int rs_recommend_batch(const rs_reco_query *qs, uint32_t nq, rs_reco_result *results, int *failed,
+                       rs_error *errors, rs_reco_batch **out, rs_error *err);
+void rs_reco_batch_free(rs_reco_batch *b);
 
 typedef struct rs_similar_query {
     const rs_model *model; /* resolves the item id */

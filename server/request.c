@@ -473,11 +473,11 @@ static void reco_defaults(rs_reco_request *r, const rs_limits *lim)
     r->temperature = 1.0;
 }
 
-int rs_reco_request_parse(const char *body, size_t len, const rs_limits *lim, rs_reco_request *out,
-                          rs_request_error *e)
+/* The checks and the parse every body gets; a JSON object in *root. */
+static int parse_body(const char *body, size_t len, const rs_limits *lim, json_t **root,
+                      rs_request_error *e)
 {
-    memset(out, 0, sizeof(*out));
-    reco_defaults(out, lim);
+    *root = NULL;
     if (len == 0)
         return rs_request_fail(e, 400, "bad_json",
                                "the request body is empty; expected a JSON "
@@ -498,26 +498,102 @@ int rs_reco_request_parse(const char *body, size_t len, const rs_limits *lim, rs
     /* jansson rejects invalid UTF-8 and \u0000 by default; duplicate keys
      * are ambiguous, so refuse them too. Any value parses, so that a body
      * that is JSON but not an object is told so. */
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
-    if (!root && json_error_code(&jerr) == json_error_numeric_overflow)
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    if (!doc && json_error_code(&jerr) == json_error_numeric_overflow)
         return rs_request_fail(e, 422, "out_of_range",
                                "a number at line %d column %d is out of range: %s", jerr.line,
                                jerr.column, jerr.text);
-    if (!root)
+    if (!doc)
         return rs_request_fail(e, 400, "bad_json", "malformed JSON at line %d column %d: %s",
                                jerr.line, jerr.column, jerr.text);
-    if (!json_is_object(root)) {
+    if (!json_is_object(doc)) {
         rs_request_fail(e, 400, "invalid_request", "the body must be a JSON object, got %s",
-                        rs_json_type_name(root));
-        json_decref(root);
+                        rs_json_type_name(doc));
+        json_decref(doc);
         return -1;
     }
+    *root = doc;
+    return 0;
+}
+
+int rs_reco_request_parse(const char *body, size_t len, const rs_limits *lim, rs_reco_request *out,
+                          rs_request_error *e)
+{
+    memset(out, 0, sizeof(*out));
+    reco_defaults(out, lim);
+    json_t *root;
+    if (parse_body(body, len, lim, &root, e) != 0) return -1;
     out->root = root;
     if (parse_fields(root, lim, out, e) != 0) {
         rs_reco_request_free(out);
         return -1;
     }
     return 0;
+}
+
+int rs_reco_batch_parse(const char *body, size_t len, const rs_limits *lim, rs_reco_request **out,
+                        uint32_t *n, json_t **root, rs_request_error *e)
+{
+    *out = NULL;
+    *n = 0;
+    if (parse_body(body, len, lim, root, e) != 0) return -1;
+    json_t *queries = json_object_get(*root, "queries");
+    const char *key;
+    json_t *v;
+    json_object_foreach(*root, key, v) if (strcmp(key, "queries") != 0)
+    {
+        rs_request_fail(e, 400, "invalid_request", "unknown field \"%.64s\" (expected queries)",
+                        key);
+        goto fail;
+    }
+    if (!json_is_array(queries)) {
+        rs_request_fail(e, 400, "invalid_request",
+                        "\"queries\" must be an array of recommend bodies, got %s",
+                        queries ? rs_json_type_name(queries) : "nothing");
+        goto fail;
+    }
+    size_t count = json_array_size(queries);
+    if (count < 1 || count > lim->max_batch) {
+        rs_request_fail(e, 422, "out_of_range", "\"queries\" has %zu queries; expected 1..%u",
+                        count, lim->max_batch);
+        goto fail;
+    }
+    rs_error err;
+    rs_reco_request *reqs = rs_calloc(count, sizeof(*reqs), &err);
+    if (!reqs) {
+        rs_request_fail_from(e, &err);
+        goto fail;
+    }
+    for (size_t i = 0; i < count; i++) {
+        json_t *q = json_array_get(queries, i);
+        reco_defaults(&reqs[i], lim);
+        int rc = json_is_object(q)
+                     ? parse_fields(q, lim, &reqs[i], e)
+                     : rs_request_fail(e, 400, "invalid_request", "must be a JSON object, got %s",
+                                       rs_json_type_name(q));
+        if (rc != 0) {
+            char msg[RS_ERROR_MAX];
+            memcpy(msg, e->message, sizeof(msg));
+            snprintf(e->message, sizeof(e->message), "queries[%zu]: %.480s", i, msg);
+            rs_reco_batch_request_free(reqs, (uint32_t)i + 1, *root);
+            *root = NULL;
+            return -1;
+        }
+    }
+    *out = reqs;
+    *n = (uint32_t)count;
+    return 0;
+fail:
+    json_decref(*root);
+    *root = NULL;
+    return -1;
+}
+
+void rs_reco_batch_request_free(rs_reco_request *reqs, uint32_t n, json_t *root)
+{
+    for (uint32_t i = 0; reqs && i < n; i++) rs_reco_request_free(&reqs[i]);
+    free(reqs);
+    if (root) json_decref(root);
 }
 
 void rs_reco_request_free(rs_reco_request *r)

@@ -132,6 +132,15 @@ int rs_reco_request_parse(const char *body, size_t len, const rs_limits *lim, rs
                           rs_request_error *e);
 void rs_reco_request_free(rs_reco_request *r);
 
+/* POST /v1/recommend/batch body: {"queries": [recommend body, ...]}, 1 to
+ * lim->max_batch of them, each validated as rs_reco_request_parse does (an
+ * error names the query: "queries[3]: ..."); the whole body holds at most
+ * as many values as one recommend body may. The requests' strings live in
+ * *root (free with rs_reco_batch_request_free). */
+int rs_reco_batch_parse(const char *body, size_t len, const rs_limits *lim, rs_reco_request **out,
+                        uint32_t *n, json_t **root, rs_request_error *e);
+void rs_reco_batch_request_free(rs_reco_request *reqs, uint32_t n, json_t *root);
+
 /* True when no array or object in text[0..len) nests deeper than max_depth
  * (strings and escapes are skipped correctly). Runs before the parser so a
  * hostile document cannot make it recurse deeply. */

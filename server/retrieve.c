@@ -220,10 +220,25 @@ void rs_retrieve_scratch_free(rs_retrieve_scratch *s)
     free(s);
 }
 
+/* Whether i is in the sorted list ids[0..n). */
+static int listed(const uint32_t *ids, uint32_t n, uint32_t i)
+{
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (ids[mid] < i)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && ids[lo] == i;
+}
+
 static inline int skipped(const rs_skip *skip, uint32_t i)
 {
-    return skip && ((skip->mask && skip->mask[i]) ||
-                    (skip->allow && !(skip->allow[i >> 6] >> (i & 63) & 1)));
+    if (!skip) return 0;
+    if (skip->allow && !(skip->allow[i >> 6] >> (i & 63) & 1)) return 1;
+    return skip->mask ? skip->mask[i] != 0 : listed(skip->ids, skip->n_ids, i);
 }
 
 /* The rounding margin between an sgemv score and rs_midx_dot's for u (the
@@ -246,7 +261,7 @@ static uint32_t rescore(const rs_retriever *r, const float *u, const float *scor
     for (uint32_t c = 0; c < n_cand; c++) {
         uint32_t i = cand ? cand[c] : c;
         float a = cand ? scores[c] : scores[i];
-        if (!(a >= cut) || !isfinite(a) || skipped(skip, i)) continue;
+        if (!(a >= cut) || !isfinite(a) || skipped(skip, i)) continue; /* cheap test first */
         float sc = rs_midx_dot(u, r->items + (size_t)i * r->dim, r->dim);
         if (isfinite(sc) && rs_topk_would_enter(&tk, sc, i)) rs_topk_push(&tk, sc, i);
     }
@@ -309,7 +324,7 @@ static uint32_t direct(const rs_retriever *r, const float *u, const rs_skip *ski
     for (size_t w = 0; w < ((size_t)r->n_items + 63) / 64; w++) {
         for (uint64_t bits = skip->allow[w]; bits; bits &= bits - 1) {
             uint32_t i = (uint32_t)(w * 64 + (uint32_t)__builtin_ctzll(bits));
-            if (i >= r->n_items || (skip->mask && skip->mask[i])) continue;
+            if (i >= r->n_items || skipped(skip, i)) continue;
             float sc = rs_midx_dot(u, r->items + (size_t)i * r->dim, r->dim);
             count++;
             if (isfinite(sc) && rs_topk_would_enter(&tk, sc, i)) rs_topk_push(&tk, sc, i);
@@ -368,6 +383,122 @@ int rs_retrieve_topn(const rs_retriever *r, const float *u, const rs_skip *skip,
         rc = brute(r, u, skip, n, out, n_out, s, err);
     }
     if (stats) *stats = st;
+    return rc;
+}
+
+/* ---- batches ---- */
+
+#define BATCH_BLOCK 2048 /* items per sgemm block: the block's scores stay in cache */
+
+typedef struct batch_state {
+    const float *u;
+    rs_skip *skip;
+    uint32_t n;
+    float margin;
+    rs_topk tk; /* by sgemm score */
+    rs_scored *heap;
+    uint32_t *cand; /* items within two margins of the running n-th best */
+    float *cand_scores;
+    uint32_t n_cand, cap_cand;
+} batch_state;
+
+static int keep_candidate(batch_state *b, uint32_t i, float a, rs_error *err)
+{
+    if (b->n_cand == b->cap_cand) {
+        uint32_t cap = b->cap_cand ? 2 * b->cap_cand : 256;
+        uint32_t *c = realloc(b->cand, cap * sizeof(uint32_t));
+        if (c) b->cand = c;
+        float *sc = c ? realloc(b->cand_scores, cap * sizeof(float)) : NULL;
+        if (!sc) return rs_fail_kind(err, RS_ERR_NO_MEMORY, "out of memory ranking a batch");
+        b->cand_scores = sc;
+        b->cap_cand = cap;
+    }
+    b->cand[b->n_cand] = i;
+    b->cand_scores[b->n_cand++] = a;
+    return 0;
+}
+
+/* Offers block scores (row of query b, items i0 ..) to b's heap and list. */
+static int batch_block(batch_state *b, const float *row, uint32_t i0, uint32_t count, rs_error *err)
+{
+    float cut = rs_topk_threshold(&b->tk) - 2.0f * b->margin;
+    for (uint32_t j = 0; j < count; j++) {
+        float a = row[j];
+        if (!(a >= cut) || !isfinite(a)) continue;
+        uint32_t i = i0 + j;
+        if (skipped(b->skip, i)) continue;
+        if (keep_candidate(b, i, a, err) != 0) return -1;
+        if (rs_topk_would_enter(&b->tk, a, i)) {
+            rs_topk_push(&b->tk, a, i);
+            cut = rs_topk_threshold(&b->tk) - 2.0f * b->margin;
+        }
+    }
+    return 0;
+}
+
+/* The sgemm path for queries (all finite, brute force). */
+static int batch_gemm(const rs_retriever *r, rs_batch_query **qs, uint32_t nq, rs_error *err)
+{
+    const uint32_t d = r->dim;
+    float *U = rs_malloc((size_t)nq * d, sizeof(float), err);
+    float *S = U ? rs_malloc((size_t)nq * BATCH_BLOCK, sizeof(float), err) : NULL;
+    batch_state *b = S ? rs_calloc(nq, sizeof(*b), err) : NULL;
+    int rc = b ? 0 : -1;
+    for (uint32_t q = 0; rc == 0 && q < nq; q++) {
+        memcpy(U + (size_t)q * d, qs[q]->u, sizeof(float) * d);
+        b[q] = (batch_state){.u = qs[q]->u,
+                             .skip = &qs[q]->skip,
+                             .n = qs[q]->n,
+                             .margin = brute_margin(r, qs[q]->u)};
+        if (!(b[q].heap = rs_malloc(RS_MAX(qs[q]->n, 1u), sizeof(rs_scored), err)))
+            rc = -1;
+        else
+            rs_topk_init(&b[q].tk, b[q].heap, qs[q]->n);
+    }
+    for (uint32_t i0 = 0; rc == 0 && i0 < r->n_items; i0 += BATCH_BLOCK) {
+        uint32_t count = RS_MIN(BATCH_BLOCK, r->n_items - i0);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)count, (int)d, 1.0f, U,
+                    (int)d, r->items + (size_t)i0 * d, (int)d, 0.0f, S, (int)count);
+        for (uint32_t q = 0; rc == 0 && q < nq; q++)
+            rc = batch_block(&b[q], S + (size_t)q * count, i0, count, err);
+    }
+    for (uint32_t q = 0; rc == 0 && q < nq; q++) {
+        float cut = rs_topk_threshold(&b[q].tk) - 2.0f * b[q].margin;
+        qs[q]->n_out = rescore(r, b[q].u, b[q].cand_scores, b[q].cand, b[q].n_cand, cut, b[q].skip,
+                               b[q].n, qs[q]->out);
+        qs[q]->stats = (rs_retrieve_stats){r->n_items, 1, 0};
+    }
+    for (uint32_t q = 0; b && q < nq; q++) {
+        free(b[q].heap);
+        free(b[q].cand);
+        free(b[q].cand_scores);
+    }
+    free(b);
+    free(S);
+    free(U);
+    return rc;
+}
+
+int rs_retrieve_batch(const rs_retriever *r, rs_batch_query *qs, uint32_t nq,
+                      rs_retrieve_scratch *s, rs_error *err)
+{
+    rs_batch_query **gemm = rs_malloc(RS_MAX(nq, 1u), sizeof(*gemm), err);
+    if (!gemm) return -1;
+    uint32_t n_gemm = 0;
+    for (uint32_t q = 0; q < nq; q++) {
+        rs_batch_query *b = &qs[q];
+        const rs_skip *skip = &b->skip;
+        int small = skip->allow && (uint64_t)skip->n_allowed * RS_DIRECT_SHARE <= r->n_items;
+        if (!r->use_midx && !small && b->n > 0 && vector_finite(b->u, r->dim)) {
+            gemm[n_gemm++] = b;
+        } else if (rs_retrieve_topn(r, b->u, skip, b->n, b->out, &b->n_out, s, &b->stats, err) !=
+                   0) {
+            free(gemm);
+            return -1;
+        }
+    }
+    int rc = n_gemm ? batch_gemm(r, gemm, n_gemm, err) : 0;
+    free(gemm);
     return rc;
 }
 

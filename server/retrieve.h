@@ -106,6 +106,27 @@ int rs_retrieve_topn(const rs_retriever *r, const float *u, const rs_skip *skip,
                      rs_scored *out, uint32_t *n_out, rs_retrieve_scratch *s,
                      rs_retrieve_stats *stats, rs_error *err);
 
+/* One query of a batch: its vector, skip (mask may be NULL: ids suffice),
+ * how many items, where to put them (room for n); the call fills n_out and
+ * stats. */
+typedef struct rs_batch_query {
+    const float *u;
+    rs_skip skip;
+    uint32_t n;
+    rs_scored *out;
+    uint32_t n_out;
+    rs_retrieve_stats stats;
+} rs_batch_query;
+
+/* Each query's rs_retrieve_topn answer, bit for bit. Brute force scores all
+ * the batch's vectors against blocks of items with one sgemm per block (the
+ * item matrix is read once for the batch, not once per query), keeps per
+ * query the candidates within the rounding margin of its running n-th best
+ * and rescores them with the search kernel; MIDX and small filters answer
+ * query by query. */
+int rs_retrieve_batch(const rs_retriever *r, rs_batch_query *qs, uint32_t nq,
+                      rs_retrieve_scratch *s, rs_error *err);
+
 /* How a sample was drawn. */
 typedef struct rs_sample_info {
     const char *method; /* "midx" (rejection through the index) or "gumbel" (every item) */

@@ -18,7 +18,7 @@
 #include "common.h"
 
 #define RS_STATS_MAX_VARIANTS 32
-#define RS_STATS_MAX_ROUTES   16
+#define RS_STATS_MAX_ROUTES   24
 
 typedef struct rs_stats rs_stats;
 

@@ -148,6 +148,74 @@ START_TEST(test_filtered_methods_agree)
 }
 END_TEST
 
+/* A batch answers each query as rs_retrieve_topn does, bit for bit: brute
+ * force through sgemm blocks, MIDX query by query; skips by sorted ids
+ * alone, filters, a non-finite vector, n beyond the catalogue. */
+START_TEST(test_batch_equals_singles)
+{
+    enum { NI = 5000, DI = 24, NQ = 37, TOP = 60 };
+    rs_rng rng;
+    rs_rng_seed(&rng, 41);
+    float *items = malloc(sizeof(float) * NI * DI), *us = malloc(sizeof(float) * NQ * DI);
+    for (size_t k = 0; k < (size_t)NI * DI; k++) items[k] = (float)rs_rng_normal(&rng);
+    rs_retriever_options opts[2] = {{.method = RS_RETRIEVAL_BRUTE}, {.method = RS_RETRIEVAL_MIDX}};
+    rs_retrieve_scratch *scr = rs_retrieve_scratch_new();
+    static uint8_t masks[NQ][NI];
+    static uint32_t ids[NQ][NI];
+    static uint64_t allow[NQ][NI / 64 + 1];
+    rs_batch_query qs[NQ];
+    rs_scored *outs = malloc(sizeof(rs_scored) * NQ * (NI + 5)), one[NI + 5];
+    for (int m = 0; m < 2; m++) {
+        rs_retriever *r;
+        rs_error err;
+        ck_assert_int_eq(rs_retriever_create(items, NI, DI, &opts[m], &r, &err), 0);
+        for (int round = 0; round < 3; round++) {
+            memset(masks, 0, sizeof(masks));
+            for (uint32_t q = 0; q < NQ; q++) {
+                float *u = us + (size_t)q * DI;
+                for (int k = 0; k < DI; k++) u[k] = (float)rs_rng_normal(&rng);
+                if (q == 5) u[3] = NAN;
+                uint32_t n_ids = 0, n_allowed = 0;
+                for (uint32_t i = 0; i < NI; i++)
+                    if (q % 2 && rs_rng_below(&rng, 30) == 0) masks[q][i] = 1, ids[q][n_ids++] = i;
+                memset(allow[q], 0, sizeof(allow[q]));
+                double share = q % 5 == 1 ? 0.5 : q % 5 == 3 ? 0.05 : 1.0;
+                for (uint32_t i = 0; i < NI; i++)
+                    if (share < 1.0 && rs_rng_uniform(&rng) < share)
+                        allow[q][i / 64] |= 1ull << (i % 64), n_allowed++;
+                uint32_t n = q == 7 ? NI + 5 : 1 + (uint32_t)rs_rng_below(&rng, TOP);
+                qs[q] = (rs_batch_query){
+                    .u = u,
+                    .skip = {NULL, ids[q], n_ids, share < 1.0 ? allow[q] : NULL, n_allowed},
+                    .n = n,
+                    .out = outs + (size_t)q * (NI + 5)};
+            }
+            ck_assert_int_eq(rs_retrieve_batch(r, qs, NQ, scr, &err), 0);
+            for (uint32_t q = 0; q < NQ; q++) {
+                rs_skip sk = qs[q].skip;
+                sk.mask = masks[q];
+                uint32_t got;
+                rs_retrieve_stats st;
+                ck_assert_int_eq(
+                    rs_retrieve_topn(r, qs[q].u, &sk, qs[q].n, one, &got, scr, &st, &err), 0);
+                ck_assert_uint_eq(qs[q].n_out, got);
+                if (q == 5) ck_assert_uint_eq(got, 0);
+                for (uint32_t j = 0; j < got; j++) {
+                    ck_assert_uint_eq(qs[q].out[j].id, one[j].id);
+                    ck_assert(qs[q].out[j].score == one[j].score);
+                    ck_assert(!masks[q][one[j].id]);
+                }
+            }
+        }
+        rs_retriever_free(r);
+    }
+    rs_retrieve_scratch_free(scr);
+    free(outs);
+    free(us);
+    free(items);
+}
+END_TEST
+
 START_TEST(test_rejects_empty)
 {
     rs_retriever *r;
@@ -369,6 +437,7 @@ int main(void)
     tcase_add_test(tc, test_approximate_budget);
     tcase_add_test(tc, test_rejects_empty);
     tcase_add_test(tc, test_filtered_methods_agree);
+    tcase_add_test(tc, test_batch_equals_singles);
     tcase_add_test(tc, test_non_finite_scores);
     tcase_add_test(tc, test_published_index);
     suite_add_tcase(s, tc);
