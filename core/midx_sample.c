@@ -14,7 +14,12 @@ struct rs_midx_sampler {
     double *row_cum;  /* k: cumulative row weights */
     double *cell_cum; /* n_nonempty: cumulative cell weights within each row */
     uint64_t *drawn;  /* n bits by item id, clear between queries */
-    float *scores;    /* n, for the fallback pass */
+    uint64_t *inhead; /* n bits: the head's items, clear between queries */
+    rs_midx_scratch *ms;
+    rs_scored *head;
+    double *head_w;
+    uint32_t head_cap;
+    float *scores; /* n, for the fallback pass */
 };
 
 int rs_midx_sampler_new(const rs_midx *idx, rs_midx_sampler **out, rs_error *err)
@@ -25,12 +30,17 @@ int rs_midx_sampler_new(const rs_midx *idx, rs_midx_sampler **out, rs_error *err
     s->k = idx->k;
     s->n = idx->n;
     s->n_nonempty = idx->n_nonempty;
+    s->head_cap = RS_SAMPLE_HEAD_MAX;
     if (!(s->s1 = rs_malloc(idx->k, sizeof(float), err)) ||
         !(s->s2 = rs_malloc(idx->k, sizeof(float), err)) ||
         !(s->bound = rs_malloc(RS_MAX(idx->n_nonempty, 1u), sizeof(double), err)) ||
         !(s->row_cum = rs_malloc(idx->k, sizeof(double), err)) ||
         !(s->cell_cum = rs_malloc(RS_MAX(idx->n_nonempty, 1u), sizeof(double), err)) ||
         !(s->drawn = rs_calloc(((size_t)idx->n + 63) / 64, sizeof(uint64_t), err)) ||
+        !(s->inhead = rs_calloc(((size_t)idx->n + 63) / 64, sizeof(uint64_t), err)) ||
+        !(s->head = rs_malloc(RS_SAMPLE_HEAD_MAX, sizeof(rs_scored), err)) ||
+        !(s->head_w = rs_malloc(RS_SAMPLE_HEAD_MAX, sizeof(double), err)) ||
+        rs_midx_scratch_new(idx, &s->ms, err) != 0 ||
         !(s->scores = rs_malloc(RS_MAX(idx->n, 1u), sizeof(float), err))) {
         rs_midx_sampler_free(s);
         return rs_error_prefix(err, "midx sampler");
@@ -48,6 +58,10 @@ void rs_midx_sampler_free(rs_midx_sampler *s)
     free(s->row_cum);
     free(s->cell_cum);
     free(s->drawn);
+    free(s->inhead);
+    free(s->head);
+    free(s->head_w);
+    rs_midx_scratch_free(s->ms);
     free(s->scores);
     free(s);
 }
@@ -107,34 +121,26 @@ static uint32_t search_cum(const double *cum, uint32_t n, double x)
     return lo;
 }
 
-/* The proposal (midx_sample.h): per non-empty cell c = (k1, k2) its bound
- * B_c = s1[k1] + s2[k2] + ||u1|| r1(c) + ||u2|| r2(c) (the cell's own
- * residual maxima: tighter than the codeword ones, so more proposals are
- * accepted) and weight |c| exp((B_c - max B) / T); s->cell_cum holds the
- * weights cumulated within each row, s->row_cum the rows' totals cumulated,
- * s->b1 the bounds. Returns the total weight. */
-static double proposal(const rs_midx *idx, rs_midx_sampler *s, const float *u, float u1n, float u2n,
-                       double inv_t)
+/* The tail's proposal (midx_sample.h): per non-empty cell c = (k1, k2) the
+ * bound b_c = min(s1[k1] + s2[k2] + ||u1|| r1(c) + ||u2|| r2(c) + margin,
+ * cap) (the cell's own residual maxima, and no tail item scores above the
+ * head's last score, cap) and the weight |c| exp((b_c - top) / T);
+ * s->cell_cum holds the weights cumulated within each row, s->row_cum the
+ * rows' totals cumulated, s->bound the bounds. Returns the total weight. */
+static double tail_proposal(const rs_midx *idx, rs_midx_sampler *s, float u1n, float u2n,
+                            double margin, double cap, double top, double inv_t)
 {
     const uint32_t k = idx->k;
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)k, (int)idx->d1, 1.0f, idx->c1, (int)idx->d1, u,
-                1, 0.0f, s->s1, 1);
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)k, (int)idx->d2, 1.0f, idx->c2, (int)idx->d2,
-                u + idx->d1, 1, 0.0f, s->s2, 1);
-    double m = -INFINITY;
-    for (uint32_t k1 = 0; k1 < k; k1++)
-        for (uint32_t c = idx->row_first[k1]; c < idx->row_first[k1 + 1]; c++) {
-            const struct rs_midx_cell *cell = &idx->cells[c];
-            double b = (double)s->s1[k1] + s->s2[idx->cell_k2[c]] + (double)u1n * cell->r1 +
-                       (double)u2n * cell->r2;
-            s->bound[c] = b;
-            m = RS_MAX(m, b);
-        }
     double total = 0;
     for (uint32_t k1 = 0; k1 < k; k1++) {
         double row = 0;
         for (uint32_t c = idx->row_first[k1]; c < idx->row_first[k1 + 1]; c++) {
-            row += (double)(idx->cells[c].end - idx->cells[c].beg) * exp((s->bound[c] - m) * inv_t);
+            const struct rs_midx_cell *cell = &idx->cells[c];
+            double b = (double)s->s1[k1] + s->s2[idx->cell_k2[c]] + (double)u1n * cell->r1 +
+                       (double)u2n * cell->r2 + margin;
+            b = RS_MIN(b, cap);
+            s->bound[c] = b;
+            row += (double)(cell->end - cell->beg) * exp((b - top) * inv_t);
             s->cell_cum[c] = row;
         }
         total += row;
@@ -143,9 +149,27 @@ static double proposal(const rs_midx *idx, rs_midx_sampler *s, const float *u, f
     return total;
 }
 
+/* The head: the exact top-M allowed items (rs_midx_search), their weights
+ * exp((score - top) / T) in s->head_w, marked in s->inhead. Returns how many;
+ * *cap receives the M-th score (-INFINITY when every allowed item is in the
+ * head: no tail). */
+static int find_head(const rs_midx *idx, rs_midx_sampler *s, const float *u, const rs_exclude *ex,
+                     uint32_t m, uint32_t *n_head, double *cap, rs_error *err)
+{
+    rs_midx_query q = {.u = u, .top_n = m, .exclude = ex};
+    if (rs_midx_search(idx, s->ms, &q, s->head, n_head, NULL, err) != 0) return -1;
+    *cap = *n_head < m ? -INFINITY : (double)s->head[*n_head - 1].score;
+    for (uint32_t i = 0; i < *n_head; i++) {
+        uint32_t id = s->head[i].id;
+        s->inhead[id >> 6] |= 1ull << (id & 63);
+    }
+    return 0;
+}
+
 int rs_midx_sample(const rs_midx *idx, rs_midx_sampler *s, const float *u, float temperature,
-                   const rs_exclude *ex, uint32_t n, uint64_t max_proposals, rs_rng *rng,
-                   rs_scored *out, uint32_t *n_out, rs_sample_stats *stats, rs_error *err)
+                   const rs_exclude *ex, uint32_t n, uint32_t head, uint64_t max_proposals,
+                   rs_rng *rng, rs_scored *out, uint32_t *n_out, rs_sample_stats *stats,
+                   rs_error *err)
 {
     rs_sample_stats st = {0};
     *n_out = 0;
@@ -160,11 +184,37 @@ int rs_midx_sample(const rs_midx *idx, rs_midx_sampler *s, const float *u, float
     float u1n = half_norm(u, idx->d1), u2n = half_norm(u + idx->d1, idx->d2);
     /* Scores and bounds differ by at most this much from rounding (midx.c). */
     double margin = (4.0 * d + 32.0) * ldexp(1.0, -24) * ((double)u1n + u2n) * idx->norm_bound;
-    double total = proposal(idx, s, u, u1n, u2n, inv_t);
+    uint32_t m = RS_MIN(head ? head : RS_MAX(RS_SAMPLE_HEAD, 4 * n), s->head_cap), n_head;
+    double cap;
+    if (find_head(idx, s, u, ex, m, &n_head, &cap, err) != 0) return -1;
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)k, (int)idx->d1, 1.0f, idx->c1, (int)idx->d1, u,
+                1, 0.0f, s->s1, 1);
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)k, (int)idx->d2, 1.0f, idx->c2, (int)idx->d2,
+                u + idx->d1, 1, 0.0f, s->s2, 1);
+    double top = n_head ? (double)s->head[0].score : 0, head_total = 0;
+    for (uint32_t i = 0; i < n_head; i++) {
+        s->head_w[i] = exp(((double)s->head[i].score - top) * inv_t);
+        head_total += s->head_w[i];
+    }
+    double tail_total = isinf(cap) ? 0 : tail_proposal(idx, s, u1n, u2n, margin, cap, top, inv_t);
     uint32_t got = 0;
-    while (got < n && total > 0 && isfinite(total) && st.proposals < max_proposals) {
+    while (got < n && head_total + tail_total > 0 && st.proposals < max_proposals) {
         st.proposals++;
-        uint32_t k1 = search_cum(s->row_cum, k, rs_rng_uniform(rng) * total);
+        double x = rs_rng_uniform(rng) * (head_total + tail_total);
+        if (x < head_total) { /* a head item, by its exact weight: always accepted */
+            uint32_t i = 0;
+            for (double acc = s->head_w[0]; i + 1 < n_head && acc <= x; acc += s->head_w[++i]) {
+            }
+            if (s->head_w[i] == 0) continue; /* rounding reached a drawn one */
+            head_total -= s->head_w[i];
+            s->head_w[i] = 0;
+            if (head_total < 0) head_total = 0;
+            st.accepted++;
+            out[got++] = s->head[i];
+            s->drawn[s->head[i].id >> 6] |= 1ull << (s->head[i].id & 63);
+            continue;
+        }
+        uint32_t k1 = search_cum(s->row_cum, k, rs_rng_uniform(rng) * tail_total);
         uint32_t c0 = idx->row_first[k1], c1 = idx->row_first[k1 + 1];
         if (c0 == c1) continue; /* an empty row has no weight; rounding got here */
         double row_total = s->cell_cum[c1 - 1];
@@ -172,19 +222,22 @@ int rs_midx_sample(const rs_midx *idx, rs_midx_sampler *s, const float *u, float
         const struct rs_midx_cell *cell = &idx->cells[c];
         uint32_t p = cell->beg + (uint32_t)rs_rng_below(rng, cell->end - cell->beg);
         uint32_t id = idx->ids[p];
-        if ((s->drawn[id >> 6] >> (id & 63) & 1) || !rs_exclude_allows(ex, id)) continue;
-        /* A first test on the item's own residual norms (no inner product):
-         * the product of the two tests is the acceptance probability. */
-        double own =
-            (double)u1n * (idx->res1[p] - cell->r1) + (double)u2n * (idx->res2[p] - cell->r2);
-        if (rs_rng_uniform(rng) >= exp(own * inv_t)) continue;
+        if ((s->inhead[id >> 6] >> (id & 63) & 1) || (s->drawn[id >> 6] >> (id & 63) & 1) ||
+            !rs_exclude_allows(ex, id))
+            continue;
+        /* A first test on the item's own residual norms (no inner product),
+         * then on its score: the product is exp((score - bound) / T). */
+        double own = (double)s->s1[k1] + s->s2[idx->cell_k2[c]] + (double)u1n * idx->res1[p] +
+                     (double)u2n * idx->res2[p] + margin;
+        own = RS_MIN(own, cap);
+        if (rs_rng_uniform(rng) >= exp((own - s->bound[c]) * inv_t)) continue;
         float sc = rs_midx_dot(u, idx->vectors + (size_t)p * d, d);
-        double accept = exp(((double)sc - s->bound[c] - own - margin) * inv_t);
-        if (!isfinite(sc) || rs_rng_uniform(rng) >= accept) continue;
+        if (!isfinite(sc) || rs_rng_uniform(rng) >= exp(((double)sc - own) * inv_t)) continue;
         st.accepted++;
         s->drawn[id >> 6] |= 1ull << (id & 63);
         out[got++] = (rs_scored){sc, id};
     }
+    for (uint32_t i = 0; i < n_head; i++) s->inhead[s->head[i].id >> 6] = 0;
     if (got < n) { /* the exact pass over every item draws the rest */
         st.fallback = 1;
         cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)idx->n, (int)d, 1.0f, idx->vectors, (int)d, u,

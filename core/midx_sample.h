@@ -7,20 +7,24 @@
  * first draw is softmax-distributed and the list is a Plackett-Luce sample.
  *
  * MIDX: as the trainer's sampler (sampler.h), a cell (k1, k2) is chosen from
- * the two codebooks' softmaxes, then an item of the cell uniformly. Here the
- * codebook scores are raised by the residual bounds, a1[k1] = s1[k1] +
- * ||u1|| r1max[k1] and a2[k2] likewise, so every item of the cell scores at
- * most a1 + a2 (+ a rounding margin): the proposal of item p in cell c is
- * exp((a1 + a2) / T) / Z, and accepting it with probability
- * exp((u . q_p - a1 - a2) / T) makes the accepted draws exactly softmax
- * distributed (rejection sampling; a drawn, excluded or filtered item is
- * rejected too). Cost: O(K d + cells) per query for the two softmaxes and
- * the row sums, then O(log K + K / row) per proposal plus one inner product;
- * the acceptance rate is the mean of exp((score - bound) / T) under the
- * proposal, so low temperatures and loose bounds need more proposals. After
+ * the codebook scores, then an item of the cell uniformly; rejection makes
+ * the draws exact. The proposal has two parts. The head is the exact top-M
+ * of the allowed items (rs_midx_search; M = max(64, 4 n)), each proposed
+ * with its own weight exp(score / T) and always accepted. The tail (every
+ * other item) is proposed by cell: item p of cell c with weight
+ * exp(b_c / T), b_c = min(s1[k1] + s2[k2] + ||u1|| r1(c) + ||u2|| r2(c),
+ * the head's last score) (+ a rounding margin): an upper bound of every
+ * tail item's score, because the residual bounds hold (midx.h) and no tail
+ * item outscores the head. A tail proposal is accepted with probability
+ * exp((score - b_c) / T) (rejected when it is a head, drawn, excluded or
+ * filtered item), so accepted draws are exactly softmax distributed. The
+ * head makes peaked softmaxes (low T) cheap: most mass is in the head; the
+ * cap makes the tail's bound tight where Cauchy-Schwarz alone is loose.
+ * Cost: one exact top-M search, O(K d + cells) for the tail weights, then
+ * O(log K + K / row) per proposal plus one inner product. After
  * max_proposals the remaining draws come from the exact Gumbel-top-k over
- * every item (stats.fallback), so the answer stays exact and its cost stays
- * within a brute-force pass.
+ * every item (stats.fallback), so the answer stays exact and its cost
+ * stays within a brute-force pass.
  */
 #ifndef RS_MIDX_SAMPLE_H
 #define RS_MIDX_SAMPLE_H
@@ -46,9 +50,14 @@ typedef struct rs_sample_stats {
 
 /* Up to n distinct items (fewer when fewer are allowed), in draw order,
  * each with its score u . q_i (rs_midx_dot). temperature > 0. */
+/* head: the head's size M, 0 for the default max(RS_SAMPLE_HEAD, 4 n), at
+ * most RS_SAMPLE_HEAD_MAX. */
+#define RS_SAMPLE_HEAD     64
+#define RS_SAMPLE_HEAD_MAX 4096
 int rs_midx_sample(const rs_midx *idx, rs_midx_sampler *s, const float *u, float temperature,
-                   const rs_exclude *ex, uint32_t n, uint64_t max_proposals, rs_rng *rng,
-                   rs_scored *out, uint32_t *n_out, rs_sample_stats *stats, rs_error *err);
+                   const rs_exclude *ex, uint32_t n, uint32_t head, uint64_t max_proposals,
+                   rs_rng *rng, rs_scored *out, uint32_t *n_out, rs_sample_stats *stats,
+                   rs_error *err);
 
 /* Gumbel-top-k: the k items of largest scores[j] / T + G_j (G standard
  * Gumbel), among j < n whose id (ids ? ids[j] : j) ex allows and skip (a

@@ -517,7 +517,7 @@ static int sample_midx(const rs_retriever *r, const float *u, const rs_exclude *
     }
     uint64_t cap = r->n_items / 2 + 64 * (uint64_t)n;
     rs_sample_stats st;
-    if (rs_midx_sample(idx, s->smp, u, temperature, ex, n, cap, rng, out, n_out, &st, err) != 0)
+    if (rs_midx_sample(idx, s->smp, u, temperature, ex, n, 0, cap, rng, out, n_out, &st, err) != 0)
         return -1;
     info->method = "midx";
     info->proposals = st.proposals;
