@@ -32,7 +32,9 @@ USER_ID=$(awk -F'\t' 'NR > 1 { print $1; exit }' "$DATA")
 while read -r method path; do
     url=$(echo "$path" | sed "s|/users/{id}|/users/$USER_ID|; s|/items/{id}|/items/$ITEM|; s|/models/{variant}|/models/default|; s|/dashboard/{file}|/dashboard/dashboard.js|")
     WHAT="$method $path"
-    if [ "$method" = POST ]; then
+    if [ "$path" = /v1/recommend/batch ]; then
+        req POST "$url" -H 'Content-Type: application/json' --data-binary "{\"queries\":[{\"user\":\"$USER_ID\"}]}"
+    elif [ "$method" = POST ]; then
         req POST "$url" -H 'Content-Type: application/json' --data-binary "{\"user\":\"$USER_ID\"}"
     else
         req "$method" "$url"
