@@ -16,8 +16,6 @@
  */
 #include "dataset.h"
 
-#include "catalog.h"
-
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -667,8 +665,6 @@ void rs_dataset_free(rs_dataset *d)
     rs_csr_free(&d->test);
     rs_csr_free(&d->test_input);
     free(d->popularity);
-    rs_catalog_free(d->catalog);
-    free(d->catalog);
     memset(d, 0, sizeof(*d));
 }
 

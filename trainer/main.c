@@ -402,6 +402,8 @@ fail:
     fprintf(stderr, "rectrain: %s\n", err.msg);
 done:
     if (model.free) model.free(model.self);
+    rs_catalog_free(d.catalog);
+    free(d.catalog);
     rs_dataset_free(&d);
     json_decref(c.train.curves);
     rs_cli_free(&c);
