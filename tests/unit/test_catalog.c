@@ -296,6 +296,7 @@ START_TEST(test_store_round_trip)
         ck_assert_uint_eq(found, i);
     }
     check_filters(&v, &rng, 100);
+    rs_catalog_free(&v);
     rs_error err;
     ck_assert_int_eq(rs_catalog_load(snap, spec, 499, &v, &err), -1); /* another model */
     ck_assert_int_eq(err.kind, RS_ERR_CORRUPT);
