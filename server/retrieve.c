@@ -374,7 +374,7 @@ int rs_retrieve_topn(const rs_retriever *r, const float *u, const rs_skip *skip,
         return 0;
     }
     int rc = 0;
-    if (skip && skip->allow && (uint64_t)skip->n_allowed * RS_DIRECT_SHARE <= r->n_items) {
+    if (skip && skip->allow && rs_retrieve_direct(skip->n_allowed, r->n_items)) {
         *n_out = direct(r, u, skip, n, out, &st.scored);
         st.direct = 1;
     } else if (r->use_midx) {
@@ -488,7 +488,7 @@ int rs_retrieve_batch(const rs_retriever *r, rs_batch_query *qs, uint32_t nq,
     for (uint32_t q = 0; q < nq; q++) {
         rs_batch_query *b = &qs[q];
         const rs_skip *skip = &b->skip;
-        int small = skip->allow && (uint64_t)skip->n_allowed * RS_DIRECT_SHARE <= r->n_items;
+        int small = skip->allow && rs_retrieve_direct(skip->n_allowed, r->n_items);
         if (!r->use_midx && !small && b->n > 0 && vector_finite(b->u, r->dim)) {
             gemm[n_gemm++] = b;
         } else if (rs_retrieve_topn(r, b->u, skip, b->n, b->out, &b->n_out, s, &b->stats, err) !=
@@ -534,7 +534,7 @@ static int sample_gumbel(const rs_retriever *r, const float *u, const rs_skip *s
 {
     if (reserve_scores(r, s, err) != 0) return -1;
     uint32_t m = 0;
-    if (skip && skip->allow && (uint64_t)skip->n_allowed * RS_DIRECT_SHARE <= r->n_items) {
+    if (skip && skip->allow && rs_retrieve_direct(skip->n_allowed, r->n_items)) {
         for (size_t w = 0; w < ((size_t)r->n_items + 63) / 64; w++)
             for (uint64_t bits = skip->allow[w]; bits; bits &= bits - 1) {
                 uint32_t i = (uint32_t)(w * 64 + (uint32_t)__builtin_ctzll(bits));
@@ -566,7 +566,7 @@ int rs_retrieve_sample(const rs_retriever *r, const float *u, const rs_skip *ski
     rs_exclude ex = {0};
     if (skip) ex.ids = skip->ids, ex.n_ids = skip->n_ids;
     if (skip && skip->allow) ex.allow = skip->allow, ex.n_allow = r->n_items;
-    int small = skip && skip->allow && (uint64_t)skip->n_allowed * RS_DIRECT_SHARE <= r->n_items;
+    int small = skip && skip->allow && rs_retrieve_direct(skip->n_allowed, r->n_items);
     if (r->use_midx && !small)
         return sample_midx(r, u, &ex, n, temperature, &rng, out, n_out, s, info, err);
     return sample_gumbel(r, u, skip, &ex, n, temperature, &rng, out, n_out, s, info, err);
