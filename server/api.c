@@ -676,6 +676,20 @@ static json_t *public_manifest(const json_t *manifest)
     return m;
 }
 
+/* /v1/models' summary of a version's item catalogue (null: none). */
+static json_t *catalog_json(const rs_loaded *l)
+{
+    if (!l->has_catalog) return json_null();
+    json_t *fields = json_array();
+    for (uint32_t f = 0; fields && f < l->catalog.n_fields; f++) {
+        size_t len;
+        const char *name = rs_catalog_field(&l->catalog, f, &len);
+        json_array_append_new(fields, id_json(name, len));
+    }
+    return json_pack("{s:I,s:I,s:o}", "described", (json_int_t)l->catalog.n_described, "categories",
+                     (json_int_t)l->catalog.n_categories, "fields", fields ? fields : json_array());
+}
+
 static void h_models(void *ctx, rs_request *req, rs_response *resp)
 {
     rs_api *api = ctx;
@@ -696,6 +710,7 @@ static void h_models(void *ctx, rs_request *req, rs_response *resp)
             l->manifest ? public_manifest(l->manifest) : json_null());
         const char *source = l->retriever ? rs_retriever_midx_source(l->retriever) : NULL;
         if (m) json_object_set_new(m, "midx_source", source ? json_string(source) : json_null());
+        if (m) json_object_set_new(m, "catalog", catalog_json(l));
         json_array_append_new(models, m);
         rs_loaded_release(l);
     }
