@@ -138,4 +138,39 @@ stop_server
 start_server --retrieval midx --midx-k 4
 check midx
 stop_server
+
+# An item-item model: filters on its rows and fill-up; reasons are its row
+# weights, which sum to the score (at most three history items).
+"$RECTRAIN" --data "$DATA" --model ease --epochs 1 --items "$ITEMS" --progress off \
+    --store "$T/ease-store" --variant default >"$T/ease.log" 2>&1 || fail "ease: $(tail -1 "$T/ease.log")"
+mv "$T/store" "$T/vae-store" && mv "$T/ease-store" "$T/store"
+start_server
+python3 - "$BASE" "$ITEMS" <<'PY' || fail "ease: checks above"
+import json, sys, urllib.request
+base, items_file = sys.argv[1:3]
+cat = {json.loads(l)["id"]: json.loads(l) for l in open(items_file)}
+hist = sorted(cat)[:3]
+req = urllib.request.Request(base + "/v1/recommend", headers={"Content-Type": "application/json"},
+                             data=json.dumps({"history": hist, "n": 150, "explain": True,
+                                              "filter": {"categories": {"any": ["b"]}}}).encode())
+a = json.loads(urllib.request.urlopen(req, timeout=20).read())
+fails = []
+if a["explain"] != {"method": "row_weight", "heuristic": False}:
+    fails.append("explain %s" % a["explain"])
+ranked = a["items"][:len(a["items"]) - a["retrieval"]["filled"]]
+for x in a["items"]:
+    if "b" not in cat[x["id"]]["categories"]:
+        fails.append("%s does not pass the filter" % x["id"])
+for x in ranked:
+    total = sum(r["weight"] for r in x["reasons"])
+    if abs(total - x["score"]) > 1e-5 * (1 + abs(x["score"])):
+        fails.append("%s: reasons sum to %g, score %g" % (x["id"], total, x["score"]))
+want = sum(1 for i in cat if "b" in cat[i]["categories"] and i not in hist)
+if len(a["items"]) != min(150, want) or a["filter"]["exhausted"] != (want < 150):
+    fails.append("%d items, %d pass the filter" % (len(a["items"]), want))
+for f in fails:
+    print("FAIL " + f)
+sys.exit(1 if fails else 0)
+PY
+stop_server
 finish
