@@ -85,13 +85,15 @@ LAYER_SERVER  := -Icore -Iserver
 # test_model checks core/model.c on a model the trainer trained and published.
 TRAINER_UNITS    := tests/unit/test_model.c
 TRAINER_PROGRAMS := bench/train.c bench/bench_cooccur.c bench/bench_sinkhorn.c bench/ganmf_eval.c bench/baselines.c
+# bench_filter measures the server's retrieval code (filters, sampling, batches).
+SERVER_PROGRAMS  := bench/bench_filter.c
 
 unit_module    = $(patsubst test_%.c,%,$(notdir $(1)))
 SERVER_UNITS  := $(filter tests/unit/test_server_%,$(UNIT_SRC))
 TRAINER_UNITS += $(foreach t,$(filter-out $(SERVER_UNITS),$(UNIT_SRC)),\
                    $(if $(wildcard trainer/$(call unit_module,$(t)).[ch]),$(t)))
 CORE_UNITS    := $(filter-out $(SERVER_UNITS) $(TRAINER_UNITS),$(UNIT_SRC))
-CORE_PROGRAMS := $(filter-out $(TRAINER_PROGRAMS),$(TOOL_SRC) $(BENCH_SRC))
+CORE_PROGRAMS := $(filter-out $(TRAINER_PROGRAMS) $(SERVER_PROGRAMS),$(TOOL_SRC) $(BENCH_SRC))
 
 # Include path per object; the libraries a program links follow its layer.
 $(BUILD)/core/%.o:    LAYER_FLAGS = $(LAYER_CORE)
@@ -99,9 +101,9 @@ $(BUILD)/trainer/%.o: LAYER_FLAGS = $(LAYER_TRAINER)
 $(BUILD)/server/%.o:  LAYER_FLAGS = $(LAYER_SERVER)
 $(CORE_UNITS:%.c=$(BUILD)/%.o) $(CORE_PROGRAMS:%.c=$(BUILD)/%.o):  LAYER_FLAGS = $(LAYER_CORE)
 $(TRAINER_UNITS:%.c=$(BUILD)/%.o) $(TRAINER_PROGRAMS:%.c=$(BUILD)/%.o): LAYER_FLAGS = $(LAYER_TRAINER)
-$(SERVER_UNITS:%.c=$(BUILD)/%.o): LAYER_FLAGS = $(LAYER_SERVER)
+$(SERVER_UNITS:%.c=$(BUILD)/%.o) $(SERVER_PROGRAMS:%.c=$(BUILD)/%.o): LAYER_FLAGS = $(LAYER_SERVER)
 
-layer_libs = $(if $(filter $(1),$(SERVER_UNITS)),$(LIBSERVER) ,$(if $(filter $(1),$(TRAINER_UNITS) $(TRAINER_PROGRAMS)),$(LIBTRAINER) ))$(LIBCORE)
+layer_libs = $(if $(filter $(1),$(SERVER_UNITS) $(SERVER_PROGRAMS)),$(LIBSERVER) ,$(if $(filter $(1),$(TRAINER_UNITS) $(TRAINER_PROGRAMS)),$(LIBTRAINER) ))$(LIBCORE)
 
 PROGRAMS := $(BINDIR)/rectrain
 ifneq ($(wildcard server/main.c),)

@@ -4,7 +4,11 @@
 # Generates the shared synthetic embedding set (clustered items, log-normal
 # norms) into bench/out/ once, then runs build/bench/bench_retrieval on it:
 # index build time and memory, then one-thread queries/s and recall@N for
-# brute force, MIDX exact and MIDX approximate at several budgets.
+# brute force, MIDX exact and MIDX approximate at several budgets; then
+# build/bench/bench_filter on the same data: filtered exact retrieval against
+# brute force over the allowed items and its queries/s for filters keeping
+# 50%, 10% and 1%, softmax sampling through MIDX against Gumbel-top-k, and a
+# batch of 64 queries against 64 single ones.
 #
 # Environment (defaults in brackets):
 #   BENCH_ITEMS [1000000]  BENCH_DIM [64]  BENCH_QUERIES [1000]
@@ -14,6 +18,8 @@
 #   BENCH_STORE [unset] an LMDB store directory: the index is published there
 #     and queried through the zero-copy view; later runs with the same data and
 #     parameters load it instead of rebuilding (e.g. BENCH_STORE=bench/out/store)
+#   BENCH_FILTER_STORE [bench/out/filter-store] where bench_filter keeps the
+#     server-default index it builds once (filters, sampling, batches)
 #   PYTHON [/usr/bin/python3, needs numpy]   SHARED_DIR [../shared]
 # Quick run: BENCH_ITEMS=100000 BENCH_QUERIES=200 BENCH_K=256 make bench
 set -euo pipefail
@@ -50,6 +56,10 @@ args=("$out" --k "$k" --top "$top" --budgets "$budgets" --brute-queries "$brute"
 [ -n "${BENCH_STORE:-}" ] && args+=(--store "$BENCH_STORE")
 echo "== retrieval: $BUILD/bench/bench_retrieval ${args[*]}"
 "$BUILD/bench/bench_retrieval" "${args[@]}"
+fargs=("$out" --queries "$queries" --top "$top")
+[ -n "${BENCH_FILTER_STORE:-}" ] && fargs+=(--store "$BENCH_FILTER_STORE")
+echo "== filters, sampling, batches: $BUILD/bench/bench_filter ${fargs[*]}"
+"$BUILD/bench/bench_filter" "${fargs[@]}"
 if [ "$items" = 1000000 ] && [ "$dim" = 64 ] && [ "$top" = 100 ]; then
     echo "reference (same data, this machine kind, shared/bench/README.md): numpy brute force 36 q/s;"
     echo "FAISS inverted multi-index 2x10 bits recall@100 0.957 at 1,020 q/s (nprobe 1024)"

@@ -189,6 +189,8 @@ typedef struct rs_dataset {
     rs_csr seen;
     float *popularity; /* n_items: number of users with the item in train */
     rs_data_report report;
+    struct rs_catalog *catalog; /* item attributes (rectrain --items) or NULL: set and freed by
+                                   rectrain's main, not by rs_dataset_load/_free */
 } rs_dataset;
 
 int rs_dataset_load(const rs_data_options *o, rs_dataset *out, rs_error *err);

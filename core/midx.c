@@ -111,6 +111,8 @@ static int exclude_check(const rs_exclude *ex, rs_error *err)
     if (ex->n_ids && !ex->ids) return rs_fail(err, "exclusion list of %u ids is NULL", ex->n_ids);
     if (ex->n_bits && !ex->bits)
         return rs_fail(err, "exclusion bitmap of %u bits is NULL", ex->n_bits);
+    if (ex->n_allow && !ex->allow)
+        return rs_fail(err, "allow bitmap of %u bits is NULL", ex->n_allow);
     for (uint32_t i = 1; i < ex->n_ids; i++)
         if (ex->ids[i] < ex->ids[i - 1])
             return rs_fail(err, "exclusion list is not sorted: id %u at index %u follows %u",
@@ -118,9 +120,15 @@ static int exclude_check(const rs_exclude *ex, rs_error *err)
     return 0;
 }
 
+static inline int disallowed(const rs_exclude *ex, uint32_t id)
+{
+    return ex && ex->allow && (id >= ex->n_allow || !(ex->allow[id >> 6] >> (id & 63) & 1));
+}
+
 static int excluded(const rs_exclude *ex, uint32_t id)
 {
     if (!ex) return 0;
+    if (disallowed(ex, id)) return 1;
     if (id < ex->n_bits && (ex->bits[id >> 6] >> (id & 63) & 1)) return 1;
     uint32_t lo = 0, hi = ex->n_ids;
     while (lo < hi) {
@@ -131,6 +139,11 @@ static int excluded(const rs_exclude *ex, uint32_t id)
             hi = mid;
     }
     return lo < ex->n_ids && ex->ids[lo] == id;
+}
+
+int rs_exclude_allows(const rs_exclude *ex, uint32_t id)
+{
+    return !excluded(ex, id);
 }
 
 /* Offers a scored item to the heap (exclusions are looked up only for items
@@ -564,6 +577,7 @@ int rs_midx_search(const rs_midx *idx, rs_midx_scratch *s, const rs_midx_query *
     rs_topk tk;
     rs_topk_init(&tk, out, q->top_n);
     const rs_exclude *ex = q->exclude;
+    const int filtered = ex && ex->allow;
     s->n_front = 0;
     const float top2 = s->a2[s->ord2[0]];
     uint32_t next_row = 0; /* rank in list 1 of the next row to open */
@@ -611,12 +625,16 @@ int rs_midx_search(const rs_midx *idx, rs_midx_scratch *s, const rs_midx_query *
         float base = s->s1[k1] + s->s2[k2] + margin;
         if (base + u1n * cell->r1 + u2n * cell->r2 < thr) continue;
         st.cells++;
-        st.items += end - beg;
+        if (!filtered) st.items += end - beg;
         for (uint32_t p = beg; p < end; p++) {
+            uint32_t id = idx->ids[p];
+            if (filtered) {
+                if (disallowed(ex, id)) continue;
+                st.items++;
+            }
             if (base + u1n * idx->res1[p] + u2n * idx->res2[p] < thr) continue;
             float sc = rs_midx_dot(u, idx->vectors + (size_t)p * d, d);
             st.scored++;
-            uint32_t id = idx->ids[p];
             if (rs_topk_would_enter(&tk, sc, id) && !excluded(ex, id)) {
                 rs_topk_push(&tk, sc, id);
                 thr = rs_topk_threshold(&tk);

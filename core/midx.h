@@ -72,19 +72,30 @@ int rs_midx_finish(rs_midx *idx, int verify, rs_error *err);
 /* --- Queries ------------------------------------------------------------ */
 
 /* Items to leave out of a result: a sorted list of ids and/or a bitmap (bit
- * i % 64 of word i / 64 set = exclude item i; ids >= n_bits are kept). */
+ * i % 64 of word i / 64 set = exclude item i; ids >= n_bits are kept), and
+ * an optional allow bitmap (a filter: only items whose bit is set may be
+ * returned; n_allow bits, ids >= n_allow are left out). A search checks the
+ * allow bitmap before scoring an item, so a filter costs no inner products,
+ * and the cell bounds stay valid for the items that pass: a filtered exact
+ * search is the exact top-N among the allowed items. */
 typedef struct rs_exclude {
     const uint32_t *ids;
     uint32_t n_ids;
     const uint64_t *bits;
     uint32_t n_bits;
+    const uint64_t *allow;
+    uint32_t n_allow;
 } rs_exclude;
+
+/* Whether ex lets item id through (ex may be NULL). */
+int rs_exclude_allows(const rs_exclude *ex, uint32_t id);
 
 typedef struct rs_midx_query {
     const float *u;            /* d floats */
     uint32_t top_n;            /* results wanted (out must hold this many) */
     const rs_exclude *exclude; /* may be NULL */
-    uint64_t budget;           /* 0 = exact; else examine about this many items, then stop */
+    uint64_t budget;           /* 0 = exact; else examine about this many items, then stop (items an
+                                  allow bitmap filters out do not count) */
 } rs_midx_query;
 
 typedef struct rs_midx_stats {

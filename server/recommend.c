@@ -32,6 +32,11 @@ typedef struct scratch {
     uint8_t *sum_marks;
     uint32_t *candidates;
     size_t sums_cap;
+    rs_scored *reasons; /* explain: RS_EXPLAIN_REASONS per returned item */
+    size_t reasons_cap;
+    /* A filter's result and its scratch: bitmaps of n_items bits. */
+    uint64_t *allow, *allow_tmp;
+    size_t allow_cap; /* words */
 } scratch;
 
 static pthread_key_t scratch_key;
@@ -55,6 +60,9 @@ static void scratch_free(void *p)
     free(s->sums);
     free(s->sum_marks);
     free(s->candidates);
+    free(s->allow);
+    free(s->allow_tmp);
+    free(s->reasons);
     free(s);
 }
 
@@ -181,6 +189,98 @@ static int note_unknown(scratch *s, const rs_reco_query *q, uint32_t pos, uint32
     }
 }
 
+/* ---- filters ---- */
+
+/* Item indices of the ids the model knows. */
+static uint32_t resolve_items(const rs_model *model, const rs_id *ids, uint32_t n, uint32_t *out)
+{
+    uint32_t got = 0, n_items = rs_model_n_items(model);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t idx;
+        if (rs_model_item_index(model, ids[i].ptr, ids[i].len, &idx) == 0 && idx < n_items)
+            out[got++] = idx;
+    }
+    return got;
+}
+
+/* Category indices of the names the catalogue knows; *unknown counts the
+ * others. */
+static uint32_t resolve_categories(const rs_catalog *cat, const rs_id *names, uint32_t n,
+                                   uint32_t *out, uint32_t *unknown)
+{
+    uint32_t got = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t c;
+        if (cat && rs_catalog_find_category(cat, names[i].ptr, names[i].len, &c) == 0)
+            out[got++] = c;
+        else
+            (*unknown)++;
+    }
+    return got;
+}
+
+/* Resolves fr against the version and fills s->allow with the items it
+ * passes; returns their count, or -1 (an unknown numeric field is
+ * RS_ERR_INVALID). */
+static int64_t filter_bits(const rs_filter_request *fr, const rs_model *model,
+                           const rs_catalog *cat, scratch *s, rs_error *err)
+{
+    uint32_t n_items = rs_model_n_items(model);
+    size_t words = rs_bitmap_words(n_items);
+    if (words > s->allow_cap) {
+        uint64_t *a = rs_malloc(words, sizeof(uint64_t), err);
+        uint64_t *b = a ? rs_malloc(words, sizeof(uint64_t), err) : NULL;
+        if (!b) {
+            free(a);
+            return -1;
+        }
+        free(s->allow);
+        free(s->allow_tmp);
+        s->allow = a, s->allow_tmp = b, s->allow_cap = words;
+    }
+    size_t total = (size_t)fr->n_any + fr->n_all + fr->n_none + fr->n_allow + fr->n_deny + 1;
+    uint32_t *buf = rs_malloc(total, sizeof(uint32_t), err);
+    rs_value_range *ranges = buf ? rs_malloc(fr->n_ranges + 1, sizeof(*ranges), err) : NULL;
+    if (!ranges) {
+        free(buf);
+        return -1;
+    }
+    rs_item_filter f = {.any_given = fr->any_given, .allow_given = fr->allow_given};
+    uint32_t *at = buf, unknown_all = 0, ignored = 0;
+    f.any = at, f.n_any = resolve_categories(cat, fr->any, fr->n_any, at, &ignored),
+    at += fr->n_any;
+    f.all = at, f.n_all = resolve_categories(cat, fr->all, fr->n_all, at, &unknown_all),
+    at += fr->n_all;
+    f.none = at, f.n_none = resolve_categories(cat, fr->none, fr->n_none, at, &ignored),
+    at += fr->n_none;
+    f.allow = at, f.n_allow = resolve_items(model, fr->allow, fr->n_allow, at), at += fr->n_allow;
+    f.deny = at, f.n_deny = resolve_items(model, fr->deny, fr->n_deny, at);
+    f.nothing = unknown_all > 0; /* an item cannot carry a category nobody has */
+    for (uint32_t i = 0; i < fr->n_ranges; i++) {
+        const rs_filter_range *r = &fr->ranges[i];
+        uint32_t field;
+        if (!cat || rs_catalog_find_field(cat, r->field.ptr, r->field.len, &field) != 0) {
+            free(buf);
+            free(ranges);
+            return rs_fail_kind(err, RS_ERR_INVALID,
+                                "filter: the version's item catalogue has no numeric field "
+                                "\"%.*s\"",
+                                (int)RS_MIN(r->field.len, 64), r->field.ptr);
+        }
+        ranges[i] = (rs_value_range){field, r->min, r->max};
+    }
+    f.ranges = ranges, f.n_ranges = fr->n_ranges;
+    uint32_t count = rs_item_filter_bits(cat, n_items, &f, s->allow, s->allow_tmp);
+    free(buf);
+    free(ranges);
+    return count;
+}
+
+static inline int allowed(const uint64_t *allow, uint32_t i)
+{
+    return !allow || rs_bitmap_get(allow, i);
+}
+
 /* ---- recommendations ---- */
 
 /* Maps the history to unique item indices in s->items (marked in the mask);
@@ -251,14 +351,18 @@ static int reserve_for_query(scratch *s, const rs_reco_query *q, rs_error *err)
     const rs_model *model = q->model;
     const uint32_t *seen;
     size_t hist_cap = history_capacity(q), seen_cap = q->filter_history ? user_seen(q, &seen) : 0;
+    size_t want = (size_t)q->offset + q->n;
+    int filtered = q->filter && q->filter->given;
+    size_t top =
+        rs_model_itemitem(model) && filtered ? RS_MAX(want, rs_model_n_items(model)) : want;
     if (reserve_mask(s, rs_model_n_items(model), err) != 0 ||
         reserve((void **)&s->items, &s->items_cap, hist_cap + 1, sizeof(uint32_t), err) != 0 ||
         reserve((void **)&s->touched, &s->touched_cap,
-                hist_cap + seen_cap + q->n_exclude + q->n + 1, sizeof(uint32_t), err) != 0 ||
+                hist_cap + seen_cap + q->n_exclude + want + 1, sizeof(uint32_t), err) != 0 ||
         reserve((void **)&s->uvec, &s->uvec_cap, rs_model_dim(model), sizeof(float), err) != 0 ||
         reserve((void **)&s->enc, &s->enc_cap, rs_model_scratch_floats(model) + 1, sizeof(float),
                 err) != 0 ||
-        reserve((void **)&s->top, &s->top_cap, q->n, sizeof(rs_scored), err) != 0)
+        reserve((void **)&s->top, &s->top_cap, top, sizeof(rs_scored), err) != 0)
         return -1;
     if (rs_model_itemitem(model) && reserve_sums(s, rs_model_n_items(model), err) != 0) return -1;
     if (!s->retrieve && !(s->retrieve = rs_retrieve_scratch_new()))
@@ -269,14 +373,15 @@ static int reserve_for_query(scratch *s, const rs_reco_query *q, rs_error *err)
 /* Unknown user or nothing known in the history: the most popular items
  * not marked, into s->top from position got on (an item-item model's
  * fill-up, see recommend.h, starts after its ranked items). */
-static uint32_t popular(const rs_model *model, const scratch *s, uint32_t got, uint32_t n)
+static uint32_t popular(const rs_model *model, const scratch *s, const uint64_t *allow,
+                        uint32_t got, uint32_t n)
 {
     const uint32_t *order = rs_model_popular_order(model);
     const float *pop = rs_model_popularity(model);
     uint32_t n_items = rs_model_n_items(model);
     for (uint32_t i = 0; i < n_items && got < n; i++) {
         uint32_t idx = order[i];
-        if (idx >= n_items || s->mask[idx] || !isfinite(pop[idx])) continue;
+        if (idx >= n_items || s->mask[idx] || !isfinite(pop[idx]) || !allowed(allow, idx)) continue;
         s->top[got++] = (rs_scored){pop[idx], idx};
     }
     return got;
@@ -286,28 +391,149 @@ static uint32_t popular(const rs_model *model, const scratch *s, uint32_t got, u
  * as the trainer sums them), the best n touched items outside the mask,
  * then, when fewer, the most popular others (recommend.h). */
 static uint32_t rank_rows(const rs_reco_query *q, const rs_itemitem *ii, scratch *s, uint32_t used,
-                          uint32_t *n_touched, rs_reco_result *out)
+                          const uint64_t *allow, uint32_t want, uint32_t *n_touched,
+                          rs_reco_result *out)
 {
     qsort(s->items, used, sizeof(uint32_t), cmp_u32);
     uint32_t n_candidates;
-    uint32_t got = rs_itemitem_recommend(ii, s->items, used, s->mask, q->n, s->sums, s->sum_marks,
-                                         s->candidates, &n_candidates, s->top);
-    out->retrieval = (rs_retrieve_stats){n_candidates, 1};
-    if (got == q->n) return got;
+    /* With a filter every touched item is ranked, then the ones it passes
+     * kept (s->top holds n_items then). */
+    uint32_t got = rs_itemitem_recommend(ii, s->items, used, s->mask,
+                                         allow ? rs_model_n_items(q->model) : want, s->sums,
+                                         s->sum_marks, s->candidates, &n_candidates, s->top);
+    if (allow) {
+        uint32_t kept = 0;
+        for (uint32_t i = 0; i < got && kept < want; i++)
+            if (allowed(allow, s->top[i].id)) s->top[kept++] = s->top[i];
+        got = kept;
+    }
+    out->retrieval = (rs_retrieve_stats){n_candidates, 1, 0};
+    if (got == want) return got;
     for (uint32_t i = 0; i < got; i++) mark(s, s->top[i].id, n_touched);
-    uint32_t filled = popular(q->model, s, got, q->n);
+    uint32_t filled = popular(q->model, s, allow, got, want);
     out->filled = filled - got;
     return filled;
 }
 
-int rs_recommend(const rs_reco_query *q, rs_reco_result *out, rs_error *err)
+/* Ranks offset .. want - 1 of the got ranked items (an item-item model's
+ * fill-up counted within the page). */
+static void page(rs_reco_result *out, const rs_scored *top, uint32_t got, uint32_t offset,
+                 uint32_t want)
+{
+    uint32_t ranked = got - out->filled; /* the fill-up trails */
+    out->items = top + RS_MIN(offset, got);
+    out->n_items = got > offset ? got - offset : 0;
+    out->filled = got > RS_MAX(offset, ranked) ? got - RS_MAX(offset, ranked) : 0;
+    out->exhausted = got < want;
+}
+
+/* ---- reasons ---- */
+
+/* Item j's weight in item h's kept row (0 when h keeps no weight for j). */
+static float row_weight(const rs_itemitem *ii, uint32_t h, uint32_t j, int *found)
+{
+    *found = 0;
+    for (uint64_t p = ii->offsets[h]; p < ii->offsets[h + 1]; p++)
+        if (ii->columns[p] == j) {
+            *found = 1;
+            return ii->weights[p];
+        }
+    return 0;
+}
+
+static float cosine(const rs_similarity *sim, uint32_t a, uint32_t b, int *found)
+{
+    float denom = sim->norms[a] * sim->norms[b];
+    *found = denom != 0.0f;
+    if (!*found) return 0;
+    return cblas_sdot((int)sim->dim, sim->vectors + (size_t)a * sim->dim, 1,
+                      sim->vectors + (size_t)b * sim->dim, 1) /
+           denom;
+}
+
+/* Per returned item, the history items (s->items[0..used)) that weigh most
+ * for it (recommend.h). */
+static int explain(const rs_reco_query *q, scratch *s, uint32_t used, rs_reco_result *out,
+                   rs_error *err)
+{
+    const rs_itemitem *ii = rs_model_itemitem(q->model);
+    const rs_similarity *sim = q->sim;
+    if (used == 0 || out->n_items == 0 || (!ii && (!sim || !sim->vectors))) return 0;
+    size_t need = (size_t)out->n_items * RS_EXPLAIN_REASONS;
+    if (reserve((void **)&s->reasons, &s->reasons_cap, need, sizeof(rs_scored), err) != 0)
+        return -1;
+    uint32_t h = RS_MIN(used, RS_EXPLAIN_HISTORY);
+    for (uint32_t j = 0; j < out->n_items; j++) {
+        uint32_t item = out->items[j].id;
+        rs_scored *r = s->reasons + (size_t)j * RS_EXPLAIN_REASONS;
+        rs_topk tk;
+        rs_topk_init(&tk, r, RS_EXPLAIN_REASONS);
+        for (uint32_t k = 0; k < h; k++) {
+            int found;
+            uint32_t hist = s->items[k];
+            float w = ii ? row_weight(ii, hist, item, &found) : cosine(sim, hist, item, &found);
+            if (found && isfinite(w) && rs_topk_would_enter(&tk, w, hist))
+                rs_topk_push(&tk, w, hist);
+        }
+        for (uint32_t k = rs_topk_sorted(&tk); k < RS_EXPLAIN_REASONS; k++)
+            r[k] = (rs_scored){0, UINT32_MAX};
+    }
+    out->reasons = s->reasons;
+    out->reason_method = ii ? "row_weight" : sim->anchors ? "anchor_cosine" : "item_cosine";
+    return 0;
+}
+
+/* A query of a batch whose ranking is left to rs_retrieve_batch: its user
+ * vector, skip list and filter, copied out of the scratch (owned). */
+typedef struct deferred {
+    int pending;
+    uint32_t want;
+    float *u;
+    uint32_t *ids, n_ids;
+    uint64_t *allow;
+    uint32_t n_allowed;
+} deferred;
+
+static void *copy_of(const void *p, size_t bytes, rs_error *err)
+{
+    void *c = rs_malloc(bytes ? bytes : 1, 1, err);
+    if (c && bytes) memcpy(c, p, bytes);
+    return c;
+}
+
+static int defer_ranking(deferred *d, const rs_model *model, const float *u, const rs_skip *skip,
+                         uint32_t want, rs_error *err)
+{
+    size_t words = rs_bitmap_words(rs_model_n_items(model));
+    d->u = copy_of(u, sizeof(float) * rs_model_dim(model), err);
+    d->ids = d->u ? copy_of(skip->ids, sizeof(uint32_t) * skip->n_ids, err) : NULL;
+    d->allow = d->ids && skip->allow ? copy_of(skip->allow, sizeof(uint64_t) * words, err) : NULL;
+    if (!d->ids || (skip->allow && !d->allow)) return -1;
+    d->n_ids = skip->n_ids;
+    d->n_allowed = skip->n_allowed;
+    d->want = want;
+    d->pending = 1;
+    return 0;
+}
+
+static int recommend_one(const rs_reco_query *q, rs_reco_result *out, deferred *defer,
+                         rs_error *err)
 {
     memset(out, 0, sizeof(*out));
-    out->retrieval = (rs_retrieve_stats){0, 1};
+    out->retrieval = (rs_retrieve_stats){0, 1, 0};
     scratch *s = my_scratch(err);
     if (!s || reserve_for_query(s, q, err) != 0) return -1;
     const rs_model *model = q->model;
     uint32_t n_items = rs_model_n_items(model), n_touched = 0, n_unknown = 0;
+    uint32_t want = q->offset + q->n;
+    const uint64_t *allow = NULL;
+    if (q->filter && q->filter->given) {
+        int64_t count = filter_bits(q->filter, model, q->catalog, s, err);
+        if (count < 0) return -1;
+        allow = s->allow;
+        out->filtered = 1;
+        out->allowed = (uint32_t)count;
+    }
     int64_t used = map_history(q, s, &n_touched, &n_unknown, err);
     if (used < 0) {
         clear_marks(s, n_touched);
@@ -328,35 +554,161 @@ int rs_recommend(const rs_reco_query *q, rs_reco_result *out, rs_error *err)
     }
     uint32_t got = 0;
     const rs_itemitem *ii = rs_model_itemitem(model);
+    if (q->sample && ii) {
+        clear_marks(s, n_touched);
+        return rs_fail_kind(err, RS_ERR_INVALID,
+                            "\"mode\": \"sample\" needs a model with item vectors; variant's "
+                            "model is item-item");
+    }
     if (used > 0 && ii) {
-        got = rank_rows(q, ii, s, (uint32_t)used, &n_touched, out);
+        got = rank_rows(q, ii, s, (uint32_t)used, allow, want, &n_touched, out);
     } else if (used == 0) {
         out->fallback = RS_FALLBACK_POPULARITY;
-        got = popular(model, s, 0, q->n);
+        got = popular(model, s, allow, 0, want);
     } else {
         /* The encoder wants increasing indices (else it sorts a copy); MIDX
          * wants the skipped ids sorted. */
         qsort(s->items, (size_t)used, sizeof(uint32_t), cmp_u32);
         qsort(s->touched, n_touched, sizeof(uint32_t), cmp_u32);
-        rs_skip skip = {s->mask, s->touched, n_touched};
+        rs_skip skip = {s->mask, s->touched, n_touched, allow, out->allowed};
         /* A known user without a given history: their stored vector (a
          * factor model's stored factor; else the same encoding). */
         int encoded =
             q->has_history
                 ? rs_model_encode(model, s->items, (uint32_t)used, s->uvec, s->enc, err)
                 : rs_model_encode_user(model, q->user->ptr, q->user->len, s->uvec, s->enc, err);
-        if (encoded != 0 || rs_retrieve_topn(q->retriever, s->uvec, &skip, q->n, s->top, &got,
-                                             s->retrieve, &out->retrieval, err) != 0) {
+        int ranked = encoded != 0 ? -1
+                     : defer && !q->sample && !q->explain
+                         ? defer_ranking(defer, model, s->uvec, &skip, want, err)
+                     : q->sample ? rs_retrieve_sample(q->retriever, s->uvec, &skip, q->n,
+                                                      (float)q->temperature, q->seed, s->top, &got,
+                                                      s->retrieve, &out->sample, err)
+                                 : rs_retrieve_topn(q->retriever, s->uvec, &skip, want, s->top,
+                                                    &got, s->retrieve, &out->retrieval, err);
+        if (ranked != 0) {
             clear_marks(s, n_touched);
             return -1;
         }
+        if (q->sample) {
+            out->sampled = 1;
+            uint64_t scored = strcmp(out->sample.method, "midx") == 0 && !out->sample.fallback
+                                  ? out->sample.proposals
+                                  : n_items;
+            out->retrieval = (rs_retrieve_stats){scored, 0, 0};
+        }
     }
     clear_marks(s, n_touched);
-    out->items = s->top;
-    out->n_items = got;
+    page(out, s->top, got, q->offset, want);
     out->history_used = (uint32_t)used;
     out->unknown = s->unknown;
     out->n_unknown = n_unknown;
+    if (q->explain && explain(q, s, (uint32_t)used, out, err) != 0) return -1;
+    return 0;
+}
+
+int rs_recommend(const rs_reco_query *q, rs_reco_result *out, rs_error *err)
+{
+    return recommend_one(q, out, NULL, err);
+}
+
+/* ---- batches ---- */
+
+struct rs_reco_batch {
+    uint32_t n;
+    deferred *d;
+    rs_scored **items; /* per query: its ranked items (owned) */
+    rs_scored **reasons;
+    uint32_t **unknown; /* per query: copies of the unknown positions */
+};
+
+void rs_reco_batch_free(rs_reco_batch *b)
+{
+    if (!b) return;
+    for (uint32_t i = 0; i < b->n; i++) {
+        free(b->d[i].u);
+        free(b->d[i].ids);
+        free(b->d[i].allow);
+        free(b->items[i]);
+        free(b->reasons[i]);
+        free(b->unknown[i]);
+    }
+    free(b->d);
+    free(b->items);
+    free(b->reasons);
+    free(b->unknown);
+    free(b);
+}
+
+/* Copies what query i's result points to in the scratch into b. */
+static int keep_result(rs_reco_batch *b, uint32_t i, rs_reco_result *res, rs_error *err)
+{
+    if (!(b->unknown[i] = copy_of(res->unknown, sizeof(uint32_t) * res->n_unknown, err))) return -1;
+    res->unknown = b->unknown[i];
+    if (b->d[i].pending) return 0;
+    if (!(b->items[i] = copy_of(res->items, sizeof(rs_scored) * res->n_items, err))) return -1;
+    res->items = b->items[i];
+    if (res->reasons) {
+        size_t bytes = sizeof(rs_scored) * res->n_items * RS_EXPLAIN_REASONS;
+        if (!(b->reasons[i] = copy_of(res->reasons, bytes, err))) return -1;
+        res->reasons = b->reasons[i];
+    }
+    return 0;
+}
+
+int rs_recommend_batch(const rs_reco_query *qs, uint32_t nq, rs_reco_result *results, int *failed,
+                       rs_error *errors, rs_reco_batch **out, rs_error *err)
+{
+    *out = NULL;
+    rs_reco_batch *b = rs_calloc(1, sizeof(*b), err);
+    if (!b) return -1;
+    b->d = rs_calloc(RS_MAX(nq, 1u), sizeof(deferred), err);
+    b->items = b->d ? rs_calloc(RS_MAX(nq, 1u), sizeof(rs_scored *), err) : NULL;
+    b->unknown = b->items ? rs_calloc(RS_MAX(nq, 1u), sizeof(uint32_t *), err) : NULL;
+    b->reasons = b->unknown ? rs_calloc(RS_MAX(nq, 1u), sizeof(rs_scored *), err) : NULL;
+    rs_batch_query *bq = b->reasons ? rs_calloc(RS_MAX(nq, 1u), sizeof(*bq), err) : NULL;
+    uint32_t *which = bq ? rs_malloc(RS_MAX(nq, 1u), sizeof(uint32_t), err) : NULL;
+    int rc = which ? 0 : -1;
+    if (rc == 0) b->n = nq; /* every per-query array exists: rs_reco_batch_free walks them */
+    uint32_t n_pending = 0;
+    for (uint32_t i = 0; rc == 0 && i < nq; i++) {
+        /* Only a shared retriever can rank queries together. */
+        deferred *d =
+            qs[i].retriever == qs[0].retriever && qs[i].model == qs[0].model ? &b->d[i] : NULL;
+        failed[i] = recommend_one(&qs[i], &results[i], d, &errors[i]) != 0;
+        if (failed[i]) {
+            memset(&results[i], 0, sizeof(results[i]));
+            if (errors[i].kind == RS_ERR_NO_MEMORY)
+                rc = rs_fail_kind(err, RS_ERR_NO_MEMORY, "%s", errors[i].msg);
+            continue;
+        }
+        rc = keep_result(b, i, &results[i], err);
+        if (rc == 0 && b->d[i].pending) {
+            deferred *p = &b->d[i];
+            if (!(b->items[i] = rs_malloc(RS_MAX(p->want, 1u), sizeof(rs_scored), err))) rc = -1;
+            bq[n_pending] =
+                (rs_batch_query){.u = p->u,
+                                 .skip = {NULL, p->ids, p->n_ids, p->allow, p->n_allowed},
+                                 .n = p->want,
+                                 .out = b->items[i]};
+            which[n_pending++] = i;
+        }
+    }
+    if (rc == 0 && n_pending) {
+        scratch *s = my_scratch(err);
+        rc = s ? rs_retrieve_batch(qs[0].retriever, bq, n_pending, s->retrieve, err) : -1;
+    }
+    for (uint32_t k = 0; rc == 0 && k < n_pending; k++) {
+        uint32_t i = which[k];
+        results[i].retrieval = bq[k].stats;
+        page(&results[i], b->items[i], bq[k].n_out, qs[i].offset, b->d[i].want);
+    }
+    free(bq);
+    free(which);
+    if (rc != 0) {
+        rs_reco_batch_free(b);
+        return -1;
+    }
+    *out = b;
     return 0;
 }
 
@@ -384,20 +736,64 @@ void rs_similarity_release(rs_similarity *sim)
     memset(sim, 0, sizeof(*sim));
 }
 
+/* The filter of a similar-items query into s->allow (NULL: none). */
+static int similar_filter(const rs_similar_query *q, scratch *s, rs_similar_result *out,
+                          const uint64_t **allow, rs_error *err)
+{
+    *allow = NULL;
+    if (!q->filter || !q->filter->given) return 0;
+    int64_t count = filter_bits(q->filter, q->model, q->catalog, s, err);
+    if (count < 0) return -1;
+    *allow = s->allow;
+    out->filtered = 1;
+    out->allowed = (uint32_t)count;
+    return 0;
+}
+
+/* Keeps ranks offset .. offset + n - 1 of the got items in out. */
+static void similar_page(const rs_similar_query *q, const rs_scored *top, uint32_t got,
+                         rs_similar_result *out)
+{
+    out->items = top + RS_MIN(q->offset, got);
+    out->n_items = got > q->offset ? got - q->offset : 0;
+    out->exhausted = got < q->offset + q->n;
+}
+
 /* An item-item model's similar items: the item's kept row. */
 static int similar_row(const rs_similar_query *q, const rs_itemitem *ii, rs_similar_result *out,
                        rs_error *err)
 {
-    uint32_t item;
+    uint32_t item, want = q->offset + q->n;
     if (rs_model_item_index(q->model, q->item.ptr, q->item.len, &item) != 0 || item >= ii->n_items)
         return rs_fail_kind(err, RS_ERR_NOT_FOUND, "item \"%.*s\" is not in the model",
                             (int)RS_MIN(q->item.len, 100), q->item.ptr);
     scratch *s = my_scratch(err);
-    if (!s || reserve((void **)&s->top, &s->top_cap, q->n, sizeof(rs_scored), err) != 0) return -1;
+    int filtered = q->filter && q->filter->given;
+    size_t cap = filtered ? RS_MAX(want, ii->n_items) : want;
+    const uint64_t *allow;
+    if (!s || reserve((void **)&s->top, &s->top_cap, cap, sizeof(rs_scored), err) != 0 ||
+        similar_filter(q, s, out, &allow, err) != 0)
+        return -1;
     out->item = item;
-    out->items = s->top;
-    out->n_items = rs_itemitem_row(ii, item, q->n, s->top);
+    uint32_t got = rs_itemitem_row(ii, item, (uint32_t)cap, s->top), kept = 0;
+    for (uint32_t i = 0; i < got && kept < want; i++)
+        if (allowed(allow, s->top[i].id)) s->top[kept++] = s->top[i];
+    similar_page(q, s->top, kept, out);
     return 0;
+}
+
+/* Top k of scores over the items neither masked nor filtered out, finite
+ * scores only. */
+static uint32_t topk_allowed(const float *scores, uint32_t n, const uint8_t *mask,
+                             const uint64_t *allow, uint32_t k, rs_scored *out)
+{
+    rs_topk tk;
+    rs_topk_init(&tk, out, k);
+    for (uint32_t i = 0; i < n; i++) {
+        if (mask[i] || !rs_bitmap_get(allow, i) || !isfinite(scores[i])) continue;
+        if (rs_topk_would_enter(&tk, scores[i], i)) rs_topk_push(&tk, scores[i], i);
+    }
+    return rs_topk_sorted(&tk);
 }
 
 int rs_similar(const rs_similar_query *q, rs_similar_result *out, rs_error *err)
@@ -406,14 +802,16 @@ int rs_similar(const rs_similar_query *q, rs_similar_result *out, rs_error *err)
     const rs_itemitem *ii = rs_model_itemitem(q->model);
     if (ii) return similar_row(q, ii, out, err);
     const rs_similarity *sim = q->sim;
-    uint32_t n_items = sim->n_items, d = sim->dim, item;
+    uint32_t n_items = sim->n_items, d = sim->dim, item, want = q->offset + q->n;
     if (rs_model_item_index(q->model, q->item.ptr, q->item.len, &item) != 0 || item >= n_items)
         return rs_fail_kind(err, RS_ERR_NOT_FOUND, "item \"%.*s\" is not in the model",
                             (int)RS_MIN(q->item.len, 100), q->item.ptr);
     scratch *s = my_scratch(err);
+    const uint64_t *allow;
     if (!s || reserve_mask(s, n_items, err) != 0 ||
         reserve((void **)&s->scores, &s->scores_cap, n_items, sizeof(float), err) != 0 ||
-        reserve((void **)&s->top, &s->top_cap, q->n, sizeof(rs_scored), err) != 0)
+        reserve((void **)&s->top, &s->top_cap, want, sizeof(rs_scored), err) != 0 ||
+        similar_filter(q, s, out, &allow, err) != 0)
         return -1;
     /* Cosine similarity: one pass of dot products, then divide by norms (a
      * zero vector is similar to nothing: 0). */
@@ -425,9 +823,10 @@ int rs_similar(const rs_similar_query *q, rs_similar_result *out, rs_error *err)
         s->scores[j] = denom == 0.0f ? 0.0f : s->scores[j] / denom;
     }
     s->mask[item] = 1;
-    out->n_items = rs_topk_finite(s->scores, n_items, s->mask, q->n, s->top);
+    uint32_t got = allow ? topk_allowed(s->scores, n_items, s->mask, allow, want, s->top)
+                         : rs_topk_finite(s->scores, n_items, s->mask, want, s->top);
     s->mask[item] = 0;
     out->item = item;
-    out->items = s->top;
+    similar_page(q, s->top, got, out);
     return 0;
 }

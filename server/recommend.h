@@ -24,6 +24,14 @@
  * fill-up. Similar items of such a model are the item's kept row by
  * descending weight (negative weights included, after the positive ones).
  *
+ * Filters and pages (rs_reco_query.filter, .offset): only the items a
+ * filter passes are ranked (retrieval skips the others, so exact stays
+ * exact), in every path: the popularity fallback, an item-item model's rows
+ * and fill-up, similar items. A filter leaving fewer than offset + n items
+ * gives a shorter answer (`exhausted`), never items it does not pass. A page
+ * is ranks offset .. offset + n - 1 of the top-(offset + n), so for one
+ * version page k + 1 continues page k exactly.
+ *
  * Memory: each calling thread keeps its own scratch (vectors, scores, the
  * exclusion mask), grown on demand through rs_malloc and freed when the
  * thread exits, so the hot path allocates little and locks nothing. A
@@ -37,6 +45,7 @@
 
 #include <stdint.h>
 
+#include "catalog.h"
 #include "common.h"
 #include "model.h"
 #include "request.h"
@@ -44,6 +53,8 @@
 #include "topk.h"
 
 /* ---- recommendations ---- */
+
+typedef struct rs_similarity rs_similarity;
 
 typedef struct rs_reco_query {
     const rs_model *model;         /* the variant's version: both borrowed */
@@ -56,7 +67,29 @@ typedef struct rs_reco_query {
     uint32_t n_exclude;
     uint32_t n;         /* how many items to return at most */
     int filter_history; /* leave out the encoded history's items and a known user's seen-set */
+    /* Only items the filter passes are returned (NULL or not given: all);
+     * names resolve against the model's ids and catalog (NULL: none). */
+    const rs_filter_request *filter;
+    const rs_catalog *catalog;
+    uint32_t offset; /* the items at ranks offset .. offset + n - 1 */
+    /* Sample mode: n distinct items drawn from softmax(score / temperature)
+     * (rs_retrieve_sample) with this seed, instead of the top n. Not for
+     * item-item models (RS_ERR_INVALID); the popularity fallback is not
+     * sampled. */
+    int sample;
+    double temperature;
+    uint64_t seed;
+    /* Reasons: per returned item, the RS_EXPLAIN_REASONS history items that
+     * contributed most (explain.method below); sim is the version's
+     * similarity vectors (unused for an item-item model). */
+    int explain;
+    const rs_similarity *sim;
 } rs_reco_query;
+
+/* Reasons per item, and the most history items they are looked for in (the
+ * first ones, in item index order). */
+#define RS_EXPLAIN_REASONS 3
+#define RS_EXPLAIN_HISTORY 1000
 
 typedef enum rs_fallback {
     RS_FALLBACK_NONE = 0,   /* the model ranked the items */
@@ -76,6 +109,20 @@ typedef struct rs_reco_result {
     /* Item-item models: how many of the items, at the end, are the popularity
      * fill-up (see the top of the file); 0 for every other model. */
     uint32_t filled;
+    int filtered;     /* a filter was given */
+    uint32_t allowed; /* items the filter passes */
+    int exhausted;    /* fewer than n items were left to return */
+    int sampled;      /* the items were drawn (sample mode, not the fallback) */
+    rs_sample_info sample;
+    /* explain: reasons[j * RS_EXPLAIN_REASONS ..] for items[j], best first,
+     * id = a history item's index (UINT32_MAX: no more), score = its weight;
+     * reason_method says what the weight is: "row_weight" (an item-item
+     * model: the history item's kept weight for the item, the exact term of
+     * the score), "anchor_cosine" or "item_cosine" (the cosine of the two
+     * items' PIA anchors or item vectors: a heuristic, the encoder mixes the
+     * whole history). NULL when not asked or nothing to explain. */
+    const rs_scored *reasons;
+    const char *reason_method;
 } rs_reco_result;
 
 int rs_recommend(const rs_reco_query *q, rs_reco_result *out, rs_error *err);
@@ -84,28 +131,47 @@ int rs_recommend(const rs_reco_query *q, rs_reco_result *out, rs_error *err);
 
 /* What similar items are compared on (unused for an item-item model): n_items rows of dim floats
  * (borrowed, e.g. PIA anchors or item vectors viewed in a snapshot), and their norms (owned). */
-typedef struct rs_similarity {
+struct rs_similarity {
     const float *vectors;
     uint32_t n_items, dim;
     int anchors; /* the rows are PIA anchors (else item vectors) */
     float *norms;
-} rs_similarity;
+};
 
 int rs_similarity_init(rs_similarity *sim, const float *vectors, uint32_t n_items, uint32_t dim,
                        int anchors, rs_error *err);
 void rs_similarity_release(rs_similarity *sim);
+
+/* ---- batches ---- */
+
+/* Ranks every query as rs_recommend does (results[i] equal rs_recommend's
+ * for qs[i]); top-N queries that share the first query's retriever, with
+ * no explain, are ranked together by rs_retrieve_batch (one sgemm per block
+ * of items for brute force). A query that fails (an unknown filter field)
+ * sets failed[i] and errors[i] and the others go on; -1 only when the batch
+ * itself cannot be ranked (memory). The results point into *out until
+ * rs_reco_batch_free. */
+typedef struct rs_reco_batch rs_reco_batch;
+int rs_recommend_batch(const rs_reco_query *qs, uint32_t nq, rs_reco_result *results, int *failed,
+                       rs_error *errors, rs_reco_batch **out, rs_error *err);
+void rs_reco_batch_free(rs_reco_batch *b);
 
 typedef struct rs_similar_query {
     const rs_model *model; /* resolves the item id */
     const rs_similarity *sim;
     rs_id item;
     uint32_t n;
+    const rs_filter_request *filter; /* as in rs_reco_query */
+    const rs_catalog *catalog;
+    uint32_t offset;
 } rs_similar_query;
 
 typedef struct rs_similar_result {
     uint32_t item;          /* the query item's index */
     const rs_scored *items; /* by descending cosine similarity, the item left out (scratch) */
     uint32_t n_items;
+    int filtered, exhausted; /* as in rs_reco_result */
+    uint32_t allowed;
 } rs_similar_result;
 
 /* RS_ERR_NOT_FOUND when the model does not know the item. */

@@ -68,6 +68,7 @@ void rs_loaded_destroy(rs_loaded *l)
     rs_snapshot_close(l->snap);
     if (l->manifest) json_decref(l->manifest);
     rs_similarity_release(&l->sim);
+    rs_catalog_free(&l->catalog);
     /* Counted down only once the snapshot is closed: then the store may go. */
     if (l->store_live) atomic_fetch_sub(l->store_live, 1);
     free(l);
@@ -246,6 +247,11 @@ static int build(rs_registry *reg, const char *variant, uint64_t version, int ve
     if (!l->manifest)
         rs_log(RS_LOG_WARN, "%s v%llu: manifest is not valid JSON: %s", variant,
                (unsigned long long)l->version, jerr.text);
+    json_t *catalog = json_object_get(l->manifest, "catalog");
+    if (catalog) {
+        if (rs_catalog_load(l->snap, catalog, n_items, &l->catalog, err) != 0) goto fail_prefixed;
+        l->has_catalog = 1;
+    }
     /* An item-item model ranks with its own rows: no retriever, no
      * similarity vectors (the retrieval options do not apply to it). */
     if (!itemitem && (make_retriever(reg, l, items, n_items, dim, verify, err) != 0 ||

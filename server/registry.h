@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "catalog.h"
 #include "common.h"
 #include "model.h"
 #include "recommend.h"
@@ -42,6 +43,10 @@ typedef struct rs_loaded {
     /* Item-to-item similarity: PIA anchors or item vectors (views into the
      * snapshot), with their row norms. */
     rs_similarity sim;
+    /* The item catalogue published with the version (rectrain --items):
+     * views into the snapshot; has_catalog 0 when there is none. */
+    rs_catalog catalog;
+    int has_catalog;
     uint64_t extent;              /* bytes of the store's data.mdb its views reach */
     rs_store *store;              /* the store it was read from */
     _Atomic uint32_t *store_live; /* that store's count of live versions */

@@ -21,6 +21,7 @@ typedef struct rs_limits {
     uint32_t max_history; /* longest ad-hoc history */
     uint32_t max_exclude; /* longest exclusion list */
     uint32_t max_depth;   /* deepest JSON nesting accepted */
+    uint32_t max_batch;   /* most queries in one POST /v1/recommend/batch */
 } rs_limits;
 
 /* The defaults documented in proto/openapi.yaml. */
@@ -29,6 +30,7 @@ typedef struct rs_limits {
 #define RS_DEFAULT_MAX_HISTORY 10000
 #define RS_DEFAULT_MAX_EXCLUDE 10000
 #define RS_DEFAULT_MAX_DEPTH   32
+#define RS_DEFAULT_MAX_BATCH   64
 
 void rs_limits_default(rs_limits *lim);
 
@@ -46,6 +48,48 @@ typedef struct rs_request_error {
     char message[RS_ERROR_MAX];
 } rs_request_error;
 
+/* A numeric range of a filter: field within [min, max] (inclusive; open
+ * ends are -INFINITY / INFINITY). */
+typedef struct rs_filter_range {
+    rs_id field;
+    double min, max;
+} rs_filter_range;
+
+/* "filter" of a recommend body (or the similar route's filter parameter),
+ * by name: proto/openapi.yaml's Filter. Resolved against a version's item
+ * ids and catalogue by recommend.c. */
+typedef struct rs_filter_request {
+    int given;
+    json_t *root; /* owns the strings when parsed from text (else NULL) */
+    int any_given;
+    rs_id *any, *all, *none; /* categories */
+    uint32_t n_any, n_all, n_none;
+    rs_filter_range *ranges;
+    uint32_t n_ranges;
+    int allow_given;
+    rs_id *allow, *deny; /* item ids */
+    uint32_t n_allow, n_deny;
+} rs_filter_request;
+
+/* Longest category list and most ranges a filter may hold. */
+#define RS_FILTER_MAX_CATEGORIES 1000
+#define RS_FILTER_MAX_RANGES     32
+
+/* Parses a filter object v (strings stay in v's document). 400 for wrong
+ * types and unknown keys, 422 for lists over their limits (allow and deny:
+ * lim->max_exclude each) and min > max. On failure nothing needs freeing. */
+int rs_filter_parse(json_t *v, const rs_limits *lim, rs_filter_request *out, rs_request_error *e);
+/* The same from JSON text (a query parameter). */
+int rs_filter_parse_text(const char *text, const rs_limits *lim, rs_filter_request *out,
+                         rs_request_error *e);
+void rs_filter_request_free(rs_filter_request *f);
+
+/* How a recommend body asks for its items. */
+typedef enum rs_reco_mode {
+    RS_MODE_TOP = 0, /* the best n (after offset) */
+    RS_MODE_SAMPLE,  /* n distinct items drawn from softmax(score / temperature) */
+} rs_reco_mode;
+
 /* POST /v1/recommend body. */
 typedef struct rs_reco_request {
     json_t *root; /* owns every string below */
@@ -62,7 +106,21 @@ typedef struct rs_reco_request {
     rs_id variant;
     int has_session; /* an anonymous caller's key for A/B assignment */
     rs_id session;
+    rs_filter_request filter;
+    uint32_t offset; /* items skipped before the n returned (pagination) */
+    rs_reco_mode mode;
+    double temperature; /* sample mode; default 1 */
+    int has_seed;       /* sample mode: a seed makes the draw repeatable */
+    uint64_t seed;
+    int explain; /* per item, the history items that contributed most */
 } rs_reco_request;
+
+/* Largest offset + n a request may ask for (the ranking behind a page is
+ * top-(offset + n)). */
+#define RS_MAX_OFFSET 10000
+/* Temperatures a sample request may ask for. */
+#define RS_MIN_TEMPERATURE 1e-3
+#define RS_MAX_TEMPERATURE 1e3
 
 /* Parses and validates a recommend body. Returns 0 and fills out, or -1 and
  * fills e (400 bad_json for malformed JSON, 400 invalid_request for JSON
@@ -73,6 +131,15 @@ typedef struct rs_reco_request {
 int rs_reco_request_parse(const char *body, size_t len, const rs_limits *lim, rs_reco_request *out,
                           rs_request_error *e);
 void rs_reco_request_free(rs_reco_request *r);
+
+/* POST /v1/recommend/batch body: {"queries": [recommend body, ...]}, 1 to
+ * lim->max_batch of them, each validated as rs_reco_request_parse does (an
+ * error names the query: "queries[3]: ..."); the whole body holds at most
+ * as many values as one recommend body may. The requests' strings live in
+ * *root (free with rs_reco_batch_request_free). */
+int rs_reco_batch_parse(const char *body, size_t len, const rs_limits *lim, rs_reco_request **out,
+                        uint32_t *n, json_t **root, rs_request_error *e);
+void rs_reco_batch_request_free(rs_reco_request *reqs, uint32_t n, json_t *root);
 
 /* True when no array or object in text[0..len) nests deeper than max_depth
  * (strings and escapes are skipped correctly). Runs before the parser so a

@@ -7,12 +7,14 @@
 #include <string.h>
 
 #include "midx.h"
+#include "midx_sample.h"
 #include "midx_store.h"
 #include "pq.h"
 
 struct rs_retriever {
     const float *items;
     uint32_t n_items, dim;
+    float norm_max; /* >= every item's norm: the rounding margin of brute force */
     int use_midx;
     int owns_pq; /* the index was built here (else mapped from a snapshot) */
     uint64_t budget;
@@ -23,6 +25,9 @@ struct rs_retriever {
 struct rs_retrieve_scratch {
     float *scores;
     size_t scores_cap;
+    uint32_t *ids; /* scores_cap: the items a direct pass scored */
+    rs_midx_sampler *smp;
+    uint32_t smp_k, smp_n, smp_cells; /* what smp was made for */
     rs_midx_scratch *ms;
     uint32_t ms_k, ms_d, ms_n; /* what ms was made for */
 };
@@ -55,6 +60,14 @@ static rs_retriever *new_retriever(const float *items, uint32_t n_items, uint32_
     r->items = items;
     r->n_items = n_items;
     r->dim = dim;
+    double most = 0;
+    for (uint32_t i = 0; i < n_items; i++) {
+        const float *row = items + (size_t)i * dim;
+        double sum = 0;
+        for (uint32_t j = 0; j < dim; j++) sum += (double)row[j] * row[j];
+        most = RS_MAX(most, sum);
+    }
+    r->norm_max = (float)(sqrt(most) * 1.0001);
     r->budget = opt->midx_budget;
     return r;
 }
@@ -201,25 +214,124 @@ void rs_retrieve_scratch_free(rs_retrieve_scratch *s)
 {
     if (!s) return;
     free(s->scores);
+    free(s->ids);
     rs_midx_scratch_free(s->ms);
+    rs_midx_sampler_free(s->smp);
     free(s);
+}
+
+/* Whether i is in the sorted list ids[0..n). */
+static int listed(const uint32_t *ids, uint32_t n, uint32_t i)
+{
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (ids[mid] < i)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && ids[lo] == i;
+}
+
+static inline int skipped(const rs_skip *skip, uint32_t i)
+{
+    if (!skip) return 0;
+    if (skip->allow && !(skip->allow[i >> 6] >> (i & 63) & 1)) return 1;
+    return skip->mask ? skip->mask[i] != 0 : listed(skip->ids, skip->n_ids, i);
+}
+
+/* The rounding margin between an sgemv score and rs_midx_dot's for u (the
+ * bound core/midx.c uses): (4d + 32) 2^-24 ||u|| max ||q||. */
+static float brute_margin(const rs_retriever *r, const float *u)
+{
+    double un = 0;
+    for (uint32_t j = 0; j < r->dim; j++) un += (double)u[j] * u[j];
+    return (float)((4.0 * r->dim + 32.0) * ldexp(1.0, -24) * sqrt(un) * r->norm_max * 1.0001);
+}
+
+/* Top n by rs_midx_dot among the items whose approximate score (scores[i],
+ * by sgemv or sgemm) is at least cut and finite, not skipped. */
+static uint32_t rescore(const rs_retriever *r, const float *u, const float *scores,
+                        const uint32_t *cand, uint32_t n_cand, float cut, const rs_skip *skip,
+                        uint32_t n, rs_scored *out)
+{
+    rs_topk tk;
+    rs_topk_init(&tk, out, n);
+    for (uint32_t c = 0; c < n_cand; c++) {
+        uint32_t i = cand ? cand[c] : c;
+        float a = cand ? scores[c] : scores[i];
+        if (!(a >= cut) || !isfinite(a) || skipped(skip, i)) continue; /* cheap test first */
+        float sc = rs_midx_dot(u, r->items + (size_t)i * r->dim, r->dim);
+        if (isfinite(sc) && rs_topk_would_enter(&tk, sc, i)) rs_topk_push(&tk, sc, i);
+    }
+    return rs_topk_sorted(&tk);
+}
+
+/* The n-th best finite approximate score of the items not skipped
+ * (-INFINITY when fewer), using out as the heap. */
+static float nth_best(const float *scores, uint32_t n_items, const rs_skip *skip, uint32_t n,
+                      rs_scored *out)
+{
+    rs_topk tk;
+    rs_topk_init(&tk, out, n);
+    for (uint32_t i = 0; i < n_items; i++) {
+        float a = scores[i];
+        if (!isfinite(a) || skipped(skip, i)) continue;
+        if (rs_topk_would_enter(&tk, a, i)) rs_topk_push(&tk, a, i);
+    }
+    return rs_topk_threshold(&tk);
+}
+
+static int reserve_scores(const rs_retriever *r, rs_retrieve_scratch *s, rs_error *err)
+{
+    if (s->scores_cap >= r->n_items) return 0;
+    float *grown = rs_malloc(r->n_items, sizeof(float), err);
+    uint32_t *ids = grown ? rs_malloc(r->n_items, sizeof(uint32_t), err) : NULL;
+    if (!ids) {
+        free(grown);
+        return -1;
+    }
+    free(s->scores);
+    free(s->ids);
+    s->scores = grown;
+    s->ids = ids;
+    s->scores_cap = r->n_items;
+    return 0;
 }
 
 static int brute(const rs_retriever *r, const float *u, const rs_skip *skip, uint32_t n,
                  rs_scored *out, uint32_t *n_out, rs_retrieve_scratch *s, rs_error *err)
 {
-    if (s->scores_cap < r->n_items) {
-        float *grown = rs_malloc(r->n_items, sizeof(float), err);
-        if (!grown) return -1;
-        free(s->scores);
-        s->scores = grown;
-        s->scores_cap = r->n_items;
-    }
+    if (reserve_scores(r, s, err) != 0) return -1;
     /* scores = Q u: one pass over the item matrix, memory-bound. */
     cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)r->n_items, (int)r->dim, 1.0f, r->items,
                 (int)r->dim, u, 1, 0.0f, s->scores, 1);
-    *n_out = rs_topk_finite(s->scores, r->n_items, skip ? skip->mask : NULL, n, out);
+    /* Anything whose kernel score could reach the n-th best lies within
+     * two margins of the sgemv n-th best. */
+    float cut = nth_best(s->scores, r->n_items, skip, n, out) - 2.0f * brute_margin(r, u);
+    *n_out = rescore(r, u, s->scores, NULL, r->n_items, cut, skip, n, out);
     return 0;
+}
+
+/* A small filter's allowed items, scored one by one (retrieve.h). */
+static uint32_t direct(const rs_retriever *r, const float *u, const rs_skip *skip, uint32_t n,
+                       rs_scored *out, uint64_t *scored)
+{
+    rs_topk tk;
+    rs_topk_init(&tk, out, n);
+    uint64_t count = 0;
+    for (size_t w = 0; w < ((size_t)r->n_items + 63) / 64; w++) {
+        for (uint64_t bits = skip->allow[w]; bits; bits &= bits - 1) {
+            uint32_t i = (uint32_t)(w * 64 + (uint32_t)__builtin_ctzll(bits));
+            if (i >= r->n_items || skipped(skip, i)) continue;
+            float sc = rs_midx_dot(u, r->items + (size_t)i * r->dim, r->dim);
+            count++;
+            if (isfinite(sc) && rs_topk_would_enter(&tk, sc, i)) rs_topk_push(&tk, sc, i);
+        }
+    }
+    *scored = count;
+    return rs_topk_sorted(&tk);
 }
 
 static int midx(const rs_retriever *r, const float *u, const rs_skip *skip, uint32_t n,
@@ -235,6 +347,7 @@ static int midx(const rs_retriever *r, const float *u, const rs_skip *skip, uint
     }
     rs_exclude ex = {0};
     if (skip) ex.ids = skip->ids, ex.n_ids = skip->n_ids;
+    if (skip && skip->allow) ex.allow = skip->allow, ex.n_allow = r->n_items;
     rs_midx_query q = {.u = u, .top_n = n, .exclude = &ex, .budget = r->budget};
     rs_midx_stats ms;
     if (rs_midx_search(idx, s->ms, &q, out, n_out, &ms, err) != 0) return -1;
@@ -260,8 +373,201 @@ int rs_retrieve_topn(const rs_retriever *r, const float *u, const rs_skip *skip,
         if (stats) *stats = st;
         return 0;
     }
-    int rc = r->use_midx ? midx(r, u, skip, n, out, n_out, s, &st, err)
-                         : brute(r, u, skip, n, out, n_out, s, err);
+    int rc = 0;
+    if (skip && skip->allow && rs_retrieve_direct(skip->n_allowed, r->n_items)) {
+        *n_out = direct(r, u, skip, n, out, &st.scored);
+        st.direct = 1;
+    } else if (r->use_midx) {
+        rc = midx(r, u, skip, n, out, n_out, s, &st, err);
+    } else {
+        rc = brute(r, u, skip, n, out, n_out, s, err);
+    }
     if (stats) *stats = st;
     return rc;
+}
+
+/* ---- batches ---- */
+
+#define BATCH_BLOCK 2048 /* items per sgemm block: the block's scores stay in cache */
+
+typedef struct batch_state {
+    const float *u;
+    rs_skip *skip;
+    uint32_t n;
+    float margin;
+    rs_topk tk; /* by sgemm score */
+    rs_scored *heap;
+    uint32_t *cand; /* items within two margins of the running n-th best */
+    float *cand_scores;
+    uint32_t n_cand, cap_cand;
+} batch_state;
+
+static int keep_candidate(batch_state *b, uint32_t i, float a, rs_error *err)
+{
+    if (b->n_cand == b->cap_cand) {
+        uint32_t cap = b->cap_cand ? 2 * b->cap_cand : 256;
+        uint32_t *c = realloc(b->cand, cap * sizeof(uint32_t));
+        if (c) b->cand = c;
+        float *sc = c ? realloc(b->cand_scores, cap * sizeof(float)) : NULL;
+        if (!sc) return rs_fail_kind(err, RS_ERR_NO_MEMORY, "out of memory ranking a batch");
+        b->cand_scores = sc;
+        b->cap_cand = cap;
+    }
+    b->cand[b->n_cand] = i;
+    b->cand_scores[b->n_cand++] = a;
+    return 0;
+}
+
+/* Offers block scores (row of query b, items i0 ..) to b's heap and list. */
+static int batch_block(batch_state *b, const float *row, uint32_t i0, uint32_t count, rs_error *err)
+{
+    float cut = rs_topk_threshold(&b->tk) - 2.0f * b->margin;
+    for (uint32_t j = 0; j < count; j++) {
+        float a = row[j];
+        if (!(a >= cut) || !isfinite(a)) continue;
+        uint32_t i = i0 + j;
+        if (skipped(b->skip, i)) continue;
+        if (keep_candidate(b, i, a, err) != 0) return -1;
+        if (rs_topk_would_enter(&b->tk, a, i)) {
+            rs_topk_push(&b->tk, a, i);
+            cut = rs_topk_threshold(&b->tk) - 2.0f * b->margin;
+        }
+    }
+    return 0;
+}
+
+/* The sgemm path for queries (all finite, brute force). */
+static int batch_gemm(const rs_retriever *r, rs_batch_query **qs, uint32_t nq, rs_error *err)
+{
+    const uint32_t d = r->dim;
+    float *U = rs_malloc((size_t)nq * d, sizeof(float), err);
+    float *S = U ? rs_malloc((size_t)nq * BATCH_BLOCK, sizeof(float), err) : NULL;
+    batch_state *b = S ? rs_calloc(nq, sizeof(*b), err) : NULL;
+    int rc = b ? 0 : -1;
+    for (uint32_t q = 0; rc == 0 && q < nq; q++) {
+        memcpy(U + (size_t)q * d, qs[q]->u, sizeof(float) * d);
+        b[q] = (batch_state){.u = qs[q]->u,
+                             .skip = &qs[q]->skip,
+                             .n = qs[q]->n,
+                             .margin = brute_margin(r, qs[q]->u)};
+        if (!(b[q].heap = rs_malloc(RS_MAX(qs[q]->n, 1u), sizeof(rs_scored), err)))
+            rc = -1;
+        else
+            rs_topk_init(&b[q].tk, b[q].heap, qs[q]->n);
+    }
+    for (uint32_t i0 = 0; rc == 0 && i0 < r->n_items; i0 += BATCH_BLOCK) {
+        uint32_t count = RS_MIN(BATCH_BLOCK, r->n_items - i0);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)count, (int)d, 1.0f, U,
+                    (int)d, r->items + (size_t)i0 * d, (int)d, 0.0f, S, (int)count);
+        for (uint32_t q = 0; rc == 0 && q < nq; q++)
+            rc = batch_block(&b[q], S + (size_t)q * count, i0, count, err);
+    }
+    for (uint32_t q = 0; rc == 0 && q < nq; q++) {
+        float cut = rs_topk_threshold(&b[q].tk) - 2.0f * b[q].margin;
+        qs[q]->n_out = rescore(r, b[q].u, b[q].cand_scores, b[q].cand, b[q].n_cand, cut, b[q].skip,
+                               b[q].n, qs[q]->out);
+        qs[q]->stats = (rs_retrieve_stats){r->n_items, 1, 0};
+    }
+    for (uint32_t q = 0; b && q < nq; q++) {
+        free(b[q].heap);
+        free(b[q].cand);
+        free(b[q].cand_scores);
+    }
+    free(b);
+    free(S);
+    free(U);
+    return rc;
+}
+
+int rs_retrieve_batch(const rs_retriever *r, rs_batch_query *qs, uint32_t nq,
+                      rs_retrieve_scratch *s, rs_error *err)
+{
+    rs_batch_query **gemm = rs_malloc(RS_MAX(nq, 1u), sizeof(*gemm), err);
+    if (!gemm) return -1;
+    uint32_t n_gemm = 0;
+    for (uint32_t q = 0; q < nq; q++) {
+        rs_batch_query *b = &qs[q];
+        const rs_skip *skip = &b->skip;
+        int small = skip->allow && rs_retrieve_direct(skip->n_allowed, r->n_items);
+        if (!r->use_midx && !small && b->n > 0 && vector_finite(b->u, r->dim)) {
+            gemm[n_gemm++] = b;
+        } else if (rs_retrieve_topn(r, b->u, skip, b->n, b->out, &b->n_out, s, &b->stats, err) !=
+                   0) {
+            free(gemm);
+            return -1;
+        }
+    }
+    int rc = n_gemm ? batch_gemm(r, gemm, n_gemm, err) : 0;
+    free(gemm);
+    return rc;
+}
+
+/* ---- sampling ---- */
+
+static int sample_midx(const rs_retriever *r, const float *u, const rs_exclude *ex, uint32_t n,
+                       float temperature, rs_rng *rng, rs_scored *out, uint32_t *n_out,
+                       rs_retrieve_scratch *s, rs_sample_info *info, rs_error *err)
+{
+    const rs_midx *idx = &r->midx;
+    if (!s->smp || s->smp_k != idx->k || s->smp_n != idx->n || s->smp_cells != idx->n_nonempty) {
+        rs_midx_sampler_free(s->smp);
+        s->smp = NULL;
+        if (rs_midx_sampler_new(idx, &s->smp, err) != 0) return -1;
+        s->smp_k = idx->k, s->smp_n = idx->n, s->smp_cells = idx->n_nonempty;
+    }
+    uint64_t cap = r->n_items / 2 + 64 * (uint64_t)n;
+    rs_sample_stats st;
+    if (rs_midx_sample(idx, s->smp, u, temperature, ex, n, 0, cap, rng, out, n_out, &st, err) != 0)
+        return -1;
+    info->method = "midx";
+    info->proposals = st.proposals;
+    info->fallback = st.fallback;
+    return 0;
+}
+
+/* Gumbel-top-k over every item not skipped, or (small filter) over the
+ * allowed items only, with the search kernel's scores. */
+static int sample_gumbel(const rs_retriever *r, const float *u, const rs_skip *skip,
+                         const rs_exclude *ex, uint32_t n, float temperature, rs_rng *rng,
+                         rs_scored *out, uint32_t *n_out, rs_retrieve_scratch *s,
+                         rs_sample_info *info, rs_error *err)
+{
+    if (reserve_scores(r, s, err) != 0) return -1;
+    uint32_t m = 0;
+    if (skip && skip->allow && rs_retrieve_direct(skip->n_allowed, r->n_items)) {
+        for (size_t w = 0; w < ((size_t)r->n_items + 63) / 64; w++)
+            for (uint64_t bits = skip->allow[w]; bits; bits &= bits - 1) {
+                uint32_t i = (uint32_t)(w * 64 + (uint32_t)__builtin_ctzll(bits));
+                if (i >= r->n_items || skipped(skip, i)) continue;
+                s->ids[m] = i;
+                s->scores[m++] = rs_midx_dot(u, r->items + (size_t)i * r->dim, r->dim);
+            }
+        *n_out = rs_sample_gumbel(s->scores, s->ids, m, temperature, NULL, NULL, n, rng, out);
+    } else {
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)r->n_items, (int)r->dim, 1.0f, r->items,
+                    (int)r->dim, u, 1, 0.0f, s->scores, 1);
+        *n_out = rs_sample_gumbel(s->scores, NULL, r->n_items, temperature, ex, NULL, n, rng, out);
+        for (uint32_t i = 0; i < *n_out; i++)
+            out[i].score = rs_midx_dot(u, r->items + (size_t)out[i].id * r->dim, r->dim);
+    }
+    info->method = "gumbel";
+    return 0;
+}
+
+int rs_retrieve_sample(const rs_retriever *r, const float *u, const rs_skip *skip, uint32_t n,
+                       float temperature, uint64_t seed, rs_scored *out, uint32_t *n_out,
+                       rs_retrieve_scratch *s, rs_sample_info *info, rs_error *err)
+{
+    *n_out = 0;
+    *info = (rs_sample_info){r->use_midx ? "midx" : "gumbel", 0, 0};
+    if (!vector_finite(u, r->dim)) return 0;
+    rs_rng rng;
+    rs_rng_seed(&rng, seed);
+    rs_exclude ex = {0};
+    if (skip) ex.ids = skip->ids, ex.n_ids = skip->n_ids;
+    if (skip && skip->allow) ex.allow = skip->allow, ex.n_allow = r->n_items;
+    int small = skip && skip->allow && rs_retrieve_direct(skip->n_allowed, r->n_items);
+    if (r->use_midx && !small)
+        return sample_midx(r, u, &ex, n, temperature, &rng, out, n_out, s, info, err);
+    return sample_gumbel(r, u, skip, &ex, n, temperature, &rng, out, n_out, s, info, err);
 }

@@ -71,26 +71,87 @@ const char *rs_retriever_midx_source(const rs_retriever *r);
 size_t rs_retriever_bytes(const rs_retriever *r);
 
 /* Items to leave out: mask[i] != 0 exactly for the ids listed in ids,
- * which are sorted ascending and distinct. All may be NULL / 0. */
+ * which are sorted ascending and distinct. All may be NULL / 0. allow, when
+ * not NULL, is a filter (core/catalog.h): a bitmap of n_items bits of the
+ * items that may be returned, n_allowed of them set. */
 typedef struct rs_skip {
     const uint8_t *mask;
     const uint32_t *ids;
     uint32_t n_ids;
+    const uint64_t *allow;
+    uint32_t n_allowed;
 } rs_skip;
+
+/* A filter that passes at most RS_DIRECT_MAX_ITEMS items, and at most half
+ * the catalogue, is ranked by scoring its items directly (exact; in both
+ * methods): the cost of a direct pass grows with the items passed, that of
+ * a MIDX walk with the cells it must visit to find n of them, which grows
+ * as the filter narrows. bench/bench_filter.c on 1,000,000 x 64 (one
+ * thread): a filter keeping 1% (10,000 items) 2,234 q/s direct against 164
+ * walking; keeping 10% (100,000) 45 direct against 194 walking. */
+#define RS_DIRECT_MAX_ITEMS 16384
+
+static inline int rs_retrieve_direct(uint32_t n_allowed, uint32_t n_items)
+{
+    return n_allowed <= RS_DIRECT_MAX_ITEMS && (uint64_t)n_allowed * 2 <= n_items;
+}
 
 typedef struct rs_retrieve_stats {
     uint64_t scored; /* items whose score was computed */
     int exact;       /* the result is the exact top-N */
+    int direct;      /* a filter's allowed items were scored directly */
 } rs_retrieve_stats;
 
 rs_retrieve_scratch *rs_retrieve_scratch_new(void);
 void rs_retrieve_scratch_free(rs_retrieve_scratch *s);
 
 /* Top n of u (dim floats) over the items not skipped, best first, into out
- * (room for n); *n_out = min(n, items left with a finite score). */
+ * (room for n); *n_out = min(n, items left with a finite score). Scores are
+ * rs_midx_dot's (core/midx.h) in every method, so brute force, MIDX and a
+ * batch (below) return the same bits: brute force ranks by one sgemv, then
+ * rescores the candidates within its rounding margin of the n-th best. */
 int rs_retrieve_topn(const rs_retriever *r, const float *u, const rs_skip *skip, uint32_t n,
                      rs_scored *out, uint32_t *n_out, rs_retrieve_scratch *s,
                      rs_retrieve_stats *stats, rs_error *err);
+
+/* One query of a batch: its vector, skip (mask may be NULL: ids suffice),
+ * how many items, where to put them (room for n); the call fills n_out and
+ * stats. */
+typedef struct rs_batch_query {
+    const float *u;
+    rs_skip skip;
+    uint32_t n;
+    rs_scored *out;
+    uint32_t n_out;
+    rs_retrieve_stats stats;
+} rs_batch_query;
+
+/* Each query's rs_retrieve_topn answer, bit for bit. Brute force scores all
+ * the batch's vectors against blocks of items with one sgemm per block (the
+ * item matrix is read once for the batch, not once per query), keeps per
+ * query the candidates within the rounding margin of its running n-th best
+ * and rescores them with the search kernel; MIDX and small filters answer
+ * query by query. */
+int rs_retrieve_batch(const rs_retriever *r, rs_batch_query *qs, uint32_t nq,
+                      rs_retrieve_scratch *s, rs_error *err);
+
+/* How a sample was drawn. */
+typedef struct rs_sample_info {
+    const char *method; /* "midx" (rejection through the index) or "gumbel" (every item) */
+    uint64_t proposals; /* MIDX proposals made */
+    int fallback;       /* MIDX gave up and the Gumbel pass drew the rest */
+} rs_sample_info;
+
+/* n distinct items drawn from softmax(u . q_i / temperature) over the items
+ * not skipped (core/midx_sample.h), in draw order, each with its score:
+ * through MIDX when the retriever has it (with at most n_items / 2 + 64 n
+ * proposals before the exact pass takes over, so a draw never costs much
+ * more than scoring every item), else, and for a filter keeping at most
+ * rs_retrieve_direct, by Gumbel-top-k over the items' scores.
+ * The same seed, query and version give the same draw. */
+int rs_retrieve_sample(const rs_retriever *r, const float *u, const rs_skip *skip, uint32_t n,
+                       float temperature, uint64_t seed, rs_scored *out, uint32_t *n_out,
+                       rs_retrieve_scratch *s, rs_sample_info *info, rs_error *err);
 
 /* rs_topk_dense over the items whose score is finite: the others are never
  * returned. When one would have been, scores[] is rewritten (non-finite

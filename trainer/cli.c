@@ -284,6 +284,10 @@ static const rs_option program_tail[] = {
      .offset = offsetof(rs_cli, publish_on_interrupt),
      .help = "after SIGINT/SIGTERM, still publish the best epoch so far (by default an "
              "interrupted run publishes nothing and exits with status 130)"},
+    STRING_("items", items, "FILE",
+            "item catalogue published with the version (GET /v1/items/{id}, request filters): "
+            "JSON lines {\"id\", \"categories\": [...], numeric fields} or CSV with the header "
+            "id,categories,FIELD... (categories separated by |); see proto/model.md"),
     STRING_("rankings-out", rankings_out, "FILE",
             "also write the kept model's top-50 (ids and scores) for the first --rankings-users "
             "known users, ranked from their full history as the server does: JSON lines"),

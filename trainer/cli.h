@@ -25,6 +25,7 @@ typedef struct rs_cli {
      * the types of --event-types), beside or instead of --data. The data
      * option's path is set to the combined file while loading. */
     const char *events_dir, *events_types, *data_given;
+    const char *items; /* --items: the item catalogue file */
     uint32_t rankings_users, keep;
     uint64_t map_size_mib; /* --map-size (0: the store's default) */
     int publish_on_interrupt;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "blas_kernel.h"
+#include "catalog.h"
 #include "cli.h"
 #include "dataset.h"
 #include "events_input.h"
@@ -42,13 +43,31 @@ static void set_threads(int threads)
     omp_set_num_threads(threads);
 }
 
-/* Loads the data; without --valid-users, carves validation out of
- * min(5000, 10% of) the users (counted by the loader). */
+/* --items: the catalogue of the training data's items, checked before
+ * training so that a bad file costs no training time. */
+static int load_items(const char *path, rs_dataset *d, rs_error *err)
+{
+    rs_catalog_report rep;
+    if (!(d->catalog = rs_calloc(1, sizeof(*d->catalog), err)) ||
+        rs_catalog_read(path, d->items, d->catalog, &rep, err) != 0)
+        return -1;
+    fprintf(stderr,
+            "items %s: %llu records, %llu of the %u items described (%u categories, %u numeric "
+            "fields), %llu ids not in the training data skipped\n",
+            path, (unsigned long long)rep.lines, (unsigned long long)rep.described,
+            d->catalog->n_items, d->catalog->n_categories, d->catalog->n_fields,
+            (unsigned long long)rep.unknown);
+    return 0;
+}
+
+/* Loads the data (and --items); without --valid-users, carves validation
+ * out of min(5000, 10% of) the users (counted by the loader). */
 static int load_files(rs_cli *c, rs_dataset *d, rs_error *err)
 {
     if (!c->valid_users_set) c->data.valid_users_auto = 5000;
     int rc = rs_dataset_load(&c->data, d, err);
     if (rc == 0 && !c->valid_users_set) c->data.valid_users = d->report.valid_users;
+    if (rc == 0 && c->items) rc = load_items(c->items, d, err);
     return rc;
 }
 
@@ -486,6 +505,8 @@ fail:
     fprintf(stderr, "rectrain: %s\n", err.msg);
 done:
     if (model.free) model.free(model.self);
+    rs_catalog_free(d.catalog);
+    free(d.catalog);
     rs_dataset_free(&d);
     json_decref(c.train.curves);
     rs_cli_free(&c);

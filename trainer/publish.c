@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "catalog.h"
 #include "midx.h"
 #include "midx_store.h"
 #include "model.h"
@@ -14,6 +15,7 @@
 
 #define SNAPSHOT_FORMAT_VERSION 1
 #define RETRIEVAL_PREFIX        "retrieval.midx"
+#define CATALOG_PREFIX          "items.catalog"
 #define RETRIEVAL_SEED_STREAM   0x7265747269657661ULL
 
 /* An id table as an array of C strings (views into the table). */
@@ -302,6 +304,16 @@ static int apply_gate(rs_publish *pub, const rs_publish_gate *gate, json_t *mani
     return 0;
 }
 
+/* The item catalogue (rectrain --items), named in the manifest's
+ * "catalog" (proto/model.md). */
+static int publish_catalog(rs_publish *pub, const rs_catalog *cat, json_t *manifest, rs_error *err)
+{
+    json_t *spec;
+    if (rs_catalog_publish(pub, CATALOG_PREFIX, cat, &spec, err) != 0) return -1;
+    json_object_set_new(manifest, "catalog", spec);
+    return 0;
+}
+
 int rs_publish_model_with(const char *store_dir, const rs_publish_settings *settings,
                           const char *variant, rs_train_model *model, const rs_dataset *d,
                           json_t *training, rs_publish_result *result, rs_error *err)
@@ -324,6 +336,7 @@ int rs_publish_model_with(const char *store_dir, const rs_publish_settings *sett
     if (apply_gate(pub, settings->gate, manifest, &result->gate, err) != 0) goto done;
     if (publish_servable(model, &d->known, pub, manifest, err) != 0) goto done;
     if (publish_data(pub, d, err) != 0) goto done;
+    if (d->catalog && publish_catalog(pub, d->catalog, manifest, err) != 0) goto done;
     if (!(text = json_dumps(manifest, JSON_INDENT(2) | JSON_SORT_KEYS))) {
         rs_fail(err, "out of memory serialising the manifest");
         goto done;

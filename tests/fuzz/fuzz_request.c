@@ -1,16 +1,20 @@
 /* fuzz_request.c - libFuzzer target for the server's request-parsing path:
  * recommend bodies (depth pre-check, JSON parse, field validation), route
  * matching of raw paths, percent-decoding of path segments and query values,
- * the n / boolean query parameters, and POST /v1/events bodies.
+ * the n / boolean query parameters, batch bodies and the filter parameter
+ * (the filter, offset, mode, temperature, seed and explain fields), and
+ * POST /v1/events bodies.
  *
  * The whole input is a body; its first line (up to 4 KiB) is also a path
  * (with an optional "?query"). Invariants are checked, not just "no crash":
- * an accepted request has a user or a history, n in range, and every id is
- * NUL-free and terminated at its length; a refused one is a 400 or a 422
- * with a code and a message. An accepted events batch has 1..max_batch
- * events, each with exactly one key, an item, a configured type, ids within
- * their bounds, a finite timestamp and a valid request id when it has one,
- * and encodes to a record that decodes to the same event.
+ * an accepted request has a user or a history, n in range, offset + n and
+ * the temperature within their limits, sample-only fields only in sample
+ * mode, filter lists within their limits and ranges with min <= max, and
+ * every id is NUL-free and terminated at its length; a refused one is a 400
+ * or a 422 with a code and a message. An accepted events batch has
+ * 1..max_batch events, each with exactly one key, an item, a configured
+ * type, ids within their bounds, a finite timestamp and a valid request id
+ * when it has one, and encodes to a record that decodes to the same event.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,6 +29,8 @@
 /* The API's route shapes (the handlers do not matter here). */
 static const rs_route routes[] = {
     {"POST", "/v1/recommend"},
+    {"POST", "/v1/recommend/batch"},
+    {"GET", "/v1/items/{id}"},
     {"GET", "/v1/users/{id}/recommendations"},
     {"GET", "/v1/items/{id}/similar"},
     {"GET", "/v1/models"},
@@ -40,22 +46,70 @@ static void check_ids(const rs_id *ids, uint32_t n)
         if (ids[i].ptr[ids[i].len] != '\0' || strlen(ids[i].ptr) != ids[i].len) abort();
 }
 
+static void check_filter(const rs_filter_request *f, const rs_limits *lim)
+{
+    if (!f->given) {
+        if (f->n_any || f->n_all || f->n_none || f->n_ranges || f->n_allow || f->n_deny) abort();
+        return;
+    }
+    if (f->n_any > RS_FILTER_MAX_CATEGORIES || f->n_all > RS_FILTER_MAX_CATEGORIES ||
+        f->n_none > RS_FILTER_MAX_CATEGORIES || f->n_ranges > RS_FILTER_MAX_RANGES ||
+        f->n_allow > lim->max_exclude || f->n_deny > lim->max_exclude)
+        abort();
+    if (f->n_any && !f->any_given) abort();
+    if (f->n_allow && !f->allow_given) abort();
+    check_ids(f->any, f->n_any);
+    check_ids(f->all, f->n_all);
+    check_ids(f->none, f->n_none);
+    check_ids(f->allow, f->n_allow);
+    check_ids(f->deny, f->n_deny);
+    for (uint32_t i = 0; i < f->n_ranges; i++) {
+        if (!(f->ranges[i].min <= f->ranges[i].max)) abort();
+        check_ids(&f->ranges[i].field, 1);
+    }
+}
+
+static void check_request(const rs_reco_request *r, const rs_limits *lim)
+{
+    if (!r->has_user && !r->has_history) abort();
+    if (r->n < 1 || r->n > lim->max_n) abort();
+    if (r->n_history > lim->max_history || r->n_exclude > lim->max_exclude) abort();
+    if (r->offset > RS_MAX_OFFSET) abort();
+    if (r->mode == RS_MODE_SAMPLE ? r->offset != 0 : (r->has_seed || r->temperature != 1.0))
+        abort();
+    if (!(r->temperature >= RS_MIN_TEMPERATURE && r->temperature <= RS_MAX_TEMPERATURE)) abort();
+    if (r->has_user) check_ids(&r->user, 1);
+    if (r->has_variant) check_ids(&r->variant, 1);
+    check_ids(r->history, r->n_history);
+    check_ids(r->exclude, r->n_exclude);
+    check_filter(&r->filter, lim);
+}
+
+static void check_refusal(const rs_request_error *e)
+{
+    if (e->status != 400 && e->status != 422) abort();
+    if (!e->code || e->message[0] == '\0') abort();
+}
+
 static void parse_body(const uint8_t *data, size_t size, const rs_limits *lim)
 {
     rs_reco_request r;
     rs_request_error e = {0};
     if (rs_reco_request_parse((const char *)data, size, lim, &r, &e) == 0) {
-        if (!r.has_user && !r.has_history) abort();
-        if (r.n < 1 || r.n > lim->max_n) abort();
-        if (r.n_history > lim->max_history || r.n_exclude > lim->max_exclude) abort();
-        if (r.has_user) check_ids(&r.user, 1);
-        if (r.has_variant) check_ids(&r.variant, 1);
-        check_ids(r.history, r.n_history);
-        check_ids(r.exclude, r.n_exclude);
+        check_request(&r, lim);
         rs_reco_request_free(&r);
     } else {
-        if (e.status != 400 && e.status != 422) abort();
-        if (!e.code || e.message[0] == '\0') abort();
+        check_refusal(&e);
+    }
+    rs_reco_request *reqs;
+    uint32_t n;
+    json_t *root;
+    if (rs_reco_batch_parse((const char *)data, size, lim, &reqs, &n, &root, &e) == 0) {
+        if (n < 1 || n > lim->max_batch || !root) abort();
+        for (uint32_t i = 0; i < n; i++) check_request(&reqs[i], lim);
+        rs_reco_batch_request_free(reqs, n, root);
+    } else {
+        check_refusal(&e);
     }
 }
 
@@ -103,6 +157,14 @@ static void parse_path(const uint8_t *data, size_t size, const rs_limits *lim)
             int b;
             if (rs_parse_n_param(dec, lim, &n, &e) == 0 && (n < 1 || n > lim->max_n)) abort();
             rs_parse_bool_param("filter_history", dec, 1, &b, &e);
+            rs_filter_request f;
+            if (rs_filter_parse_text(dec, lim, &f, &e) == 0) {
+                if (!f.given || !f.root) abort();
+                check_filter(&f, lim);
+                rs_filter_request_free(&f);
+            } else {
+                check_refusal(&e);
+            }
         }
         free(dec);
     }
@@ -166,7 +228,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rs_limits_default(&lim);
     parse_body(data, size, &lim);
     /* Tiny limits reach the 422 paths with small inputs. */
-    rs_limits tiny = {.max_n = 5, .max_history = 3, .max_exclude = 2, .max_depth = 4};
+    rs_limits tiny = {
+        .max_n = 5, .max_history = 3, .max_exclude = 2, .max_depth = 4, .max_batch = 2};
     parse_body(data, size, &tiny);
     parse_path(data, size, &lim);
     static rs_event_rules rules, small;

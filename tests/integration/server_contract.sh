@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 need_binaries
 python3 -c 'import yaml, jsonschema' 2>/dev/null || skip "skipped: python3 yaml or jsonschema is missing"
 need truncate
-make_store
+CATALOG=1 make_store
 ITEM=$(awk -F'\t' 'NR > 1 { print $2; exit }' "$DATA")
 TOKEN=contract-token-$RANDOM$RANDOM-0123456789
 (umask 077 && echo "$TOKEN" >"$T/admin.token")

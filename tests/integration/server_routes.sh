@@ -39,6 +39,8 @@ while read -r method path; do
     if [ "$path" = /v1/events ]; then
         req POST "$url" -H 'Content-Type: application/json' \
             --data-binary "{\"events\":[{\"user\":\"$USER_ID\",\"item\":\"$ITEM\",\"type\":\"click\"}]}"
+    elif [ "$path" = /v1/recommend/batch ]; then
+        req POST "$url" -H 'Content-Type: application/json' --data-binary "{\"queries\":[{\"user\":\"$USER_ID\"}]}"
     elif [ "$method" = POST ]; then
         req POST "$url" -H 'Content-Type: application/json' --data-binary "{\"user\":\"$USER_ID\"}"
     else

@@ -221,6 +221,79 @@ START_TEST(test_exclusions)
 }
 END_TEST
 
+/* Filtered exact search (an allow bitmap, with exclusions) is the exact
+ * top-N over the allowed items: bit for bit rs_midx_brute and the search
+ * kernel applied to every allowed item, for filters keeping from all to
+ * none of the items, random or correlated with the embedding; a budget
+ * counts only allowed items. */
+START_TEST(test_filters)
+{
+    fixture f;
+    fixture_build(&f, 4000, 12, 16, 0, 21);
+    rs_rng rng;
+    rs_rng_seed(&rng, 22);
+    float u[12];
+    enum { TOP = 50 };
+    rs_scored a[TOP], b[TOP], r[TOP];
+    uint64_t allow[4000 / 64 + 1];
+    uint32_t ids[40];
+    rs_error err;
+    static const double shares[] = {1.0, 0.5, 0.1, 0.01, 0.002, 0.0};
+    for (int q = 0; q < 600; q++) {
+        make_query(u, 12, 0, &rng);
+        double share = shares[q % 6];
+        memset(allow, 0, sizeof(allow));
+        int by_sign = q % 4 == 3; /* correlated: keep items by one coordinate's sign */
+        for (uint32_t i = 0; i < f.n; i++)
+            if (by_sign ? (f.items[(size_t)i * 12 + q % 12] > 0) == (q % 8 < 4)
+                        : rs_rng_uniform(&rng) < share)
+                allow[i / 64] |= 1ull << (i % 64);
+        uint32_t n_ids = 0;
+        for (uint32_t j = 0; j < 40; j++) {
+            uint32_t id = (uint32_t)rs_rng_below(&rng, f.n);
+            if (n_ids == 0 || id > ids[n_ids - 1]) ids[n_ids++] = id; /* ascending */
+        }
+        rs_exclude ex = {.ids = ids, .n_ids = q % 2 ? n_ids : 0, .allow = allow, .n_allow = f.n};
+        uint32_t top = 1 + (uint32_t)rs_rng_below(&rng, TOP);
+        rs_midx_query mq = {.u = u, .top_n = top, .exclude = &ex};
+        uint32_t na, nb;
+        rs_midx_stats st;
+        ck_assert_int_eq(rs_midx_search(&f.idx, f.scr, &mq, a, &na, &st, &err), 0);
+        ck_assert_int_eq(st.exact, 1);
+        ck_assert_int_eq(rs_midx_brute(&f.idx, f.scr, &mq, b, &nb, &err), 0);
+        rs_topk tk;
+        rs_topk_init(&tk, r, top);
+        uint32_t allowed = 0, passing = 0;
+        for (uint32_t i = 0; i < f.n; i++) {
+            if (!(allow[i / 64] >> (i % 64) & 1)) continue;
+            passing++;
+            int excluded = 0;
+            for (uint32_t j = 0; j < ex.n_ids; j++) excluded |= ids[j] == i;
+            if (excluded) continue;
+            allowed++;
+            float sc = rs_midx_dot(u, f.items + (size_t)i * 12, 12);
+            if (rs_topk_would_enter(&tk, sc, i)) rs_topk_push(&tk, sc, i);
+        }
+        uint32_t nr = rs_topk_sorted(&tk);
+        ck_assert_uint_eq(nr, RS_MIN(top, allowed));
+        ck_assert_uint_eq(na, nr);
+        ck_assert_uint_eq(nb, nr);
+        for (uint32_t j = 0; j < na; j++) {
+            ck_assert_uint_eq(a[j].id, r[j].id);
+            ck_assert_uint_eq(b[j].id, r[j].id);
+            ck_assert(a[j].score == r[j].score && b[j].score == r[j].score);
+            ck_assert(rs_exclude_allows(&ex, a[j].id));
+        }
+        /* A budget counts the allowed items it examines. */
+        mq.budget = 100;
+        ck_assert_int_eq(rs_midx_search(&f.idx, f.scr, &mq, a, &na, &st, &err), 0);
+        ck_assert(st.items <= passing);
+        if (!st.exact) ck_assert_uint_ge(st.items, 100);
+    }
+    fixture_free(&f);
+}
+END_TEST
+
 START_TEST(test_approximate_recall_grows_with_budget)
 {
     fixture f;
@@ -462,6 +535,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_exact_matches_brute_force);
     tcase_add_test(tc, test_exclusions);
+    tcase_add_test(tc, test_filters);
     tcase_add_test(tc, test_approximate_recall_grows_with_budget);
     tcase_add_test(tc, test_threads_share_one_index);
     tcase_add_test(tc, test_bad_queries_and_plain_brute);

@@ -244,7 +244,7 @@ START_TEST(test_similar_is_the_kept_row)
 {
     rs_loaded *l = rs_registry_acquire(reg, NULL, 0);
     for (uint32_t i = 0; i < M; i++) {
-        rs_similar_query q = {l->model, &l->sim, id_of(i), 10};
+        rs_similar_query q = {.model = l->model, .sim = &l->sim, .item = id_of(i), .n = 10};
         rs_similar_result res;
         rs_error err;
         ck_assert_int_eq(rs_similar(&q, &res, &err), 0);
@@ -258,7 +258,7 @@ START_TEST(test_similar_is_the_kept_row)
             if (t) ck_assert(res.items[t - 1].score >= res.items[t].score);
         }
     }
-    rs_similar_query q = {l->model, &l->sim, {"nope", 4}, 10};
+    rs_similar_query q = {.model = l->model, .sim = &l->sim, .item = {"nope", 4}, .n = 10};
     rs_similar_result res;
     rs_error err;
     ck_assert_int_ne(rs_similar(&q, &res, &err), 0);

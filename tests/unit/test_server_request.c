@@ -1,5 +1,6 @@
 /* test_server_request.c - request body and query parameter validation. */
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -353,6 +354,77 @@ END_TEST
 
 /* The one table failures are answered with, and an id list that cannot be
  * allocated answering 503 rather than 400. */
+/* The filter, page, sample and explain fields, and batch bodies. */
+START_TEST(test_filter_page_sample_batch)
+{
+    const char *body = "{\"user\":\"u\",\"n\":5,\"offset\":20,\"explain\":true,\"filter\":"
+                       "{\"categories\":{\"any\":[\"a\",\"b\"],\"all\":[\"c\"],\"none\":[]},"
+                       "\"ranges\":{\"price\":{\"min\":1.5},\"year\":{\"min\":1990,\"max\":2000}},"
+                       "\"allow\":[\"i1\"],\"deny\":[\"i2\",\"i3\"]}}";
+    rs_reco_request r;
+    rs_request_error e;
+    ck_assert_int_eq(rs_reco_request_parse(body, strlen(body), &lim, &r, &e), 0);
+    ck_assert(r.filter.given && r.filter.any_given && r.filter.allow_given);
+    ck_assert_uint_eq(r.filter.n_any, 2);
+    ck_assert_uint_eq(r.filter.n_all, 1);
+    ck_assert_uint_eq(r.filter.n_none, 0);
+    ck_assert_uint_eq(r.filter.n_deny, 2);
+    ck_assert_uint_eq(r.filter.n_ranges, 2);
+    ck_assert_str_eq(r.filter.ranges[0].field.ptr, "price");
+    ck_assert(r.filter.ranges[0].min == 1.5 && isinf(r.filter.ranges[0].max));
+    ck_assert(r.filter.ranges[1].max == 2000);
+    ck_assert_uint_eq(r.offset, 20);
+    ck_assert(r.explain && r.mode == RS_MODE_TOP && r.temperature == 1.0);
+    rs_reco_request_free(&r);
+    const char *sample = "{\"history\":[],\"mode\":\"sample\",\"temperature\":0.25,\"seed\":9}";
+    ck_assert_int_eq(rs_reco_request_parse(sample, strlen(sample), &lim, &r, &e), 0);
+    ck_assert(r.mode == RS_MODE_SAMPLE && r.temperature == 0.25 && r.has_seed && r.seed == 9);
+    rs_reco_request_free(&r);
+
+    ck_assert_int_eq(status_of("{\"user\":\"u\",\"temperature\":2}"), 400);
+    ck_assert_int_eq(status_of("{\"user\":\"u\",\"seed\":2}"), 400);
+    ck_assert_int_eq(status_of("{\"user\":\"u\",\"mode\":\"sample\",\"offset\":3}"), 400);
+    ck_assert_int_eq(status_of("{\"user\":\"u\",\"mode\":\"best\"}"), 400);
+    ck_assert_int_eq(status_of("{\"user\":\"u\",\"mode\":\"sample\",\"temperature\":0}"), 422);
+    ck_assert_int_eq(status_of("{\"user\":\"u\",\"offset\":-1}"), 422);
+    ck_assert_int_eq(status_of("{\"user\":\"u\",\"offset\":10001}"), 422);
+    ck_assert_int_eq(status_of("{\"user\":\"u\",\"explain\":1}"), 400);
+    ck_assert_int_eq(status_of("{\"user\":\"u\",\"filter\":[]}"), 400);
+    ck_assert_int_eq(status_of("{\"user\":\"u\",\"filter\":{\"cats\":[]}}"), 400);
+    ck_assert_int_eq(status_of("{\"user\":\"u\",\"filter\":{\"categories\":{\"some\":[]}}}"), 400);
+    ck_assert_int_eq(status_of("{\"user\":\"u\",\"filter\":{\"categories\":{\"any\":[1]}}}"), 400);
+    ck_assert_int_eq(status_of("{\"user\":\"u\",\"filter\":{\"ranges\":{\"p\":{\"min\":\"1\"}}}}"),
+                     400);
+    ck_assert_int_eq(status_of("{\"user\":\"u\",\"filter\":{\"ranges\":{\"p\":{\"lo\":1}}}}"), 400);
+    ck_assert_int_eq(
+        status_of("{\"user\":\"u\",\"filter\":{\"ranges\":{\"p\":{\"min\":2,\"max\":1}}}}"), 422);
+
+    /* Batches: every query validated, errors name the query. */
+    rs_reco_request *reqs;
+    uint32_t n;
+    json_t *root;
+    const char *batch = "{\"queries\":[{\"user\":\"u\"},{\"history\":[\"i\"],\"n\":3}]}";
+    ck_assert_int_eq(rs_reco_batch_parse(batch, strlen(batch), &lim, &reqs, &n, &root, &e), 0);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_uint_eq(reqs[1].n, 3);
+    ck_assert_str_eq(reqs[1].history[0].ptr, "i");
+    rs_reco_batch_request_free(reqs, n, root);
+    const char *bad = "{\"queries\":[{\"user\":\"u\"},{\"user\":\"u\",\"n\":0}]}";
+    ck_assert_int_eq(rs_reco_batch_parse(bad, strlen(bad), &lim, &reqs, &n, &root, &e), -1);
+    ck_assert_int_eq(e.status, 422);
+    ck_assert_ptr_nonnull(strstr(e.message, "queries[1]: "));
+    const char *not_list = "{\"queries\":{}}", *extra = "{\"queries\":[],\"n\":1}";
+    ck_assert_int_eq(rs_reco_batch_parse(not_list, strlen(not_list), &lim, &reqs, &n, &root, &e),
+                     -1);
+    ck_assert_int_eq(e.status, 400);
+    ck_assert_int_eq(rs_reco_batch_parse(extra, strlen(extra), &lim, &reqs, &n, &root, &e), -1);
+    ck_assert_int_eq(e.status, 400);
+    lim.max_batch = 1;
+    ck_assert_int_eq(rs_reco_batch_parse(batch, strlen(batch), &lim, &reqs, &n, &root, &e), -1);
+    ck_assert_int_eq(e.status, 422);
+}
+END_TEST
+
 START_TEST(test_error_kinds_to_status)
 {
     static const struct {
@@ -408,6 +480,7 @@ Suite *server_request_suite(void)
     tcase_add_test(tc, test_query_params);
     tcase_add_test(tc, test_mutations_never_crash);
     tcase_add_test(tc, test_error_kinds_to_status);
+    tcase_add_test(tc, test_filter_page_sample_batch);
     suite_add_tcase(s, tc);
     return s;
 }

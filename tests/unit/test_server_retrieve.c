@@ -68,7 +68,7 @@ START_TEST(test_matches_reference)
         rs_scored *out = malloc(sizeof(rs_scored) * want);
         rs_retrieve_stats st;
         uint32_t got;
-        rs_skip sk = {skip, skip_ids, n_skip};
+        rs_skip sk = {skip, skip_ids, n_skip, NULL, 0};
         ck_assert_int_eq(rs_retrieve_topn(r, u, &sk, want, out, &got, scr, &st, &err), 0);
         ck_assert_uint_eq(got, want < kept ? want : kept);
         ck_assert_int_eq(st.exact, 1);
@@ -82,6 +82,137 @@ START_TEST(test_matches_reference)
         free(items), free(u), free(skip), free(skip_ids), free(all), free(out);
     }
     rs_retrieve_scratch_free(scr);
+}
+END_TEST
+
+/* Filters: brute force, MIDX and the direct scoring of a small filter's
+ * items return the same items with the same score bits, the exact top-n by
+ * the search kernel over the allowed items not skipped. */
+START_TEST(test_filtered_methods_agree)
+{
+    enum { NI = 6000, DI = 16, TOP = 40 };
+    rs_rng rng;
+    rs_rng_seed(&rng, 31);
+    float *items = malloc(sizeof(float) * NI * DI), u[DI];
+    for (size_t k = 0; k < (size_t)NI * DI; k++) items[k] = (float)rs_rng_normal(&rng);
+    rs_retriever *rb, *rm;
+    rs_error err;
+    rs_retriever_options ob = {.method = RS_RETRIEVAL_BRUTE}, om = {.method = RS_RETRIEVAL_MIDX};
+    ck_assert_int_eq(rs_retriever_create(items, NI, DI, &ob, &rb, &err), 0);
+    ck_assert_int_eq(rs_retriever_create(items, NI, DI, &om, &rm, &err), 0);
+    rs_retrieve_scratch *scr = rs_retrieve_scratch_new();
+    uint64_t allow[NI / 64 + 1];
+    uint8_t mask[NI];
+    uint32_t ids[NI];
+    rs_scored a[TOP], b[TOP], r[TOP];
+    static const double shares[] = {1.0, 0.7, 0.5, 0.1, 0.01, 0.0};
+    for (int q = 0; q < 300; q++) {
+        for (int k = 0; k < DI; k++) u[k] = (float)rs_rng_normal(&rng);
+        memset(allow, 0, sizeof(allow));
+        memset(mask, 0, sizeof(mask));
+        uint32_t n_allowed = 0, n_ids = 0;
+        for (uint32_t i = 0; i < NI; i++) {
+            if (rs_rng_uniform(&rng) < shares[q % 6]) {
+                allow[i / 64] |= 1ull << (i % 64);
+                n_allowed++;
+            }
+            if (q % 2 && rs_rng_below(&rng, 20) == 0) mask[i] = 1, ids[n_ids++] = i;
+        }
+        rs_skip sk = {mask, ids, n_ids, allow, n_allowed};
+        uint32_t top = 1 + (uint32_t)rs_rng_below(&rng, TOP), na, nb;
+        rs_retrieve_stats sa, sb;
+        ck_assert_int_eq(rs_retrieve_topn(rb, u, &sk, top, a, &na, scr, &sa, &err), 0);
+        ck_assert_int_eq(rs_retrieve_topn(rm, u, &sk, top, b, &nb, scr, &sb, &err), 0);
+        ck_assert_int_eq(sa.direct, rs_retrieve_direct(n_allowed, NI));
+        ck_assert_int_eq(sb.exact, 1);
+        rs_topk tk;
+        rs_topk_init(&tk, r, top);
+        for (uint32_t i = 0; i < NI; i++) {
+            if (mask[i] || !(allow[i / 64] >> (i % 64) & 1)) continue;
+            float sc = rs_midx_dot(u, items + (size_t)i * DI, DI);
+            if (rs_topk_would_enter(&tk, sc, i)) rs_topk_push(&tk, sc, i);
+        }
+        uint32_t nr = rs_topk_sorted(&tk);
+        ck_assert_uint_eq(na, nr);
+        ck_assert_uint_eq(nb, nr);
+        for (uint32_t j = 0; j < nr; j++) {
+            ck_assert_uint_eq(a[j].id, r[j].id);
+            ck_assert_uint_eq(b[j].id, r[j].id);
+            ck_assert(a[j].score == r[j].score && b[j].score == r[j].score);
+        }
+    }
+    rs_retrieve_scratch_free(scr);
+    rs_retriever_free(rb);
+    rs_retriever_free(rm);
+    free(items);
+}
+END_TEST
+
+/* A batch answers each query as rs_retrieve_topn does, bit for bit: brute
+ * force through sgemm blocks, MIDX query by query; skips by sorted ids
+ * alone, filters, a non-finite vector, n beyond the catalogue. */
+START_TEST(test_batch_equals_singles)
+{
+    enum { NI = 5000, DI = 24, NQ = 37, TOP = 60 };
+    rs_rng rng;
+    rs_rng_seed(&rng, 41);
+    float *items = malloc(sizeof(float) * NI * DI), *us = malloc(sizeof(float) * NQ * DI);
+    for (size_t k = 0; k < (size_t)NI * DI; k++) items[k] = (float)rs_rng_normal(&rng);
+    rs_retriever_options opts[2] = {{.method = RS_RETRIEVAL_BRUTE}, {.method = RS_RETRIEVAL_MIDX}};
+    rs_retrieve_scratch *scr = rs_retrieve_scratch_new();
+    static uint8_t masks[NQ][NI];
+    static uint32_t ids[NQ][NI];
+    static uint64_t allow[NQ][NI / 64 + 1];
+    rs_batch_query qs[NQ];
+    rs_scored *outs = malloc(sizeof(rs_scored) * NQ * (NI + 5)), one[NI + 5];
+    for (int m = 0; m < 2; m++) {
+        rs_retriever *r;
+        rs_error err;
+        ck_assert_int_eq(rs_retriever_create(items, NI, DI, &opts[m], &r, &err), 0);
+        for (int round = 0; round < 3; round++) {
+            memset(masks, 0, sizeof(masks));
+            for (uint32_t q = 0; q < NQ; q++) {
+                float *u = us + (size_t)q * DI;
+                for (int k = 0; k < DI; k++) u[k] = (float)rs_rng_normal(&rng);
+                if (q == 5) u[3] = NAN;
+                uint32_t n_ids = 0, n_allowed = 0;
+                for (uint32_t i = 0; i < NI; i++)
+                    if (q % 2 && rs_rng_below(&rng, 30) == 0) masks[q][i] = 1, ids[q][n_ids++] = i;
+                memset(allow[q], 0, sizeof(allow[q]));
+                double share = q % 5 == 1 ? 0.5 : q % 5 == 3 ? 0.05 : 1.0;
+                for (uint32_t i = 0; i < NI; i++)
+                    if (share < 1.0 && rs_rng_uniform(&rng) < share)
+                        allow[q][i / 64] |= 1ull << (i % 64), n_allowed++;
+                uint32_t n = q == 7 ? NI + 5 : 1 + (uint32_t)rs_rng_below(&rng, TOP);
+                qs[q] = (rs_batch_query){
+                    .u = u,
+                    .skip = {NULL, ids[q], n_ids, share < 1.0 ? allow[q] : NULL, n_allowed},
+                    .n = n,
+                    .out = outs + (size_t)q * (NI + 5)};
+            }
+            ck_assert_int_eq(rs_retrieve_batch(r, qs, NQ, scr, &err), 0);
+            for (uint32_t q = 0; q < NQ; q++) {
+                rs_skip sk = qs[q].skip;
+                sk.mask = masks[q];
+                uint32_t got;
+                rs_retrieve_stats st;
+                ck_assert_int_eq(
+                    rs_retrieve_topn(r, qs[q].u, &sk, qs[q].n, one, &got, scr, &st, &err), 0);
+                ck_assert_uint_eq(qs[q].n_out, got);
+                if (q == 5) ck_assert_uint_eq(got, 0);
+                for (uint32_t j = 0; j < got; j++) {
+                    ck_assert_uint_eq(qs[q].out[j].id, one[j].id);
+                    ck_assert(qs[q].out[j].score == one[j].score);
+                    ck_assert(!masks[q][one[j].id]);
+                }
+            }
+        }
+        rs_retriever_free(r);
+    }
+    rs_retrieve_scratch_free(scr);
+    free(outs);
+    free(us);
+    free(items);
 }
 END_TEST
 
@@ -180,7 +311,7 @@ START_TEST(test_approximate_budget)
     uint8_t *mask = calloc(N, 1);
     uint32_t ids[] = {3, 10, 4000};
     for (int k = 0; k < 3; k++) mask[ids[k]] = 1;
-    rs_skip sk = {mask, ids, 3};
+    rs_skip sk = {mask, ids, 3, NULL, 0};
     rs_scored out[50];
     uint32_t got;
     rs_retrieve_stats st;
@@ -305,6 +436,8 @@ int main(void)
     tcase_add_loop_test(tc, test_matches_reference, 0, 2);
     tcase_add_test(tc, test_approximate_budget);
     tcase_add_test(tc, test_rejects_empty);
+    tcase_add_test(tc, test_filtered_methods_agree);
+    tcase_add_test(tc, test_batch_equals_singles);
     tcase_add_test(tc, test_non_finite_scores);
     tcase_add_test(tc, test_published_index);
     suite_add_tcase(s, tc);

@@ -55,18 +55,31 @@ run_fails() {
 }
 
 # make_store [VARIANT...]: a synthetic data set and a small Mult-VAE per
-# variant, published into $T/store. Sets DATA (the train file).
+# variant, published into $T/store. Sets DATA (the train file). With
+# CATALOG=1 every version also carries an item catalogue ($T/data/items.jsonl:
+# the n-th item id of the train file has category "a" when n is odd, "b"
+# when n % 3 == 0, always "all", and a price n % 50).
 make_store() {
     mkdir -p "$T/data"
     "$RECTRAIN" synth --out "$T/data" --users 300 --items 200 >"$T/synth.log" 2>&1 ||
         skip "skipped: 'rectrain synth' failed or is not available: $(tail -1 "$T/synth.log")"
     DATA=$T/data/train.tsv
+    local items=()
+    if [ -n "${CATALOG:-}" ]; then
+        awk -F'\t' 'NR > 1 && !seen[$2]++ {
+            n++; c = "\"all\""
+            if (n % 2) c = c ",\"a\""
+            if (n % 3 == 0) c = c ",\"b\""
+            printf "{\"id\": \"%s\", \"categories\": [%s], \"price\": %d}\n", $2, c, n % 50
+        }' "$DATA" >"$T/data/items.jsonl"
+        items=(--items "$T/data/items.jsonl")
+    fi
     local variants=("$@")
     [ ${#variants[@]} -gt 0 ] || variants=(default)
     local seed=1
     for v in "${variants[@]}"; do
         "$RECTRAIN" --data "$DATA" --test "$T/data/test.tsv" --model vae --epochs 2 \
-            --hidden 32 --latent 8 --seed $seed --threads 1 --progress off \
+            --hidden 32 --latent 8 --seed $seed --threads 1 --progress off "${items[@]}" \
             --store "$T/store" --variant "$v" >"$T/train-$v.log" 2>&1 ||
             skip "skipped: rectrain could not train/publish variant $v: $(tail -1 "$T/train-$v.log")"
         seed=$((seed + 1))
