@@ -29,8 +29,8 @@
  * With γ = 0.1 the plan is so peaked that ρ's split separates a user's few
  * top items from all the rest, and β (ρ - ρ_κ) with ρ ~ 1/n is near 0, so
  * r ~ 1/2 for every entry: on ml100k with 10% injected false positives the
- * ρ split flags injected pairs at only 1.1-1.3x the rate of clean ones
- * (iALS, Mult-VAE), the log split at 2.6-3.1x (README "Denoising
+ * ρ split flags injected pairs at only 1.0-1.3x the rate of clean ones
+ * (iALS, Mult-VAE), the log split at 2.6-3.0x (README "Denoising
  * (ProRec)", chosen on one noise seed, reported on another). The
  * normalisation does not move the split (CART's argmin is invariant to a
  * row's scale in ρ and to its shift in log ρ).
