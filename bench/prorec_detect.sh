@@ -20,7 +20,8 @@
 # family settings: iALS --factors 64 --reg 0.03 --epochs 10 (the best
 # validation NDCG@50 of factors {32, 64, 128} x reg {0.01, 0.02, 0.03,
 # 0.05, 0.1} on noise seed 1), Mult-VAE its defaults with --epochs 30
-# --eval-every 2 (bench/families.sh). THREADS=N passes --threads N.
+# --eval-every 2, FastVAE its defaults with --epochs 60 --eval-every 5
+# (both as bench/families.sh). THREADS=N passes --threads N.
 set -euo pipefail
 data=${1:?usage: bench/prorec_detect.sh DATA_DIR [OUT_DIR] [NOISE_SEED]}
 out=${2:-$(mktemp -d)}
@@ -42,14 +43,15 @@ opts=(--denoise prorec --denoise-keep always --seed 1 --progress off)
 declare -A family_opts=(
     [ials]="--model ials --factors 64 --reg 0.03 --epochs 10"
     [vae]="--model vae --epochs 30 --eval-every 2"
+    [fastvae]="--model fastvae --epochs 60 --eval-every 5"
 )
 
 # field of a "test (N users): name value ..." line
 metric() { tr ' ' '\n' <<<"$1" | grep -A1 -x "$2" | tail -1; }
 
-printf "%-6s %-40s %-22s %-22s\n" family "flagged: injected / clean = ratio" \
+printf "%-8s %-40s %-22s %-22s\n" family "flagged: injected / clean = ratio" \
     "base ndcg@50 recall@50" "denoised ndcg@50 recall@50"
-for family in ials vae; do
+for family in ials vae fastvae; do
     # shellcheck disable=SC2086
     "$BIN/rectrain" --data "$out/noisy.tsv" --test "$data/test.tsv" ${family_opts[$family]} "${opts[@]}" \
         --denoise-out "$out/$family.flags.tsv" >"$out/$family.log" 2>&1 ||
@@ -60,7 +62,7 @@ for family in ials vae; do
     hi=$(sed -E 's/.*injected flagged [0-9]+\/[0-9]+ = ([0-9.]+).*/\1/' <<<"$score")
     hc=$(sed -E 's/.*clean flagged [0-9]+\/[0-9]+ = ([0-9.]+).*/\1/' <<<"$score")
     ratio=$(sed -E 's/.*ratio ([0-9.inf]+).*/\1/' <<<"$score")
-    printf "%-6s %-40s %-22s %-22s\n" "$family" "$hi / $hc = ${ratio}x" \
+    printf "%-8s %-40s %-22s %-22s\n" "$family" "$hi / $hc = ${ratio}x" \
         "$(metric "$base" ndcg@50) $(metric "$base" recall@50)" \
         "$(metric "$denoised" ndcg@50) $(metric "$denoised" recall@50)"
 done
