@@ -249,8 +249,10 @@ static const rs_option program_tail[] = {
     INT_("denoise-rounds", RS_OPT_INT, prorec.rounds, "N", 1, 100,
          "ProRec relabel + retrain rounds"),
     CUSTOM_("denoise-split", parse_denoise_split, "DOMAIN",
-            "rho: split and relabel on the normalised matching rho (the paper); log: on log rho",
-            "rho"),
+            "log: split and relabel on log rho (the normalised matching's log; at gamma 0.1 "
+            "the only domain whose flags meet the noise-detection floor, README); rho: on rho "
+            "itself (the paper's literal Eq. 20, which flags all but a user's top few items)",
+            "log"),
     CUSTOM_("denoise-keep", parse_denoise_keep, "RULE",
             "better: a round's retrained model replaces the one before only when its validation "
             "figure (--select) is at least as good, else the rounds stop and the better model "

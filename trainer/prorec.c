@@ -16,7 +16,7 @@ void rs_prorec_options_default(rs_prorec_options *o)
     o->beta = 20.0f;
     o->lambda = 0.5f;
     o->rounds = 1;
-    o->log_domain = 0;
+    o->log_domain = 1; /* see prorec.h: ρ's split flags nearly everything */
 }
 
 void rs_prorec_columns_add(double *max, double *sum, const float *scores, int rows, uint32_t n,

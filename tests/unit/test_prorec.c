@@ -144,6 +144,8 @@ START_TEST(test_relabel_formula)
     uint8_t flagged[3];
     rs_prorec_options o;
     rs_prorec_options_default(&o);
+    ck_assert_int_eq(o.log_domain, 1); /* the default split domain is log ρ */
+    o.log_domain = 0;
     rs_error err;
     ck_assert_int_eq(rs_prorec_relabel(&m, log_rho, &o, w, flagged, &err), 2);
     /* SSE: top {0.6} | {0.3, 0.1} = 0.02 against {0.6, 0.3} | {0.1} = 0.045. */
@@ -158,6 +160,51 @@ START_TEST(test_relabel_formula)
     o.log_domain = 1;
     ck_assert_int_eq(rs_prorec_relabel(&m, log_rho, &o, w, flagged, &err), 1);
     ck_assert_int_eq(flagged[1], 1);
+}
+END_TEST
+
+/* One user with 20 well-fitted items (scores spread over 0.5..0.9) and 3
+ * poorly fitted ones (0, 0.05, 0.1), ρ ∝ exp(S / 0.1) as a peaked matching
+ * gives it: the log split flags exactly the 3, ρ's split also flags most of
+ * the well-fitted items (why log is the default). */
+START_TEST(test_log_split_separates_planted_tail)
+{
+    enum { CLEAN = 20, NOISE = 3, N = CLEAN + NOISE };
+    uint64_t indptr[] = {0, N};
+    uint32_t indices[N];
+    double log_rho[N], norm = 0.0;
+    for (uint32_t k = 0; k < N; k++) {
+        indices[k] = k;
+        /* the noisy items interleaved with the clean ones, every 7th entry */
+        uint32_t c = k / 7 + k;
+        double s = k % 7 == 3 && k / 7 < NOISE ? 0.05 * (double)(k / 7) : 0.5 + 0.4 * c / N;
+        log_rho[k] = s / 0.1;
+        norm += exp(log_rho[k]);
+    }
+    for (uint32_t k = 0; k < N; k++) log_rho[k] -= log(norm);
+    rs_csr m = {1, N, indptr, indices, NULL};
+    float w[N];
+    uint8_t flagged[N];
+    rs_prorec_options o;
+    rs_prorec_options_default(&o);
+    rs_error err;
+    for (int domain = 1; domain >= 0; domain--) {
+        o.log_domain = domain;
+        for (uint32_t k = 0; k < N; k++) w[k] = 1.0f;
+        int64_t n = rs_prorec_relabel(&m, log_rho, &o, w, flagged, &err);
+        uint32_t noise_flagged = 0, clean_flagged = 0;
+        for (uint32_t k = 0; k < N; k++) {
+            int noise = k % 7 == 3 && k / 7 < NOISE;
+            noise_flagged += noise && flagged[k];
+            clean_flagged += !noise && flagged[k];
+        }
+        ck_assert_int_eq(n, noise_flagged + clean_flagged);
+        ck_assert_uint_eq(noise_flagged, NOISE);
+        if (domain)
+            ck_assert_uint_eq(clean_flagged, 0);
+        else
+            ck_assert_msg(clean_flagged >= CLEAN / 2, "rho split flagged %u clean", clean_flagged);
+    }
 }
 END_TEST
 
@@ -246,6 +293,7 @@ int main(void)
     tcase_add_loop_test(tc, test_streaming_matching_equals_dense, 0, 2);
     tcase_add_test(tc, test_split_equals_brute_force);
     tcase_add_test(tc, test_relabel_formula);
+    tcase_add_test(tc, test_log_split_separates_planted_tail);
     tcase_add_loop_test(tc, test_unit_weights_train_bit_exactly, 0, 4);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
