@@ -492,12 +492,39 @@ async function loadReports() {
 
 /* ---- Try it ---- */
 
-function resultTable(items, caption) {
+/* The variant's catalogue attributes of the listed items (GET
+ * /v1/items/{id}), when the version has a catalogue: "categories; field
+ * value, ..." per id. */
+async function attributes(items, variant, hasCatalog) {
+  const out = {};
+  if (!hasCatalog) return out;
+  const q = variant ? `?variant=${encodeURIComponent(variant)}` : "";
+  await Promise.all(items.map(async (it) => {
+    try {
+      const a = (await api(`/v1/items/${encodeURIComponent(it.id)}${q}`)).body;
+      if (!a.described) return;
+      const fields = Object.entries(a.fields || {}).map(([k, v]) => `${k} ${fmt(v, 2)}`);
+      out[it.id] = [(a.categories || []).join(", "), ...fields].filter(Boolean).join("; ");
+    } catch (e) {
+      /* an item of another version: no attributes */
+    }
+  }));
+  return out;
+}
+
+function catalogOf(variant) {
+  const models = (state.models && state.models.models) || [];
+  const m = models.find((x) => x.variant === variant) || models.find((x) => x.default);
+  return m && m.catalog;
+}
+
+function resultTable(items, caption, attrs) {
   return el("table", {"aria-label": caption},
-            el("thead", {}, el("tr", {}, ...["rank", "item", "score", ""].map((h) => el("th", {text: h})))),
+            el("thead", {}, el("tr", {}, ...["rank", "item", "score", "attributes", ""].map((h) => el("th", {text: h})))),
             el("tbody", {}, ...items.map((it, i) =>
               el("tr", {}, el("td", {class: "num", text: i + 1}), el("td", {"data-item": it.id, text: it.id}),
                  el("td", {class: "num", text: fmt(it.score)}),
+                 el("td", {class: "attrs", text: (attrs && attrs[it.id]) || "–"}),
                  el("td", {}, el("button", {type: "button", class: "secondary", text: "similar",
                                             onclick: () => { document.getElementById("similar-item").value = it.id; similar(); }}))))));
 }
@@ -523,9 +550,10 @@ async function recommend(ev) {
   try {
     const r = await api("/v1/recommend", {json: req});
     const b = r.body;
+    const attrs = await attributes(b.items || [], b.variant, catalogOf(b.variant));
     out.replaceChildren(el("h3", {text: `Recommendations for ${user ? "user " + user : "the history"}`}),
                         el("p", {class: "hint", id: "try-answered", text: answeredBy(r) + (b.experiment ? `, experiment ${b.experiment}` : "")}),
-                        resultTable(b.items || [], "recommended items"));
+                        resultTable(b.items || [], "recommended items", attrs));
   } catch (e) {
     out.replaceChildren(el("p", {class: "error", text: e.message}));
   }
@@ -545,8 +573,9 @@ async function similar(ev) {
   if (variant) q.set("variant", variant);
   try {
     const r = await api(`/v1/items/${encodeURIComponent(item)}/similar?${q}`);
+    const attrs = await attributes(r.body.items || [], r.body.variant, catalogOf(r.body.variant));
     out.replaceChildren(el("h3", {text: `Items similar to ${item}`}), el("p", {class: "hint", text: answeredBy(r)}),
-                        resultTable(r.body.items || [], "similar items"));
+                        resultTable(r.body.items || [], "similar items", attrs));
   } catch (e) {
     out.replaceChildren(el("p", {class: "error", text: e.message}));
   }

@@ -123,6 +123,13 @@ def run(b):
     page_items = b.wait("(() => { const c = document.querySelectorAll('#try-result td[data-item]');"
                         " return c.length && [...c].map(e => e.textContent); })()", what="try-it results")
     check(page_items == api_items, f"Try it lists user u1's items {page_items} (API: {api_items})")
+    shown_attrs = b.evaluate("[...document.querySelectorAll('#try-result td.attrs')].map(e => e.textContent)")
+    want_attrs = []
+    for item in api_items:
+        a = json.loads(get("/v1/items/%s?variant=default" % item)[2])
+        want_attrs.append("; ".join([", ".join(a["categories"])] +
+                                    ["%s %.2f" % kv for kv in a["fields"].items()]) if a["described"] else "–")
+    check(shown_attrs == want_attrs, f"Try it shows the catalogue's attributes {shown_attrs[:2]} (API: {want_attrs[:2]})")
     answered = text(b, "#try-answered") or ""
     check(f"version {default['version']}" in answered, f"Try it names the answering version ({answered})")
     shot(b, "dashboard-try.png", "#try")

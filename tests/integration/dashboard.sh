@@ -19,10 +19,16 @@ CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
 SHOTS=${DASHBOARD_SHOTS:-${BUILD:-build}/dashboard}
 
 make_store default candidate
+# Version 3 has an item catalogue (a genre and a price per item).
+python3 -c 'import json
+for i in range(200):
+    print(json.dumps({"id": "i%d" % i, "categories": ["genre%d" % (i % 5)], "price": i % 17}))' >"$T/items.jsonl"
 for seed in 21 22; do
+    items=()
+    [ $seed = 22 ] && items=(--items "$T/items.jsonl")
     "$RECTRAIN" --data "$DATA" --test "$T/data/test.tsv" --model vae --epochs 3 --hidden 32 \
         --latent 8 --seed $seed --threads 1 --progress off --store "$T/store" --variant default \
-        >"$T/publish.log" 2>&1 || { cat "$T/publish.log"; exit 1; }
+        "${items[@]}" >"$T/publish.log" 2>&1 || { cat "$T/publish.log"; exit 1; }
 done
 TOKEN=dashboard-token-$RANDOM$RANDOM-0123456789
 (umask 077 && echo "$TOKEN" >"$T/admin.token")
