@@ -752,6 +752,17 @@ int rs_http_stats_create(const rs_http_route *routes, int n_routes, rs_stats **o
     return rs_stats_create(names, n_routes + 1, out, err);
 }
 
+/* New connections while stopping are closed at once (accept_policy), not
+ * served: MHD_quiesce_daemon would do that by taking the listening socket
+ * out of every worker's epoll set, but in libmicrohttpd 0.9.75 it races
+ * with a worker doing the same on its own and aborts the process ("Failed
+ * to remove listen FD from epoll set"). */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+    rs_http_server *srv = cls;
+    return atomic_load(&srv->stopping) ? MHD_NO : MHD_YES;
+}
+
 int rs_http_start(const rs_http_config *cfg, const rs_http_route *routes, int n_routes, void *ctx,
                   rs_stats *stats, rs_http_server **out, rs_error *err)
 {
@@ -817,8 +828,8 @@ int rs_http_start(const rs_http_config *cfg, const rs_http_route *routes, int n_
         opts[n_opts++] =
             (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)cfg->tls_key_pem};
     }
-    srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_ARRAY, opts,
-                                   MHD_OPTION_END);
+    srv->daemon = MHD_start_daemon(flags, 0, accept_policy, srv, on_access, srv, MHD_OPTION_ARRAY,
+                                   opts, MHD_OPTION_END);
     if (!srv->daemon) {
         rs_conns_free(srv->conns);
         free(srv);
@@ -859,13 +870,10 @@ unsigned rs_http_stop(rs_http_server *srv, double grace_s)
 {
     if (!srv) return 0;
     atomic_store(&srv->stopping, 1);
-    MHD_socket listen_fd = MHD_quiesce_daemon(srv->daemon);
     double deadline = rs_now() + grace_s;
     while (atomic_load(&srv->in_flight) > 0 && rs_now() < deadline) usleep(2000);
     unsigned left = atomic_load(&srv->in_flight);
     MHD_stop_daemon(srv->daemon);
-    /* MHD hands the quiesced socket to us, to close only after the stop. */
-    if (listen_fd != MHD_INVALID_SOCKET) close(listen_fd);
     rs_conns_free(srv->conns);
     free(srv);
     return left;
