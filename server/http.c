@@ -59,6 +59,7 @@ struct rs_http_server {
     _Atomic int stopping;
     _Atomic(const rs_api_keys *) api_keys;
     rs_access_log *access_log;
+    _Atomic unsigned deferred; /* deferred requests not ended yet */
 };
 
 typedef struct query_value {
@@ -178,6 +179,7 @@ rs_deferred *rs_request_defer(rs_request *req)
     rs_http_state *st = req->state;
     st->deferring = 1;
     atomic_store(&st->defer_state, DEFER_PENDING);
+    atomic_fetch_add(&st->srv->deferred, 1);
     return st;
 }
 
@@ -668,6 +670,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     rs_conns_ready(conn);
     if (!st) return;
     *con_cls = NULL;
+    if (st->deferring) atomic_fetch_sub(&srv->deferred, 1);
     if (st->deferring && !st->responded && atomic_load(&st->defer_state) == DEFER_ANSWERED) {
         json_decref(st->deferred_resp.json); /* never sent: the connection ended */
         free(st->deferred_resp.text);
@@ -873,6 +876,14 @@ unsigned rs_http_stop(rs_http_server *srv, double grace_s)
     double deadline = rs_now() + grace_s;
     while (atomic_load(&srv->in_flight) > 0 && rs_now() < deadline) usleep(2000);
     unsigned left = atomic_load(&srv->in_flight);
+    /* libmicrohttpd aborts when stopped with a suspended connection: a
+     * deferred request (its answer is coming, e.g. from the events writer)
+     * gets RS_HTTP_DEFER_STOP_WAIT more seconds to be answered and end. */
+    deadline = rs_now() + RS_HTTP_DEFER_STOP_WAIT;
+    while (atomic_load(&srv->deferred) > 0 && rs_now() < deadline) usleep(2000);
+    if (atomic_load(&srv->deferred) > 0)
+        rs_log(RS_LOG_ERROR, "http: %u deferred request(s) still waiting for an answer at stop",
+               atomic_load(&srv->deferred));
     MHD_stop_daemon(srv->daemon);
     rs_conns_free(srv->conns);
     free(srv);

@@ -146,6 +146,10 @@ typedef struct rs_http_config {
     struct rs_access_log *access_log; /* NULL: no access log; borrowed */
 } rs_http_config;
 
+/* Seconds rs_http_stop waits, after the grace, for deferred requests to be
+ * answered (libmicrohttpd cannot stop with a connection suspended). */
+#define RS_HTTP_DEFER_STOP_WAIT 30.0
+
 /* A query string with more parameters is refused (414 uri_too_long). */
 #define RS_HTTP_MAX_QUERY_PARAMS 64
 
@@ -171,8 +175,10 @@ unsigned rs_http_in_flight(const rs_http_server *srv);
 unsigned rs_http_connections(const rs_http_server *srv);
 
 /* Graceful stop: stop accepting connections, let in-flight requests finish
- * (at most grace_s seconds), close the rest and free the server. Returns the
- * number of requests still in flight when the grace period ran out. */
+ * (at most grace_s seconds; deferred ones, whose answers are on their way,
+ * up to RS_HTTP_DEFER_STOP_WAIT more), close the rest and free the server.
+ * Returns the number of requests still in flight when the grace period ran
+ * out. */
 unsigned rs_http_stop(rs_http_server *srv, double grace_s);
 
 #endif
