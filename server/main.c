@@ -264,41 +264,17 @@ static void reload_config(int argc, char **argv, rs_server_config *cfg, rs_ops *
     retired_config *r = calloc(1, sizeof(*r));
     rs_error err;
     if (!r) {
-        rs_log(RS_LOG_ERROR, "SIGHUP: out of memory; the running config is kept");
-        rs_ops_count_config_reload(ops, 0);
-        return;
+        rs_fail(&err, "out of memory");
+        goto refused;
     }
-    if (rs_config_parse(argc, argv, &r->cfg, &err) != 0) {
-        rs_log(RS_LOG_ERROR, "SIGHUP: config refused, the running one is kept: %s", err.msg);
-        rs_config_free(&r->cfg);
-        free(r);
-        rs_ops_count_config_reload(ops, 0);
-        return;
-    }
+    if (rs_config_parse(argc, argv, &r->cfg, &err) != 0) goto refused;
     if (!cfg->api_keys_file != !r->cfg.api_keys_file) {
-        rs_log(RS_LOG_ERROR, "SIGHUP: config refused, the running one is kept: API keys can be "
-                             "rotated but not turned on or off without a restart");
-        rs_config_free(&r->cfg);
-        free(r);
-        rs_ops_count_config_reload(ops, 0);
-        return;
+        rs_fail(&err, "API keys can be rotated but not turned on or off without a restart");
+        goto refused;
     }
-    if (reload_api_keys(&r->cfg, r, &err) != 0) {
-        rs_log(RS_LOG_ERROR, "SIGHUP: config refused, the running one is kept: %s", err.msg);
-        rs_config_free(&r->cfg);
-        free(r);
-        rs_ops_count_config_reload(ops, 0);
-        return;
-    }
+    if (reload_api_keys(&r->cfg, r, &err) != 0) goto refused;
     const rs_ab *ab = r->cfg.file ? r->cfg.file->ab : NULL;
-    if (rs_ops_set_experiments(ops, ab, &err) != 0) {
-        rs_log(RS_LOG_ERROR, "SIGHUP: %s; the running config is kept", err.msg);
-        rs_config_free(&r->cfg);
-        rs_api_keys_free(r->api_keys);
-        free(r);
-        rs_ops_count_config_reload(ops, 0);
-        return;
-    }
+    if (rs_ops_set_experiments(ops, ab, &err) != 0) goto refused;
     if (r->api_keys) {
         rs_http_set_api_keys(srv, r->api_keys);
         rs_log(RS_LOG_INFO, "SIGHUP: API keys: %d, from %s", rs_api_keys_count(r->api_keys),
@@ -317,6 +293,15 @@ static void reload_config(int argc, char **argv, rs_server_config *cfg, rs_ops *
     r->next = *retired;
     *retired = r;
     rs_ops_count_config_reload(ops, 1);
+    return;
+refused:
+    rs_log(RS_LOG_ERROR, "SIGHUP: config refused, the running one is kept: %s", err.msg);
+    if (r) {
+        rs_config_free(&r->cfg);
+        rs_api_keys_free(r->api_keys);
+        free(r);
+    }
+    rs_ops_count_config_reload(ops, 0);
 }
 
 int main(int argc, char **argv)

@@ -51,41 +51,9 @@ mkdir -p "$N/tmp"
         -e 's/^upstream recsys_replicas {/upstream recsys_replicas {\n    hash $recsys_user consistent;/' \
         deploy/nginx/recsys.conf
 } >"$N/recsys.conf"
-cp deploy/nginx/recsys-proxy.conf "$N/"
 grep -q 'hash $recsys_user consistent;' "$N/recsys.conf" && grep -q "$PORT_A" "$N/recsys.conf" ||
     fail "deploy/nginx/recsys.conf no longer has the expected upstream/server lines"
-cat >"$N/nginx.conf" <<EOF
-worker_processes 1;
-pid $N/nginx.pid;
-error_log $N/error.log warn;
-events { worker_connections 512; }
-http {
-    access_log off;
-    client_body_temp_path $N/tmp/body;
-    proxy_temp_path $N/tmp/proxy;
-    fastcgi_temp_path $N/tmp/fastcgi;
-    uwsgi_temp_path $N/tmp/uwsgi;
-    scgi_temp_path $N/tmp/scgi;
-    include $N/recsys.conf;
-}
-EOF
-RUN_AS=()
-if [ "$(id -u)" = 0 ]; then
-    command -v setpriv >/dev/null || skip "skipped: running as root without setpriv to drop privileges"
-    chmod 711 "$T"
-    chown -R 65534:65534 "$N"
-    RUN_AS=(setpriv --reuid=65534 --regid=65534 --clear-groups)
-fi
-"${RUN_AS[@]}" "$NGINX" -e "$N/error.log" -p "$N" -c "$N/nginx.conf" -t >"$T/nginx-t.log" 2>&1 ||
-    { cat "$T/nginx-t.log"; fail "nginx -t refuses the configuration"; finish; }
-"${RUN_AS[@]}" "$NGINX" -e "$N/error.log" -p "$N" -c "$N/nginx.conf" -g 'daemon off;' \
-    >>"$T/nginx.out" 2>&1 &
-NGINX_PID=$!
-LB=http://127.0.0.1:$LB_PORT
-for i in $(seq 50); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "$LB/readyz")" = 200 ] && break
-    sleep 0.1
-done
+start_nginx "$N" "$LB_PORT"
 
 python3 - "$LB" "$DATA" "http://127.0.0.1:$PORT_A" "http://127.0.0.1:$PORT_B" "$T/users" \
     >"$T/lb.out" 2>&1 <<'PY' || fail "through nginx: $(cat "$T/lb.out")"

@@ -69,45 +69,10 @@ sed -e "s/server 127\.0\.0\.1:8081 /server 127.0.0.1:$PORT_A /" \
     -e "s/server 127\.0\.0\.1:8082 /server 127.0.0.1:$PORT_B /" \
     -e "s/listen 127\.0\.0\.1:8080;/listen 127.0.0.1:$LB_PORT;/" \
     deploy/nginx/recsys.conf >"$N/recsys.conf"
-cp deploy/nginx/recsys-proxy.conf "$N/"
 grep -q "$PORT_A" "$N/recsys.conf" && grep -q "$PORT_B" "$N/recsys.conf" &&
     grep -q "listen 127.0.0.1:$LB_PORT;" "$N/recsys.conf" ||
     fail "deploy/nginx/recsys.conf no longer has the expected server/listen lines"
-cat >"$N/nginx.conf" <<EOF
-worker_processes 1;
-pid $N/nginx.pid;
-error_log $N/error.log warn;
-events { worker_connections 512; }
-http {
-    access_log off;
-    client_body_temp_path $N/tmp/body;
-    proxy_temp_path $N/tmp/proxy;
-    fastcgi_temp_path $N/tmp/fastcgi;
-    uwsgi_temp_path $N/tmp/uwsgi;
-    scgi_temp_path $N/tmp/scgi;
-    include $N/recsys.conf;
-}
-EOF
-# Unprivileged: as root, drop to nobody (it must reach and own its files).
-RUN_AS=()
-if [ "$(id -u)" = 0 ]; then
-    command -v setpriv >/dev/null || skip "skipped: running as root without setpriv to drop privileges"
-    chmod 711 "$T"
-    chown -R 65534:65534 "$N"
-    RUN_AS=(setpriv --reuid=65534 --regid=65534 --clear-groups)
-fi
-"${RUN_AS[@]}" "$NGINX" -e "$N/error.log" -p "$N" -c "$N/nginx.conf" -t >"$T/nginx-t.log" 2>&1 ||
-    { cat "$T/nginx-t.log"; fail "nginx -t refuses the configuration"; finish; }
-"${RUN_AS[@]}" "$NGINX" -e "$N/error.log" -p "$N" -c "$N/nginx.conf" -g 'daemon off;' \
-    >>"$T/nginx.out" 2>&1 &
-NGINX_PID=$!
-LB=http://127.0.0.1:$LB_PORT
-for i in $(seq 50); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "$LB/readyz")" = 200 ] && break
-    sleep 0.1
-done
-[ "$(curl -s -o /dev/null -w '%{http_code}' "$LB/readyz")" = 200 ] ||
-    { cat "$N/error.log" "$T/nginx.out"; fail "nginx does not answer"; finish; }
+start_nginx "$N" "$LB_PORT"
 
 PATH_TPL='/v1/users/user{u}/recommendations?n=3'
 run_load() { # PORT LOG

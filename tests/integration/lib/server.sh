@@ -253,6 +253,52 @@ load_seen() {
         '$1 == "version" && $2 == "default" && $3 == v { printf "%.3f", $f - t }' "$T/load.out"
 }
 
+# start_nginx DIR LB_PORT: runs nginx (unprivileged: as root it drops to
+# nobody) with DIR/recsys.conf, an adapted deploy/nginx/recsys.conf listening
+# on LB_PORT, beside the shipped recsys-proxy.conf. Waits until it answers
+# /readyz 200 (else fails the scenario); sets NGINX_PID and LB.
+start_nginx() {
+    local n=$1
+    NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+    mkdir -p "$n/tmp"
+    cp deploy/nginx/recsys-proxy.conf "$n/"
+    cat >"$n/nginx.conf" <<EOF
+worker_processes 1;
+pid $n/nginx.pid;
+error_log $n/error.log warn;
+events { worker_connections 512; }
+http {
+    access_log off;
+    client_body_temp_path $n/tmp/body;
+    proxy_temp_path $n/tmp/proxy;
+    fastcgi_temp_path $n/tmp/fastcgi;
+    uwsgi_temp_path $n/tmp/uwsgi;
+    scgi_temp_path $n/tmp/scgi;
+    include $n/recsys.conf;
+}
+EOF
+    # Unprivileged: as root, drop to nobody (it must reach and own its files).
+    local run_as=()
+    if [ "$(id -u)" = 0 ]; then
+        command -v setpriv >/dev/null || skip "skipped: running as root without setpriv to drop privileges"
+        chmod 711 "$T"
+        chown -R 65534:65534 "$n"
+        run_as=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+    fi
+    "${run_as[@]}" "$NGINX" -e "$n/error.log" -p "$n" -c "$n/nginx.conf" -t >"$T/nginx-t.log" 2>&1 ||
+        { cat "$T/nginx-t.log"; fail "nginx -t refuses the configuration"; finish; }
+    "${run_as[@]}" "$NGINX" -e "$n/error.log" -p "$n" -c "$n/nginx.conf" -g 'daemon off;' \
+        >>"$T/nginx.out" 2>&1 &
+    NGINX_PID=$!
+    LB=http://127.0.0.1:$2
+    for _ in $(seq 50); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' "$LB/readyz")" = 200 ] && break
+        sleep 0.1
+    done
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$LB/readyz")" = 200 ] ||
+        { cat "$n/error.log" "$T/nginx.out"; fail "nginx does not answer"; finish; }
+}
+
 finish() {
     if [ "$FAILS" -ne 0 ]; then
         echo "$FAILS check(s) failed; server log:"
