@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bench_data.h"
 #include "blas_kernel.h"
 #include "catalog.h"
 #include "midx.h"
@@ -40,43 +41,6 @@
 #include "retrieve.h"
 #include "rng.h"
 #include "store.h"
-
-static float *read_f32(const char *dir, const char *name, size_t count)
-{
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "bench: cannot open %s\n", path);
-        return NULL;
-    }
-    rs_error err;
-    float *buf = rs_aligned_alloc(count, sizeof(float), &err);
-    if (!buf || fread(buf, sizeof(float), count, f) != count) {
-        fprintf(stderr, "bench: %s: expected %zu floats\n", path, count);
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    return buf;
-}
-
-static int read_meta(const char *dir, uint32_t *n, uint32_t *d, uint32_t *nq)
-{
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/meta.json", dir);
-    json_error_t jerr;
-    json_t *m = json_load_file(path, 0, &jerr);
-    if (!m) {
-        fprintf(stderr, "bench: %s: %s\n", path, jerr.text);
-        return -1;
-    }
-    *n = (uint32_t)json_integer_value(json_object_get(m, "items"));
-    *d = (uint32_t)json_integer_value(json_object_get(m, "dim"));
-    *nq = (uint32_t)json_integer_value(json_object_get(m, "queries"));
-    json_decref(m);
-    return *n && *d && *nq ? 0 : -1;
-}
 
 /* ---- the synthetic catalogue ---- */
 

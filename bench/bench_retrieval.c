@@ -25,31 +25,12 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "bench_data.h"
 #include "blas_kernel.h"
 #include "midx.h"
 #include "midx_store.h"
 #include "pq.h"
 #include "store.h"
-
-static float *read_f32(const char *dir, const char *name, size_t count)
-{
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "bench: cannot open %s\n", path);
-        return NULL;
-    }
-    rs_error err;
-    float *buf = rs_aligned_alloc(count, sizeof(float), &err);
-    if (!buf || fread(buf, sizeof(float), count, f) != count) {
-        fprintf(stderr, "bench: %s: expected %zu floats\n", path, count);
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    return buf;
-}
 
 static double peak_rss_mb(void)
 {
@@ -227,22 +208,8 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *dir = argv[1];
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/meta.json", dir);
-    json_error_t jerr;
-    json_t *meta = json_load_file(path, 0, &jerr);
-    if (!meta) {
-        fprintf(stderr, "bench: %s: %s\n", path, jerr.text);
-        return 1;
-    }
-    uint32_t n = (uint32_t)json_integer_value(json_object_get(meta, "items"));
-    uint32_t d = (uint32_t)json_integer_value(json_object_get(meta, "dim"));
-    uint32_t nq = (uint32_t)json_integer_value(json_object_get(meta, "queries"));
-    json_decref(meta);
-    if (n == 0 || d < 2 || nq == 0) {
-        fprintf(stderr, "bench: %s lacks items/dim/queries\n", path);
-        return 1;
-    }
+    uint32_t n, d, nq;
+    if (read_meta(dir, &n, &d, &nq) != 0) return 1;
     nq = RS_MIN(nq, p.nq_max);
     uint32_t nbrute = RS_MAX(1u, RS_MIN(p.nbrute, nq));
     uint32_t top = p.top;
