@@ -178,7 +178,9 @@ def run_empty(b):
     status = text(b, "#status")
     check(status == "no model loaded", f"the status line says {status!r}")
     b.wait("!!document.querySelector('#live-chart svg')", timeout=15, what="the Live chart")
-    check(True, "Live still charts the server's requests")
+    routes = b.evaluate("[...document.querySelectorAll('#live-body table:first-of-type tbody tr')]"
+                        ".map(r => r.cells[0].textContent)")
+    check("/v1/models" in routes, f"Live still charts the server's requests ({', '.join(routes[:3])})")
     shot(b, "dashboard-empty.png")
 
 
