@@ -20,6 +20,7 @@
  */
 #include <cblas.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 
 #include "bench_data.h"
 #include "blas_kernel.h"
+#include "compact.h"
 #include "midx.h"
 #include "midx_store.h"
 #include "pq.h"
@@ -195,6 +197,53 @@ static double time_brute(const float *items, uint32_t n, uint32_t d, const float
     return nb / (rs_now() - t0);
 }
 
+/* Exact brute force through int8 codes (compact.h) on every query, checked
+ * against the truth: queries/s, float32 rescorings per query, mismatches. */
+static int time_compact(const float *items, uint32_t n, uint32_t d, const float *queries,
+                        uint32_t nq, uint32_t top, const rs_scored *truth, const uint32_t *ntruth,
+                        float norm_bound, double *qps, double *rescored, uint32_t *mismatched)
+{
+    rs_error err;
+    rs_compact c;
+    double t0 = rs_now();
+    if (rs_compact_build(items, n, d, &c, &err) != 0) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        return -1;
+    }
+    printf("int8 codes: built in %.2f s (%.1f MB)\n", rs_now() - t0, rs_compact_bytes(&c) / 1e6);
+    uint32_t *lb = malloc(sizeof(uint32_t) * n);
+    int16_t *p = malloc(sizeof(int16_t) * c.stride);
+    rs_scored *res = malloc(sizeof(rs_scored) * top);
+    double sum = 0;
+    *mismatched = 0;
+    t0 = rs_now();
+    for (uint32_t q = 0; q < nq; q++) {
+        const float *u = queries + (size_t)q * d;
+        double un = 0;
+        for (uint32_t j = 0; j < d; j++) un += (double)u[j] * u[j];
+        float margin = (float)((4.0 * d + 32.0) * ldexp(1.0, -24) * sqrt(un) * norm_bound * 1.0001);
+        uint32_t got;
+        rs_compact_stats st;
+        if (rs_compact_topn(&c, items, u, margin, top, NULL, lb, p, res, &got, &st, &err) != 0) {
+            fprintf(stderr, "bench: %s\n", err.msg);
+            return -1;
+        }
+        sum += st.rescored;
+        const rs_scored *t = truth + (size_t)q * top;
+        int same = got == ntruth[q];
+        for (uint32_t j = 0; same && j < got; j++)
+            same = res[j].id == t[j].id && res[j].score == t[j].score;
+        *mismatched += !same;
+    }
+    *qps = nq / (rs_now() - t0);
+    *rescored = sum / nq;
+    free(res);
+    free(p);
+    free(lb);
+    rs_compact_free(&c);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     rs_blas_kernel_ensure(argv);
@@ -277,7 +326,7 @@ int main(int argc, char **argv)
             recall += ntruth[q] ? (double)overlap(res, got, t, ntruth[q]) / ntruth[q] : 1.0;
             items_sum += st.items;
             scored_sum += st.scored;
-            walked_sum += st.walked;
+            walked_sum += st.cells;
             if (budget == 0) {
                 int same = got == ntruth[q] && st.exact;
                 for (uint32_t j = 0; same && j < got; j++)
@@ -297,6 +346,11 @@ int main(int argc, char **argv)
             snprintf(r->label, sizeof(r->label), "MIDX approx, budget %llu",
                      (unsigned long long)budget);
     }
+    double compact_qps = 0, compact_rescored = 0;
+    uint32_t compact_mismatched = 0;
+    if (time_compact(items, n, d, queries, nq, top, truth, ntruth, idx.norm_bound, &compact_qps,
+                     &compact_rescored, &compact_mismatched) != 0)
+        return 1;
     double brute_after = time_brute(items, n, d, queries, nbrute, top, scores, res);
     double brute_qps = 0.5 * (brute_before + brute_after);
 
@@ -307,10 +361,20 @@ int main(int argc, char **argv)
            "cells/query", "items/query", "scored/query");
     printf("%-28s %10.1f %10.3f %8.1fx %12s %12u %12u\n", "brute force (sgemv+top-N)", brute_qps,
            1.0, 1.0, "-", n, n);
+    printf("%-28s %10.1f %10.3f %8.1fx %12s %12u %12.0f\n", "brute force, int8 codes first",
+           compact_qps, compact_mismatched ? 0.0 : 1.0, compact_qps / brute_qps, "-", n,
+           compact_rescored);
     for (uint32_t i = 0; i < n_rows; i++)
         printf("%-28s %10.1f %10.3f %8.1fx %12.0f %12.0f %12.0f\n", rows[i].label, rows[i].qps,
                rows[i].recall, rows[i].qps / brute_qps, rows[i].walked, rows[i].items,
                rows[i].scored);
+    printf("int8 codes: %zu bytes per item (%u-byte codes + scale and error bound) against %u "
+           "for float32; %s (%u of %u queries differ from brute force)\n",
+           (size_t)(d + RS_COMPACT_ALIGN - 1) / RS_COMPACT_ALIGN * RS_COMPACT_ALIGN +
+               2 * sizeof(float),
+           (d + RS_COMPACT_ALIGN - 1) / RS_COMPACT_ALIGN * RS_COMPACT_ALIGN, 4 * d,
+           compact_mismatched ? "FAILED" : "identical ids and scores on every query",
+           compact_mismatched, nq);
     if (p.run_exact)
         printf("exact check: %s (%u of %u queries differ from brute force)\n",
                mismatched ? "FAILED" : "identical ids and scores on every query", mismatched, nq);
@@ -326,5 +390,5 @@ int main(int argc, char **argv)
     free(truth);
     free(queries);
     free(items);
-    return mismatched ? 1 : 0;
+    return mismatched || compact_mismatched ? 1 : 0;
 }

@@ -105,52 +105,12 @@ static float vec_norm(const float *v, uint32_t d)
 
 /* ------------------------------------------------------------- exclusion */
 
-static int exclude_check(const rs_exclude *ex, rs_error *err)
-{
-    if (!ex) return 0;
-    if (ex->n_ids && !ex->ids) return rs_fail(err, "exclusion list of %u ids is NULL", ex->n_ids);
-    if (ex->n_bits && !ex->bits)
-        return rs_fail(err, "exclusion bitmap of %u bits is NULL", ex->n_bits);
-    if (ex->n_allow && !ex->allow)
-        return rs_fail(err, "allow bitmap of %u bits is NULL", ex->n_allow);
-    for (uint32_t i = 1; i < ex->n_ids; i++)
-        if (ex->ids[i] < ex->ids[i - 1])
-            return rs_fail(err, "exclusion list is not sorted: id %u at index %u follows %u",
-                           ex->ids[i], i, ex->ids[i - 1]);
-    return 0;
-}
-
-static inline int disallowed(const rs_exclude *ex, uint32_t id)
-{
-    return ex && ex->allow && (id >= ex->n_allow || !(ex->allow[id >> 6] >> (id & 63) & 1));
-}
-
-static int excluded(const rs_exclude *ex, uint32_t id)
-{
-    if (!ex) return 0;
-    if (disallowed(ex, id)) return 1;
-    if (id < ex->n_bits && (ex->bits[id >> 6] >> (id & 63) & 1)) return 1;
-    uint32_t lo = 0, hi = ex->n_ids;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (ex->ids[mid] < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < ex->n_ids && ex->ids[lo] == id;
-}
-
-int rs_exclude_allows(const rs_exclude *ex, uint32_t id)
-{
-    return !excluded(ex, id);
-}
-
 /* Offers a scored item to the heap (exclusions are looked up only for items
  * that would enter, which is rare once the heap is full). */
 static inline void offer(rs_topk *tk, const rs_exclude *ex, float score, uint32_t id)
 {
-    if (rs_topk_would_enter(tk, score, id) && !excluded(ex, id)) rs_topk_push(tk, score, id);
+    if (rs_topk_would_enter(tk, score, id) && rs_exclude_allows(ex, id))
+        rs_topk_push(tk, score, id);
 }
 
 /* ------------------------------------------------------------ index view */
@@ -198,7 +158,7 @@ static int finish_view(rs_midx *idx, rs_error *err)
         m2 = RS_MAX(m2, (double)vec_norm(idx->c2 + (size_t)i * idx->d2, idx->d2) + idx->r2max[i]);
     }
     idx->norm_bound = norm_up((m1 + m2) * (m1 + m2));
-    return 0;
+    return rs_compact_build(idx->vectors, idx->n, idx->d, &idx->compact, err);
 }
 
 int rs_midx_from_pq(const rs_pq *pq, rs_midx *idx, rs_error *err)
@@ -256,6 +216,7 @@ void rs_midx_release(rs_midx *idx)
     free(idx->row_first);
     free(idx->cell_k2);
     free(idx->cells);
+    rs_compact_free(&idx->compact);
     memset(idx, 0, sizeof(*idx));
 }
 
@@ -337,6 +298,11 @@ int rs_midx_finish(rs_midx *idx, int verify, rs_error *err)
 
 /* --------------------------------------------------------------- scratch */
 
+/* Exact search: the walk's seed budget (items) and the most cells it may
+ * mark as scanned before the sweep takes over. */
+#define SEED_ITEMS(top_n) (8 * (uint64_t)(top_n) + 1024)
+#define SEED_CELLS_MAX    4096
+
 typedef struct frontier_entry {
     float key;
     uint32_t i, j; /* ranks in the two sorted lists */
@@ -355,6 +321,10 @@ struct rs_midx_scratch {
     uint32_t n_front;
     float *brute; /* n, allocated by the first brute-force call */
     uint32_t cap_brute;
+    int16_t *qcode;       /* the query rounded for the int8 codes (compact.h) */
+    uint64_t *visited;    /* one bit per non-empty cell: scanned by the walk */
+    uint32_t *visit_list; /* the cells whose bit is set */
+    uint32_t n_visits, cap_visits, n_nonempty;
 };
 
 int rs_midx_scratch_new(const rs_midx *idx, rs_midx_scratch **out, rs_error *err)
@@ -366,6 +336,8 @@ int rs_midx_scratch_new(const rs_midx *idx, rs_midx_scratch **out, rs_error *err
     s->k = k;
     s->n = idx->n;
     s->row_words = idx->row_words;
+    s->n_nonempty = idx->n_nonempty;
+    s->cap_visits = SEED_CELLS_MAX;
     int ok =
         (s->s1 = rs_malloc(k, sizeof(float), err)) && (s->s2 = rs_malloc(k, sizeof(float), err)) &&
         (s->a1 = rs_malloc(k, sizeof(float), err)) && (s->a2 = rs_malloc(k, sizeof(float), err)) &&
@@ -375,7 +347,10 @@ int rs_midx_scratch_new(const rs_midx *idx, rs_midx_scratch **out, rs_error *err
         (s->rowbits = rs_malloc((size_t)k * idx->row_words, sizeof(uint64_t), err)) &&
         (s->sort_keys = rs_malloc(2 * (size_t)k, sizeof(uint32_t), err)) &&
         (s->sort_idx = rs_malloc(k, sizeof(uint32_t), err)) &&
-        (s->front = rs_malloc(k, sizeof(frontier_entry), err));
+        (s->front = rs_malloc(k, sizeof(frontier_entry), err)) &&
+        (s->qcode = rs_aligned_alloc(idx->compact.stride, sizeof(int16_t), err)) &&
+        (s->visited = rs_calloc((idx->n_nonempty + 63) / 64 + 1, sizeof(uint64_t), err)) &&
+        (s->visit_list = rs_malloc(SEED_CELLS_MAX, sizeof(uint32_t), err));
     if (!ok) {
         rs_midx_scratch_free(s);
         return rs_error_prefix(err, "midx scratch");
@@ -399,6 +374,9 @@ void rs_midx_scratch_free(rs_midx_scratch *s)
     free(s->sort_idx);
     free(s->front);
     free(s->brute);
+    free(s->qcode);
+    free(s->visited);
+    free(s->visit_list);
     free(s);
 }
 
@@ -529,9 +507,10 @@ static int query_check(const rs_midx *idx, const rs_midx_scratch *s, const rs_mi
                        rs_scored *out, uint32_t *n_out, rs_error *err)
 {
     if (!idx || !idx->vectors) return rs_fail(err, "midx: no index");
-    if (!s || s->k < idx->k) return rs_fail(err, "midx: scratch was made for another index");
+    if (!s || s->k < idx->k || s->n_nonempty != idx->n_nonempty)
+        return rs_fail(err, "midx: scratch was made for another index");
     if (!q || !q->u || !n_out || (q->top_n && !out)) return rs_fail(err, "midx: bad query");
-    return exclude_check(q->exclude, err);
+    return rs_exclude_check(q->exclude, err);
 }
 
 /* The rounding margin for a query of norm un (see the file comment). */
@@ -541,48 +520,78 @@ static float query_margin(const rs_midx *idx, float un)
     return (float)(m * 1.0001);
 }
 
-int rs_midx_search(const rs_midx *idx, rs_midx_scratch *s, const rs_midx_query *q, rs_scored *out,
-                   uint32_t *n_out, rs_midx_stats *stats, rs_error *err)
+/* What one search carries between its phases. */
+typedef struct search_state {
+    const rs_midx *idx;
+    rs_midx_scratch *s;
+    const rs_midx_query *q;
+    rs_compact_query cq;
+    float u1n, u2n, margin;
+    int filtered; /* an allow bitmap is given: count only the items it lets through */
+    rs_topk tk;
+    float thr; /* the N-th best score so far (-inf until N are held) */
+    rs_midx_stats st;
+} search_state;
+
+/* Scans the items at positions [beg, end) of a cell whose codeword scores
+ * give base (+ margin): an item is skipped on its half-residual bound, then
+ * on its int8 code's bound, and only then scored in float32. */
+static void scan_cell(search_state *ss, uint32_t beg, uint32_t end, float base)
 {
-    rs_midx_stats st = {.exact = 1};
-    if (query_check(idx, s, q, out, n_out, err) != 0) return -1;
-    *n_out = 0;
-    if (stats) *stats = st;
-    if (q->top_n == 0) return 0;
+    const rs_midx *idx = ss->idx;
+    const rs_exclude *ex = ss->q->exclude;
+    const rs_compact *c = &idx->compact;
+    if (!ss->filtered) ss->st.items += end - beg;
+    for (uint32_t p = beg; p < end; p++) {
+        uint32_t id = idx->ids[p];
+        if (ss->filtered) {
+            if (rs_exclude_disallowed(ex, id)) continue;
+            ss->st.items++;
+        }
+        if (base + ss->u1n * idx->res1[p] + ss->u2n * idx->res2[p] < ss->thr) continue;
+        if (ss->thr > -INFINITY &&
+            rs_compact_estimate(c, &ss->cq, p) + rs_compact_slack(c, &ss->cq, p) < ss->thr)
+            continue;
+        float sc = rs_midx_dot(ss->q->u, idx->vectors + (size_t)p * idx->d, idx->d);
+        ss->st.scored++;
+        if (rs_topk_would_enter(&ss->tk, sc, id) && rs_exclude_allows(ex, id)) {
+            rs_topk_push(&ss->tk, sc, id);
+            ss->thr = rs_topk_threshold(&ss->tk);
+        }
+    }
+}
 
-    const uint32_t k = idx->k, d = idx->d, d1 = idx->d1, d2 = idx->d2;
-    const float *u = q->u;
-    float u1n = vec_norm(u, d1), u2n = vec_norm(u + d1, d2);
-    float un = norm_up((double)u1n * u1n + (double)u2n * u2n);
-    float margin = query_margin(idx, un);
-    if (!isfinite(margin)) return rs_fail(err, "midx: the query vector is not finite or too large");
+/* The index in idx->cells of non-empty cell (k1, k2). */
+static inline uint32_t cell_index(const rs_midx *idx, uint32_t k1, uint32_t k2)
+{
+    size_t wd = (size_t)k1 * idx->row_words + k2 / 64;
+    return idx->word_rank[wd] +
+           (uint32_t)__builtin_popcountll(idx->nonempty[wd] & ((1ull << (k2 % 64)) - 1));
+}
 
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)k, (int)d1, 1.0f, idx->c1, (int)d1, u, 1, 0.0f,
-                s->s1, 1);
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)k, (int)d2, 1.0f, idx->c2, (int)d2, u + d1, 1,
-                0.0f, s->s2, 1);
-    const float w = q->budget ? APPROX_ORDER_WEIGHT : EXACT_ORDER_WEIGHT;
+/* Walks cells in descending a1 + a2 (order weight w, see above) until no
+ * unvisited cell can beat the N-th best (returns 1: the answer is exact) or
+ * `budget` items have been examined (returns 0). With mark set, the cells
+ * scanned are recorded in the scratch's visited set. */
+static int walk(search_state *ss, float w, uint64_t budget, int mark)
+{
+    const rs_midx *idx = ss->idx;
+    rs_midx_scratch *s = ss->s;
+    const uint32_t k = idx->k;
     float g1 = 0, g2 = 0;
     for (uint32_t i = 0; i < k; i++) {
-        s->a1[i] = s->s1[i] + w * u1n * idx->r1max[i];
-        s->a2[i] = s->s2[i] + w * u2n * idx->r2max[i];
+        s->a1[i] = s->s1[i] + w * ss->u1n * idx->r1max[i];
+        s->a2[i] = s->s2[i] + w * ss->u2n * idx->r2max[i];
         g1 = RS_MAX(g1, idx->r1max[i]);
         g2 = RS_MAX(g2, idx->r2max[i]);
     }
-    const float slack = (1.0f - w) * (u1n * g1 + u2n * g2) + margin;
+    const float slack = (1.0f - w) * (ss->u1n * g1 + ss->u2n * g2) + ss->margin;
     sort_desc(s, s->a1, k, s->ord1);
     sort_desc(s, s->a2, k, s->ord2);
     for (uint32_t r = 0; r < k; r++) s->rank2[s->ord2[r]] = r;
-
-    rs_topk tk;
-    rs_topk_init(&tk, out, q->top_n);
-    const rs_exclude *ex = q->exclude;
-    const int filtered = ex && ex->allow;
     s->n_front = 0;
     const float top2 = s->a2[s->ord2[0]];
     uint32_t next_row = 0; /* rank in list 1 of the next row to open */
-    float thr = -INFINITY;
-
     for (;;) {
         /* Open every row whose best conceivable cell could come before the
          * frontier's best; rows open in descending a1, so the next one
@@ -591,7 +600,7 @@ int rs_midx_search(const rs_midx *idx, rs_midx_scratch *s, const rs_midx_query *
             uint32_t k1 = s->ord1[next_row];
             float bound = s->a1[k1] + top2;
             if (s->n_front > 0 && bound < s->front[0].key) break;
-            if (bound + slack < thr) {
+            if (bound + slack < ss->thr) {
                 next_row = k; /* no unopened row can contribute */
                 break;
             }
@@ -600,13 +609,11 @@ int rs_midx_search(const rs_midx *idx, rs_midx_scratch *s, const rs_midx_query *
             if (j < k) front_push(s, (frontier_entry){s->a1[k1] + s->a2[s->ord2[j]], next_row, j});
             next_row++;
         }
-        if (s->n_front == 0) break;
+        if (s->n_front == 0) return 1;
         frontier_entry top = s->front[0];
-        if (top.key + slack < thr) break; /* nothing left can enter: exact */
-        if (q->budget && st.items >= q->budget) {
-            st.exact = 0;
-            break;
-        }
+        if (top.key + slack < ss->thr) return 1; /* nothing left can enter */
+        if (budget && ss->st.items >= budget) return 0;
+        if (mark && s->n_visits == s->cap_visits) return 0;
         uint32_t k1 = s->ord1[top.i], k2 = s->ord2[top.j];
         uint32_t j = next_in_row(s, top.i, top.j + 1);
         if (j < k) {
@@ -615,34 +622,79 @@ int rs_midx_search(const rs_midx *idx, rs_midx_scratch *s, const rs_midx_query *
         } else {
             front_replace_top(s, NULL);
         }
-        st.walked++;
+        ss->st.walked++;
+        uint32_t ci = cell_index(idx, k1, k2);
+        const struct rs_midx_cell *cell = &idx->cells[ci];
+        float base = s->s1[k1] + s->s2[k2] + ss->margin;
+        if (base + ss->u1n * cell->r1 + ss->u2n * cell->r2 < ss->thr) continue;
+        ss->st.cells++;
+        if (mark) {
+            s->visited[ci / 64] |= 1ull << (ci % 64);
+            s->visit_list[s->n_visits++] = ci;
+        }
+        scan_cell(ss, cell->beg, cell->end, base);
+    }
+}
 
-        size_t wd = (size_t)k1 * idx->row_words + k2 / 64;
-        const struct rs_midx_cell *cell =
-            &idx->cells[idx->word_rank[wd] +
-                        __builtin_popcountll(idx->nonempty[wd] & ((1ull << (k2 % 64)) - 1))];
-        uint32_t beg = cell->beg, end = cell->end;
-        float base = s->s1[k1] + s->s2[k2] + margin;
-        if (base + u1n * cell->r1 + u2n * cell->r2 < thr) continue;
-        st.cells++;
-        if (!filtered) st.items += end - beg;
-        for (uint32_t p = beg; p < end; p++) {
-            uint32_t id = idx->ids[p];
-            if (filtered) {
-                if (disallowed(ex, id)) continue;
-                st.items++;
-            }
-            if (base + u1n * idx->res1[p] + u2n * idx->res2[p] < thr) continue;
-            float sc = rs_midx_dot(u, idx->vectors + (size_t)p * d, d);
-            st.scored++;
-            if (rs_topk_would_enter(&tk, sc, id) && !excluded(ex, id)) {
-                rs_topk_push(&tk, sc, id);
-                thr = rs_topk_threshold(&tk);
-            }
+/* Scans every non-empty cell the walk did not, in memory order, whose bound
+ * reaches the N-th best: rows by their best cell first, then each cell on
+ * its own bound. Only the N-th best rises meanwhile, so no cell that could
+ * hold a top-N item is passed over. */
+static void sweep(search_state *ss)
+{
+    const rs_midx *idx = ss->idx;
+    rs_midx_scratch *s = ss->s;
+    float best2 = -INFINITY;
+    for (uint32_t k2 = 0; k2 < idx->k; k2++)
+        best2 = RS_MAX(best2, s->s2[k2] + ss->u2n * idx->r2max[k2]);
+    for (uint32_t k1 = 0; k1 < idx->k; k1++) {
+        float row_base = s->s1[k1] + ss->margin;
+        if (row_base + ss->u1n * idx->r1max[k1] + best2 < ss->thr) continue;
+        for (uint32_t ci = idx->row_first[k1]; ci < idx->row_first[k1 + 1]; ci++) {
+            const struct rs_midx_cell *cell = &idx->cells[ci];
+            float base = row_base + s->s2[idx->cell_k2[ci]];
+            if (base + ss->u1n * cell->r1 + ss->u2n * cell->r2 < ss->thr) continue;
+            if (s->visited[ci / 64] >> (ci % 64) & 1) continue;
+            ss->st.cells++;
+            scan_cell(ss, cell->beg, cell->end, base);
         }
     }
-    *n_out = rs_topk_sorted(&tk);
-    if (stats) *stats = st;
+}
+
+int rs_midx_search(const rs_midx *idx, rs_midx_scratch *s, const rs_midx_query *q, rs_scored *out,
+                   uint32_t *n_out, rs_midx_stats *stats, rs_error *err)
+{
+    if (query_check(idx, s, q, out, n_out, err) != 0) return -1;
+    *n_out = 0;
+    if (stats) *stats = (rs_midx_stats){.exact = 1};
+    if (q->top_n == 0) return 0;
+
+    search_state ss = {.idx = idx, .s = s, .q = q, .thr = -INFINITY};
+    const float *u = q->u;
+    ss.u1n = vec_norm(u, idx->d1);
+    ss.u2n = vec_norm(u + idx->d1, idx->d2);
+    float un = norm_up((double)ss.u1n * ss.u1n + (double)ss.u2n * ss.u2n);
+    ss.margin = query_margin(idx, un);
+    if (!isfinite(ss.margin) ||
+        rs_compact_query_init(&idx->compact, u, ss.margin, s->qcode, &ss.cq, err) != 0)
+        return rs_fail(err, "midx: the query vector is not finite or too large");
+    ss.filtered = q->exclude && q->exclude->allow;
+
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)idx->k, (int)idx->d1, 1.0f, idx->c1, (int)idx->d1,
+                u, 1, 0.0f, s->s1, 1);
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)idx->k, (int)idx->d2, 1.0f, idx->c2, (int)idx->d2,
+                u + idx->d1, 1, 0.0f, s->s2, 1);
+    rs_topk_init(&ss.tk, out, q->top_n);
+    if (q->budget) {
+        ss.st.exact = walk(&ss, APPROX_ORDER_WEIGHT, q->budget, 0);
+    } else {
+        s->n_visits = 0;
+        if (!walk(&ss, APPROX_ORDER_WEIGHT, SEED_ITEMS(q->top_n), 1)) sweep(&ss);
+        for (uint32_t v = 0; v < s->n_visits; v++) s->visited[s->visit_list[v] / 64] = 0;
+        ss.st.exact = 1;
+    }
+    *n_out = rs_topk_sorted(&ss.tk);
+    if (stats) *stats = ss.st;
     return 0;
 }
 
@@ -654,7 +706,7 @@ int rs_brute_topn(const float *items, uint32_t n, uint32_t d, const float *u, ui
 {
     if (!items || !u || !scores || !n_out || (top_n && !out) || n == 0 || d == 0)
         return rs_fail(err, "brute force: bad argument");
-    if (exclude_check(exclude, err) != 0) return -1;
+    if (rs_exclude_check(exclude, err) != 0) return -1;
     cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)d, 1.0f, items, (int)d, u, 1, 0.0f,
                 scores, 1);
     rs_topk tk;

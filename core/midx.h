@@ -9,11 +9,15 @@
  * Search: for u = [u1; u2], s1 = C1 u1 and s2 = C2 u2; every item of cell
  * (k1, k2) scores at most s1[k1] + s2[k2] + ||u1|| R1 + ||u2|| R2 (R1, R2 the
  * largest half-residual norms in the cell). Cells are visited in descending
- * order of a separable bound without sorting the k*k cells, their items are
- * scored exactly, and the walk stops when no unvisited cell can beat the N-th
- * best score: the result is then exactly the brute-force top-N, ties broken
- * by the smaller item id (as in topk.h), with scores bit-identical to those
- * of rs_midx_brute. A budget turns this into approximate search.
+ * order of a separable estimate without sorting the k*k cells. An item is
+ * scored in float32 only when its own bounds (half-residual norms, then its
+ * int8 code's, compact.h) still reach the N-th best score. A budget stops
+ * the walk after that many items: approximate search. Exact search walks a
+ * small budget first for a good N-th best score, then sweeps every
+ * non-empty cell in memory order and scans those whose bound reaches it:
+ * the result is exactly the brute-force top-N, ties broken by the smaller
+ * item id (as in topk.h), with scores bit-identical to those of
+ * rs_midx_brute.
  */
 #ifndef RS_MIDX_H
 #define RS_MIDX_H
@@ -21,6 +25,8 @@
 #include <stdint.h>
 
 #include "common.h"
+#include "compact.h"
+#include "exclude.h"
 #include "pq.h"
 #include "topk.h"
 
@@ -48,12 +54,14 @@ typedef struct rs_midx {
         uint32_t beg, end; /* positions */
         float r1, r2;      /* cell_r1, cell_r2 */
     } * cells;             /* n_nonempty, in cell order */
+    rs_compact compact;    /* int8 codes of `vectors`, by position (compact.h) */
     void *owned;           /* other memory this view allocated */
 } rs_midx;
 
 /* A view of pq (which must outlive it). Allocates the id -> position table
  * and the compact cell tables (k*k/8 + k*k/16 bytes, 18 bytes per non-empty
- * cell). */
+ * cell), and int8 codes of the vectors (compact.h: d rounded up to 32, plus
+ * 8 bytes, per item), which a search reads before it reads a vector. */
 int rs_midx_from_pq(const rs_pq *pq, rs_midx *idx, rs_error *err);
 /* Frees what the view allocated; the arrays it points to are not touched. */
 void rs_midx_release(rs_midx *idx);
@@ -71,24 +79,9 @@ int rs_midx_finish(rs_midx *idx, int verify, rs_error *err);
 
 /* --- Queries ------------------------------------------------------------ */
 
-/* Items to leave out of a result: a sorted list of ids and/or a bitmap (bit
- * i % 64 of word i / 64 set = exclude item i; ids >= n_bits are kept), and
- * an optional allow bitmap (a filter: only items whose bit is set may be
- * returned; n_allow bits, ids >= n_allow are left out). A search checks the
- * allow bitmap before scoring an item, so a filter costs no inner products,
- * and the cell bounds stay valid for the items that pass: a filtered exact
- * search is the exact top-N among the allowed items. */
-typedef struct rs_exclude {
-    const uint32_t *ids;
-    uint32_t n_ids;
-    const uint64_t *bits;
-    uint32_t n_bits;
-    const uint64_t *allow;
-    uint32_t n_allow;
-} rs_exclude;
-
-/* Whether ex lets item id through (ex may be NULL). */
-int rs_exclude_allows(const rs_exclude *ex, uint32_t id);
+/* Exclusions and filters: exclude.h. A search checks the allow bitmap before
+ * scoring an item, and the cell bounds stay valid for the items that pass: a
+ * filtered exact search is the exact top-N among the allowed items. */
 
 typedef struct rs_midx_query {
     const float *u;            /* d floats */
@@ -109,7 +102,7 @@ typedef struct rs_midx_stats {
 typedef struct rs_midx_scratch rs_midx_scratch;
 
 /* Per-thread working memory for queries on idx (or any index with the same
- * k, d and n); grows on demand for larger top_n. */
+ * k, d, n and number of non-empty cells). */
 int rs_midx_scratch_new(const rs_midx *idx, rs_midx_scratch **out, rs_error *err);
 void rs_midx_scratch_free(rs_midx_scratch *s);
 

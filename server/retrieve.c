@@ -29,7 +29,7 @@ struct rs_retrieve_scratch {
     rs_midx_sampler *smp;
     uint32_t smp_k, smp_n, smp_cells; /* what smp was made for */
     rs_midx_scratch *ms;
-    uint32_t ms_k, ms_d, ms_n; /* what ms was made for */
+    uint32_t ms_k, ms_d, ms_n, ms_cells; /* what ms was made for */
 };
 
 /* Whether the options choose MIDX for this catalogue; -1 when they ask for
@@ -339,11 +339,12 @@ static int midx(const rs_retriever *r, const float *u, const rs_skip *skip, uint
                 rs_error *err)
 {
     const rs_midx *idx = &r->midx;
-    if (!s->ms || s->ms_k != idx->k || s->ms_d != idx->d || s->ms_n != idx->n) {
+    if (!s->ms || s->ms_k != idx->k || s->ms_d != idx->d || s->ms_n != idx->n ||
+        s->ms_cells != idx->n_nonempty) {
         rs_midx_scratch_free(s->ms);
         s->ms = NULL;
         if (rs_midx_scratch_new(idx, &s->ms, err) != 0) return -1;
-        s->ms_k = idx->k, s->ms_d = idx->d, s->ms_n = idx->n;
+        s->ms_k = idx->k, s->ms_d = idx->d, s->ms_n = idx->n, s->ms_cells = idx->n_nonempty;
     }
     rs_exclude ex = {0};
     if (skip) ex.ids = skip->ids, ex.n_ids = skip->n_ids;

@@ -1,0 +1,310 @@
+/* compact.c - int8 item codes, rounded queries and the exact bounded scan
+ * (see compact.h for the bound).
+ *
+ * Rounding. Every norm is summed in double and rounded up to float, then
+ * widened by RELATIVE_PAD, which covers the few float operations behind an
+ * estimate and a slack (a product of three floats, a conversion from int32,
+ * a sum of two): each is within 2^-24 relative, far below the pad. The
+ * caller's margin covers what lies outside the real identity of compact.h:
+ * the difference between its kernel's float score and the real u . v_i.
+ */
+#include "compact.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "midx.h"
+
+#define RELATIVE_PAD (1.0 + 1e-5)
+
+/* sqrt(s) rounded up to float, widened by RELATIVE_PAD. */
+static float norm_up(double s)
+{
+    double r = sqrt(s) * RELATIVE_PAD;
+    float f = (float)r;
+    if ((double)f < r) f = nextafterf(f, INFINITY);
+    return f;
+}
+
+/* The integer dot product, exact in int32 (so every kernel gives the same
+ * value): a plain loop, and on x86-64 CPUs with AVX2 one vpmaddwd per 16
+ * dimensions (the compiler does not find it in the loop at -O2). The
+ * kernel is picked when the codes are built and kept in the rs_compact. */
+static int32_t idot_plain(const int16_t *p, const int8_t *code, uint32_t stride)
+{
+    int32_t acc = 0;
+    for (uint32_t j = 0; j < stride; j++) acc += (int32_t)p[j] * (int32_t)code[j];
+    return acc;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_IDOT_AVX2 1
+
+__attribute__((target("avx2"))) static int32_t idot_avx2(const int16_t *p, const int8_t *code,
+                                                         uint32_t stride)
+{
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+    for (uint32_t j = 0; j < stride; j += 32) { /* stride is a multiple of 32 */
+        __m256i c0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(code + j)));
+        __m256i c1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(code + j + 16)));
+        __m256i p0 = _mm256_loadu_si256((const __m256i *)(p + j));
+        __m256i p1 = _mm256_loadu_si256((const __m256i *)(p + j + 16));
+        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(c0, p0));
+        acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(c1, p1));
+    }
+    __m256i acc = _mm256_add_epi32(acc0, acc1);
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+#endif
+
+/* Estimates and upper bounds of rows [i0, i0 + count). */
+static void rows_plain(const rs_compact *c, const rs_compact_query *q, uint32_t i0, uint32_t count,
+                       float *est, float *ub)
+{
+    const int8_t *row = c->codes + (size_t)i0 * c->stride;
+    for (uint32_t k = 0; k < count; k++, row += c->stride) {
+        est[k] = c->scale[i0 + k] * q->step * (float)idot_plain(q->p, row, c->stride);
+        ub[k] = est[k] + (q->u_norm * c->err[i0 + k] + q->fixed);
+    }
+}
+
+#ifdef HAVE_IDOT_AVX2
+/* Eight rows at a time: eight accumulators reduced together, converted and
+ * scaled as one vector (the same float operations as rows_plain, lane by
+ * lane, so the values are identical). */
+__attribute__((target("avx2"))) static void rows_avx2(const rs_compact *c,
+                                                      const rs_compact_query *q, uint32_t i0,
+                                                      uint32_t count, float *est, float *ub)
+{
+    const uint32_t stride = c->stride;
+    const int8_t *base = c->codes + (size_t)i0 * stride;
+    uint32_t k = 0;
+    const __m256 step = _mm256_set1_ps(q->step), u_norm = _mm256_set1_ps(q->u_norm),
+                 fixed = _mm256_set1_ps(q->fixed);
+    for (; k + 8 <= count; k += 8) {
+        __m256i acc[8];
+        for (int r = 0; r < 8; r++) acc[r] = _mm256_setzero_si256();
+        for (uint32_t j = 0; j < stride; j += 16) {
+            __m256i pj = _mm256_loadu_si256((const __m256i *)(q->p + j));
+            for (int r = 0; r < 8; r++) {
+                const int8_t *row = base + (size_t)(k + r) * stride + j;
+                __m256i cj = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)row));
+                acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(cj, pj));
+            }
+        }
+        __m256i s01 = _mm256_hadd_epi32(acc[0], acc[1]), s23 = _mm256_hadd_epi32(acc[2], acc[3]);
+        __m256i s45 = _mm256_hadd_epi32(acc[4], acc[5]), s67 = _mm256_hadd_epi32(acc[6], acc[7]);
+        __m256i t0 = _mm256_hadd_epi32(s01, s23), t1 = _mm256_hadd_epi32(s45, s67);
+        __m256i dots = _mm256_add_epi32(_mm256_permute2x128_si256(t0, t1, 0x20),
+                                        _mm256_permute2x128_si256(t0, t1, 0x31));
+        __m256 scale = _mm256_loadu_ps(c->scale + i0 + k);
+        __m256 e = _mm256_mul_ps(_mm256_mul_ps(scale, step), _mm256_cvtepi32_ps(dots));
+        __m256 slack =
+            _mm256_add_ps(_mm256_mul_ps(u_norm, _mm256_loadu_ps(c->err + i0 + k)), fixed);
+        _mm256_storeu_ps(est + k, e);
+        _mm256_storeu_ps(ub + k, _mm256_add_ps(e, slack));
+    }
+    if (k < count) rows_plain(c, q, i0 + k, count - k, est + k, ub + k);
+}
+#endif
+
+static rs_compact_idot_fn *pick_idot(void)
+{
+#ifdef HAVE_IDOT_AVX2
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2")) return idot_avx2;
+#endif
+    return idot_plain;
+}
+
+static rs_compact_rows_fn *pick_rows(void)
+{
+#ifdef HAVE_IDOT_AVX2
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2")) return rows_avx2;
+#endif
+    return rows_plain;
+}
+
+int32_t rs_compact_idot(const int16_t *p, const int8_t *code, uint32_t stride)
+{
+    return idot_plain(p, code, stride);
+}
+
+/* Codes, scale and error bound of one row; returns ||s c||^2 and sets *v2 to
+ * ||v||^2 (0 for a row that is not finite). */
+static double encode_row(const float *v, uint32_t d, int8_t *code, float *scale_out, float *err_out,
+                         double *v2)
+{
+    *v2 = 0;
+    float most = 0;
+    int finite = 1;
+    for (uint32_t j = 0; j < d; j++) {
+        finite &= isfinite(v[j]) != 0;
+        most = fmaxf(most, fabsf(v[j]));
+    }
+    if (!finite || most == 0) { /* codes stay zero */
+        *scale_out = 0;
+        *err_out = finite ? 0.0f : INFINITY;
+        return 0;
+    }
+    float scale = most / RS_COMPACT_LEVELS;
+    if (!(scale > 0)) scale = most; /* subnormal: one level per unit of `most` */
+    double err2 = 0, code2 = 0;
+    for (uint32_t j = 0; j < d; j++) {
+        long q = lrintf(v[j] / scale);
+        q = RS_MAX(-RS_COMPACT_LEVELS, RS_MIN(RS_COMPACT_LEVELS, q));
+        code[j] = (int8_t)q;
+        double approx = (double)scale * (double)q; /* exact: 24 x 8 bits */
+        double e = (double)v[j] - approx;
+        err2 += e * e;
+        code2 += approx * approx;
+        *v2 += (double)v[j] * v[j];
+    }
+    *scale_out = scale;
+    *err_out = err2 > 0 ? norm_up(err2) : 0.0f;
+    return code2;
+}
+
+int rs_compact_build(const float *v, uint32_t n, uint32_t d, rs_compact *c, rs_error *err)
+{
+    memset(c, 0, sizeof(*c));
+    if (!v || n == 0 || d == 0) return rs_fail(err, "compact codes: empty matrix (%u x %u)", n, d);
+    uint32_t stride = (d + RS_COMPACT_ALIGN - 1) / RS_COMPACT_ALIGN * RS_COMPACT_ALIGN;
+    /* |p . c| <= stride * levels * 127 must stay inside int32. */
+    uint64_t levels = (uint64_t)INT32_MAX / ((uint64_t)stride * RS_COMPACT_LEVELS);
+    if (levels < 1023)
+        return rs_fail(err, "compact codes: dimension %u is too large for int32 sums", d);
+    c->idot = pick_idot();
+    c->rows = pick_rows();
+    c->query_levels = (int16_t)RS_MIN(levels, (uint64_t)INT16_MAX);
+    c->n = n;
+    c->d = d;
+    c->stride = stride;
+    c->codes = rs_aligned_alloc((size_t)n * stride, 1, err);
+    c->scale = c->codes ? rs_malloc(n, sizeof(float), err) : NULL;
+    c->err = c->scale ? rs_malloc(n, sizeof(float), err) : NULL;
+    if (!c->err) {
+        rs_compact_free(c);
+        return rs_error_prefix(err, "compact codes");
+    }
+    memset(c->codes, 0, (size_t)n * stride);
+    double code2_max = 0, v2_max = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        double v2, code2 = encode_row(v + (size_t)i * d, d, c->codes + (size_t)i * stride,
+                                      &c->scale[i], &c->err[i], &v2);
+        code2_max = RS_MAX(code2_max, code2);
+        v2_max = RS_MAX(v2_max, v2);
+    }
+    c->code_norm_max = norm_up(code2_max);
+    c->norm_max = norm_up(v2_max);
+    return 0;
+}
+
+void rs_compact_free(rs_compact *c)
+{
+    if (!c) return;
+    free(c->codes);
+    free(c->scale);
+    free(c->err);
+    memset(c, 0, sizeof(*c));
+}
+
+size_t rs_compact_bytes(const rs_compact *c)
+{
+    return (size_t)c->n * (c->stride + 2 * sizeof(float));
+}
+
+int rs_compact_query_init(const rs_compact *c, const float *u, float margin, int16_t *p,
+                          rs_compact_query *q, rs_error *err)
+{
+    float most = 0;
+    double u2 = 0;
+    for (uint32_t j = 0; j < c->d; j++) {
+        if (!isfinite(u[j])) return rs_fail(err, "compact codes: the query is not finite");
+        most = fmaxf(most, fabsf(u[j]));
+        u2 += (double)u[j] * u[j];
+    }
+    memset(p, 0, c->stride * sizeof(int16_t));
+    float step = most / c->query_levels;
+    if (most > 0 && !(step > 0)) step = most; /* subnormal query */
+    double f2 = 0;
+    for (uint32_t j = 0; most > 0 && j < c->d; j++) {
+        long r = lrintf(u[j] / step);
+        r = RS_MAX(-(long)c->query_levels, RS_MIN((long)c->query_levels, r));
+        p[j] = (int16_t)r;
+        double e = (double)u[j] - (double)step * (double)r;
+        f2 += e * e;
+    }
+    float f_norm = f2 > 0 ? norm_up(f2) : 0.0f;
+    *q = (rs_compact_query){.p = p,
+                            .step = step,
+                            .u_norm = norm_up(u2),
+                            .fixed = (float)((double)f_norm * c->code_norm_max * RELATIVE_PAD +
+                                             (double)margin * RELATIVE_PAD)};
+    /* Past this, a float32 score could overflow and the bounds say nothing. */
+    if (!isfinite(q->fixed) || (double)q->u_norm * c->norm_max > 0.25 * FLT_MAX)
+        return rs_fail(err, "compact codes: the query is too large");
+    return 0;
+}
+
+#define SCAN_BLOCK 256
+
+int rs_compact_topn(const rs_compact *c, const float *vectors, const float *u, float margin,
+                    uint32_t top_n, const rs_exclude *ex, uint32_t *cand, int16_t *p,
+                    rs_scored *out, uint32_t *n_out, rs_compact_stats *stats, rs_error *err)
+{
+    if (!c || !c->codes || !vectors || !u || !cand || !p || !n_out || (top_n && !out))
+        return rs_fail(err, "compact scan: bad argument");
+    if (rs_exclude_check(ex, err) != 0) return -1;
+    *n_out = 0;
+    if (stats) stats->rescored = 0;
+    if (top_n == 0) return 0;
+    rs_compact_query q;
+    if (rs_compact_query_init(c, u, margin, p, &q, err) != 0) return -1;
+
+    /* One pass: the N best lower bounds so far give a floor that only
+     * rises; an item whose upper bound is below it is beaten by N items for
+     * certain, the others are kept as candidates. */
+    rs_topk tk;
+    rs_topk_init(&tk, out, top_n);
+    float floor_lb = -INFINITY;
+    uint32_t n_cand = 0;
+    float est[SCAN_BLOCK], ub[SCAN_BLOCK];
+    for (uint32_t i0 = 0; i0 < c->n; i0 += SCAN_BLOCK) {
+        uint32_t count = RS_MIN(SCAN_BLOCK, c->n - i0);
+        c->rows(c, &q, i0, count, est, ub);
+        for (uint32_t k = 0; k < count; k++) {
+            uint32_t i = i0 + k;
+            if (ub[k] < floor_lb || rs_exclude_disallowed(ex, i)) continue;
+            if (!rs_exclude_allows(ex, i)) continue;
+            cand[n_cand++] = i;
+            float lb = est[k] - (ub[k] - est[k]);
+            if (lb > -INFINITY && rs_topk_would_enter(&tk, lb, i)) {
+                rs_topk_push(&tk, lb, i);
+                floor_lb = rs_topk_threshold(&tk);
+            }
+        }
+    }
+    /* Rescore in float32 the candidates whose upper bound reaches the final
+     * floor. */
+    uint32_t rescored = 0;
+    rs_topk_init(&tk, out, top_n);
+    for (uint32_t k = 0; k < n_cand; k++) {
+        uint32_t i = cand[k];
+        float e = rs_compact_estimate(c, &q, i);
+        if (e + rs_compact_slack(c, &q, i) < floor_lb) continue;
+        float sc = rs_midx_dot(u, vectors + (size_t)i * c->d, c->d);
+        rescored++;
+        if (isfinite(sc) && rs_topk_would_enter(&tk, sc, i)) rs_topk_push(&tk, sc, i);
+    }
+    *n_out = rs_topk_sorted(&tk);
+    if (stats) stats->rescored = rescored;
+    return 0;
+}
