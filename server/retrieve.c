@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compact.h"
 #include "midx.h"
 #include "midx_sample.h"
 #include "midx_store.h"
@@ -16,7 +17,9 @@ struct rs_retriever {
     uint32_t n_items, dim;
     float norm_max; /* >= every item's norm: the rounding margin of brute force */
     int use_midx;
-    int owns_pq; /* the index was built here (else mapped from a snapshot) */
+    int owns_pq;      /* the index was built here (else mapped from a snapshot) */
+    int have_compact; /* brute force: int8 codes of the items (core/compact.h) */
+    rs_compact compact;
     uint64_t budget;
     rs_pq pq;
     rs_midx midx;
@@ -25,7 +28,9 @@ struct rs_retriever {
 struct rs_retrieve_scratch {
     float *scores;
     size_t scores_cap;
-    uint32_t *ids; /* scores_cap: the items a direct pass scored */
+    uint32_t *ids;  /* scores_cap: the items a direct pass scored, or the code scan's candidates */
+    int16_t *qcode; /* the query rounded for the codes */
+    uint32_t qcode_cap;
     rs_midx_sampler *smp;
     uint32_t smp_k, smp_n, smp_cells; /* what smp was made for */
     rs_midx_scratch *ms;
@@ -96,6 +101,11 @@ int rs_retriever_create(const float *items, uint32_t n_items, uint32_t dim,
         }
         r->use_midx = 1;
         r->owns_pq = 1;
+    } else if (rs_compact_build(items, n_items, dim, &r->compact, err) != 0) {
+        free(r);
+        return rs_error_prefix(err, "retriever: int8 codes");
+    } else {
+        r->have_compact = 1;
     }
     *out = r;
     return 0;
@@ -159,6 +169,7 @@ void rs_retriever_free(rs_retriever *r)
     if (!r) return;
     if (r->use_midx) rs_midx_release(&r->midx);
     if (r->owns_pq) rs_pq_free(&r->pq);
+    if (r->have_compact) rs_compact_free(&r->compact);
     free(r);
 }
 
@@ -174,7 +185,8 @@ uint32_t rs_retriever_midx_k(const rs_retriever *r)
 
 size_t rs_retriever_bytes(const rs_retriever *r)
 {
-    return sizeof(*r) + (r->owns_pq ? rs_pq_bytes(&r->pq) : 0);
+    return sizeof(*r) + (r->owns_pq ? rs_pq_bytes(&r->pq) : 0) +
+           (r->have_compact ? rs_compact_bytes(&r->compact) : 0);
 }
 
 const char *rs_retriever_midx_source(const rs_retriever *r)
@@ -215,6 +227,7 @@ void rs_retrieve_scratch_free(rs_retrieve_scratch *s)
     if (!s) return;
     free(s->scores);
     free(s->ids);
+    free(s->qcode);
     rs_midx_scratch_free(s->ms);
     rs_midx_sampler_free(s->smp);
     free(s);
@@ -300,10 +313,37 @@ static int reserve_scores(const rs_retriever *r, rs_retrieve_scratch *s, rs_erro
     return 0;
 }
 
+/* Brute force through the int8 codes: exact, a quarter of the bytes read.
+ * Returns 1 when the query is too large for the codes' bounds (the caller
+ * then scores in float). */
+static int brute_compact(const rs_retriever *r, const float *u, const rs_skip *skip, uint32_t n,
+                         rs_scored *out, uint32_t *n_out, rs_retrieve_scratch *s, rs_error *err)
+{
+    if (s->qcode_cap < r->compact.stride) {
+        int16_t *q = rs_malloc(r->compact.stride, sizeof(int16_t), err);
+        if (!q) return -1;
+        free(s->qcode);
+        s->qcode = q;
+        s->qcode_cap = r->compact.stride;
+    }
+    rs_exclude ex = {0};
+    if (skip) ex.ids = skip->ids, ex.n_ids = skip->n_ids;
+    if (skip && skip->allow) ex.allow = skip->allow, ex.n_allow = r->n_items;
+    rs_error local;
+    if (rs_compact_topn(&r->compact, r->items, u, brute_margin(r, u), n, &ex, s->ids, s->qcode, out,
+                        n_out, NULL, &local) != 0)
+        return 1;
+    return 0;
+}
+
 static int brute(const rs_retriever *r, const float *u, const rs_skip *skip, uint32_t n,
                  rs_scored *out, uint32_t *n_out, rs_retrieve_scratch *s, rs_error *err)
 {
     if (reserve_scores(r, s, err) != 0) return -1;
+    if (r->have_compact) {
+        int rc = brute_compact(r, u, skip, n, out, n_out, s, err);
+        if (rc <= 0) return rc;
+    }
     /* scores = Q u: one pass over the item matrix, memory-bound. */
     cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)r->n_items, (int)r->dim, 1.0f, r->items,
                 (int)r->dim, u, 1, 0.0f, s->scores, 1);
