@@ -1,21 +1,23 @@
 #!/usr/bin/python3
 """A harder retrieval set than the shared gen_vectors.py, same file format.
 
-gen_vectors.py draws items around 1,024 centres with Zipf cluster sizes and
-queries near one to three centres: the top items of a query sit in a few
-dense cells, which is what an inverted multi-index likes. Trained
-recommenders look less kind: many small, overlapping tastes and user
-vectors that are averages of what the user consumed. This draws
-  - C = 8192 centres ~ N(0, I/d) with a flat size distribution (Zipf 0.5)
-  - item i: 0.6 * centre[c_i] + N(0, 0.8^2 I/d), so clusters overlap,
-    then scaled by exp(0.25 * N(0,1)) (milder norm spread: the norm helps
-    less in telling the top items apart)
-  - query q: the mean of 5..50 items drawn from 1..4 tastes (a user's
+gen_vectors.py draws items around 1,024 centres with Zipf(1.1) cluster
+sizes and queries near one to three centres scaled by 4: the top items of
+a query sit in a few dense cells, which an inverted multi-index likes.
+Trained recommenders look less kind: more, flatter tastes and user vectors
+that are averages of what the user consumed. By default this draws
+  - C = 2048 centres ~ N(0, I/d), cluster sizes Zipf(0.8) (flatter)
+  - item i: centre[c_i] + N(0, 0.6^2 I/d), scaled by exp(0.3 N(0, 1))
+  - query q: the mean of 2..12 items from each of 1..3 tastes (a user's
     history), plus N(0, 0.2^2 I/d), normalised to norm 4
+in d = 96. The options change each of these; with --clusters 4096 --zipf
+0.7 --centre 0.8 --spread 0.7 (overlapping clusters) the set is harder
+still (see README, Measured).
 Writes items.f32 (M x d), queries.f32 (Q x d), little-endian float32,
 row-major, and meta.json, as gen_vectors.py does. Needs numpy.
 
 usage: gen_hard.py OUT_DIR [--items 1000000] [--dim 96] [--queries 1000] [--seed 11]
+         [--clusters C] [--zipf S] [--centre A] [--spread B] [--norm-spread G] [--tastes T]
 """
 import argparse, json, os
 import numpy as np
@@ -25,9 +27,9 @@ def main():
     ap.add_argument('out'); ap.add_argument('--items', type=int, default=1000000)
     ap.add_argument('--dim', type=int, default=96); ap.add_argument('--queries', type=int, default=1000)
     ap.add_argument('--seed', type=int, default=11)
-    ap.add_argument('--clusters', type=int, default=8192); ap.add_argument('--zipf', type=float, default=0.5)
-    ap.add_argument('--centre', type=float, default=0.6); ap.add_argument('--spread', type=float, default=0.8)
-    ap.add_argument('--norm-spread', type=float, default=0.25); ap.add_argument('--tastes', type=int, default=4)
+    ap.add_argument('--clusters', type=int, default=2048); ap.add_argument('--zipf', type=float, default=0.8)
+    ap.add_argument('--centre', type=float, default=1.0); ap.add_argument('--spread', type=float, default=0.6)
+    ap.add_argument('--norm-spread', type=float, default=0.3); ap.add_argument('--tastes', type=int, default=3)
     a = ap.parse_args()
     rng = np.random.default_rng(a.seed)
     d, C = a.dim, a.clusters

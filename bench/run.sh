@@ -8,7 +8,9 @@
 # build/bench/bench_filter on the same data: filtered exact retrieval against
 # brute force over the allowed items and its queries/s for filters keeping
 # 50%, 10% and 1%, softmax sampling through MIDX against Gumbel-top-k, and a
-# batch of 64 queries against 64 single ones.
+# batch of 64 queries against 64 single ones; then bench_retrieval again on
+# a harder set from bench/gen_hard.py (flatter clusters, queries that are
+# means of items, d = 96; same item and query counts) with its own budgets.
 #
 # Environment (defaults in brackets):
 #   BENCH_ITEMS [1000000]  BENCH_DIM [64]  BENCH_QUERIES [1000]
@@ -20,6 +22,8 @@
 #     parameters load it instead of rebuilding (e.g. BENCH_STORE=bench/out/store)
 #   BENCH_FILTER_STORE [bench/out/filter-store] where bench_filter keeps the
 #     server-default index it builds once (filters, sampling, batches)
+#   BENCH_HARD [1] 0 skips the harder set   BENCH_HARD_DIM [96]
+#   BENCH_HARD_BUDGETS [1000,2500,5000,10000,20000]
 #   PYTHON [/usr/bin/python3, needs numpy]   SHARED_DIR [../shared]
 # Quick run: BENCH_ITEMS=100000 BENCH_QUERIES=200 BENCH_K=256 make bench
 set -euo pipefail
@@ -60,6 +64,19 @@ fargs=("$out" --queries "$queries" --top "$top")
 [ -n "${BENCH_FILTER_STORE:-}" ] && fargs+=(--store "$BENCH_FILTER_STORE")
 echo "== filters, sampling, batches: $BUILD/bench/bench_filter ${fargs[*]}"
 "$BUILD/bench/bench_filter" "${fargs[@]}"
+if [ "${BENCH_HARD:-1}" != 0 ]; then
+    hdim=${BENCH_HARD_DIM:-96}
+    hard=bench/out/hard-$items-d$hdim-q$queries
+    if [ ! -f "$hard/meta.json" ]; then
+        echo "bench: generating the harder set ($items x $hdim, bench/gen_hard.py) into $hard"
+        "$python" bench/gen_hard.py "$hard" --items "$items" --dim "$hdim" --queries "$queries"
+    fi
+    hargs=("$hard" --k "$k" --top "$top" --budgets "${BENCH_HARD_BUDGETS:-1000,2500,5000,10000,20000}"
+        --brute-queries "$brute")
+    [ -n "${BENCH_STORE:-}" ] && hargs+=(--store "$BENCH_STORE-hard")
+    echo "== retrieval, harder set: $BUILD/bench/bench_retrieval ${hargs[*]}"
+    "$BUILD/bench/bench_retrieval" "${hargs[@]}"
+fi
 if [ "$items" = 1000000 ] && [ "$dim" = 64 ] && [ "$top" = 100 ]; then
     echo "reference (same data, this machine kind, shared/bench/README.md): numpy brute force 36 q/s;"
     echo "FAISS inverted multi-index 2x10 bits recall@100 0.957 at 1,020 q/s (nprobe 1024)"
