@@ -96,6 +96,30 @@ echo "== recserve: $what, $CONNECTIONS connections, ${DURATION}s"
 wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" -s "$work/bodies.lua" "http://127.0.0.1:$port/" |
     tee "$work/recserve.txt"
 
+# With a budget (approximate MIDX), recall@n of these answers against an
+# exact server on the same store, over the benchmark's request bodies.
+if [ -z "${E2E_USERS:-}" ] && printf '%s\n' "$@" | grep -q -- '--midx-budget'; then
+    xport=$(free_port)
+    "$BINDIR"/recserve --store "$STORE" --listen "127.0.0.1:$xport" --log-level warn \
+        --retrieval bruteforce &
+    pids+=($!)
+    for _ in $(seq 300); do curl -fs "http://127.0.0.1:$xport/readyz" >/dev/null && break; sleep 0.1; done
+    python3 - "$work/bodies.lua" "$port" "$xport" <<'EOF2'
+import json, sys, urllib.request
+lua, port, xport = sys.argv[1], sys.argv[2], sys.argv[3]
+bodies = [l.strip()[2:-3] for l in open(lua) if l.startswith("  [[")]
+def ask(p, b):
+    req = urllib.request.Request(f"http://127.0.0.1:{p}/v1/recommend", data=b.encode(),
+                                 headers={"Content-Type": "application/json"})
+    return [it["id"] for it in json.load(urllib.request.urlopen(req))["items"]]
+hit = total = exact = 0
+for b in bodies:
+    got, want = ask(port, b), ask(xport, b)
+    hit += len(set(got) & set(want)); total += len(want); exact += got == want
+print("recall@n against exact: %.4f over %d requests (%d answers identical)" % (hit / max(total, 1), len(bodies), exact))
+EOF2
+fi
+
 # nginx with its own config, serving a file of the same size.
 mkdir -p "$work/www" "$work/nginx"
 printf '%s' "$sample" >"$work/www/answer.json"

@@ -15,7 +15,7 @@
 # Environment (defaults in brackets):
 #   BENCH_ITEMS [1000000]  BENCH_DIM [64]  BENCH_QUERIES [1000]
 #   BENCH_K [1024] codewords per codebook   BENCH_TOP [100]
-#   BENCH_BUDGETS [1000,2500,5000,10000,20000] items examined per query
+#   BENCH_BUDGETS [500,1000,2500,5000,10000,20000] items examined per query
 #   BENCH_BRUTE_QUERIES [200] queries timed for brute force
 #   BENCH_STORE [unset] an LMDB store directory: the index is published there
 #     and queried through the zero-copy view; later runs with the same data and
@@ -23,7 +23,7 @@
 #   BENCH_FILTER_STORE [bench/out/filter-store] where bench_filter keeps the
 #     server-default index it builds once (filters, sampling, batches)
 #   BENCH_HARD [1] 0 skips the harder set   BENCH_HARD_DIM [96]
-#   BENCH_HARD_BUDGETS [1000,2500,5000,10000,20000]
+#   BENCH_HARD_BUDGETS [500,1000,2500,5000,10000,20000]
 #   PYTHON [/usr/bin/python3, needs numpy]   SHARED_DIR [../shared]
 # Quick run: BENCH_ITEMS=100000 BENCH_QUERIES=200 BENCH_K=256 make bench
 set -euo pipefail
@@ -35,7 +35,7 @@ dim=${BENCH_DIM:-64}
 queries=${BENCH_QUERIES:-1000}
 k=${BENCH_K:-1024}
 top=${BENCH_TOP:-100}
-budgets=${BENCH_BUDGETS:-1000,2500,5000,10000,20000}
+budgets=${BENCH_BUDGETS:-500,1000,2500,5000,10000,20000}
 brute=${BENCH_BRUTE_QUERIES:-200}
 
 gen=$SHARED_DIR/bench/gen_vectors.py
@@ -71,7 +71,7 @@ if [ "${BENCH_HARD:-1}" != 0 ]; then
         echo "bench: generating the harder set ($items x $hdim, bench/gen_hard.py) into $hard"
         "$python" bench/gen_hard.py "$hard" --items "$items" --dim "$hdim" --queries "$queries"
     fi
-    hargs=("$hard" --k "$k" --top "$top" --budgets "${BENCH_HARD_BUDGETS:-1000,2500,5000,10000,20000}"
+    hargs=("$hard" --k "$k" --top "$top" --budgets "${BENCH_HARD_BUDGETS:-500,1000,2500,5000,10000,20000}"
         --brute-queries "$brute")
     [ -n "${BENCH_STORE:-}" ] && hargs+=(--store "$BENCH_STORE-hard")
     echo "== retrieval, harder set: $BUILD/bench/bench_retrieval ${hargs[*]}"

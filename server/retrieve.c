@@ -37,13 +37,20 @@ struct rs_retrieve_scratch {
     uint32_t ms_k, ms_d, ms_n, ms_cells; /* what ms was made for */
 };
 
+int rs_retrieval_auto_midx(uint32_t n_items, uint32_t dim)
+{
+    uint64_t floats = (uint64_t)n_items * dim;
+    return n_items >= RS_RETRIEVAL_AUTO_MIN_ITEMS ||
+           (n_items >= RS_RETRIEVAL_AUTO_MID_ITEMS && floats >= RS_RETRIEVAL_AUTO_MIN_FLOATS);
+}
+
 /* Whether the options choose MIDX for this catalogue; -1 when they ask for
  * it and it cannot be had. */
 static int choose_midx(const rs_retriever_options *opt, uint32_t n_items, uint32_t dim,
                        rs_error *err)
 {
     int want = opt->method == RS_RETRIEVAL_MIDX ||
-               (opt->method == RS_RETRIEVAL_AUTO && n_items >= RS_RETRIEVAL_AUTO_MIN_ITEMS);
+               (opt->method == RS_RETRIEVAL_AUTO && rs_retrieval_auto_midx(n_items, dim));
     if (want && dim < 2) {
         if (opt->method == RS_RETRIEVAL_MIDX)
             return rs_fail_kind(err, RS_ERR_INVALID,
@@ -101,10 +108,11 @@ int rs_retriever_create(const float *items, uint32_t n_items, uint32_t dim,
         }
         r->use_midx = 1;
         r->owns_pq = 1;
-    } else if (rs_compact_build(items, n_items, dim, &r->compact, err) != 0) {
-        free(r);
-        return rs_error_prefix(err, "retriever: int8 codes");
-    } else {
+    } else if ((uint64_t)n_items * dim >= RS_RETRIEVAL_CODES_MIN_FLOATS) {
+        if (rs_compact_build(items, n_items, dim, &r->compact, err) != 0) {
+            free(r);
+            return rs_error_prefix(err, "retriever: int8 codes");
+        }
         r->have_compact = 1;
     }
     *out = r;
@@ -186,6 +194,7 @@ uint32_t rs_retriever_midx_k(const rs_retriever *r)
 size_t rs_retriever_bytes(const rs_retriever *r)
 {
     return sizeof(*r) + (r->owns_pq ? rs_pq_bytes(&r->pq) : 0) +
+           (r->use_midx ? rs_midx_view_bytes(&r->midx) : 0) +
            (r->have_compact ? rs_compact_bytes(&r->compact) : 0);
 }
 

@@ -29,12 +29,26 @@
 #include "topk.h"
 
 typedef enum rs_retrieval {
-    RS_RETRIEVAL_AUTO = 0, /* midx from RS_RETRIEVAL_AUTO_MIN_ITEMS items on, else bruteforce */
+    RS_RETRIEVAL_AUTO = 0, /* midx for large catalogues (rs_retrieval_auto_midx), else bruteforce */
     RS_RETRIEVAL_BRUTE,
     RS_RETRIEVAL_MIDX,
 } rs_retrieval;
 
-#define RS_RETRIEVAL_AUTO_MIN_ITEMS 20000
+/* Auto picks MIDX from RS_RETRIEVAL_AUTO_MIN_ITEMS items on, or from
+ * RS_RETRIEVAL_AUTO_MID_ITEMS items on when the float32 vectors fill
+ * RS_RETRIEVAL_AUTO_MIN_FLOATS or more. Brute force scans int8 codes first
+ * (core/compact.h) from RS_RETRIEVAL_CODES_MIN_FLOATS on; below that the
+ * float32 matrix stays in cache and one sgemv is faster. Measured one
+ * thread, top-20 (make bench-sized sets from gen_vectors.py): 8,530 x 200
+ * sgemv 4,491 q/s, codes 8,676, MIDX exact 16,920; 8,530 x 64: 17,486,
+ * 23,083, 20,761; 4,096 x 64: 47,017, 40,449, 31,823. */
+#define RS_RETRIEVAL_AUTO_MIN_ITEMS   20000
+#define RS_RETRIEVAL_AUTO_MID_ITEMS   4096
+#define RS_RETRIEVAL_AUTO_MIN_FLOATS  (1u << 20)
+#define RS_RETRIEVAL_CODES_MIN_FLOATS (1u << 19)
+
+/* Whether auto chooses MIDX for n_items vectors of dim floats. */
+int rs_retrieval_auto_midx(uint32_t n_items, uint32_t dim);
 
 typedef struct rs_retriever_options {
     rs_retrieval method;
@@ -63,7 +77,9 @@ void rs_retriever_free(rs_retriever *r);
 
 /* "bruteforce" or "midx": reported by /v1/models. */
 const char *rs_retriever_method(const rs_retriever *r);
-/* Codewords per codebook (0 for brute force) and bytes the index owns. */
+/* Codewords per codebook (0 for brute force), and bytes the retriever
+ * allocated (a built index, the search view's codes and tables, brute
+ * force's codes). */
 uint32_t rs_retriever_midx_k(const rs_retriever *r);
 /* Where the MIDX index came from: "built" at load, "published" by the
  * trainer, or NULL for brute force. */
