@@ -85,6 +85,63 @@ START_TEST(test_matches_reference)
 }
 END_TEST
 
+/* Brute force over a catalogue large enough for the int8 codes (2^19 floats
+ * or more): the exact reference ranking with skips, a filter, ties and
+ * rows that are not finite. */
+START_TEST(test_brute_codes_match_reference)
+{
+    const uint32_t n = 8192, d = _i ? 70 : 64; /* 2^19 floats, and more */
+    rs_rng rng;
+    rs_rng_seed(&rng, 23 + _i);
+    float *items = malloc(sizeof(float) * n * d), u[70];
+    for (size_t k = 0; k < (size_t)n * d; k++) items[k] = (float)rs_rng_below(&rng, 7) - 3;
+    items[5 * d + 1] = NAN;
+    items[9 * d] = INFINITY;
+    uint8_t *skip = calloc(n, 1);
+    uint32_t *skip_ids = malloc(sizeof(uint32_t) * n), n_skip = 0;
+    uint64_t *allow = calloc((n + 63) / 64, sizeof(uint64_t));
+    uint32_t n_allowed = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (rs_rng_below(&rng, 5) == 0) skip[i] = 1, skip_ids[n_skip++] = i;
+        if (rs_rng_below(&rng, 4) != 0) allow[i / 64] |= 1ull << (i % 64), n_allowed++;
+    }
+    rs_retriever_options o = {.method = RS_RETRIEVAL_BRUTE};
+    rs_retriever *r;
+    rs_error err;
+    ck_assert_msg(rs_retriever_create(items, n, d, &o, &r, &err) == 0, "%s", err.msg);
+    rs_retrieve_scratch *scr = rs_retrieve_scratch_new();
+    ref *all = malloc(sizeof(ref) * n);
+    rs_scored out[50];
+    for (int trial = 0; trial < 12; trial++) {
+        for (uint32_t k = 0; k < d; k++) u[k] = (float)rs_rng_below(&rng, 5) - 2;
+        int filtered = trial % 3 == 2;
+        rs_skip sk = {skip, skip_ids, n_skip, filtered ? allow : NULL, filtered ? n_allowed : 0};
+        uint32_t kept = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            if (trial % 3 && skip[i]) continue;
+            if (filtered && !(allow[i / 64] >> (i % 64) & 1)) continue;
+            double sc = 0;
+            for (uint32_t k = 0; k < d; k++) sc += (double)items[(size_t)i * d + k] * u[k];
+            if (isfinite(sc)) all[kept++] = (ref){sc, i};
+        }
+        qsort(all, kept, sizeof(ref), by_score_desc);
+        uint32_t got;
+        rs_retrieve_stats st;
+        ck_assert_int_eq(
+            rs_retrieve_topn(r, u, trial % 3 ? &sk : NULL, 50, out, &got, scr, &st, &err), 0);
+        ck_assert_uint_eq(got, 50);
+        for (uint32_t j = 0; j < got; j++) {
+            ck_assert_msg(out[j].id == all[j].id, "trial %d rank %u: %u, want %u", trial, j,
+                          out[j].id, all[j].id);
+            ck_assert_double_eq((double)out[j].score, all[j].score);
+        }
+    }
+    rs_retriever_free(r);
+    rs_retrieve_scratch_free(scr);
+    free(items), free(skip), free(skip_ids), free(allow), free(all);
+}
+END_TEST
+
 /* Filters: brute force, MIDX and the direct scoring of a small filter's
  * items return the same items with the same score bits, the exact top-n by
  * the search kernel over the allowed items not skipped. */
@@ -435,6 +492,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_matches_reference, 0, 2);
     tcase_add_test(tc, test_approximate_budget);
+    tcase_add_loop_test(tc, test_brute_codes_match_reference, 0, 2);
     tcase_add_test(tc, test_rejects_empty);
     tcase_add_test(tc, test_filtered_methods_agree);
     tcase_add_test(tc, test_batch_equals_singles);
