@@ -15,7 +15,7 @@
 # Environment (defaults in brackets):
 #   BENCH_ITEMS [1000000]  BENCH_DIM [64]  BENCH_QUERIES [1000]
 #   BENCH_K [1024] codewords per codebook   BENCH_TOP [100]
-#   BENCH_BUDGETS [500,1000,2500,5000,10000,20000] items examined per query
+#   BENCH_BUDGETS [500,750,1000,2500,5000,10000,20000] items examined per query
 #   BENCH_BRUTE_QUERIES [200] queries timed for brute force
 #   BENCH_STORE [unset] an LMDB store directory: the index is published there
 #     and queried through the zero-copy view; later runs with the same data and
@@ -35,7 +35,7 @@ dim=${BENCH_DIM:-64}
 queries=${BENCH_QUERIES:-1000}
 k=${BENCH_K:-1024}
 top=${BENCH_TOP:-100}
-budgets=${BENCH_BUDGETS:-500,1000,2500,5000,10000,20000}
+budgets=${BENCH_BUDGETS:-500,750,1000,2500,5000,10000,20000}
 brute=${BENCH_BRUTE_QUERIES:-200}
 
 gen=$SHARED_DIR/bench/gen_vectors.py

@@ -117,23 +117,27 @@ static inline void offer(rs_topk *tk, const rs_exclude *ex, float score, uint32_
 
 static int check_structure(const rs_midx *idx, rs_error *err);
 
-/* The mean vector of each non-empty cell (the approximate order's key). */
+/* Int8 codes of the mean vector of each non-empty cell (the approximate
+ * order's key; codes of the same width as the items', so the query's
+ * rounding serves both). */
 static int cell_means(rs_midx *idx, rs_error *err)
 {
-    const uint32_t d = idx->d;
-    idx->cell_mean = rs_malloc((size_t)RS_MAX(idx->n_nonempty, 1u) * d, sizeof(float), err);
-    double *sum = idx->cell_mean ? rs_malloc(d, sizeof(double), err) : NULL;
-    if (!sum) return -1;
-    for (uint32_t c = 0; c < idx->n_nonempty; c++) {
+    const uint32_t d = idx->d, ne = RS_MAX(idx->n_nonempty, 1u);
+    float *mean = rs_calloc((size_t)ne * d, sizeof(float), err);
+    double *sum = mean ? rs_malloc(d, sizeof(double), err) : NULL;
+    int rc = sum ? 0 : -1;
+    for (uint32_t c = 0; rc == 0 && c < idx->n_nonempty; c++) {
         const struct rs_midx_cell *cell = &idx->cells[c];
         memset(sum, 0, d * sizeof(double));
         for (uint32_t p = cell->beg; p < cell->end; p++)
             for (uint32_t j = 0; j < d; j++) sum[j] += idx->vectors[(size_t)p * d + j];
         for (uint32_t j = 0; j < d; j++)
-            idx->cell_mean[(size_t)c * d + j] = (float)(sum[j] / (cell->end - cell->beg));
+            mean[(size_t)c * d + j] = (float)(sum[j] / (cell->end - cell->beg));
     }
+    if (rc == 0) rc = rs_compact_build(mean, ne, d, &idx->cell_mean, err);
     free(sum);
-    return 0;
+    free(mean);
+    return rc;
 }
 
 /* Derived data every view carries: the non-empty bitmap, the largest cell
@@ -246,7 +250,7 @@ void rs_midx_release(rs_midx *idx)
     free(idx->cell_k2);
     free(idx->cells);
     rs_compact_free(&idx->compact);
-    free(idx->cell_mean);
+    rs_compact_free(&idx->cell_mean);
     memset(idx, 0, sizeof(*idx));
 }
 
@@ -336,13 +340,12 @@ int rs_midx_finish(rs_midx *idx, int verify, rs_error *err)
 /* Approximate search (pooled_search): cells pooled per item of budget, and
  * the weight of the residual bound in the pool's order. The cell's mean
  * item ranks cells better than the separable codeword bound when clusters
- * are small and flat: on bench/gen_hard.py data (1M x 96, top-100) recall
- * 0.951 at a budget of 2,500 against 0.919 without the pool (0.95 needed
- * about 7,000); on gen_vectors.py data, where the codewords already rank
- * well, pooling costs time for the same recall (0.956 at 500 and 247x
- * brute force, against 0.964 at 1,000 and 283x). Factors 2, 3, 5 gave
- * 0.939, 0.951, 0.959 at 2,500 on the hard set; weights 0, 0.1, 0.2 at
- * factor 4 were within 0.005 of each other. */
+ * are small and flat, at the price of walking more cells. Measured (make
+ * bench sets, 1M items, top-100, one thread), the budget and speed-up over
+ * brute force where recall@100 first reaches 0.95, factors 1 / 2 / 3:
+ * gen_vectors.py 1,000 (261x) / 750 (240x) / 750 (221x); bench/gen_hard.py
+ * above 5,000 (0.943 at 148x) / 5,000 (127x; 0.941 at 2,500) / 2,500
+ * (164x). Weights 0, 0.1, 0.2 were within 0.005 of each other. */
 #define POOL_FACTOR          3
 #define POOL_RESIDUAL_WEIGHT 0.1f
 
@@ -740,8 +743,7 @@ static int pooled_search(search_state *ss, uint64_t budget)
     int all_pooled = walk(ss, APPROX_ORDER_WEIGHT, POOL_FACTOR * budget, 0, 1);
     for (uint32_t i = 0; i < s->n_pool; i++) {
         const struct rs_midx_cell *cell = &idx->cells[s->pool[i].cell];
-        const float *mean = idx->cell_mean + (size_t)s->pool[i].cell * idx->d;
-        s->pool[i].key = rs_midx_dot(ss->q->u, mean, idx->d) +
+        s->pool[i].key = rs_compact_estimate(&idx->cell_mean, &ss->cq, s->pool[i].cell) +
                          POOL_RESIDUAL_WEIGHT * (ss->u1n * cell->r1 + ss->u2n * cell->r2);
     }
     qsort(s->pool, s->n_pool, sizeof(*s->pool), cmp_pooled);

@@ -55,18 +55,18 @@ typedef struct rs_midx {
         float r1, r2;      /* cell_r1, cell_r2 */
     } * cells;             /* n_nonempty, in cell order */
     rs_compact compact;    /* int8 codes of `vectors`, by position (compact.h) */
-    float *cell_mean;      /* n_nonempty x d: the mean item of each non-empty cell */
+    rs_compact cell_mean;  /* n_nonempty rows: int8 codes of each non-empty cell's mean item */
     void *owned;           /* other memory this view allocated */
 } rs_midx;
 
 /* A view of pq (which must outlive it). Allocates the id -> position table
  * and the compact cell tables (k*k/8 + k*k/16 bytes, 18 bytes per non-empty
- * cell), each non-empty cell's mean item (d floats), and int8 codes of the
+ * cell), int8 codes of each non-empty cell's mean item, and int8 codes of the
  * vectors (compact.h: d rounded up to 32, plus 8 bytes, per item), which a
  * search reads before it reads a vector. */
 int rs_midx_from_pq(const rs_pq *pq, rs_midx *idx, rs_error *err);
-/* Bytes the view allocated itself: positions, cell tables, cell means
- * (n_nonempty x d floats) and int8 codes. */
+/* Bytes the view allocated itself: positions, cell tables, the cells' mean
+ * items and the items' int8 codes. */
 size_t rs_midx_view_bytes(const rs_midx *idx);
 /* Frees what the view allocated; the arrays it points to are not touched. */
 void rs_midx_release(rs_midx *idx);
