@@ -212,7 +212,7 @@ static int time_compact(const float *items, uint32_t n, uint32_t d, const float 
     }
     printf("int8 codes: built in %.2f s (%.1f MB)\n", rs_now() - t0, rs_compact_bytes(&c) / 1e6);
     uint32_t *lb = malloc(sizeof(uint32_t) * n);
-    int16_t *p = malloc(sizeof(int16_t) * c.stride);
+    void *p = malloc(rs_compact_scratch_bytes(&c));
     rs_scored *res = malloc(sizeof(rs_scored) * top);
     double sum = 0;
     *mismatched = 0;

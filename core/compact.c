@@ -10,11 +10,13 @@
  */
 #include "compact.h"
 
+#include <cblas.h>
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "linalg.h"
 #include "midx.h"
 
 #define RELATIVE_PAD (1.0 + 1e-5)
@@ -172,6 +174,91 @@ static double encode_row(const float *v, uint32_t d, int8_t *code, float *scale_
     return code2;
 }
 
+/* The head basis: the RS_COMPACT_HEAD_DIM leading eigenvectors of the
+ * second-moment matrix of up to HEAD_SAMPLE rows (any basis keeps answers
+ * exact; the sample only has to be representative). */
+#define HEAD_SAMPLE 65536
+
+static float *head_basis(const float *v, uint32_t n, uint32_t d, rs_error *err)
+{
+    uint32_t step = n > HEAD_SAMPLE ? n / HEAD_SAMPLE : 1, m = n / step;
+    float *rows = rs_malloc((size_t)m * d, sizeof(float), err);
+    float *gram = rows ? rs_malloc((size_t)d * d, sizeof(float), err) : NULL;
+    float *values = gram ? rs_malloc(d, sizeof(float), err) : NULL;
+    float *basis = values ? rs_malloc((size_t)RS_COMPACT_HEAD_DIM * d, sizeof(float), err) : NULL;
+    int ok = basis != NULL;
+    for (uint32_t i = 0; ok && i < m; i++) {
+        const float *row = v + (size_t)i * step * d;
+        for (uint32_t j = 0; j < d; j++) rows[(size_t)i * d + j] = isfinite(row[j]) ? row[j] : 0;
+    }
+    if (ok) {
+        rs_gram(rows, m, d, gram);
+        ok = rs_symmetric_eigen(gram, d, values, err) == 0;
+    }
+    for (uint32_t r = 0; ok && r < RS_COMPACT_HEAD_DIM; r++) /* largest first */
+        memcpy(basis + (size_t)r * d, gram + (size_t)(d - 1 - r) * d, sizeof(float) * d);
+    free(values);
+    free(gram);
+    free(rows);
+    if (!ok) {
+        free(basis);
+        return NULL;
+    }
+    return basis;
+}
+
+/* Projects every row on the basis, codes the projections and folds each
+ * row's projection residual into its code error (compact.h). */
+static int build_head(rs_compact *c, const float *v, rs_error *err)
+{
+    const uint32_t n = c->n, d = c->d, r = RS_COMPACT_HEAD_DIM;
+    enum { BLOCK = 4096 };
+    struct rs_compact_head *h = &c->head;
+    h->basis = head_basis(v, n, d, err);
+    float *proj = h->basis ? rs_malloc((size_t)n * r, sizeof(float), err) : NULL;
+    float *back = proj ? rs_malloc((size_t)BLOCK * d, sizeof(float), err) : NULL;
+    h->codes = back ? rs_calloc(1, sizeof(rs_compact), err) : NULL;
+    int ok = h->codes != NULL;
+    double rows2 = 0, a2_max = 0;
+    for (uint32_t k = 0; ok && k < r; k++) {
+        double s = 0;
+        for (uint32_t j = 0; j < d; j++) s += (double)h->basis[k * d + j] * h->basis[k * d + j];
+        rows2 = RS_MAX(rows2, s);
+    }
+    if (ok) /* a_i = B v_i for every row */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)r, (int)d, 1.0f, v,
+                    (int)d, h->basis, (int)d, 0.0f, proj, (int)r);
+    ok = ok && rs_compact_build(proj, n, r, h->codes, err) == 0;
+    if (ok) h->row_norm_max = norm_up(rows2);
+    for (uint32_t i0 = 0; ok && i0 < n; i0 += BLOCK) {
+        uint32_t count = RS_MIN((uint32_t)BLOCK, n - i0);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)count, (int)d, (int)r, 1.0f,
+                    proj + (size_t)i0 * r, (int)r, h->basis, (int)d, 0.0f, back, (int)d);
+        for (uint32_t k = 0; k < count; k++) {
+            uint32_t i = i0 + k;
+            double e2 = 0, a2 = 0;
+            for (uint32_t j = 0; j < d; j++) {
+                double e = (double)v[(size_t)i * d + j] - back[(size_t)k * d + j];
+                e2 += e * e;
+            }
+            for (uint32_t j = 0; j < r; j++)
+                a2 += (double)proj[(size_t)i * r + j] * proj[(size_t)i * r + j];
+            a2_max = isfinite(a2) ? RS_MAX(a2_max, a2) : a2_max;
+            /* back is a float product of r terms: its rounding, at most
+             * (r + 2) 2^-24 ||a_i|| ||B row|| per coordinate, is added. */
+            double pad = (r + 2.0) * ldexp(1.0, -24) * sqrt(a2) * h->row_norm_max * sqrt((double)d);
+            double total = (double)h->codes->err[i] + norm_up(e2) + pad;
+            float f = (float)(total * RELATIVE_PAD);
+            if ((double)f < total) f = nextafterf(f, INFINITY);
+            h->codes->err[i] = isfinite(e2) && isfinite(a2) ? f : INFINITY;
+        }
+    }
+    if (ok) h->a_norm_max = norm_up(a2_max);
+    free(back);
+    free(proj);
+    return ok ? 0 : -1;
+}
+
 int rs_compact_build(const float *v, uint32_t n, uint32_t d, rs_compact *c, rs_error *err)
 {
     memset(c, 0, sizeof(*c));
@@ -204,12 +291,20 @@ int rs_compact_build(const float *v, uint32_t n, uint32_t d, rs_compact *c, rs_e
     }
     c->code_norm_max = norm_up(code2_max);
     c->norm_max = norm_up(v2_max);
+    if (d >= RS_COMPACT_HEAD_MIN_DIM && n >= 4 * RS_COMPACT_HEAD_DIM &&
+        build_head(c, v, err) != 0) {
+        rs_compact_free(c);
+        return rs_error_prefix(err, "compact codes, head stage");
+    }
     return 0;
 }
 
 void rs_compact_free(rs_compact *c)
 {
     if (!c) return;
+    if (c->head.codes) rs_compact_free(c->head.codes);
+    free(c->head.codes);
+    free(c->head.basis);
     free(c->codes);
     free(c->scale);
     free(c->err);
@@ -218,11 +313,25 @@ void rs_compact_free(rs_compact *c)
 
 size_t rs_compact_bytes(const rs_compact *c)
 {
-    return (size_t)c->n * (c->stride + 2 * sizeof(float));
+    size_t bytes = (size_t)c->n * (c->stride + 2 * sizeof(float));
+    if (c->head.codes)
+        bytes += rs_compact_bytes(c->head.codes) + sizeof(float) * RS_COMPACT_HEAD_DIM * c->d;
+    return bytes;
 }
 
-int rs_compact_query_init(const rs_compact *c, const float *u, float margin, int16_t *p,
-                          rs_compact_query *q, rs_error *err)
+/* Scratch layout: the main query's int16 codes, then for a head stage its
+ * rs_compact_query, B u (floats) and its codes. */
+size_t rs_compact_scratch_bytes(const rs_compact *c)
+{
+    size_t bytes = (size_t)c->stride * sizeof(int16_t);
+    if (c->head.codes)
+        bytes +=
+            sizeof(rs_compact_query) + RS_COMPACT_HEAD_DIM * (sizeof(float) + sizeof(int16_t)) + 16;
+    return bytes;
+}
+
+static int query_plain(const rs_compact *c, const float *u, float margin, int16_t *p,
+                       rs_compact_query *q, rs_error *err)
 {
     float most = 0;
     double u2 = 0;
@@ -247,27 +356,56 @@ int rs_compact_query_init(const rs_compact *c, const float *u, float margin, int
                             .step = step,
                             .u_norm = norm_up(u2),
                             .fixed = (float)((double)f_norm * c->code_norm_max * RELATIVE_PAD +
-                                             (double)margin * RELATIVE_PAD)};
+                                             (double)margin * RELATIVE_PAD),
+                            .head = NULL};
     /* Past this, a float32 score could overflow and the bounds say nothing. */
     if (!isfinite(q->fixed) || (double)q->u_norm * c->norm_max > 0.25 * FLT_MAX)
         return rs_fail(err, "compact codes: the query is too large");
     return 0;
 }
 
+int rs_compact_query_init(const rs_compact *c, const float *u, float margin, void *scratch,
+                          rs_compact_query *q, rs_error *err)
+{
+    char *at = scratch;
+    if (query_plain(c, u, margin, (int16_t *)(void *)at, q, err) != 0) return -1;
+    if (!c->head.codes) return 0;
+    const struct rs_compact_head *h = &c->head;
+    const uint32_t r = RS_COMPACT_HEAD_DIM, d = c->d;
+    at += (size_t)c->stride * sizeof(int16_t);
+    at += (uintptr_t)at % 16 ? 16 - (uintptr_t)at % 16 : 0;
+    rs_compact_query *hq = (rs_compact_query *)(void *)at;
+    float *b = (float *)(void *)(at + sizeof(*hq));
+    int16_t *hp = (int16_t *)(void *)(b + r);
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)r, (int)d, 1.0f, h->basis, (int)d, u, 1, 0.0f, b,
+                1);
+    /* ||B u - fl(B u)|| <= sqrt(r) (d + 2) 2^-24 max ||B row|| ||u||, times
+     * max ||a_i|| in the bound. */
+    double drift =
+        sqrt((double)r) * (d + 2.0) * ldexp(1.0, -24) * h->row_norm_max * q->u_norm * h->a_norm_max;
+    if (query_plain(h->codes, b, (float)((double)margin + drift * RELATIVE_PAD), hp, hq, err) != 0)
+        return -1;
+    /* err_i holds the code error of a_i (scaled by ||B u||) plus the
+     * projection residual (scaled by ||u||): scale both by the larger. */
+    hq->u_norm = fmaxf(hq->u_norm, q->u_norm);
+    q->head = hq;
+    return 0;
+}
+
 #define SCAN_BLOCK 256
 
 int rs_compact_topn(const rs_compact *c, const float *vectors, const float *u, float margin,
-                    uint32_t top_n, const rs_exclude *ex, uint32_t *cand, int16_t *p,
+                    uint32_t top_n, const rs_exclude *ex, uint32_t *cand, void *scratch,
                     rs_scored *out, uint32_t *n_out, rs_compact_stats *stats, rs_error *err)
 {
-    if (!c || !c->codes || !vectors || !u || !cand || !p || !n_out || (top_n && !out))
+    if (!c || !c->codes || !vectors || !u || !cand || !scratch || !n_out || (top_n && !out))
         return rs_fail(err, "compact scan: bad argument");
     if (rs_exclude_check(ex, err) != 0) return -1;
     *n_out = 0;
     if (stats) stats->rescored = 0;
     if (top_n == 0) return 0;
     rs_compact_query q;
-    if (rs_compact_query_init(c, u, margin, p, &q, err) != 0) return -1;
+    if (rs_compact_query_init(c, u, margin, scratch, &q, err) != 0) return -1;
 
     /* One pass: the N best lower bounds so far give a floor that only
      * rises; an item whose upper bound is below it is beaten by N items for
@@ -277,12 +415,21 @@ int rs_compact_topn(const rs_compact *c, const float *vectors, const float *u, f
     float floor_lb = -INFINITY;
     uint32_t n_cand = 0;
     float est[SCAN_BLOCK], ub[SCAN_BLOCK];
+    const rs_compact *h = c->head.codes;
     for (uint32_t i0 = 0; i0 < c->n; i0 += SCAN_BLOCK) {
         uint32_t count = RS_MIN(SCAN_BLOCK, c->n - i0);
-        c->rows(c, &q, i0, count, est, ub);
+        if (h) /* the head's bounds first, the full codes for what passes */
+            h->rows(h, q.head, i0, count, est, ub);
+        else
+            c->rows(c, &q, i0, count, est, ub);
         for (uint32_t k = 0; k < count; k++) {
             uint32_t i = i0 + k;
             if (ub[k] < floor_lb || rs_exclude_disallowed(ex, i)) continue;
+            if (h) {
+                est[k] = rs_compact_estimate(c, &q, i);
+                ub[k] = est[k] + rs_compact_slack(c, &q, i);
+                if (ub[k] < floor_lb) continue;
+            }
             if (!rs_exclude_allows(ex, i)) continue;
             cand[n_cand++] = i;
             float lb = est[k] - (ub[k] - est[k]);

@@ -2,6 +2,7 @@
 #include "linalg.h"
 
 #include <cblas.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* OpenBLAS bundles LAPACK but Debian ships no lapacke.h for it; these are the
@@ -9,6 +10,24 @@
 void spotrf_(const char *uplo, const int *n, float *a, const int *lda, int *info, size_t len);
 void spotrs_(const char *uplo, const int *n, const int *nrhs, const float *a, const int *lda,
              float *b, const int *ldb, int *info, size_t len);
+
+void ssyev_(const char *jobz, const char *uplo, const int *n, float *a, const int *lda, float *w,
+            float *work, const int *lwork, int *info, size_t len_jobz, size_t len_uplo);
+
+int rs_symmetric_eigen(float *a, uint32_t k, float *values, rs_error *err)
+{
+    int n = (int)k, info = 0, lwork = -1;
+    float query;
+    ssyev_("V", "L", &n, a, &n, values, &query, &lwork, &info, 1, 1);
+    lwork = info == 0 ? (int)query : 3 * n;
+    float *work = rs_malloc((size_t)RS_MAX(lwork, 1), sizeof(float), err);
+    if (!work) return -1;
+    ssyev_("V", "L", &n, a, &n, values, work, &lwork, &info, 1, 1);
+    free(work);
+    if (info != 0)
+        return rs_fail(err, "eigen decomposition of a %ux%u matrix failed (%d)", k, k, info);
+    return 0;
+}
 
 void rs_gram(const float *factors, uint64_t n, uint32_t k, float *gram)
 {

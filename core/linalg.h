@@ -37,6 +37,11 @@ void rs_gram(const float *factors, uint64_t n, uint32_t k, float *gram);
  * factor). Fails when a is not positive definite. O(k³/3) flops. */
 int rs_cholesky_factor(float *a, uint32_t k, rs_error *err);
 
+/* Eigen decomposition of the symmetric k x k matrix a (both triangles
+ * set): values ascending into values (k), and row i of a becomes the unit
+ * eigenvector of values[i]. */
+int rs_symmetric_eigen(float *a, uint32_t k, float *values, rs_error *err);
+
 /* Solves a x = b in place (b becomes x) with a factored by
  * rs_cholesky_factor. O(2 k²) flops. */
 void rs_cholesky_solve(const float *factor, uint32_t k, float *b);

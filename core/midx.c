@@ -236,7 +236,7 @@ size_t rs_midx_view_bytes(const rs_midx *idx)
     size_t k = idx->k, ne = idx->n_nonempty;
     return (idx->owned ? (size_t)idx->n * sizeof(uint32_t) : 0) +
            k * idx->row_words * (sizeof(uint64_t) + sizeof(uint32_t)) + (k + 1) * sizeof(uint32_t) +
-           ne * (sizeof(uint16_t) + sizeof(*idx->cells)) + ne * idx->d * sizeof(float) +
+           ne * (sizeof(uint16_t) + sizeof(*idx->cells)) + rs_compact_bytes(&idx->cell_mean) +
            rs_compact_bytes(&idx->compact);
 }
 
@@ -367,7 +367,7 @@ struct rs_midx_scratch {
     uint32_t n_front;
     float *brute; /* n, allocated by the first brute-force call */
     uint32_t cap_brute;
-    int16_t *qcode;       /* the query rounded for the int8 codes (compact.h) */
+    void *qcode;          /* the query rounded for the int8 codes (compact.h) */
     uint64_t *visited;    /* one bit per non-empty cell: scanned by the walk */
     uint32_t *visit_list; /* the cells whose bit is set */
     uint32_t n_visits, cap_visits, n_nonempty;
@@ -400,7 +400,7 @@ int rs_midx_scratch_new(const rs_midx *idx, rs_midx_scratch **out, rs_error *err
         (s->sort_keys = rs_malloc(2 * (size_t)k, sizeof(uint32_t), err)) &&
         (s->sort_idx = rs_malloc(k, sizeof(uint32_t), err)) &&
         (s->front = rs_malloc(k, sizeof(frontier_entry), err)) &&
-        (s->qcode = rs_aligned_alloc(idx->compact.stride, sizeof(int16_t), err)) &&
+        (s->qcode = rs_aligned_alloc(rs_compact_scratch_bytes(&idx->compact), 1, err)) &&
         (s->visited = rs_calloc((idx->n_nonempty + 63) / 64 + 1, sizeof(uint64_t), err)) &&
         (s->visit_list = rs_malloc(SEED_CELLS_MAX, sizeof(uint32_t), err)) &&
         (s->pool = rs_malloc(RS_MAX(idx->n_nonempty, 1u), sizeof(*s->pool), err));
@@ -603,6 +603,9 @@ static void scan_cell(search_state *ss, uint32_t beg, uint32_t end, float base)
             ss->st.items++;
         }
         if (base + ss->u1n * idx->res1[p] + ss->u2n * idx->res2[p] < ss->thr) continue;
+        /* (The codes' head stage is not used here: on 200-d data it cost
+         * more per item than it saved; the half-residual test above is the
+         * cheap first stage.) */
         if (ss->thr > -INFINITY &&
             rs_compact_estimate(c, &ss->cq, p) + rs_compact_slack(c, &ss->cq, p) < ss->thr)
             continue;

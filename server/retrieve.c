@@ -28,9 +28,9 @@ struct rs_retriever {
 struct rs_retrieve_scratch {
     float *scores;
     size_t scores_cap;
-    uint32_t *ids;  /* scores_cap: the items a direct pass scored, or the code scan's candidates */
-    int16_t *qcode; /* the query rounded for the codes */
-    uint32_t qcode_cap;
+    uint32_t *ids; /* scores_cap: the items a direct pass scored, or the code scan's candidates */
+    void *qcode;   /* the query rounded for the codes */
+    size_t qcode_cap;
     rs_midx_sampler *smp;
     uint32_t smp_k, smp_n, smp_cells; /* what smp was made for */
     rs_midx_scratch *ms;
@@ -39,9 +39,8 @@ struct rs_retrieve_scratch {
 
 int rs_retrieval_auto_midx(uint32_t n_items, uint32_t dim)
 {
-    uint64_t floats = (uint64_t)n_items * dim;
-    return n_items >= RS_RETRIEVAL_AUTO_MIN_ITEMS ||
-           (n_items >= RS_RETRIEVAL_AUTO_MID_ITEMS && floats >= RS_RETRIEVAL_AUTO_MIN_FLOATS);
+    (void)dim;
+    return n_items >= RS_RETRIEVAL_AUTO_MIN_ITEMS;
 }
 
 /* Whether the options choose MIDX for this catalogue; -1 when they ask for
@@ -328,12 +327,13 @@ static int reserve_scores(const rs_retriever *r, rs_retrieve_scratch *s, rs_erro
 static int brute_compact(const rs_retriever *r, const float *u, const rs_skip *skip, uint32_t n,
                          rs_scored *out, uint32_t *n_out, rs_retrieve_scratch *s, rs_error *err)
 {
-    if (s->qcode_cap < r->compact.stride) {
-        int16_t *q = rs_malloc(r->compact.stride, sizeof(int16_t), err);
+    size_t bytes = rs_compact_scratch_bytes(&r->compact);
+    if (s->qcode_cap < bytes) {
+        void *q = rs_malloc(bytes, 1, err);
         if (!q) return -1;
         free(s->qcode);
         s->qcode = q;
-        s->qcode_cap = r->compact.stride;
+        s->qcode_cap = bytes;
     }
     rs_exclude ex = {0};
     if (skip) ex.ids = skip->ids, ex.n_ids = skip->n_ids;

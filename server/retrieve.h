@@ -34,17 +34,16 @@ typedef enum rs_retrieval {
     RS_RETRIEVAL_MIDX,
 } rs_retrieval;
 
-/* Auto picks MIDX from RS_RETRIEVAL_AUTO_MIN_ITEMS items on, or from
- * RS_RETRIEVAL_AUTO_MID_ITEMS items on when the float32 vectors fill
- * RS_RETRIEVAL_AUTO_MIN_FLOATS or more. Brute force scans int8 codes first
- * (core/compact.h) from RS_RETRIEVAL_CODES_MIN_FLOATS on; below that the
+/* Auto picks MIDX from RS_RETRIEVAL_AUTO_MIN_ITEMS items on. Brute force
+ * scans int8 codes first (core/compact.h; with the head stage from 128
+ * dimensions on) from RS_RETRIEVAL_CODES_MIN_FLOATS on; below that the
  * float32 matrix stays in cache and one sgemv is faster. Measured one
- * thread, top-20 (make bench-sized sets from gen_vectors.py): 8,530 x 200
- * sgemv 4,491 q/s, codes 8,676, MIDX exact 16,920; 8,530 x 64: 17,486,
- * 23,083, 20,761; 4,096 x 64: 47,017, 40,449, 31,823. */
+ * thread, top-20: MovieLens 10M FastVAE items (8,530 x 200, user vectors
+ * from 20-item histories, bench/export_vectors) sgemv 4,004 q/s, codes
+ * 17,355, MIDX exact 14,296; gen_vectors.py 8,530 x 200: 3,813, 10,809,
+ * 16,920; 4,096 x 64: 47,017 sgemv against 40,449 codes. Auto follows the
+ * trained embeddings. */
 #define RS_RETRIEVAL_AUTO_MIN_ITEMS   20000
-#define RS_RETRIEVAL_AUTO_MID_ITEMS   4096
-#define RS_RETRIEVAL_AUTO_MIN_FLOATS  (1u << 20)
 #define RS_RETRIEVAL_CODES_MIN_FLOATS (1u << 19)
 
 /* Whether auto chooses MIDX for n_items vectors of dim floats. */

@@ -67,7 +67,7 @@ static uint32_t reference(const float *x, uint32_t n, uint32_t d, const float *u
 
 START_TEST(test_bound_holds_for_every_item)
 {
-    static const uint32_t dims[] = {1, 7, 32, 33, 64, 200};
+    static const uint32_t dims[] = {1, 7, 32, 33, 64, 128, 200};
     rs_rng rng;
     rs_rng_seed(&rng, 11);
     for (size_t t = 0; t < sizeof(dims) / sizeof(dims[0]); t++) {
@@ -80,8 +80,9 @@ START_TEST(test_bound_holds_for_every_item)
         rs_error err;
         ck_assert_msg(rs_compact_build(x, n, d, &c, &err) == 0, "%s", err.msg);
         ck_assert(isinf(c.err[7]));
+        ck_assert((c.head.codes != NULL) == (d >= RS_COMPACT_HEAD_MIN_DIM));
         ck_assert_uint_eq(c.stride % RS_COMPACT_ALIGN, 0);
-        int16_t *p = calloc(c.stride, sizeof(int16_t));
+        void *p = calloc(1, rs_compact_scratch_bytes(&c));
         float *est = malloc(sizeof(float) * n), *ub = malloc(sizeof(float) * n);
         float nm = norm_max_of(x, n, d);
         for (int qi = 0; qi < 20; qi++) {
@@ -102,6 +103,14 @@ START_TEST(test_bound_holds_for_every_item)
                 float sc = rs_midx_dot(u, x + (size_t)i * d, d);
                 ck_assert_msg(fabsf(sc - e) <= r, "d=%u item %u: score %.9g, estimate %.9g +- %g",
                               d, i, sc, e, r);
+                if (!c.head.codes) continue;
+                /* The head stage: its bound holds too, and it is what a
+                 * scan first compares with its floor. */
+                float he = rs_compact_estimate(c.head.codes, q.head, i),
+                      hr = rs_compact_slack(c.head.codes, q.head, i);
+                ck_assert_msg(fabsf(sc - he) <= hr, "d=%u item %u: score %.9g, head %.9g +- %g", d,
+                              i, sc, he, hr);
+                ck_assert(rs_compact_head_reaches(&c, &q, i, sc));
             }
         }
         free(est);
@@ -119,7 +128,7 @@ static void check_topn(const float *x, uint32_t n, uint32_t d, const rs_compact 
                        uint32_t *max_rescored)
 {
     float nm = norm_max_of(x, n, d);
-    int16_t *p = calloc(c->stride, sizeof(int16_t));
+    void *p = calloc(1, rs_compact_scratch_bytes(c));
     uint32_t *cand = malloc(sizeof(uint32_t) * n);
     rs_scored *got = malloc(sizeof(rs_scored) * (top_n + 1)),
               *want = malloc(sizeof(rs_scored) * (top_n + 1));
@@ -208,20 +217,23 @@ END_TEST
  * every error bound zeroed the scan drops true top-N items. */
 START_TEST(test_broken_bound_is_caught)
 {
+    /* _i = 0: the full codes' bounds; 1: the head stage's (d = 200). */
     rs_rng rng;
     rs_rng_seed(&rng, 3);
-    uint32_t n = 3000, d = 64, top_n = 20;
+    uint32_t n = 3000, d = _i ? 200 : 64, top_n = 20;
     float *x = make_rows(n, d, 0, &rng);
     rs_compact c;
     rs_error err;
     ck_assert(rs_compact_build(x, n, d, &c, &err) == 0);
-    for (uint32_t i = 0; i < n; i++) c.err[i] = 0;
-    int16_t *p = calloc(c.stride, sizeof(int16_t));
+    rs_compact *broken = _i ? c.head.codes : &c;
+    ck_assert(broken != NULL);
+    for (uint32_t i = 0; i < n; i++) broken->err[i] = 0;
+    void *p = calloc(1, rs_compact_scratch_bytes(&c));
     uint32_t *cand = malloc(sizeof(uint32_t) * n);
     rs_scored got[20], want[20];
     int differ = 0;
     for (int qi = 0; qi < 50 && !differ; qi++) {
-        float u[64];
+        float u[200];
         for (uint32_t j = 0; j < d; j++) u[j] = (float)rs_rng_normal(&rng);
         uint32_t n_got, n_want = reference(x, n, d, u, top_n, NULL, want);
         ck_assert(rs_compact_topn(&c, x, u, 0.0f, top_n, NULL, cand, p, got, &n_got, NULL, &err) ==
@@ -267,7 +279,7 @@ int main(void)
     tcase_add_test(tc, test_bound_holds_for_every_item);
     tcase_add_test(tc, test_topn_is_exact);
     tcase_add_test(tc, test_topn_rescores_few);
-    tcase_add_test(tc, test_broken_bound_is_caught);
+    tcase_add_loop_test(tc, test_broken_bound_is_caught, 0, 2);
     tcase_add_test(tc, test_hostile_queries);
     suite_add_tcase(s, tc);
     SRunner *runner = srunner_create(s);

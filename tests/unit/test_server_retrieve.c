@@ -86,14 +86,15 @@ START_TEST(test_matches_reference)
 END_TEST
 
 /* Brute force over a catalogue large enough for the int8 codes (2^19 floats
- * or more): the exact reference ranking with skips, a filter, ties and
- * rows that are not finite. */
+ * or more; at 200 dimensions with the head stage): the exact reference
+ * ranking with skips, a filter, ties and rows that are not finite. */
 START_TEST(test_brute_codes_match_reference)
 {
-    const uint32_t n = 8192, d = _i ? 70 : 64; /* 2^19 floats, and more */
+    static const uint32_t dims[] = {64, 70, 200}; /* 2^19 floats, more, the head stage */
+    const uint32_t n = 8192, d = dims[_i];
     rs_rng rng;
     rs_rng_seed(&rng, 23 + _i);
-    float *items = malloc(sizeof(float) * n * d), u[70];
+    float *items = malloc(sizeof(float) * n * d), u[200];
     for (size_t k = 0; k < (size_t)n * d; k++) items[k] = (float)rs_rng_below(&rng, 7) - 3;
     items[5 * d + 1] = NAN;
     items[9 * d] = INFINITY;
@@ -492,7 +493,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_matches_reference, 0, 2);
     tcase_add_test(tc, test_approximate_budget);
-    tcase_add_loop_test(tc, test_brute_codes_match_reference, 0, 2);
+    tcase_add_loop_test(tc, test_brute_codes_match_reference, 0, 3);
     tcase_add_test(tc, test_rejects_empty);
     tcase_add_test(tc, test_filtered_methods_agree);
     tcase_add_test(tc, test_batch_equals_singles);
