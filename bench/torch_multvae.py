@@ -92,4 +92,5 @@ def main():
     print("median %.2f s per epoch" % statistics.median(seconds))
 
 
-main()
+if __name__ == "__main__":
+    main()

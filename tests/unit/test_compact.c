@@ -266,8 +266,9 @@ START_TEST(test_hostile_queries)
     u[3] = FLT_MAX;
     ck_assert_int_eq(rs_compact_topn(&c, x, u, 0, 2, NULL, cand, p, out, &n_out, NULL, &err), -1);
     ck_assert(strstr(err.msg, "too large") != NULL);
-    ck_assert_int_eq(rs_compact_build(x, 0, 64, &c, &err), -1);
     rs_compact_free(&c);
+    ck_assert_int_eq(rs_compact_build(x, 0, 64, &c, &err), -1);
+    ck_assert(strstr(err.msg, "empty") != NULL);
 }
 END_TEST
 
