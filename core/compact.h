@@ -30,7 +30,8 @@
  * embeddings and the user vectors scored against them put most of their
  * weight on the leading directions, so this bound, read from 32 bytes per
  * item, already rules out most items (8,530 x 200 MovieLens FastVAE items:
- * about 85 of 8,530 pass it); the items that pass are checked on the full
+ * about 85 of 8,530 pass it against the final threshold, an offline check);
+ * the items that pass are checked on the full
  * codes, then scored in float32. Any basis keeps the answer exact; a good
  * one only makes the stage prune more.
  *
