@@ -8,7 +8,8 @@
  * gen_vectors.py. Builds the index (all OpenBLAS threads), then answers the
  * queries on one thread: brute force (sgemv + top-N), MIDX exact (checked
  * against the brute-force result on every query: identical ids and scores)
- * and MIDX approximate at each budget (items examined per query), with
+ * and MIDX approximate at each budget (items examined per query), and
+ * exact brute force through int8 codes (compact.h, checked the same way), with
  * recall@N against the exact result and the speed-up over brute force
  * measured in this run (brute force is timed before and after the MIDX
  * passes and averaged, since the machine may be shared).
@@ -197,20 +198,23 @@ static double time_brute(const float *items, uint32_t n, uint32_t d, const float
     return nb / (rs_now() - t0);
 }
 
-/* Exact brute force through int8 codes (compact.h) on every query, checked
- * against the truth: queries/s, float32 rescorings per query, mismatches. */
+/* Exact brute force through int8 codes (compact.h, with the head stage the
+ * server's brute force uses) on every query, checked against the truth:
+ * queries/s, float32 rescorings per query, mismatches, bytes per item. */
 static int time_compact(const float *items, uint32_t n, uint32_t d, const float *queries,
                         uint32_t nq, uint32_t top, const rs_scored *truth, const uint32_t *ntruth,
-                        float norm_bound, double *qps, double *rescored, uint32_t *mismatched)
+                        float norm_bound, double *qps, double *rescored, uint32_t *mismatched,
+                        double *bytes_per_item)
 {
     rs_error err;
     rs_compact c;
     double t0 = rs_now();
-    if (rs_compact_build(items, n, d, &c, &err) != 0) {
+    if (rs_compact_build(items, n, d, 1, &c, &err) != 0) {
         fprintf(stderr, "bench: %s\n", err.msg);
         return -1;
     }
     printf("int8 codes: built in %.2f s (%.1f MB)\n", rs_now() - t0, rs_compact_bytes(&c) / 1e6);
+    *bytes_per_item = (double)rs_compact_bytes(&c) / n;
     uint32_t *lb = malloc(sizeof(uint32_t) * n);
     void *p = malloc(rs_compact_scratch_bytes(&c));
     rs_scored *res = malloc(sizeof(rs_scored) * top);
@@ -221,7 +225,7 @@ static int time_compact(const float *items, uint32_t n, uint32_t d, const float 
         const float *u = queries + (size_t)q * d;
         double un = 0;
         for (uint32_t j = 0; j < d; j++) un += (double)u[j] * u[j];
-        float margin = (float)((4.0 * d + 32.0) * ldexp(1.0, -24) * sqrt(un) * norm_bound * 1.0001);
+        float margin = rs_midx_margin(d, sqrt(un), norm_bound);
         uint32_t got;
         rs_compact_stats st;
         if (rs_compact_topn(&c, items, u, margin, top, NULL, lb, p, res, &got, &st, &err) != 0) {
@@ -350,10 +354,10 @@ int main(int argc, char **argv)
             snprintf(r->label, sizeof(r->label), "MIDX approx, budget %llu",
                      (unsigned long long)budget);
     }
-    double compact_qps = 0, compact_rescored = 0;
+    double compact_qps = 0, compact_rescored = 0, compact_bytes = 0;
     uint32_t compact_mismatched = 0;
     if (time_compact(items, n, d, queries, nq, top, truth, ntruth, idx.norm_bound, &compact_qps,
-                     &compact_rescored, &compact_mismatched) != 0)
+                     &compact_rescored, &compact_mismatched, &compact_bytes) != 0)
         return 1;
     double brute_after = time_brute(items, n, d, queries, nbrute, top, scores, res);
     double brute_qps = 0.5 * (brute_before + brute_after);
@@ -372,11 +376,9 @@ int main(int argc, char **argv)
         printf("%-28s %10.1f %10.3f %8.1fx %12.0f %12.0f %12.0f\n", rows[i].label, rows[i].qps,
                rows[i].recall, rows[i].qps / brute_qps, rows[i].walked, rows[i].items,
                rows[i].scored);
-    printf("int8 codes: %zu bytes per item (%u-byte codes + scale and error bound) against %u "
-           "for float32; %s (%u of %u queries differ from brute force)\n",
-           (size_t)(d + RS_COMPACT_ALIGN - 1) / RS_COMPACT_ALIGN * RS_COMPACT_ALIGN +
-               2 * sizeof(float),
-           (d + RS_COMPACT_ALIGN - 1) / RS_COMPACT_ALIGN * RS_COMPACT_ALIGN, 4 * d,
+    printf("int8 codes: %.0f bytes per item (codes, scale and error bound%s) against %u for "
+           "float32; %s (%u of %u queries differ from brute force)\n",
+           compact_bytes, d >= RS_COMPACT_HEAD_MIN_DIM ? ", the head stage" : "", 4 * d,
            compact_mismatched ? "FAILED" : "identical ids and scores on every query",
            compact_mismatched, nq);
     if (p.run_exact)

@@ -116,22 +116,15 @@ __attribute__((target("avx2"))) static void rows_avx2(const rs_compact *c,
 }
 #endif
 
-static rs_compact_idot_fn *pick_idot(void)
+/* The fastest exact kernels this CPU runs. */
+static void pick_kernels(rs_compact *c)
 {
+    c->idot = idot_plain;
+    c->rows = rows_plain;
 #ifdef HAVE_IDOT_AVX2
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2")) return idot_avx2;
+    if (__builtin_cpu_supports("avx2")) c->idot = idot_avx2, c->rows = rows_avx2;
 #endif
-    return idot_plain;
-}
-
-static rs_compact_rows_fn *pick_rows(void)
-{
-#ifdef HAVE_IDOT_AVX2
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2")) return rows_avx2;
-#endif
-    return rows_plain;
 }
 
 int32_t rs_compact_idot(const int16_t *p, const int8_t *code, uint32_t stride)
@@ -228,7 +221,7 @@ static int build_head(rs_compact *c, const float *v, rs_error *err)
     if (ok) /* a_i = B v_i for every row */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)r, (int)d, 1.0f, v,
                     (int)d, h->basis, (int)d, 0.0f, proj, (int)r);
-    ok = ok && rs_compact_build(proj, n, r, h->codes, err) == 0;
+    ok = ok && rs_compact_build(proj, n, r, 0, h->codes, err) == 0;
     if (ok) h->row_norm_max = norm_up(rows2);
     for (uint32_t i0 = 0; ok && i0 < n; i0 += BLOCK) {
         uint32_t count = RS_MIN((uint32_t)BLOCK, n - i0);
@@ -259,7 +252,8 @@ static int build_head(rs_compact *c, const float *v, rs_error *err)
     return ok ? 0 : -1;
 }
 
-int rs_compact_build(const float *v, uint32_t n, uint32_t d, rs_compact *c, rs_error *err)
+int rs_compact_build(const float *v, uint32_t n, uint32_t d, int with_head, rs_compact *c,
+                     rs_error *err)
 {
     memset(c, 0, sizeof(*c));
     if (!v || n == 0 || d == 0) return rs_fail(err, "compact codes: empty matrix (%u x %u)", n, d);
@@ -268,8 +262,7 @@ int rs_compact_build(const float *v, uint32_t n, uint32_t d, rs_compact *c, rs_e
     uint64_t levels = (uint64_t)INT32_MAX / ((uint64_t)stride * RS_COMPACT_LEVELS);
     if (levels < 1023)
         return rs_fail(err, "compact codes: dimension %u is too large for int32 sums", d);
-    c->idot = pick_idot();
-    c->rows = pick_rows();
+    pick_kernels(c);
     c->query_levels = (int16_t)RS_MIN(levels, (uint64_t)INT16_MAX);
     c->n = n;
     c->d = d;
@@ -291,7 +284,7 @@ int rs_compact_build(const float *v, uint32_t n, uint32_t d, rs_compact *c, rs_e
     }
     c->code_norm_max = norm_up(code2_max);
     c->norm_max = norm_up(v2_max);
-    if (d >= RS_COMPACT_HEAD_MIN_DIM && n >= 4 * RS_COMPACT_HEAD_DIM &&
+    if (with_head && d >= RS_COMPACT_HEAD_MIN_DIM && n >= 4 * RS_COMPACT_HEAD_DIM &&
         build_head(c, v, err) != 0) {
         rs_compact_free(c);
         return rs_error_prefix(err, "compact codes, head stage");

@@ -18,9 +18,9 @@
  * top-N, with its scores, and on trained embeddings a few dozen items per
  * query are rescored.
  *
- * Head stage. From RS_COMPACT_HEAD_MIN_DIM dimensions on, items are also
- * projected on the RS_COMPACT_HEAD_DIM leading eigenvectors B of their
- * second-moment matrix: a_i = B v_i, coded the same way, with the
+ * Head stage (built on request, for full scans: rs_compact_topn). From
+ * RS_COMPACT_HEAD_MIN_DIM dimensions on, items are also projected on the RS_COMPACT_HEAD_DIM
+ * leading eigenvectors B of their second-moment matrix: a_i = B v_i, coded the same way, with the
  * projection's residual folded into the bound:
  *
  *   u . v_i = (B u) . a_i + u . (v_i - B^T a_i),
@@ -57,7 +57,7 @@
 #define RS_COMPACT_LEVELS       127 /* codes lie in [-127, 127] */
 #define RS_COMPACT_ALIGN        32  /* code rows are padded to a multiple of this */
 #define RS_COMPACT_HEAD_DIM     32  /* projected dimensions of the head stage */
-#define RS_COMPACT_HEAD_MIN_DIM 128 /* the head stage from this dimension on */
+#define RS_COMPACT_HEAD_MIN_DIM 128 /* with_head builds one from this dimension on */
 
 typedef struct rs_compact rs_compact;
 typedef struct rs_compact_query rs_compact_query;
@@ -86,8 +86,12 @@ struct rs_compact {
 
 /* Codes of the n x d row-major float matrix v (row i = item i, or position
  * i of an index). Non-finite rows are kept with err = +inf, so a scan always
- * rescores them. Returns 0, or -1 with err set (memory, or d too large). */
-int rs_compact_build(const float *v, uint32_t n, uint32_t d, rs_compact *c, rs_error *err);
+ * rescores them. with_head also builds the head stage when d is at least
+ * RS_COMPACT_HEAD_MIN_DIM (only rs_compact_topn reads it; it costs a d x d
+ * eigen decomposition and 40 bytes per item). Returns 0, or -1 with err set
+ * (memory, or d too large). */
+int rs_compact_build(const float *v, uint32_t n, uint32_t d, int with_head, rs_compact *c,
+                     rs_error *err);
 void rs_compact_free(rs_compact *c);
 /* Bytes the arrays hold. */
 size_t rs_compact_bytes(const rs_compact *c);
@@ -125,16 +129,6 @@ static inline float rs_compact_estimate(const rs_compact *c, const rs_compact_qu
 static inline float rs_compact_slack(const rs_compact *c, const rs_compact_query *q, uint32_t i)
 {
     return q->u_norm * c->err[i] + q->fixed;
-}
-
-/* Whether item i's upper bound from the head stage reaches floor (always
- * true without a head stage). */
-static inline int rs_compact_head_reaches(const rs_compact *c, const rs_compact_query *q,
-                                          uint32_t i, float floor)
-{
-    if (!q->head) return 1;
-    const rs_compact *h = c->head.codes;
-    return !(rs_compact_estimate(h, q->head, i) + rs_compact_slack(h, q->head, i) < floor);
 }
 
 typedef struct rs_compact_stats {

@@ -10,11 +10,17 @@
  * key in the frontier (a max-heap with one entry per open row: its next
  * non-empty cell). Opening a row marks its non-empty cells in a bitmap over
  * ord2 ranks, so the next cell of a row is a find-first-set away, however
- * sparse the row. Exact search stops when the best key + slack falls below
- * the N-th best score; a visited cell is skipped on its own tighter bound
- * (cell maxima of the half residuals) and an item on its own (its half
- * residual norms) before its vector is read. A budgeted search stops once
- * it has examined `budget` items.
+ * sparse the row. A walk is exact once the best key + slack falls below the
+ * N-th best score; a visited cell is skipped on its own tighter bound (cell
+ * maxima of the half residuals) and an item on its own (its half residual
+ * norms, then its int8 code's bound, compact.h) before its vector is read.
+ *
+ * Exact search walks only a seed budget (SEED_ITEMS), which gives a good
+ * N-th best score cheaply, then sweeps every non-empty cell in memory order
+ * and scans those the walk did not whose own bound reaches it: walking the
+ * frontier to the end cost a heap operation and a few cache misses per
+ * cell, the sweep reads the cell table sequentially. A budgeted search
+ * pools cells by the walk and scans them by their mean item (POOL_FACTOR).
  *
  * Rounding. Scores are float sums, bounds are float sums of other terms; the
  * margin (4d + 32) * 2^-24 * ||u|| * norm_bound covers every rounding
@@ -29,14 +35,13 @@
 #include <string.h>
 
 /* Weight w of the residual term in the visiting order. Exactness never
- * depends on it, only the work done. Exact search uses 1: the key is then
- * the bound itself and the walk stops soonest. A budgeted search wants the
- * cells most likely to hold top items first, which is closer to the
- * quantised score s1 + s2: on clustered embeddings with a log-normal norm
- * spread (bench/), w = 0.1 gave the best recall at a given budget (0.984 at
- * 2,500 items of 1M, against 0.978 at w = 0, 0.973 at w = 0.4). */
-#define EXACT_ORDER_WEIGHT  1.0f
-#define APPROX_ORDER_WEIGHT 0.1f
+ * depends on it, only the work done. The walk wants the cells most likely
+ * to hold top items first, which is closer to the quantised score s1 + s2:
+ * on clustered embeddings with a log-normal norm spread (bench/), w = 0.1
+ * gave the best recall at a given budget (0.984 at 2,500 items of 1M,
+ * against 0.978 at w = 0, 0.973 at w = 0.4). The exact search's seed walk
+ * uses it too (its sweep does the proving). */
+#define ORDER_WEIGHT 0.1f
 
 /* ---------------------------------------------------------------- kernel */
 
@@ -125,8 +130,11 @@ static int cell_means(rs_midx *idx, rs_error *err)
     const uint32_t d = idx->d, ne = RS_MAX(idx->n_nonempty, 1u);
     float *mean = rs_calloc((size_t)ne * d, sizeof(float), err);
     double *sum = mean ? rs_malloc(d, sizeof(double), err) : NULL;
-    int rc = sum ? 0 : -1;
-    for (uint32_t c = 0; rc == 0 && c < idx->n_nonempty; c++) {
+    if (!sum) {
+        free(mean);
+        return -1;
+    }
+    for (uint32_t c = 0; c < idx->n_nonempty; c++) {
         const struct rs_midx_cell *cell = &idx->cells[c];
         memset(sum, 0, d * sizeof(double));
         for (uint32_t p = cell->beg; p < cell->end; p++)
@@ -134,7 +142,7 @@ static int cell_means(rs_midx *idx, rs_error *err)
         for (uint32_t j = 0; j < d; j++)
             mean[(size_t)c * d + j] = (float)(sum[j] / (cell->end - cell->beg));
     }
-    if (rc == 0) rc = rs_compact_build(mean, ne, d, &idx->cell_mean, err);
+    int rc = rs_compact_build(mean, ne, d, 0, &idx->cell_mean, err);
     free(sum);
     free(mean);
     return rc;
@@ -182,7 +190,7 @@ static int finish_view(rs_midx *idx, rs_error *err)
     }
     idx->norm_bound = norm_up((m1 + m2) * (m1 + m2));
     if (cell_means(idx, err) != 0) return -1;
-    return rs_compact_build(idx->vectors, idx->n, idx->d, &idx->compact, err);
+    return rs_compact_build(idx->vectors, idx->n, idx->d, 0, &idx->compact, err);
 }
 
 int rs_midx_from_pq(const rs_pq *pq, rs_midx *idx, rs_error *err)
@@ -567,11 +575,15 @@ static int query_check(const rs_midx *idx, const rs_midx_scratch *s, const rs_mi
     return rs_exclude_check(q->exclude, err);
 }
 
+float rs_midx_margin(uint32_t d, double u_norm, double norm_bound)
+{
+    return (float)((4.0 * d + 32.0) * ldexp(1.0, -24) * u_norm * norm_bound * 1.0001);
+}
+
 /* The rounding margin for a query of norm un (see the file comment). */
 static float query_margin(const rs_midx *idx, float un)
 {
-    double m = (4.0 * idx->d + 32.0) * ldexp(1.0, -24) * un * idx->norm_bound;
-    return (float)(m * 1.0001);
+    return rs_midx_margin(idx->d, un, idx->norm_bound);
 }
 
 /* What one search carries between its phases. */
@@ -603,9 +615,9 @@ static void scan_cell(search_state *ss, uint32_t beg, uint32_t end, float base)
             ss->st.items++;
         }
         if (base + ss->u1n * idx->res1[p] + ss->u2n * idx->res2[p] < ss->thr) continue;
-        /* (The codes' head stage is not used here: on 200-d data it cost
-         * more per item than it saved; the half-residual test above is the
-         * cheap first stage.) */
+        /* (The codes have no head stage here: on 200-d data it cost more
+         * per item than it saved; the half-residual test above is the cheap
+         * first stage.) */
         if (ss->thr > -INFINITY &&
             rs_compact_estimate(c, &ss->cq, p) + rs_compact_slack(c, &ss->cq, p) < ss->thr)
             continue;
@@ -626,12 +638,20 @@ static inline uint32_t cell_index(const rs_midx *idx, uint32_t k1, uint32_t k2)
            (uint32_t)__builtin_popcountll(idx->nonempty[wd] & ((1ull << (k2 % 64)) - 1));
 }
 
-/* Walks cells in descending a1 + a2 (order weight w, see above) until no
+/* What a walk does with the cells it reaches. */
+typedef enum walk_mode {
+    WALK_SCAN, /* scan them */
+    WALK_MARK, /* scan them and record them in the visited set (the exact seed) */
+    WALK_POOL, /* collect them in the pool, unscanned (their items count) */
+} walk_mode;
+
+/* Walks cells in descending a1 + a2 (ORDER_WEIGHT, see above) until no
  * unvisited cell can beat the N-th best (returns 1: the answer is exact) or
- * `budget` items have been examined (returns 0). With mark set, the cells
- * scanned are recorded in the scratch's visited set. */
-static int walk(search_state *ss, float w, uint64_t budget, int mark, int pool)
+ * `budget` items have been examined, or the visited set is full (returns
+ * 0). */
+static int walk(search_state *ss, uint64_t budget, walk_mode mode)
 {
+    const float w = ORDER_WEIGHT;
     const rs_midx *idx = ss->idx;
     rs_midx_scratch *s = ss->s;
     const uint32_t k = idx->k;
@@ -670,7 +690,7 @@ static int walk(search_state *ss, float w, uint64_t budget, int mark, int pool)
         frontier_entry top = s->front[0];
         if (top.key + slack < ss->thr) return 1; /* nothing left can enter */
         if (budget && ss->st.items >= budget) return 0;
-        if (mark && s->n_visits == s->cap_visits) return 0;
+        if (mode == WALK_MARK && s->n_visits == s->cap_visits) return 0;
         uint32_t k1 = s->ord1[top.i], k2 = s->ord2[top.j];
         uint32_t j = next_in_row(s, top.i, top.j + 1);
         if (j < k) {
@@ -684,13 +704,13 @@ static int walk(search_state *ss, float w, uint64_t budget, int mark, int pool)
         const struct rs_midx_cell *cell = &idx->cells[ci];
         float base = s->s1[k1] + s->s2[k2] + ss->margin;
         if (base + ss->u1n * cell->r1 + ss->u2n * cell->r2 < ss->thr) continue;
-        if (pool) { /* the items count towards the pool's budget, scanned later */
+        if (mode == WALK_POOL) {
             s->pool[s->n_pool++] = (struct pooled_cell){0, ci, base};
             ss->st.items += cell->end - cell->beg;
             continue;
         }
         ss->st.cells++;
-        if (mark) {
+        if (mode == WALK_MARK) {
             s->visited[ci / 64] |= 1ull << (ci % 64);
             s->visit_list[s->n_visits++] = ci;
         }
@@ -741,9 +761,9 @@ static int pooled_search(search_state *ss, uint64_t budget)
 {
     const rs_midx *idx = ss->idx;
     rs_midx_scratch *s = ss->s;
-    if (ss->filtered) return walk(ss, APPROX_ORDER_WEIGHT, budget, 0, 0);
+    if (ss->filtered) return walk(ss, budget, WALK_SCAN);
     s->n_pool = 0;
-    int all_pooled = walk(ss, APPROX_ORDER_WEIGHT, POOL_FACTOR * budget, 0, 1);
+    int all_pooled = walk(ss, POOL_FACTOR * budget, WALK_POOL);
     for (uint32_t i = 0; i < s->n_pool; i++) {
         const struct rs_midx_cell *cell = &idx->cells[s->pool[i].cell];
         s->pool[i].key = rs_compact_estimate(&idx->cell_mean, &ss->cq, s->pool[i].cell) +
@@ -789,7 +809,7 @@ int rs_midx_search(const rs_midx *idx, rs_midx_scratch *s, const rs_midx_query *
         ss.st.exact = pooled_search(&ss, q->budget);
     } else {
         s->n_visits = 0;
-        if (!walk(&ss, APPROX_ORDER_WEIGHT, SEED_ITEMS(q->top_n), 1, 0)) sweep(&ss);
+        if (!walk(&ss, SEED_ITEMS(q->top_n), WALK_MARK)) sweep(&ss);
         for (uint32_t v = 0; v < s->n_visits; v++) s->visited[s->visit_list[v] / 64] = 0;
         ss.st.exact = 1;
     }

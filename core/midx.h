@@ -54,7 +54,7 @@ typedef struct rs_midx {
         uint32_t beg, end; /* positions */
         float r1, r2;      /* cell_r1, cell_r2 */
     } * cells;             /* n_nonempty, in cell order */
-    rs_compact compact;    /* int8 codes of `vectors`, by position (compact.h) */
+    rs_compact compact;    /* int8 codes of `vectors`, by position (compact.h; no head stage) */
     rs_compact cell_mean;  /* n_nonempty rows: int8 codes of each non-empty cell's mean item */
     void *owned;           /* other memory this view allocated */
 } rs_midx;
@@ -129,6 +129,13 @@ int rs_midx_brute(const rs_midx *idx, rs_midx_scratch *s, const rs_midx_query *q
 int rs_brute_topn(const float *items, uint32_t n, uint32_t d, const float *u, uint32_t top_n,
                   const rs_exclude *exclude, float *scores, rs_scored *out, uint32_t *n_out,
                   rs_error *err);
+
+/* The rounding margin of a query of norm u_norm against vectors of norm at
+ * most norm_bound in d dimensions, (4d + 32) 2^-24 u_norm norm_bound: it
+ * covers every difference between float evaluations of a score (this
+ * kernel, BLAS) and between them and the real inner product, and the
+ * rounding of the bounds (midx.c, compact.h). */
+float rs_midx_margin(uint32_t d, double u_norm, double norm_bound);
 
 /* The inner product the search uses (bit-identical results wherever it is
  * called). */

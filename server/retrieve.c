@@ -37,19 +37,13 @@ struct rs_retrieve_scratch {
     uint32_t ms_k, ms_d, ms_n, ms_cells; /* what ms was made for */
 };
 
-int rs_retrieval_auto_midx(uint32_t n_items, uint32_t dim)
-{
-    (void)dim;
-    return n_items >= RS_RETRIEVAL_AUTO_MIN_ITEMS;
-}
-
 /* Whether the options choose MIDX for this catalogue; -1 when they ask for
  * it and it cannot be had. */
 static int choose_midx(const rs_retriever_options *opt, uint32_t n_items, uint32_t dim,
                        rs_error *err)
 {
     int want = opt->method == RS_RETRIEVAL_MIDX ||
-               (opt->method == RS_RETRIEVAL_AUTO && rs_retrieval_auto_midx(n_items, dim));
+               (opt->method == RS_RETRIEVAL_AUTO && n_items >= RS_RETRIEVAL_AUTO_MIN_ITEMS);
     if (want && dim < 2) {
         if (opt->method == RS_RETRIEVAL_MIDX)
             return rs_fail_kind(err, RS_ERR_INVALID,
@@ -108,7 +102,7 @@ int rs_retriever_create(const float *items, uint32_t n_items, uint32_t dim,
         r->use_midx = 1;
         r->owns_pq = 1;
     } else if ((uint64_t)n_items * dim >= RS_RETRIEVAL_CODES_MIN_FLOATS) {
-        if (rs_compact_build(items, n_items, dim, &r->compact, err) != 0) {
+        if (rs_compact_build(items, n_items, dim, 1, &r->compact, err) != 0) {
             free(r);
             return rs_error_prefix(err, "retriever: int8 codes");
         }
@@ -262,13 +256,13 @@ static inline int skipped(const rs_skip *skip, uint32_t i)
     return skip->mask ? skip->mask[i] != 0 : listed(skip->ids, skip->n_ids, i);
 }
 
-/* The rounding margin between an sgemv score and rs_midx_dot's for u (the
- * bound core/midx.c uses): (4d + 32) 2^-24 ||u|| max ||q||. */
+/* The rounding margin between an sgemv score and rs_midx_dot's for u
+ * (core/midx.h). */
 static float brute_margin(const rs_retriever *r, const float *u)
 {
     double un = 0;
     for (uint32_t j = 0; j < r->dim; j++) un += (double)u[j] * u[j];
-    return (float)((4.0 * r->dim + 32.0) * ldexp(1.0, -24) * sqrt(un) * r->norm_max * 1.0001);
+    return rs_midx_margin(r->dim, sqrt(un), r->norm_max);
 }
 
 /* Top n by rs_midx_dot among the items whose approximate score (scores[i],

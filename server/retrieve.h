@@ -29,7 +29,7 @@
 #include "topk.h"
 
 typedef enum rs_retrieval {
-    RS_RETRIEVAL_AUTO = 0, /* midx for large catalogues (rs_retrieval_auto_midx), else bruteforce */
+    RS_RETRIEVAL_AUTO = 0, /* midx from RS_RETRIEVAL_AUTO_MIN_ITEMS items on, else bruteforce */
     RS_RETRIEVAL_BRUTE,
     RS_RETRIEVAL_MIDX,
 } rs_retrieval;
@@ -45,9 +45,6 @@ typedef enum rs_retrieval {
  * trained embeddings. */
 #define RS_RETRIEVAL_AUTO_MIN_ITEMS   20000
 #define RS_RETRIEVAL_CODES_MIN_FLOATS (1u << 19)
-
-/* Whether auto chooses MIDX for n_items vectors of dim floats. */
-int rs_retrieval_auto_midx(uint32_t n_items, uint32_t dim);
 
 typedef struct rs_retriever_options {
     rs_retrieval method;

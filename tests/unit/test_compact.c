@@ -13,31 +13,17 @@
 #include "rng.h"
 #include "test_support.h"
 
-/* Clustered rows with a log-normal norm spread; integer != 0 gives small
- * integers, so many scores tie exactly. */
+/* Clustered rows with a log-normal norm spread (test_support.h). */
 static float *make_rows(uint32_t n, uint32_t d, int integer, rs_rng *rng)
 {
-    enum { C = 8 };
-    float *centres = malloc(sizeof(float) * C * d);
-    float *x = malloc(sizeof(float) * n * d);
-    for (uint32_t i = 0; i < C * d; i++) centres[i] = (float)rs_rng_normal(rng);
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t c = (uint32_t)rs_rng_below(rng, C);
-        float s = (float)exp(0.6 * rs_rng_normal(rng));
-        for (uint32_t j = 0; j < d; j++) {
-            float v = s * (centres[c * d + j] + 0.3f * (float)rs_rng_normal(rng));
-            x[(size_t)i * d + j] = integer ? (float)(int)(v * 2.0f) : v;
-        }
-    }
-    free(centres);
-    return x;
+    return test_clustered_rows(n, d, 8, 0.3f, integer, rng);
 }
 
 static float margin_for(const float *u, uint32_t d, float norm_max)
 {
     double un = 0;
     for (uint32_t j = 0; j < d; j++) un += (double)u[j] * u[j];
-    return (float)((4.0 * d + 32.0) * ldexp(1.0, -24) * sqrt(un) * norm_max * 1.0001);
+    return rs_midx_margin(d, sqrt(un), norm_max);
 }
 
 static float norm_max_of(const float *x, uint32_t n, uint32_t d)
@@ -78,9 +64,14 @@ START_TEST(test_bound_holds_for_every_item)
         x[7 * d] = INFINITY;                                    /* not finite */
         rs_compact c;
         rs_error err;
-        ck_assert_msg(rs_compact_build(x, n, d, &c, &err) == 0, "%s", err.msg);
+        ck_assert_msg(rs_compact_build(x, n, d, 1, &c, &err) == 0, "%s", err.msg);
         ck_assert(isinf(c.err[7]));
         ck_assert((c.head.codes != NULL) == (d >= RS_COMPACT_HEAD_MIN_DIM));
+        rs_compact plain; /* without with_head, never a head stage */
+        ck_assert(rs_compact_build(x, n, d, 0, &plain, &err) == 0);
+        ck_assert(plain.head.codes == NULL && plain.head.basis == NULL);
+        ck_assert_uint_le(rs_compact_bytes(&plain), rs_compact_bytes(&c));
+        rs_compact_free(&plain);
         ck_assert_uint_eq(c.stride % RS_COMPACT_ALIGN, 0);
         void *p = calloc(1, rs_compact_scratch_bytes(&c));
         float *est = malloc(sizeof(float) * n), *ub = malloc(sizeof(float) * n);
@@ -104,13 +95,11 @@ START_TEST(test_bound_holds_for_every_item)
                 ck_assert_msg(fabsf(sc - e) <= r, "d=%u item %u: score %.9g, estimate %.9g +- %g",
                               d, i, sc, e, r);
                 if (!c.head.codes) continue;
-                /* The head stage: its bound holds too, and it is what a
-                 * scan first compares with its floor. */
+                /* The head stage: its bound holds too. */
                 float he = rs_compact_estimate(c.head.codes, q.head, i),
                       hr = rs_compact_slack(c.head.codes, q.head, i);
                 ck_assert_msg(fabsf(sc - he) <= hr, "d=%u item %u: score %.9g, head %.9g +- %g", d,
                               i, sc, he, hr);
-                ck_assert(rs_compact_head_reaches(&c, &q, i, sc));
             }
         }
         free(est);
@@ -171,11 +160,11 @@ START_TEST(test_topn_is_exact)
             memcpy(x + 10 * d, x + 20 * d, sizeof(float) * d); /* an exact duplicate */
             rs_compact c;
             rs_error err;
-            ck_assert_msg(rs_compact_build(x, n, d, &c, &err) == 0, "%s", err.msg);
+            ck_assert_msg(rs_compact_build(x, n, d, 1, &c, &err) == 0, "%s", err.msg);
             check_topn(x, n, d, &c, NULL, 20, &rng, integer, &max_rescored);
             check_topn(x, n, d, &c, NULL, 1, &rng, integer, &max_rescored);
             rs_compact few; /* N beyond the catalogue */
-            ck_assert(rs_compact_build(x, 7, d, &few, &err) == 0);
+            ck_assert(rs_compact_build(x, 7, d, 1, &few, &err) == 0);
             check_topn(x, 7, d, &few, NULL, 20, &rng, integer, &max_rescored);
             rs_compact_free(&few);
             /* Exclusions: a sorted list, a bitmap and a filter at once. */
@@ -205,7 +194,7 @@ START_TEST(test_topn_rescores_few)
     float *x = make_rows(n, d, 0, &rng);
     rs_compact c;
     rs_error err;
-    ck_assert_msg(rs_compact_build(x, n, d, &c, &err) == 0, "%s", err.msg);
+    ck_assert_msg(rs_compact_build(x, n, d, 1, &c, &err) == 0, "%s", err.msg);
     check_topn(x, n, d, &c, NULL, 20, &rng, 0, &max_rescored);
     ck_assert_msg(max_rescored < n / 50, "rescored up to %u of %u items", max_rescored, n);
     rs_compact_free(&c);
@@ -224,7 +213,7 @@ START_TEST(test_broken_bound_is_caught)
     float *x = make_rows(n, d, 0, &rng);
     rs_compact c;
     rs_error err;
-    ck_assert(rs_compact_build(x, n, d, &c, &err) == 0);
+    ck_assert(rs_compact_build(x, n, d, 1, &c, &err) == 0);
     rs_compact *broken = _i ? c.head.codes : &c;
     ck_assert(broken != NULL);
     for (uint32_t i = 0; i < n; i++) broken->err[i] = 0;
@@ -254,7 +243,7 @@ START_TEST(test_hostile_queries)
     for (int i = 0; i < 64 * 4; i++) x[i] = (float)(i % 7) - 3.0f;
     rs_compact c;
     rs_error err;
-    ck_assert(rs_compact_build(x, 4, 64, &c, &err) == 0);
+    ck_assert(rs_compact_build(x, 4, 64, 1, &c, &err) == 0);
     int16_t p[64];
     uint32_t cand[4];
     rs_scored out[2];
@@ -267,7 +256,7 @@ START_TEST(test_hostile_queries)
     ck_assert_int_eq(rs_compact_topn(&c, x, u, 0, 2, NULL, cand, p, out, &n_out, NULL, &err), -1);
     ck_assert(strstr(err.msg, "too large") != NULL);
     rs_compact_free(&c);
-    ck_assert_int_eq(rs_compact_build(x, 0, 64, &c, &err), -1);
+    ck_assert_int_eq(rs_compact_build(x, 0, 64, 1, &c, &err), -1);
     ck_assert(strstr(err.msg, "empty") != NULL);
 }
 END_TEST

@@ -13,25 +13,10 @@
 #include "rng.h"
 #include "test_support.h"
 
-/* Clustered items with a log-normal norm spread (the hard case for MIPS).
- * With integer != 0 the entries are small integers, so many inner products
- * tie exactly (integer sums are exact in float). */
+/* Clustered items with a log-normal norm spread (test_support.h). */
 static float *make_items(uint32_t n, uint32_t d, int integer, rs_rng *rng)
 {
-    enum { C = 12 };
-    float *centres = malloc(sizeof(float) * C * d);
-    float *x = malloc(sizeof(float) * n * d);
-    for (uint32_t i = 0; i < C * d; i++) centres[i] = (float)rs_rng_normal(rng);
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t c = (uint32_t)rs_rng_below(rng, C);
-        float s = (float)exp(0.6 * rs_rng_normal(rng));
-        for (uint32_t j = 0; j < d; j++) {
-            float v = s * (centres[c * d + j] + 0.4f * (float)rs_rng_normal(rng));
-            x[i * d + j] = integer ? (float)(int)(v * 2.0f) : v;
-        }
-    }
-    free(centres);
-    return x;
+    return test_clustered_rows(n, d, 12, 0.4f, integer, rng);
 }
 
 static void make_query(float *u, uint32_t d, int integer, rs_rng *rng)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "dataset.h"
+#include "rng.h"
 
 /* Asserts that call (an expression using rs_error err_) returns 0, and shows
  * the error message when it does not. */
@@ -23,6 +24,29 @@
         int rc_ = (call);                                                                          \
         ck_assert_msg(rc_ == 0, "%s failed: %s", #call, err_.msg);                                 \
     } while (0)
+
+/* n x d rows around `clusters` centres ~ N(0, I): row = s (centre + spread
+ * N(0, I)) with s = exp(0.6 N(0, 1)), a log-normal norm spread (the hard case
+ * for maximum inner product search). With integer != 0 the entries are
+ * small integers, so many inner products tie exactly (integer sums are exact
+ * in float). To free(). */
+static inline float *test_clustered_rows(uint32_t n, uint32_t d, uint32_t clusters, float spread,
+                                         int integer, rs_rng *rng)
+{
+    float *centres = malloc(sizeof(float) * clusters * d);
+    float *x = malloc(sizeof(float) * (size_t)n * d);
+    for (uint32_t i = 0; i < clusters * d; i++) centres[i] = (float)rs_rng_normal(rng);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t c = (uint32_t)rs_rng_below(rng, clusters);
+        float s = (float)exp(0.6 * rs_rng_normal(rng));
+        for (uint32_t j = 0; j < d; j++) {
+            float v = s * (centres[c * d + j] + spread * (float)rs_rng_normal(rng));
+            x[(size_t)i * d + j] = integer ? (float)(int)(v * 2.0f) : v;
+        }
+    }
+    free(centres);
+    return x;
+}
 
 /* Asserts that msg contains needle. */
 static inline void assert_has(const char *msg, const char *needle)
